@@ -1,0 +1,74 @@
+# Wayfarer — the two commands a user needs: `make run` and `make test`.
+# Everything installs into .venv with the pinned versions from requirements*.lock.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+# The first interpreter that is Python >= 3.12 (Django 6 needs it). pyenv shims for versions that
+# are installed but not selected fail, so every candidate is actually run, not just looked up.
+PYTHON ?= $(shell for c in python3.13 python3.12 python3.14 python3 \
+	$$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+	  $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { command -v $$c || echo $$c; } && break; \
+	done)
+
+.PHONY: run test test-fast lint format install install-dev lock migrate seed bench clean help
+
+help:
+	@echo "make run    install, migrate, seed the demo tenant, start web + worker + beat on :$(PORT)"
+	@echo "make test   run the whole test suite (DATABASE_URL / CELERY_BROKER_URL pick the services)"
+	@echo "make lint   ruff lint + format check"
+
+define install_lock
+	@test -n "$(PYTHON)" || { echo "Wayfarer needs Python >= 3.12 (Django 6); none was found." >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r $(1)
+	@touch $@
+endef
+
+$(VENV)/.installed-prod: requirements.lock
+	$(call install_lock,requirements.lock)
+
+$(VENV)/.installed-dev: requirements-dev.lock
+	$(call install_lock,requirements-dev.lock)
+
+install: $(VENV)/.installed-prod
+install-dev: $(VENV)/.installed-dev
+
+# Regenerate the lock files after changing dependencies in pyproject.toml.
+lock: install-dev
+	$(VENV)/bin/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-dev.lock pyproject.toml
+
+migrate: install
+	$(PY) manage.py migrate --no-input
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: seed
+	$(PY) manage.py collectstatic --no-input --verbosity 0
+	PORT=$(PORT) $(VENV)/bin/honcho start --no-prefix -f Procfile
+
+test: install-dev
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The fast loop: everything but the tests that start real processes.
+test-fast: install-dev
+	$(VENV)/bin/pytest -m "not e2e" $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install-dev
+	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done || echo "no benchmarks yet"
+
+clean:
+	rm -rf $(VENV) var/static

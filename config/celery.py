@@ -1,0 +1,45 @@
+"""The Celery app: named queues, routes, and every periodic task declared here, in one place.
+
+django-celery-beat's database scheduler installs `beat_schedule` into its tables when beat starts,
+so operators can still pause or re-time a schedule from the admin.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("wayfarer")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+# One queue per kind of work, so production can give each its own workers (docs/operations.md).
+QUEUES = ("default", "ingest", "engine", "email", "push")
+app.conf.task_queues = [
+    Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES
+]
+app.conf.task_default_queue = "default"
+app.conf.task_routes = {
+    "audience.tasks.*": {"queue": "ingest"},
+    "segments.tasks.*": {"queue": "engine"},
+    "journeys.tasks.*": {"queue": "engine"},
+    "campaigns.tasks.*": {"queue": "engine"},
+    "messaging.tasks.send_email*": {"queue": "email"},
+    "messaging.tasks.send_push*": {"queue": "push"},
+}
+# A task is acknowledged after it ran, so a worker killed mid-task leaves it to be redelivered;
+# tasks are written to be safe to run twice.
+app.conf.task_acks_late = True
+app.conf.task_reject_on_worker_lost = True
+app.conf.worker_prefetch_multiplier = 4
+app.conf.broker_connection_retry_on_startup = True
+
+app.conf.beat_schedule = {
+    # Proves a worker is consuming: /healthz shows when it last ran.
+    "ops.worker-heartbeat": {"task": "ops.tasks.worker_heartbeat", "schedule": 15.0},
+}
+
+app.autodiscover_tasks()

@@ -1,0 +1,29 @@
+"""Mounts every app: UI under /t/<tenant-slug>/, REST under /api/v1/, admin under /admin/."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from ops import views as ops_views
+from tenants import views as tenant_views
+
+admin.site.site_header = "Wayfarer operations"
+admin.site.site_title = "Wayfarer admin"
+
+urlpatterns = [
+    path("", tenant_views.home, name="home"),
+    path("healthz", ops_views.healthz, name="healthz"),
+    path("signup/", tenant_views.signup, name="signup"),
+    path("accounts/", include("accounts.urls")),
+    path("t/", include("tenants.urls")),
+    path("api/v1/", include("tenants.api_urls")),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]
+
+handler403 = "ops.views.error_403"
+handler404 = "ops.views.error_404"
+handler500 = "ops.views.error_500"

@@ -1,0 +1,34 @@
+"""Demo data for `make run`. Each capability adds its own part to seed_demo(); every part is
+idempotent so that `make run` can seed on every start."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from tenants import services
+from tenants.models import Membership, Role, Tenant
+
+DEMO_SLUG = "demo"
+DEMO_EMAIL = "demo@wayfarer.local"
+DEMO_PASSWORD = "wayfarer-demo"  # documented in README; the demo is for a laptop, not a server
+
+
+@transaction.atomic
+def seed_demo() -> Tenant:
+    user = get_user_model().objects.filter(email=DEMO_EMAIL).first()
+    if user is None:
+        user = get_user_model().objects.create_user(
+            email=DEMO_EMAIL, password=DEMO_PASSWORD, first_name="Demo", last_name="Marketer"
+        )
+    tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
+    if tenant is None:
+        tenant = services.tenant_create(
+            name="Demo Outdoor Shop",
+            slug=DEMO_SLUG,
+            timezone_name="Europe/Berlin",
+            sender_name="Demo Outdoor Shop",
+            sender_email="hello@demo-shop.example",
+        )
+    Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": Role.OWNER})
+    return tenant

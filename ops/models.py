@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class Heartbeat(models.Model):
+    """The last time a background process proved it is alive (not tenant data)."""
+
+    class Process(models.TextChoices):
+        BEAT = "beat", "Celery beat"
+        WORKER = "worker", "Celery worker"
+
+    process = models.CharField(max_length=16, choices=Process.choices, unique=True)
+    seen_at = models.DateTimeField(default=timezone.now)
+    hostname = models.CharField(max_length=255, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.process} at {self.seen_at:%Y-%m-%d %H:%M:%S}"

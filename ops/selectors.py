@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from ops.models import Heartbeat
+
+
+def database_status() -> dict[str, Any]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return {"ok": True, "vendor": connection.vendor}
+    except DatabaseError as exc:
+        return {"ok": False, "vendor": connection.vendor, "error": str(exc)}
+
+
+def broker_status() -> dict[str, Any]:
+    from config.celery import app
+
+    transport = app.conf.broker_url.split("://", 1)[0]
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return {"ok": True, "transport": transport}
+    except Exception as exc:  # kombu raises transport-specific errors
+        return {"ok": False, "transport": transport, "error": str(exc)}
+
+
+def heartbeat_status(*, process: str) -> dict[str, Any]:
+    try:
+        beat = Heartbeat.objects.filter(process=process).first()
+    except DatabaseError:
+        beat = None
+    if beat is None:
+        return {"ok": False, "last_seen": None, "age_seconds": None}
+    age = (timezone.now() - beat.seen_at).total_seconds()
+    return {
+        "ok": age <= settings.HEALTH_STALE_AFTER_SECONDS,
+        "last_seen": beat.seen_at.isoformat(),
+        "age_seconds": round(age, 1),
+    }
+
+
+def health_report() -> dict[str, Any]:
+    report = {
+        "database": database_status(),
+        "broker": broker_status(),
+        "beat": heartbeat_status(process=Heartbeat.Process.BEAT),
+        "worker": heartbeat_status(process=Heartbeat.Process.WORKER),
+    }
+    if not (report["database"]["ok"] and report["broker"]["ok"]):
+        status = "down"
+    elif not (report["beat"]["ok"] and report["worker"]["ok"]):
+        status = "degraded"
+    else:
+        status = "ok"
+    return {"status": status, **report}

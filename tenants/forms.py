@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import zoneinfo
+from functools import cache
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+
+from tenants.models import ApiKeyKind, Role, Tenant, validate_tenant_slug
+
+
+@cache
+def timezone_choices() -> list[tuple[str, str]]:
+    zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC")
+    return [(z, z.replace("_", " ")) for z in zones]
+
+
+def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
+    """Show a service's ValidationError on the form, on the field it names when the form has it."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, messages in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, messages)
+
+
+class SignUpForm(forms.Form):
+    email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    name = forms.CharField(label="Team or company name", max_length=120)
+    slug = forms.CharField(
+        label="URL name",
+        max_length=50,
+        required=False,
+        validators=[validate_tenant_slug],
+        help_text="Your workspace lives at /t/<URL name>/. Leave empty to derive it from the name.",
+    )
+    timezone = forms.ChoiceField(choices=timezone_choices, initial="UTC")
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean()
+        p1, p2 = data.get("password1"), data.get("password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("password2", "The two passwords differ.")
+        elif p1:
+            try:
+                password_validation.validate_password(p1)
+            except ValidationError as exc:
+                self.add_error("password1", exc)
+        return data
+
+
+class TenantCreateForm(forms.Form):
+    name = forms.CharField(label="Team or company name", max_length=120)
+    slug = forms.CharField(
+        label="URL name", max_length=50, required=False, validators=[validate_tenant_slug]
+    )
+    timezone = forms.ChoiceField(choices=timezone_choices, initial="UTC")
+
+
+class TenantSettingsForm(forms.ModelForm):
+    timezone = forms.ChoiceField(choices=timezone_choices)
+
+    class Meta:
+        model = Tenant
+        fields = ["name", "timezone", "sender_name", "sender_email", "reply_to_email"]
+
+
+class MemberAddForm(forms.Form):
+    email = forms.EmailField(help_text="They need a Wayfarer account already.")
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MARKETER)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="Where it will be used, e.g. “Shop backend”.")
+    kind = forms.ChoiceField(choices=ApiKeyKind.choices, initial=ApiKeyKind.SECRET)

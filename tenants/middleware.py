@@ -1,0 +1,48 @@
+"""Resolves the tenant of every UI URL under /t/<tenant_slug>/ once, at the edge.
+
+Every view mounted with a `tenant_slug` URL argument gets `request.tenant` and
+`request.membership`, or never runs: anonymous users go to the login page, non-members get 404
+(as if the team did not exist), and viewers get 403 on any request that could change something.
+Views that need more than "marketer" add `@role_required(Role.ADMIN)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+from tenants.models import Role
+from tenants.selectors import tenant_for_member
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class TenantMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., HttpResponse],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponse | None:
+        slug = view_kwargs.get("tenant_slug")
+        if slug is None:
+            return None
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        tenant, membership = tenant_for_member(user=request.user, slug=slug)  # 404 if not member
+        if request.method not in SAFE_METHODS and not membership.has_role(Role.MARKETER):
+            raise PermissionDenied("Viewers can look but not change anything.")
+        request.tenant = tenant  # type: ignore[attr-defined]
+        request.membership = membership  # type: ignore[attr-defined]
+        return None

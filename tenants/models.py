@@ -1,0 +1,178 @@
+"""Tenants (the marketing teams), who belongs to them with which role, and their API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+import zoneinfo
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+from django.db import models
+from django.utils.timezone import now
+
+# Slugs that would read as product URLs rather than a team (/t/new/, /t/admin/ …).
+RESERVED_SLUGS = frozenset({"new", "admin", "api", "static", "app", "www", "settings", "t", "v1"})
+
+
+def validate_tenant_slug(value: str) -> None:
+    validate_slug(value)
+    if value != value.lower():
+        raise ValidationError("Use lower-case letters, digits and hyphens only.", code="case")
+    if value in RESERVED_SLUGS:
+        raise ValidationError(f"“{value}” is reserved; choose another.", code="reserved")
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            f"“{value}” is not an IANA time zone such as Europe/Berlin.", code="timezone"
+        )
+
+
+class Tenant(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(
+        max_length=50,
+        unique=True,
+        validators=[validate_tenant_slug],
+        help_text="Appears in URLs: /t/<slug>/. Lower-case letters, digits and hyphens.",
+    )
+    timezone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_timezone],
+        help_text="Used when a contact has no time zone of their own.",
+    )
+    sender_name = models.CharField(max_length=120, blank=True)
+    sender_email = models.EmailField(blank=True, help_text="Default From address of messages.")
+    reply_to_email = models.EmailField(blank=True)
+    # One VAPID key pair per tenant for web push, both base64url (raw EC P-256 keys).
+    vapid_public_key = models.CharField(max_length=100, editable=False)
+    vapid_private_key = models.CharField(max_length=100, editable=False)
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def from_email(self) -> str:
+        """The From header for this tenant's messages, falling back to the site default."""
+        if not self.sender_email:
+            return settings.DEFAULT_FROM_EMAIL
+        return (
+            f"{self.sender_name} <{self.sender_email}>" if self.sender_name else self.sender_email
+        )
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    MARKETER = "marketer", "Marketer"
+    VIEWER = "viewer", "Viewer"
+
+
+# What each role may do is a matter of rank: a role can do everything the roles below it can.
+ROLE_RANK = {Role.VIEWER: 0, Role.MARKETER: 1, Role.ADMIN: 2, Role.OWNER: 3}
+
+
+class Membership(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MARKETER)
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user"], name="membership_tenant_user_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "public_id"], name="membership_tenant_public_id_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "role"], name="membership_tenant_role_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant} ({self.role})"
+
+    def has_role(self, minimum: str) -> bool:
+        return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(minimum)]
+
+    @property
+    def can_edit(self) -> bool:
+        return self.has_role(Role.MARKETER)
+
+    @property
+    def can_manage(self) -> bool:
+        return self.has_role(Role.ADMIN)
+
+
+class ApiKeyKind(models.TextChoices):
+    SECRET = "secret", "Secret (REST API, server-side only)"
+    WRITE = "write", "Write (tracking from browsers and SDKs)"
+
+
+# Raw keys look like wf_sk_<prefix>_<secret> / wf_wk_<prefix>_<secret>. Only the prefix (to find
+# the row) and a SHA-256 of the whole key are stored: the key has 256 bits of entropy, so a fast
+# hash is safe, and it keeps authentication cheap on every request.
+KEY_MARKERS = {ApiKeyKind.SECRET: "wf_sk", ApiKeyKind.WRITE: "wf_wk"}
+KEY_PREFIX_LENGTH = 12
+
+
+def hash_api_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=8, choices=ApiKeyKind.choices)
+    # Authentication finds a key by its prefix before it knows the tenant, so this unique index
+    # cannot start with `tenant` (the one exception to the rule; docs/architecture.md).
+    prefix = models.CharField(max_length=KEY_PREFIX_LENGTH, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "public_id"], name="apikey_tenant_public_id_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "kind"], name="apikey_tenant_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.masked})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The hash is the only trace of the key; a row without one could never authenticate.
+        if len(self.key_hash) != 64 or len(self.prefix) != KEY_PREFIX_LENGTH:
+            raise ValueError("API keys are created with tenants.services.api_key_create().")
+        super().save(*args, **kwargs)
+
+    @property
+    def masked(self) -> str:
+        return f"{KEY_MARKERS[ApiKeyKind(self.kind)]}_{self.prefix}_…"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

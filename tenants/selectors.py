@@ -1,0 +1,93 @@
+"""Reads for tenants, memberships and API keys, including the gatekeepers that 404 on other
+tenants' objects."""
+
+from __future__ import annotations
+
+import hmac
+import re
+import uuid
+from datetime import timedelta
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import User
+from tenants.models import KEY_MARKERS, ApiKey, ApiKeyKind, Membership, Tenant, hash_api_key
+
+RAW_KEY_RE = re.compile(r"^(wf_sk|wf_wk)_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+# last_used_at is a hint for operators, not an audit log: write it at most this often per key.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class ApiKeyError(Exception):
+    """Why a presented key does not authenticate; the message is safe to show the caller."""
+
+
+def _parse_uuid(value: object) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Http404("Not found") from None
+
+
+def tenant_for_member(*, user: User, slug: str) -> tuple[Tenant, Membership]:
+    """The tenant at `slug` and the user's membership in it; 404 when it is missing or the user
+    is not a member, so other tenants' names cannot be probed."""
+    membership = (
+        Membership.objects.select_related("tenant").filter(user=user, tenant__slug=slug).first()
+    )
+    if membership is None:
+        raise Http404("No such team")
+    return membership.tenant, membership
+
+
+def memberships_for_user(*, user: User) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name")
+
+
+def membership_list(*, tenant: Tenant) -> QuerySet[Membership]:
+    return Membership.objects.filter(tenant=tenant).select_related("user").order_by("created_at")
+
+
+def membership_get(*, tenant: Tenant, public_id: object) -> Membership:
+    membership = (
+        Membership.objects.select_related("user")
+        .filter(tenant=tenant, public_id=_parse_uuid(public_id))
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such member")
+    return membership
+
+
+def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(tenant=tenant).select_related("created_by")
+
+
+def api_key_get(*, tenant: Tenant, public_id: object) -> ApiKey:
+    key = ApiKey.objects.filter(tenant=tenant, public_id=_parse_uuid(public_id)).first()
+    if key is None:
+        raise Http404("No such API key")
+    return key
+
+
+def api_key_authenticate(*, raw: str, kind: str) -> ApiKey:
+    """The active key of `kind` that `raw` is, with its tenant loaded; ApiKeyError otherwise."""
+    match = RAW_KEY_RE.match(raw.strip())
+    if match is None:
+        raise ApiKeyError("Malformed API key.")
+    marker, prefix, _ = match.groups()
+    if marker != KEY_MARKERS[ApiKeyKind(kind)]:
+        expected = "secret (wf_sk_…)" if kind == ApiKeyKind.SECRET else "write (wf_wk_…)"
+        raise ApiKeyError(f"This endpoint needs a {expected} key.")
+    key = ApiKey.objects.select_related("tenant").filter(prefix=prefix, kind=kind).first()
+    if key is None or not hmac.compare_digest(key.key_hash, hash_api_key(raw.strip())):
+        raise ApiKeyError("Unknown API key.")
+    if key.revoked_at is not None:
+        raise ApiKeyError("This API key has been revoked.")
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key

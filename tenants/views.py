@@ -1,0 +1,265 @@
+"""HTML views of the product shell: sign-up, tenant home, and the tenant settings pages.
+
+Tenant URLs take `tenant_slug`; TenantMiddleware has set `request.tenant` and
+`request.membership` (or answered 302/403/404) before any of these run.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from tenants import selectors, services
+from tenants.decorators import role_required
+from tenants.forms import (
+    ApiKeyCreateForm,
+    MemberAddForm,
+    MemberRoleForm,
+    SignUpForm,
+    TenantCreateForm,
+    TenantSettingsForm,
+    add_service_errors,
+)
+from tenants.models import Role
+
+LAST_TENANT_SESSION_KEY = "wayfarer.last_tenant"
+
+
+def _partial(request: HttpRequest, template: str, partial: str) -> str:
+    """The whole page, or only the named partial for an htmx request that targets it."""
+    return f"{template}#{partial}" if request.htmx and not request.htmx.boosted else template
+
+
+@require_GET
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    memberships = list(selectors.memberships_for_user(user=request.user))
+    if not memberships:
+        return redirect("tenant_new")
+    last = request.session.get(LAST_TENANT_SESSION_KEY)
+    chosen = next((m for m in memberships if m.tenant.slug == last), memberships[0])
+    return redirect("dashboard", tenant_slug=chosen.tenant.slug)
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user, tenant = services.user_sign_up(
+                email=data["email"],
+                password=data["password1"],
+                tenant_name=data["name"],
+                tenant_slug=data["slug"] or services.suggest_slug(data["name"]),
+                timezone_name=data["timezone"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome to Wayfarer! {tenant.name} is ready.")
+            return redirect("dashboard", tenant_slug=tenant.slug)
+    return render(request, "tenants/signup.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def tenant_new(request: HttpRequest) -> HttpResponse:
+    form = TenantCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            tenant = services.tenant_create(
+                name=data["name"],
+                slug=data["slug"] or services.suggest_slug(data["name"]),
+                owner=request.user,
+                timezone_name=data["timezone"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"{tenant.name} is ready.")
+            return redirect("dashboard", tenant_slug=tenant.slug)
+    return render(request, "tenants/tenant_new.html", {"form": form})
+
+
+@require_GET
+def dashboard(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    request.session[LAST_TENANT_SESSION_KEY] = request.tenant.slug
+    tenant = request.tenant
+    ctx = {
+        "has_secret_key": selectors.api_key_list(tenant=tenant).filter(kind="secret").exists(),
+        "has_write_key": selectors.api_key_list(tenant=tenant).filter(kind="write").exists(),
+        "member_count": selectors.membership_list(tenant=tenant).count(),
+    }
+    return render(request, "tenants/dashboard.html", ctx)
+
+
+@require_http_methods(["GET", "POST"])
+def tenant_settings(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    tenant = request.tenant
+    if request.method == "POST":
+        if not request.membership.can_manage:
+            raise PermissionDenied("Changing team settings needs the admin role.")
+        form = TenantSettingsForm(request.POST, instance=tenant)
+        if form.is_valid():
+            try:
+                services.tenant_update(tenant=tenant, actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, "Settings saved.")
+                return redirect("tenant_settings", tenant_slug=tenant.slug)
+        tenant.refresh_from_db()  # the invalid values must not leak into the page's header
+    else:
+        form = TenantSettingsForm(instance=tenant)
+    return render(request, "tenants/settings.html", {"form": form, "tab": "general"})
+
+
+# --- Members ---------------------------------------------------------------------------------
+
+
+def _members_page(request: HttpRequest, form: MemberAddForm | None = None) -> HttpResponse:
+    ctx = {
+        "tab": "members",
+        "members": selectors.membership_list(tenant=request.tenant),
+        "form": form or MemberAddForm(),
+        "roles": Role.choices,
+    }
+    status = 400 if form is not None and form.errors else 200
+    return render(
+        request, _partial(request, "tenants/members.html", "members_panel"), ctx, status=status
+    )
+
+
+@require_GET
+def members(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    return _members_page(request)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def member_add(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    form = MemberAddForm(request.POST)
+    if form.is_valid():
+        try:
+            membership = services.membership_add(
+                tenant=request.tenant,
+                actor_membership=request.membership,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"{membership.user.email} joined as {membership.role}.")
+            return _after_member_change(request)
+    return _members_page(request, form)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def member_role(request: HttpRequest, tenant_slug: str, member_id: str) -> HttpResponse:
+    membership = selectors.membership_get(tenant=request.tenant, public_id=member_id)
+    form = MemberRoleForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationError({"role": "Choose one of the roles."})
+        services.membership_change_role(
+            tenant=request.tenant,
+            actor_membership=request.membership,
+            membership=membership,
+            role=form.cleaned_data["role"],
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{membership.user.email} is now {form.cleaned_data['role']}.")
+    return _after_member_change(request)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def member_remove(request: HttpRequest, tenant_slug: str, member_id: str) -> HttpResponse:
+    membership = selectors.membership_get(tenant=request.tenant, public_id=member_id)
+    try:
+        services.membership_remove(
+            tenant=request.tenant, actor_membership=request.membership, membership=membership
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{membership.user.email} was removed.")
+        if membership.user_id == request.user.id:
+            return redirect("home")
+    return _after_member_change(request)
+
+
+def _after_member_change(request: HttpRequest) -> HttpResponse:
+    if request.htmx:
+        return _members_page(request)
+    return redirect("members", tenant_slug=request.tenant.slug)
+
+
+# --- API keys --------------------------------------------------------------------------------
+
+
+def _api_keys_page(
+    request: HttpRequest,
+    form: ApiKeyCreateForm | None = None,
+    created: tuple[object, str] | None = None,
+) -> HttpResponse:
+    ctx = {
+        "tab": "api_keys",
+        "keys": selectors.api_key_list(tenant=request.tenant),
+        "form": form or ApiKeyCreateForm(),
+        "created_key": created[0] if created else None,
+        "raw_key": created[1] if created else None,
+    }
+    status = 400 if form is not None and form.errors else 200
+    response = render(
+        request, _partial(request, "tenants/api_keys.html", "keys_panel"), ctx, status=status
+    )
+    if created:
+        response["Cache-Control"] = "no-store"  # the raw key must not linger in any cache
+    return response
+
+
+@require_GET
+def api_keys(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    return _api_keys_page(request)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def api_key_create(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    form = ApiKeyCreateForm(request.POST)
+    if not form.is_valid():
+        return _api_keys_page(request, form)
+    key, raw = services.api_key_create(
+        tenant=request.tenant,
+        kind=form.cleaned_data["kind"],
+        name=form.cleaned_data["name"],
+        actor=request.user,
+    )
+    # Rendered, not redirected: this response is the only place the raw key ever appears.
+    return _api_keys_page(request, created=(key, raw))
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def api_key_revoke(request: HttpRequest, tenant_slug: str, key_id: str) -> HttpResponse:
+    key = selectors.api_key_get(tenant=request.tenant, public_id=key_id)
+    services.api_key_revoke(tenant=request.tenant, api_key=key)
+    messages.success(request, f"“{key.name}” is revoked; requests with it now get 401.")
+    if request.htmx:
+        return _api_keys_page(request)
+    return redirect("api_keys", tenant_slug=request.tenant.slug)
