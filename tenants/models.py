@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 import zoneinfo
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -25,8 +26,13 @@ def validate_tenant_slug(value: str) -> None:
         raise ValidationError(f"“{value}” is reserved; choose another.", code="reserved")
 
 
+@cache
+def known_timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())  # reads the tz database from disk
+
+
 def validate_timezone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
+    if value not in known_timezones():
         raise ValidationError(
             f"“{value}” is not an IANA time zone such as Europe/Berlin.", code="timezone"
         )

@@ -1,0 +1,102 @@
+"""Shared fixtures: two tenants in every suite.
+
+acme: alice (admin), bob (viewer), dave (marketer), olivia (owner). globex: charlie (owner).
+
+With WAYFARER_REQUIRE_SERVICES=1 (CI sets it) the run stops at once, loudly, unless the database
+is PostgreSQL and the broker is a reachable Redis: CI must never fall back to SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from django.conf import settings
+
+    # Templates render {% static %}: give tests plain storage instead of the manifest one,
+    # which needs collectstatic first.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    # WhiteNoise indexes every static file when a test client builds its middleware; look files
+    # up per request instead.
+    settings.WHITENOISE_AUTOREFRESH = True
+    # Password hashing is deliberately slow; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    if os.environ.get("WAYFARER_REQUIRE_SERVICES") == "1":
+        _require_services(settings)
+
+
+def _require_services(settings: object) -> None:
+    import psycopg
+    import redis
+
+    db = settings.DATABASES["default"]  # type: ignore[attr-defined]
+    if "postgresql" not in db["ENGINE"]:
+        raise pytest.UsageError(
+            f"WAYFARER_REQUIRE_SERVICES=1 but DATABASE_URL is {db['ENGINE']}, not PostgreSQL."
+        )
+    try:
+        psycopg.connect(
+            host=db["HOST"],
+            port=db["PORT"] or 5432,
+            user=db["USER"],
+            dbname="postgres",
+            password=db["PASSWORD"],
+            connect_timeout=5,
+        ).close()
+    except psycopg.Error as exc:
+        raise pytest.UsageError(f"PostgreSQL is unreachable at {db['HOST']}: {exc}") from None
+    broker = settings.CELERY_BROKER_URL  # type: ignore[attr-defined]
+    if not broker.startswith("redis://"):
+        raise pytest.UsageError(f"WAYFARER_REQUIRE_SERVICES=1 but the broker is {broker}.")
+    try:
+        redis.Redis.from_url(broker, socket_connect_timeout=5).ping()
+    except redis.RedisError as exc:
+        raise pytest.UsageError(f"Redis is unreachable at {broker}: {exc}") from None
+
+
+@dataclass
+class World:
+    acme: object
+    globex: object
+    alice: object  # acme admin
+    bob: object  # acme viewer
+    dave: object  # acme marketer
+    olivia: object  # acme owner
+    charlie: object  # globex owner
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    from tenants.models import Role
+    from tests.factories import MembershipFactory, TenantFactory, UserFactory
+
+    acme = TenantFactory(name="Acme", slug="acme")
+    globex = TenantFactory(name="Globex", slug="globex")
+    people = {
+        name: UserFactory(email=f"{name}@example.com", first_name=name.title())
+        for name in ("alice", "bob", "dave", "olivia", "charlie")
+    }
+    MembershipFactory(tenant=acme, user=people["olivia"], role=Role.OWNER)
+    MembershipFactory(tenant=acme, user=people["alice"], role=Role.ADMIN)
+    MembershipFactory(tenant=acme, user=people["bob"], role=Role.VIEWER)
+    MembershipFactory(tenant=acme, user=people["dave"], role=Role.MARKETER)
+    MembershipFactory(tenant=globex, user=people["charlie"], role=Role.OWNER)
+    return World(acme=acme, globex=globex, **people)
+
+
+@pytest.fixture
+def login(client):  # type: ignore[no-untyped-def]
+    """login(user) signs the test client in as that user and returns the client."""
+
+    def _login(user):  # type: ignore[no-untyped-def]
+        client.force_login(user)
+        return client
+
+    return _login

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import factory
+from django.contrib.auth import get_user_model
+
+from tenants import services
+from tenants.models import Membership, Role, Tenant
+
+PASSWORD = "correct horse battery staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    first_name = factory.Faker("first_name")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(obj, create: bool, extracted: object, **kwargs: object) -> None:
+        if create:
+            obj.save()
+
+
+class TenantFactory(factory.django.DjangoModelFactory):
+    """Tenants go through the service, so they get their VAPID keys like real ones."""
+
+    class Meta:
+        model = Tenant
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+    slug = factory.Sequence(lambda n: f"team-{n}")
+
+    @classmethod
+    def _create(cls, model_class: type[Tenant], *args: object, **kwargs: object) -> Tenant:
+        return services.tenant_create(
+            name=str(kwargs["name"]),
+            slug=str(kwargs["slug"]),
+            timezone_name=str(kwargs.get("timezone", "UTC")),
+        )
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    tenant = factory.SubFactory(TenantFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Role.MARKETER
+
+
+def api_key(tenant: Tenant, kind: str = "secret", name: str = "Test key") -> tuple[object, str]:
+    return services.api_key_create(tenant=tenant, kind=kind, name=name)

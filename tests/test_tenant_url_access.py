@@ -1,0 +1,134 @@
+"""Every tenant URL pattern, probed: anonymous → login, other tenant → 404, viewer → no changes,
+and ids of another tenant's objects → 404.
+
+The patterns are collected from the URL resolver, so a view added by any app under
+/t/<tenant_slug>/ is probed without being listed here. A pattern with a URL argument this module
+does not know how to fill fails the test on purpose: add it to `ids_for`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from tenants.models import ApiKey, Membership
+from tests.factories import api_key
+
+
+@dataclass(frozen=True)
+class TenantRoute:
+    name: str
+    route: str  # "/t/{tenant_slug}/settings/members/{member_id}/role/"
+    params: tuple[str, ...]
+
+
+def _walk(patterns: list, prefix: str = "") -> list[tuple[str, URLPattern]]:
+    found = []
+    for p in patterns:
+        route = prefix + str(p.pattern)
+        if isinstance(p, URLResolver):
+            found += _walk(p.url_patterns, route)
+        else:
+            found.append((route, p))
+    return found
+
+
+def tenant_routes() -> list[TenantRoute]:
+    import re
+
+    routes = []
+    for route, pattern in _walk(get_resolver().url_patterns):
+        if "<slug:tenant_slug>" not in route:
+            continue
+        params = tuple(re.findall(r"<(?:\w+:)?(\w+)>", route))
+        template = "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+        routes.append(TenantRoute(pattern.name, template, params))
+    return routes
+
+
+ROUTES = tenant_routes()
+
+
+def ids_for(world, tenant) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """An object of `tenant` for every URL argument, created fresh."""
+    member = Membership.objects.filter(tenant=tenant).exclude(role="owner").first() or (
+        Membership.objects.filter(tenant=tenant).first()
+    )
+    key, _ = api_key(tenant)
+    return {
+        "tenant_slug": tenant.slug,
+        "member_id": str(member.public_id),
+        "key_id": str(key.public_id),
+    }
+
+
+def url(route: TenantRoute, values: dict[str, str]) -> str:
+    missing = set(route.params) - set(values)
+    assert not missing, f"{route.name}: teach ids_for() to fill {missing}"
+    return route.route.format(**values)
+
+
+def snapshot() -> tuple:
+    return (
+        sorted(Membership.objects.values_list("tenant_id", "user_id", "role")),
+        sorted(ApiKey.objects.values_list("public_id", "name", "revoked_at")),
+    )
+
+
+def test_it_finds_the_tenant_routes() -> None:
+    names = {r.name for r in ROUTES}
+    assert {"dashboard", "members", "member_role", "api_key_revoke", "tenant_settings"} <= names
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_it_sends_anonymous_users_to_login(client, world, route, method) -> None:
+    target = url(route, ids_for(world, world.acme))
+    response = getattr(client, method)(target)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_it_answers_404_to_members_of_another_tenant(login, world, route, method) -> None:
+    target = url(route, ids_for(world, world.acme))
+    before = snapshot()
+    response = getattr(login(world.charlie), method)(target, {"role": "owner", "name": "x"})
+    assert response.status_code == 404
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "route", [r for r in ROUTES if set(r.params) - {"tenant_slug"}], ids=lambda r: r.name
+)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_it_answers_404_for_another_tenants_objects(login, world, route, method) -> None:
+    # alice is an admin of acme; the ids in the URL belong to globex.
+    values = {**ids_for(world, world.globex), "tenant_slug": world.acme.slug}
+    before = snapshot()
+    response = getattr(login(world.alice), method)(url(route, values), {"role": "viewer"})
+    # A GET on a POST-only action is refused (405) before any object is looked up.
+    expected = {404} if method == "post" else {404, 405}
+    assert response.status_code in expected
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+def test_it_lets_a_viewer_change_nothing(login, world, route) -> None:
+    target = url(route, ids_for(world, world.acme))
+    before = snapshot()
+    response = login(world.bob).post(
+        target,
+        {"role": "owner", "name": "Hijacked", "email": "charlie@example.com", "kind": "secret"},
+    )
+    assert response.status_code == 403
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+def test_it_lets_a_viewer_read_every_page_that_can_be_read(login, world, route) -> None:
+    response = login(world.bob).get(url(route, ids_for(world, world.acme)))
+    assert response.status_code in (200, 405)  # 405: POST-only actions
