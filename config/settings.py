@@ -7,6 +7,7 @@ CELERY_BROKER_URL, EMAIL_URL, SECRET_KEY and ALLOWED_HOSTS.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -18,10 +19,22 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")  # optional; real environment variables win
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_bool(name: str, *, default: bool) -> bool:
+    """A boolean variable; a value that is neither true nor false stops start-up."""
+    raw = env.str(name, default=str(default)).strip().lower()
+    if raw not in _TRUE | _FALSE:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use true or false).")
+    return raw in _TRUE
+
+
 VAR_DIR = Path(env.str("WAYFARER_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env.bool("DEBUG", default=False)
+DEBUG = env_bool("DEBUG", default=False)
 
 
 def _secret_key() -> str:
@@ -100,13 +113,14 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'wayfarer.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A file-backed test database, so that a Celery worker started by an e2e test sees it.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_wayfarer.sqlite3")}
+    # A file-backed test database, so that a Celery worker started by an e2e test sees it; one
+    # per test process, so that two test runs on one machine cannot trample each other.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_wayfarer_{os.getpid()}.sqlite3")}
     # WAL lets the web, worker and beat processes of the demo read while one writes.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
-elif env.bool("DATABASE_POOL", default=False):
+elif env_bool("DATABASE_POOL", default=False):
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = True
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -124,13 +138,13 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # --- Security --------------------------------------------------------------------------------
-SECURE_COOKIES = env.bool("SECURE_COOKIES", default=False)  # true behind HTTPS in production
+SECURE_COOKIES = env_bool("SECURE_COOKIES", default=False)  # true behind HTTPS in production
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
 SESSION_COOKIE_HTTPONLY = True
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
-if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+if env_bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -177,7 +191,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     for _folder in ("queue", "processed"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "ops.scheduler.HeartbeatDatabaseScheduler"
 # How old the last beat tick / worker heartbeat may be before /healthz calls it stale.

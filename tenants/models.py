@@ -45,6 +45,7 @@ class Tenant(models.Model):
         max_length=50,
         unique=True,
         validators=[validate_tenant_slug],
+        error_messages={"unique": "A team with this URL name already exists."},
         help_text="Appears in URLs: /t/<slug>/. Lower-case letters, digits and hyphens.",
     )
     timezone = models.CharField(
