@@ -21,9 +21,10 @@ def database_status() -> dict[str, Any]:
 def broker_status() -> dict[str, Any]:
     from config.celery import app
 
-    transport = app.conf.broker_url.split("://", 1)[0]
+    url = settings.CELERY_BROKER_URL
+    transport = url.split("://", 1)[0]
     try:
-        with app.connection_for_write() as conn:
+        with app.connection_for_write(url) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return {"ok": True, "transport": transport}
     except Exception as exc:  # kombu raises transport-specific errors

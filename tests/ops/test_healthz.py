@@ -39,14 +39,8 @@ def test_it_calls_a_silent_worker_stale(client, settings) -> None:
 
 
 def test_it_answers_503_when_the_broker_is_unreachable(client, settings) -> None:
-    from config.celery import app
-
-    original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    try:
-        response = client.get("/healthz")
-    finally:
-        app.conf.broker_url = original
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["status"] == "down"
     assert response.json()["broker"]["ok"] is False
