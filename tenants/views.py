@@ -12,7 +12,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from tenants import selectors, services
 from tenants.decorators import role_required
@@ -198,7 +200,9 @@ def member_remove(request: HttpRequest, tenant_slug: str, member_id: str) -> Htt
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, f"{membership.user.email} was removed.")
-        if membership.user_id == request.user.id:
+        if membership.user_id == request.user.id:  # left the team: nothing more to see here
+            if request.htmx:
+                return HttpResponseClientRedirect(reverse("home"))
             return redirect("home")
     return _after_member_change(request)
 

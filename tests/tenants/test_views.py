@@ -231,3 +231,26 @@ def test_it_shows_friendly_error_pages(login, world) -> None:
     forbidden = client.post("/t/acme/settings/", {"name": "x"})
     assert forbidden.status_code == 403
     assert "Viewers can look but not change anything." in forbidden.content.decode()
+
+
+def test_it_takes_someone_who_left_a_team_back_home(login, world) -> None:
+    from tests.factories import MembershipFactory
+
+    MembershipFactory(tenant=world.globex, user=world.alice, role=Role.ADMIN)
+    me = Membership.objects.get(tenant=world.acme, user=world.alice)
+    response = login(world.alice).post(
+        f"/t/acme/settings/members/{me.public_id}/remove/", HTTP_HX_REQUEST="true"
+    )
+    assert response["HX-Redirect"] == "/"
+    assert not Membership.objects.filter(pk=me.pk).exists()
+
+
+def test_it_apologises_for_a_server_error_without_touching_the_database(
+    rf, django_assert_num_queries
+) -> None:
+    from ops.views import error_500
+
+    with django_assert_num_queries(0):
+        response = error_500(rf.get("/"))
+    assert response.status_code == 500
+    assert "Something went wrong" in response.content.decode()
