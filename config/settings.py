@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     # Wayfarer apps, lowest layer first (imports only point up this list; see docs/architecture.md).
     "accounts",
     "tenants",
+    "audience",
     "ops",
 ]
 

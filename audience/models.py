@@ -1,0 +1,134 @@
+"""Contacts (one profile per person, joining anonymous browsing to the known customer), the
+identities that point to them, and the events they did."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils.timezone import now
+
+from tenants.models import Tenant
+
+
+class Consent(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    GRANTED = "granted", "Granted"
+    REVOKED = "revoked", "Revoked"
+
+
+class LifecycleStage(models.TextChoices):
+    VISITOR = "visitor", "Visitor"  # anonymous browsing only
+    LEAD = "lead", "Lead"  # known (identified), not a customer yet
+    CUSTOMER = "customer", "Customer"
+    REPEAT = "repeat", "Repeat customer"
+
+
+class Contact(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    user_id = models.CharField(max_length=255, blank=True)  # the integrator's id, when known
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    first_name = models.CharField(max_length=120, blank=True)
+    last_name = models.CharField(max_length=120, blank=True)
+    timezone = models.CharField(max_length=64, blank=True)  # IANA; empty: the tenant's
+    locale = models.CharField(max_length=35, blank=True)
+    # A birthday needs no year: month and day drive birthday flows; the year is kept if given.
+    birthday_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    birthday_day = models.PositiveSmallIntegerField(null=True, blank=True)
+    birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    email_consent = models.CharField(max_length=8, choices=Consent.choices, default=Consent.UNKNOWN)
+    email_consent_at = models.DateTimeField(null=True, blank=True)
+    email_consent_source = models.CharField(max_length=100, blank=True)
+    push_consent = models.CharField(max_length=8, choices=Consent.choices, default=Consent.UNKNOWN)
+    push_consent_at = models.DateTimeField(null=True, blank=True)
+    push_consent_source = models.CharField(max_length=100, blank=True)
+    lifecycle_stage = models.CharField(
+        max_length=10, choices=LifecycleStage.choices, default=LifecycleStage.VISITOR
+    )
+    # Kept current from events so templates and triggers read them without scanning events.
+    cart = models.JSONField(default=list, blank=True)  # [{"sku", "quantity", "price", …}]
+    wishlist = models.JSONField(default=list, blank=True)  # [sku, …]
+    recently_viewed = models.JSONField(default=list, blank=True)  # [sku, …], newest first
+    created_at = models.DateTimeField(default=now, editable=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "public_id"], name="contact_tenant_public_id"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "email"], name="contact_tenant_email_idx"),
+            models.Index(fields=["tenant", "user_id"], name="contact_tenant_user_id_idx"),
+            models.Index(fields=["tenant", "-last_seen_at"], name="contact_tenant_seen_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email or self.user_id or f"anonymous {self.public_id}"
+
+
+class Identity(models.Model):
+    """One id that leads to a contact: the integrator's user id or a browser's anonymous id.
+    Unique per tenant, so one id can never point at two people."""
+
+    class Kind(models.TextChoices):
+        USER_ID = "user_id", "User id"
+        ANONYMOUS_ID = "anonymous_id", "Anonymous id"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    value = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        verbose_name_plural = "identities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "kind", "value"], name="identity_tenant_kind_value"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "contact"], name="identity_tenant_contact_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}={self.value}"
+
+
+class Event(models.Model):
+    class Type(models.TextChoices):
+        TRACK = "track", "Track"
+        PAGE = "page", "Page"
+        SCREEN = "screen", "Screen"
+        IDENTIFY = "identify", "Identify"
+        ALIAS = "alias", "Alias"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=8, choices=Type.choices, default=Type.TRACK)
+    name = models.CharField(max_length=200)
+    properties = models.JSONField(default=dict, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()  # client time, corrected by sentAt clock skew
+    received_at = models.DateTimeField(default=now)
+    message_id = models.CharField(max_length=100)  # idempotency key, unique per tenant
+    source = models.CharField(max_length=40, default="api")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "message_id"], name="event_tenant_message_id"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "contact", "occurred_at"], name="event_contact_time_idx"
+            ),
+            models.Index(fields=["tenant", "name", "occurred_at"], name="event_name_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.occurred_at:%Y-%m-%d %H:%M}"

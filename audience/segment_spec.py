@@ -1,0 +1,268 @@
+"""Reading Segment HTTP Tracking API messages: validation with precise errors, and normalisation
+into `Message` values that the ingestion service stores. Pure functions, no database.
+
+https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils.dateparse import parse_datetime
+
+from tenants.models import known_timezones
+
+MAX_MESSAGE_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+TYPES = ("identify", "track", "page", "screen", "alias")
+MAX_ID_LENGTH = 255
+MAX_MESSAGE_ID_LENGTH = 100
+MAX_EVENT_NAME_LENGTH = 200
+
+
+class SpecError(Exception):
+    """A message that breaks the spec. `index` is its place in a batch (None for single calls)."""
+
+    def __init__(self, message: str, *, field: str | None = None, index: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.index = index
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": "invalid", "message": self.message}
+        if self.index is not None:
+            body["index"] = self.index
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+@dataclass(frozen=True)
+class Message:
+    type: str
+    message_id: str
+    user_id: str | None
+    anonymous_id: str | None
+    event: str | None  # track: the event name; page/screen: the page name
+    properties: dict[str, Any] = field(default_factory=dict)
+    traits: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    previous_id: str | None = None  # alias
+    timestamp: datetime | None = None
+    sent_at: datetime | None = None
+    profile: dict[str, Any] = field(default_factory=dict)  # identify: contact fields from traits
+
+
+def _id(raw: dict[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise SpecError(f"{key} must be a string.", field=key)
+    value = str(value).strip()
+    if len(value) > MAX_ID_LENGTH:
+        raise SpecError(f"{key} is longer than {MAX_ID_LENGTH} characters.", field=key)
+    return value or None
+
+
+def _object(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SpecError(f"{key} must be a JSON object.", field=key)
+    return value
+
+
+def _time(raw: dict[str, Any], key: str) -> datetime | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise SpecError(f"{key} must be an ISO-8601 string.", field=key)
+    try:
+        parsed = parse_datetime(value.strip())
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise SpecError(f"{key} “{value[:40]}” is not an ISO-8601 date and time.", field=key)
+    if parsed.tzinfo is None:
+        raise SpecError(f"{key} needs a time zone offset (e.g. Z or +02:00).", field=key)
+    return parsed
+
+
+def parse_message(raw: object, *, type_: str | None = None) -> Message:
+    """Validate one message. `type_` is the type implied by the endpoint (/v1/track → "track");
+    batch items carry their own."""
+    if not isinstance(raw, dict):
+        raise SpecError("A message must be a JSON object.")
+    size = len(json.dumps(raw, separators=(",", ":")).encode())
+    if size > MAX_MESSAGE_BYTES:
+        raise SpecError(f"The message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}.")
+    kind = type_ or raw.get("type")
+    if kind not in TYPES:
+        shown = "missing" if kind is None else f"“{kind}”"
+        raise SpecError(f"type is {shown}; use one of {', '.join(TYPES)}.", field="type")
+
+    message_id = raw.get("messageId")
+    if message_id is None:
+        message_id = str(uuid.uuid4())  # no idempotency without one, as with Segment
+    elif not isinstance(message_id, str) or not message_id.strip():
+        raise SpecError("messageId must be a non-empty string.", field="messageId")
+    elif len(message_id) > MAX_MESSAGE_ID_LENGTH:
+        raise SpecError(
+            f"messageId is longer than {MAX_MESSAGE_ID_LENGTH} characters.", field="messageId"
+        )
+
+    user_id, anonymous_id = _id(raw, "userId"), _id(raw, "anonymousId")
+    previous_id = None
+    if kind == "alias":
+        previous_id = _id(raw, "previousId")
+        if previous_id is None or user_id is None:
+            raise SpecError("alias needs both previousId and userId.", field="previousId")
+    elif user_id is None and anonymous_id is None:
+        raise SpecError("Every message needs a userId or an anonymousId.", field="userId")
+
+    event = None
+    if kind == "track":
+        event = raw.get("event")
+        if not isinstance(event, str) or not event.strip():
+            raise SpecError("track needs an event name.", field="event")
+        event = event.strip()
+        if len(event) > MAX_EVENT_NAME_LENGTH:
+            raise SpecError(
+                f"event is longer than {MAX_EVENT_NAME_LENGTH} characters.", field="event"
+            )
+    elif kind in ("page", "screen"):
+        name = raw.get("name")
+        if name is not None and not isinstance(name, str):
+            raise SpecError("name must be a string.", field="name")
+        event = (name or "").strip()[:MAX_EVENT_NAME_LENGTH] or None
+
+    traits = _object(raw, "traits") or _object(_object(raw, "context"), "traits")
+    return Message(
+        type=kind,
+        message_id=message_id.strip(),
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        event=event,
+        properties=_object(raw, "properties"),
+        traits=traits,
+        context=_object(raw, "context"),
+        previous_id=previous_id,
+        timestamp=_time(raw, "timestamp") or _time(raw, "originalTimestamp"),
+        sent_at=_time(raw, "sentAt"),
+        profile=profile_from_traits(traits) if kind == "identify" else {},
+    )
+
+
+# Traits that are contact fields; every other trait is kept in Contact.attributes.
+NAME_TRAITS = {
+    "email": "email",
+    "phone": "phone",
+    "firstName": "first_name",
+    "first_name": "first_name",
+    "lastName": "last_name",
+    "last_name": "last_name",
+    "timezone": "timezone",
+    "locale": "locale",
+}
+BIRTHDAY_RE = re.compile(r"^(?:(\d{4})|-)?-?(\d{2})-(\d{2})(?:T.*)?$")
+
+
+def profile_from_traits(traits: dict[str, Any]) -> dict[str, Any]:
+    """Contact fields from identify traits, validated; `attributes` holds the other traits."""
+    profile: dict[str, Any] = {}
+    attributes: dict[str, Any] = {}
+    for key, value in traits.items():
+        target = NAME_TRAITS.get(key)
+        if target is None:
+            if key == "birthday":
+                profile.update(_birthday(value))
+            elif key not in ("name", "id"):
+                attributes[key] = value
+            continue
+        if value is None:
+            profile[target] = ""
+            continue
+        if not isinstance(value, str):
+            raise SpecError(f"traits.{key} must be a string.", field=f"traits.{key}")
+        value = value.strip()
+        if target == "email" and value:
+            try:
+                validate_email(value)
+            except ValidationError:
+                raise SpecError(
+                    f"traits.email “{value[:60]}” is not an email address.", field="traits.email"
+                ) from None
+            value = value.lower()
+        if target == "timezone" and value and value not in known_timezones():
+            raise SpecError(
+                f"traits.timezone “{value[:60]}” is not an IANA time zone.",
+                field="traits.timezone",
+            )
+        profile[target] = value[:255]
+    name = traits.get("name")
+    if isinstance(name, str) and name.strip() and "first_name" not in profile:
+        first, _, last = name.strip().partition(" ")
+        profile["first_name"], profile["last_name"] = first[:120], last[:120]
+    if attributes:
+        profile["attributes"] = attributes
+    return profile
+
+
+def _birthday(value: object) -> dict[str, Any]:
+    if value in (None, ""):
+        return {"birthday_month": None, "birthday_day": None, "birth_year": None}
+    match = BIRTHDAY_RE.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise SpecError(
+            "traits.birthday must look like 1990-05-17 or --05-17.", field="traits.birthday"
+        )
+    year, month, day = match.groups()
+    try:
+        date(int(year or 2000), int(month), int(day))  # 2000 is a leap year: 29 Feb is fine
+    except ValueError:
+        raise SpecError(
+            f"traits.birthday “{value}” is not a real date.", field="traits.birthday"
+        ) from None
+    return {
+        "birthday_month": int(month),
+        "birthday_day": int(day),
+        "birth_year": int(year) if year else None,
+    }
+
+
+def parse_batch(raw: object) -> list[Message]:
+    """Validate a whole batch; the first bad message is reported with its index."""
+    if not isinstance(raw, dict):
+        raise SpecError("The body must be a JSON object with a batch list.")
+    items = raw.get("batch")
+    if not isinstance(items, list):
+        raise SpecError("batch must be a list of messages.", field="batch")
+    if not items:
+        raise SpecError("batch is empty.", field="batch")
+    # Batch-level context and sentAt apply to every message, as Segment's libraries send them.
+    shared_context = _object(raw, "context")
+    shared_sent_at = raw.get("sentAt")
+    messages = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict):
+            if shared_context and "context" not in item:
+                item = {**item, "context": shared_context}
+            if shared_sent_at is not None and "sentAt" not in item:
+                item = {**item, "sentAt": shared_sent_at}
+        try:
+            messages.append(parse_message(item))
+        except SpecError as exc:
+            exc.index = index
+            raise
+    return messages

@@ -1,0 +1,241 @@
+"""Writes for the audience: recording Segment-style messages (events, profiles, identities)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from functools import partial
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils.timezone import now
+
+from audience.identity import MAX_RECENTLY_VIEWED, IdentityResolver
+from audience.models import Contact, Event, LifecycleStage
+from audience.segment_spec import Message
+from audience.signals import events_recorded
+from tenants.models import Tenant
+
+PROFILE_FIELDS = [
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "timezone",
+    "locale",
+    "birthday_month",
+    "birthday_day",
+    "birth_year",
+    "attributes",
+    "lifecycle_stage",
+    "cart",
+    "wishlist",
+    "recently_viewed",
+    "last_seen_at",
+]
+ATTEMPTS = 3  # a concurrent request may create the same identity first; then we try again
+
+
+@dataclass
+class IngestResult:
+    stored: int = 0
+    duplicates: int = 0
+    event_ids: list[int] = field(default_factory=list)
+
+
+def occurred_at(message: Message, received_at: datetime) -> datetime:
+    """Client time corrected by the client's clock skew (received_at - sentAt), as Segment does."""
+    if message.timestamp is None:
+        return received_at
+    if message.sent_at is None:
+        return message.timestamp
+    return message.timestamp + (received_at - message.sent_at)
+
+
+def messages_record(
+    *,
+    tenant: Tenant,
+    messages: list[Message],
+    source: str = "api",
+    received_at: datetime | None = None,
+) -> IngestResult:
+    """Store a list of messages completely or not at all. Repeated messageIds (in the list or
+    already stored) are stored once. Announces `events_recorded` after commit."""
+    received_at = received_at or now()
+    for attempt in range(ATTEMPTS):
+        try:
+            with transaction.atomic():
+                result = _record(tenant, messages, source, received_at)
+        except IntegrityError:
+            if attempt == ATTEMPTS - 1:
+                raise
+            continue
+        if result.event_ids:
+            contact_ids = sorted(
+                set(
+                    Event.objects.filter(pk__in=result.event_ids).values_list(
+                        "contact_id", flat=True
+                    )
+                )
+            )
+            transaction.on_commit(
+                partial(
+                    events_recorded.send,
+                    sender=None,
+                    tenant=tenant,
+                    event_ids=result.event_ids,
+                    contact_ids=contact_ids,
+                )
+            )
+        return result
+    raise AssertionError("unreachable")
+
+
+def _record(
+    tenant: Tenant, messages: list[Message], source: str, received_at: datetime
+) -> IngestResult:
+    result = IngestResult()
+    wanted = [m.message_id for m in messages]
+    seen = set(
+        Event.objects.filter(tenant=tenant, message_id__in=wanted).values_list(
+            "message_id", flat=True
+        )
+    )
+    resolver = IdentityResolver(tenant)
+    pending: list[tuple[Event, Contact]] = []
+    touched: dict[int, Contact] = {}
+    for message in messages:
+        if message.message_id in seen:
+            result.duplicates += 1
+            continue
+        seen.add(message.message_id)
+        contact = resolver.resolve(message)
+        when = occurred_at(message, received_at)
+        apply_message_to_profile(contact, message, when)
+        touched[contact.pk] = contact
+        pending.append(
+            (
+                Event(
+                    tenant=tenant,
+                    type=message.type,
+                    name=_event_name(message),
+                    properties=message.traits if message.type == "identify" else message.properties,
+                    context=message.context,
+                    occurred_at=when,
+                    received_at=received_at,
+                    message_id=message.message_id,
+                    source=source,
+                ),
+                contact,
+            )
+        )
+    for contact in {
+        resolver.canonical(c).pk: resolver.canonical(c) for c in touched.values()
+    }.values():
+        contact.save(update_fields=PROFILE_FIELDS)
+    events = []
+    for event, contact in pending:
+        event.contact = resolver.canonical(contact)
+        events.append(event)
+    Event.objects.bulk_create(events)
+    result.stored = len(events)
+    result.event_ids = [e.pk for e in events if e.pk is not None]
+    if len(result.event_ids) != len(events):  # backends that return no ids from bulk inserts
+        result.event_ids = list(
+            Event.objects.filter(
+                tenant=tenant, message_id__in=[e.message_id for e in events]
+            ).values_list("pk", flat=True)
+        )
+    return result
+
+
+def _event_name(message: Message) -> str:
+    if message.type == "track":
+        return message.event or ""
+    if message.type == "page":
+        return f"Viewed {message.event} Page" if message.event else "Page Viewed"
+    if message.type == "screen":
+        return f"Viewed {message.event} Screen" if message.event else "Screen Viewed"
+    return {"identify": "Identify", "alias": "Alias"}[message.type]
+
+
+def _sku(properties: dict[str, Any]) -> str | None:
+    value = properties.get("sku") or properties.get("product_id")
+    return str(value)[:100] if value not in (None, "") else None
+
+
+def _quantity(properties: dict[str, Any]) -> int:
+    try:
+        return max(1, int(properties.get("quantity") or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _price(properties: dict[str, Any]) -> str | None:
+    try:
+        return str(Decimal(str(properties["price"])))
+    except (KeyError, InvalidOperation, ValueError):
+        return None
+
+
+def apply_message_to_profile(contact: Contact, message: Message, when: datetime) -> None:
+    """Keep the profile's derived state current: traits, last seen, lifecycle, cart, wishlist,
+    recently viewed (Segment E-commerce spec names)."""
+    if contact.last_seen_at is None or when > contact.last_seen_at:
+        contact.last_seen_at = when
+    if message.type == "identify":
+        profile = dict(message.profile)
+        attributes = profile.pop("attributes", None)
+        for name, value in profile.items():
+            setattr(contact, name, value)
+        if attributes:
+            contact.attributes = {**contact.attributes, **attributes}
+    if message.user_id and contact.lifecycle_stage == LifecycleStage.VISITOR:
+        contact.lifecycle_stage = LifecycleStage.LEAD
+    if message.type != "track":
+        return
+    props, sku = message.properties, _sku(message.properties)
+    name = message.event
+    if name == "Product Viewed" and sku:
+        contact.recently_viewed = [sku, *[s for s in contact.recently_viewed if s != sku]][
+            :MAX_RECENTLY_VIEWED
+        ]
+    elif name == "Product Added" and sku:
+        cart = [dict(item) for item in contact.cart]
+        for item in cart:
+            if item.get("sku") == sku:
+                item["quantity"] = item.get("quantity", 1) + _quantity(props)
+                break
+        else:
+            cart.append(
+                {
+                    "sku": sku,
+                    "name": props.get("name"),
+                    "price": _price(props),
+                    "quantity": _quantity(props),
+                    "added_at": when.isoformat(),
+                }
+            )
+        contact.cart = cart
+    elif name == "Product Removed" and sku:
+        cart = []
+        for item in contact.cart:
+            if item.get("sku") == sku:
+                left = item.get("quantity", 1) - _quantity(props)
+                if left > 0:
+                    cart.append({**item, "quantity": left})
+            else:
+                cart.append(item)
+        contact.cart = cart
+    elif name == "Order Completed":
+        contact.cart = []
+        contact.lifecycle_stage = (
+            LifecycleStage.REPEAT
+            if contact.lifecycle_stage in (LifecycleStage.CUSTOMER, LifecycleStage.REPEAT)
+            else LifecycleStage.CUSTOMER
+        )
+    elif name == "Product Added to Wishlist" and sku and sku not in contact.wishlist:
+        contact.wishlist = [*contact.wishlist, sku]
+    elif name == "Product Removed from Wishlist" and sku:
+        contact.wishlist = [s for s in contact.wishlist if s != sku]
