@@ -11,9 +11,9 @@ import gzip
 import json
 import zlib
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from audience.segment_spec import (
     MAX_BATCH_BYTES,
@@ -24,7 +24,8 @@ from audience.segment_spec import (
 )
 from audience.services import messages_record
 from tenants.authentication import write_key_from_request
-from tenants.selectors import ApiKeyError
+from tenants.models import ApiKey, ApiKeyKind
+from tenants.selectors import ApiKeyError, api_key_authenticate
 
 
 def _error(status: int, code: str, message: str, **extra: object) -> JsonResponse:
@@ -44,22 +45,57 @@ def _body(request: HttpRequest, limit: int) -> bytes:
     return raw
 
 
-@csrf_exempt
-@require_POST
-def ingest(request: HttpRequest, kind: str) -> JsonResponse:
+def _payload(request: HttpRequest, limit: int) -> object:
     try:
-        key = write_key_from_request(request)
+        return json.loads(_body(request, limit))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpecError(f"The body is not valid JSON: {exc}.") from None
+
+
+def _authenticate(request: HttpRequest, payload: object) -> ApiKey:
+    """The write key from HTTP Basic auth or, for navigator.sendBeacon (which cannot set headers),
+    from the body's `writeKey` field, as analytics.js sends it."""
+    if "Authorization" not in request.headers and isinstance(payload, dict):
+        raw = payload.get("writeKey")
+        if isinstance(raw, str):
+            return api_key_authenticate(raw=raw, kind=ApiKeyKind.WRITE)
+    return write_key_from_request(request)
+
+
+def _with_cors(response: HttpResponse) -> HttpResponse:
+    # Browsers on the tenant's own sites call these endpoints. No cookies are involved (the write
+    # key travels in the request), so any origin may call.
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    response["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Content-Encoding"
+    response["Access-Control-Max-Age"] = "86400"
+    return response
+
+
+@csrf_exempt
+@require_http_methods(["POST", "OPTIONS"])
+def ingest(request: HttpRequest, kind: str) -> HttpResponse:
+    if request.method == "OPTIONS":
+        return _with_cors(HttpResponse(status=204))
+    return _with_cors(_ingest(request, kind))
+
+
+def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
+    body_error: SpecError | None = None
+    try:
+        payload = _payload(request, MAX_BATCH_BYTES if kind == "batch" else MAX_MESSAGE_BYTES)
+    except SpecError as exc:
+        payload, body_error = None, exc
+    # Authenticate before judging the payload: strangers learn nothing about it.
+    try:
+        key = _authenticate(request, payload)
     except ApiKeyError as exc:
         response = _error(401, "unauthorized", str(exc))
         response["WWW-Authenticate"] = 'Basic realm="ingest"'
         return response
-    limit = MAX_BATCH_BYTES if kind == "batch" else MAX_MESSAGE_BYTES
     try:
-        body = _body(request, limit)
-        try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SpecError(f"The body is not valid JSON: {exc}.") from None
+        if body_error is not None:
+            raise body_error
         messages = parse_batch(payload) if kind == "batch" else [parse_message(payload, type_=kind)]
     except SpecError as exc:
         return JsonResponse({"error": exc.as_dict()}, status=400)

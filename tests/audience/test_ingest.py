@@ -370,3 +370,19 @@ def test_it_refuses_bad_write_keys(client, world, header, message) -> None:
 
 def test_it_only_accepts_post(client) -> None:
     assert client.get("/v1/track").status_code == 405
+
+
+def test_it_takes_the_write_key_from_the_body_for_send_beacon(client, write_key) -> None:
+    # navigator.sendBeacon cannot set headers: text/plain body with writeKey inside.
+    body = {"writeKey": write_key, **track("Beaconed", "bk", anonymousId="a")}
+    response = client.post("/v1/track", data=json.dumps(body), content_type="text/plain")
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert Event.objects.filter(name="Beaconed").exists()
+
+
+def test_it_answers_cors_preflight_for_browsers(client) -> None:
+    response = client.options("/v1/batch", HTTP_ORIGIN="https://shop.example")
+    assert response.status_code == 204
+    assert "Authorization" in response["Access-Control-Allow-Headers"]
+    assert "POST" in response["Access-Control-Allow-Methods"]
