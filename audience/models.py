@@ -65,6 +65,7 @@ class Contact(models.Model):
             models.Index(fields=["tenant", "email"], name="contact_tenant_email_idx"),
             models.Index(fields=["tenant", "user_id"], name="contact_tenant_user_id_idx"),
             models.Index(fields=["tenant", "-last_seen_at"], name="contact_tenant_seen_idx"),
+            models.Index(fields=["tenant", "-created_at"], name="contact_tenant_created_idx"),
         ]
 
     def __str__(self) -> str:
@@ -132,3 +133,32 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class Product(models.Model):
+    """The tenant's catalog, kept current through the products API."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    sku = models.CharField(max_length=100)
+    name = models.CharField(max_length=300)
+    url = models.URLField(max_length=1000, blank=True)
+    image_url = models.URLField(max_length=1000, blank=True)
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, default="EUR")
+    in_stock = models.BooleanField(default=True)
+    category = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "sku"], name="product_tenant_sku"),
+            models.UniqueConstraint(
+                fields=["tenant", "public_id"], name="product_tenant_public_id"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "category"], name="product_tenant_category_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sku})"

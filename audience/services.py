@@ -12,8 +12,9 @@ from django.db import IntegrityError, transaction
 from django.utils.timezone import now
 
 from audience.identity import MAX_RECENTLY_VIEWED, IdentityResolver
-from audience.models import Contact, Event, LifecycleStage
+from audience.models import Contact, Event, Identity, LifecycleStage
 from audience.segment_spec import Message
+from audience.selectors import contact_find
 from audience.signals import events_recorded
 from tenants.models import Tenant
 
@@ -239,3 +240,70 @@ def apply_message_to_profile(contact: Contact, message: Message, when: datetime)
         contact.wishlist = [*contact.wishlist, sku]
     elif name == "Product Removed from Wishlist" and sku:
         contact.wishlist = [s for s in contact.wishlist if s != sku]
+
+
+CONTACT_EDITABLE = (
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "timezone",
+    "locale",
+    "birthday_month",
+    "birthday_day",
+    "birth_year",
+    "lifecycle_stage",
+)
+
+
+@transaction.atomic
+def contact_upsert(
+    *, tenant: Tenant, user_id: str = "", email: str = "", fields: dict[str, Any], source: str
+) -> tuple[Contact, bool]:
+    """Find the contact by user id (or else email) and update it, or create it. Returns
+    (contact, created). `fields` are validated values of CONTACT_EDITABLE, plus `attributes`
+    (merged) and `email_consent` / `push_consent` (stamped with time and `source`)."""
+    contact = contact_find(tenant=tenant, user_id=user_id, email=email)
+    created = contact is None
+    if contact is None:
+        contact = Contact(tenant=tenant, email=(email or "").lower(), user_id=user_id)
+        contact.save()
+        if user_id:
+            Identity.objects.create(
+                tenant=tenant, contact=contact, kind=Identity.Kind.USER_ID, value=user_id
+            )
+    elif user_id and not contact.user_id:
+        contact.user_id = user_id
+        Identity.objects.get_or_create(
+            tenant=tenant, kind=Identity.Kind.USER_ID, value=user_id, defaults={"contact": contact}
+        )
+    contact_apply_fields(contact=contact, fields=fields, source=source)
+    contact.save()
+    return contact, created
+
+
+def contact_apply_fields(*, contact: Contact, fields: dict[str, Any], source: str) -> None:
+    for name in CONTACT_EDITABLE:
+        if name in fields:
+            setattr(contact, name, fields[name] if fields[name] is not None else "")
+    if contact.email:
+        contact.email = contact.email.lower()
+    if "attributes" in fields:
+        contact.attributes = {**contact.attributes, **fields["attributes"]}
+    stamp = now()
+    for channel in ("email", "push"):
+        value = fields.get(f"{channel}_consent")
+        if value and value != getattr(contact, f"{channel}_consent"):
+            setattr(contact, f"{channel}_consent", value)
+            setattr(contact, f"{channel}_consent_at", stamp)
+            setattr(contact, f"{channel}_consent_source", source[:100])
+    if contact.user_id and contact.lifecycle_stage == LifecycleStage.VISITOR:
+        contact.lifecycle_stage = LifecycleStage.LEAD
+
+
+@transaction.atomic
+def contact_erase(*, tenant: Tenant, contact: Contact) -> dict[str, int]:
+    """GDPR erasure: the contact, its identities and events — and, through cascades, everything
+    later capabilities hang on it (messages, memberships). Returns what was deleted, by model."""
+    _, per_model = Contact.objects.filter(tenant=tenant, pk=contact.pk).delete()
+    return {label.split(".")[-1].lower(): count for label, count in per_model.items()}

@@ -19,6 +19,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("t/", include("tenants.urls")),
     path("api/v1/", include("tenants.api_urls")),
+    path("api/v1/", include("audience.api_urls")),
     path("v1/", include("audience.urls_ingest")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,0 +1,106 @@
+"""Reads for the audience, including the gatekeepers that 404 on other tenants' objects."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from audience.models import Contact, Event, Identity, Product
+from tenants.models import Tenant
+
+
+def _uuid(value: object) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Http404("Not found") from None
+
+
+def contact_get(*, tenant: Tenant, public_id: object) -> Contact:
+    contact = Contact.objects.filter(tenant=tenant, public_id=_uuid(public_id)).first()
+    if contact is None:
+        raise Http404("No such contact")
+    return contact
+
+
+def contact_list(
+    *,
+    tenant: Tenant,
+    search: str = "",
+    email: str = "",
+    user_id: str = "",
+    lifecycle_stage: str = "",
+) -> QuerySet[Contact]:
+    """Contacts, most recently seen first. `search` matches the start of email or names, or a
+    user id exactly: prefix matches can use the (tenant, email) index at a million contacts."""
+    qs = Contact.objects.filter(tenant=tenant)
+    if search:
+        term = search.strip()
+        qs = qs.filter(
+            Q(email__istartswith=term)
+            | Q(first_name__istartswith=term)
+            | Q(last_name__istartswith=term)
+            | Q(user_id=term)
+        )
+    if email:
+        qs = qs.filter(email=email.strip().lower())
+    if user_id:
+        qs = qs.filter(user_id=user_id)
+    if lifecycle_stage:
+        qs = qs.filter(lifecycle_stage=lifecycle_stage)
+    return qs
+
+
+def contact_find(*, tenant: Tenant, user_id: str = "", email: str = "") -> Contact | None:
+    """The contact a user id (preferred) or email address names."""
+    if user_id:
+        identity = (
+            Identity.objects.select_related("contact")
+            .filter(tenant=tenant, kind=Identity.Kind.USER_ID, value=user_id)
+            .first()
+        )
+        if identity is not None:
+            return identity.contact
+        if not email:
+            return None
+    if email:
+        return (
+            Contact.objects.filter(tenant=tenant, email=email.strip().lower())
+            .order_by("created_at")
+            .first()
+        )
+    return None
+
+
+def event_list(
+    *,
+    tenant: Tenant,
+    contact: Contact | None = None,
+    name: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Event]:
+    qs = Event.objects.filter(tenant=tenant).select_related("contact")
+    if contact is not None:
+        qs = qs.filter(contact=contact)
+    if name:
+        qs = qs.filter(name=name)
+    if since is not None:
+        qs = qs.filter(occurred_at__gte=since)
+    if until is not None:
+        qs = qs.filter(occurred_at__lt=until)
+    return qs
+
+
+def product_list(
+    *, tenant: Tenant, category: str = "", in_stock: bool | None = None
+) -> QuerySet[Product]:
+    qs = Product.objects.filter(tenant=tenant)
+    if category:
+        qs = qs.filter(category=category)
+    if in_stock is not None:
+        qs = qs.filter(in_stock=in_stock)
+    return qs
