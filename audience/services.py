@@ -256,6 +256,9 @@ CONTACT_EDITABLE = (
 )
 
 
+NULLABLE_FIELDS = ("birthday_month", "birthday_day", "birth_year")
+
+
 @transaction.atomic
 def contact_upsert(
     *, tenant: Tenant, user_id: str = "", email: str = "", fields: dict[str, Any], source: str
@@ -282,10 +285,28 @@ def contact_upsert(
     return contact, created
 
 
+@transaction.atomic
+def contact_update(
+    *, tenant: Tenant, contact: Contact, fields: dict[str, Any], source: str
+) -> Contact:
+    """Edit a contact as a person in the UI does: `attributes`, when given, replace the old ones."""
+    contact = Contact.objects.select_for_update().get(tenant=tenant, pk=contact.pk)
+    if "attributes" in fields:
+        contact.attributes = {}
+    contact_apply_fields(contact=contact, fields=fields, source=source)
+    contact.save()
+    return contact
+
+
 def contact_apply_fields(*, contact: Contact, fields: dict[str, Any], source: str) -> None:
+    """Set CONTACT_EDITABLE fields, merge `attributes`, and record consent changes with their
+    time and source."""
     for name in CONTACT_EDITABLE:
         if name in fields:
-            setattr(contact, name, fields[name] if fields[name] is not None else "")
+            value = fields[name]
+            if value is None and name not in NULLABLE_FIELDS:
+                value = ""  # text fields store "no value" as the empty string
+            setattr(contact, name, value)
     if contact.email:
         contact.email = contact.email.lower()
     if "attributes" in fields:

@@ -17,6 +17,7 @@ urlpatterns = [
     path("healthz", ops_views.healthz, name="healthz"),
     path("signup/", tenant_views.signup, name="signup"),
     path("accounts/", include("accounts.urls")),
+    path("t/<slug:tenant_slug>/", include("audience.urls")),
     path("t/", include("tenants.urls")),
     path("api/v1/", include("tenants.api_urls")),
     path("api/v1/", include("audience.api_urls")),
