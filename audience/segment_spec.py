@@ -186,7 +186,7 @@ def profile_from_traits(traits: dict[str, Any]) -> dict[str, Any]:
         target = NAME_TRAITS.get(key)
         if target is None:
             if key == "birthday":
-                profile.update(_birthday(value))
+                profile.update(parse_birthday(value))
             elif key not in ("name", "id"):
                 attributes[key] = value
             continue
@@ -219,7 +219,7 @@ def profile_from_traits(traits: dict[str, Any]) -> dict[str, Any]:
     return profile
 
 
-def _birthday(value: object) -> dict[str, Any]:
+def parse_birthday(value: object) -> dict[str, Any]:
     if value in (None, ""):
         return {"birthday_month": None, "birthday_day": None, "birth_year": None}
     match = BIRTHDAY_RE.match(value) if isinstance(value, str) else None

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from django.urls import path
 
-from audience import demo_shop, views
+from audience import demo_shop, import_views, views
 
 urlpatterns = [
     path("contacts/", views.contact_list, name="contacts"),
+    path("contacts/export.csv", import_views.contact_export, name="contact_export"),
+    path("contacts/import/", import_views.import_start, name="contact_import_start"),
+    path("contacts/import/<uuid:import_id>/", import_views.import_detail, name="contact_import"),
+    path(
+        "contacts/import/<uuid:import_id>/errors.csv",
+        import_views.import_errors,
+        name="contact_import_errors",
+    ),
     path("contacts/<uuid:contact_id>/", views.contact_detail, name="contact_detail"),
     path("contacts/<uuid:contact_id>/timeline/", views.contact_timeline, name="contact_timeline"),
     path("contacts/<uuid:contact_id>/edit/", views.contact_edit, name="contact_edit"),

@@ -1,0 +1,126 @@
+"""CSV import (upload → mapping with preview → background task with a live progress bar →
+error report) and CSV export of contacts."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_http_methods
+
+from audience import csv_io, selectors
+from audience.forms import ContactFilterForm
+from audience.models import ContactImport
+from audience.tasks import contact_import_run
+from tenants.decorators import role_required
+from tenants.models import Role
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for streaming csv.writer output."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _job(request: HttpRequest, import_id: str) -> ContactImport:
+    job = ContactImport.objects.filter(tenant=request.tenant, public_id=import_id).first()
+    if job is None:
+        raise Http404("No such import")
+    return job
+
+
+@require_http_methods(["GET", "POST"])
+def import_start(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    error = None
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is None:
+            error = "Choose a CSV file to upload."
+        else:
+            try:
+                job = csv_io.import_create(
+                    tenant=request.tenant,
+                    filename=upload.name or "contacts.csv",
+                    data=upload.read(csv_io.MAX_UPLOAD_BYTES + 1),
+                    actor=request.user,
+                )
+            except csv_io.CsvRejected as exc:
+                error = str(exc)
+            else:
+                return redirect("contact_import", tenant_slug=tenant_slug, import_id=job.public_id)
+    recent = ContactImport.objects.filter(tenant=request.tenant).defer("content")[:10]
+    return render(
+        request,
+        "audience/import_start.html",
+        {"error": error, "recent": recent, "max_mb": csv_io.MAX_UPLOAD_BYTES // 2**20},
+        status=400 if error else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def import_detail(request: HttpRequest, tenant_slug: str, import_id: str) -> HttpResponse:
+    job = _job(request, import_id)
+    error = None
+    if request.method == "POST":
+        mapping = {c: request.POST.get(f"map-{i}", "") for i, c in enumerate(job.columns)}
+        try:
+            with transaction.atomic():
+                job = csv_io.import_confirm(tenant=request.tenant, job=job, mapping=mapping)
+                transaction.on_commit(lambda: contact_import_run.delay(job.pk))
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+            job.mapping = mapping  # show the person's choices again, not the guesses
+        else:
+            messages.success(request, f"Importing {job.total_rows} rows from {job.filename}.")
+            return redirect("contact_import", tenant_slug=tenant_slug, import_id=job.public_id)
+    ctx = {
+        "job": job,
+        "error": error,
+        "targets": csv_io.TARGETS,
+        "columns": [(i, c, job.mapping.get(c, "")) for i, c in enumerate(job.columns)],
+        "preview": csv_io.preview(job) if job.status == ContactImport.Status.MAPPING else [],
+    }
+    template = "audience/import_detail.html"
+    if request.htmx and request.htmx.target == "import-progress":
+        template += "#progress"
+    return render(request, template, ctx, status=400 if error else 200)
+
+
+@require_GET
+def import_errors(request: HttpRequest, tenant_slug: str, import_id: str) -> StreamingHttpResponse:
+    job = _job(request, import_id)
+    writer = csv.writer(_Echo())
+    rows: Iterator[list[object]] = iter(
+        [["row", "problem"], *([e["row"], e["message"]] for e in job.errors)]
+    )
+    response = StreamingHttpResponse(
+        (writer.writerow(r) for r in rows), content_type="text/csv; charset=utf-8"
+    )
+    name = slugify(job.filename.rsplit(".", 1)[0]) or "import"
+    response["Content-Disposition"] = f'attachment; filename="{name}-errors.csv"'
+    return response
+
+
+@require_GET
+@role_required(Role.MARKETER)
+def contact_export(request: HttpRequest, tenant_slug: str) -> StreamingHttpResponse:
+    """Every contact matching the list's filters, streamed: memory stays flat at any size."""
+    form = ContactFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    contacts = selectors.contact_list(
+        tenant=request.tenant, search=filters.get("q", ""), lifecycle_stage=filters.get("stage", "")
+    ).order_by("created_at", "pk")
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in csv_io.export_rows(contacts)),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{request.tenant.slug}-contacts.csv"'
+    return response

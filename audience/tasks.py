@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from audience import csv_io
+from audience.models import ContactImport
+
+
+@shared_task(name="audience.tasks.contact_import_run", ignore_result=True)
+def contact_import_run(import_id: int) -> None:
+    """Safe to run twice: only a queued or interrupted (running) import is picked up, and it
+    resumes after the rows already processed."""
+    claimed = ContactImport.objects.filter(
+        pk=import_id, status__in=[ContactImport.Status.QUEUED, ContactImport.Status.RUNNING]
+    ).update(status=ContactImport.Status.RUNNING)
+    if not claimed:
+        return
+    job = ContactImport.objects.select_related("tenant").get(pk=import_id)
+    try:
+        csv_io.import_run(tenant=job.tenant, job=job)
+    except Exception:
+        ContactImport.objects.filter(pk=import_id).update(status=ContactImport.Status.FAILED)
+        raise

@@ -1,0 +1,169 @@
+"""CSV import and export, through the UI as a marketer does it."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from audience.models import Contact, ContactImport
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def eager_celery():  # type: ignore[no-untyped-def]
+    """Run queued tasks in-process (the worker itself is proven by the e2e tests)."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def upload(client, text: str, name: str = "people.csv"):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/t/acme/contacts/import/",
+        {"file": SimpleUploadedFile(name, text.encode(), content_type="text/csv")},
+    )
+
+
+PEOPLE = (
+    "Email,First Name,Customer ID,Newsletter,Birthday,Shoe size\n"
+    "ann@example.com,Ann,c-1,yes,1990-05-17,38\n"
+    "bob@example.com,Bob,c-2,no,,44\n"
+    "not-an-email,Eve,c-3,yes,,\n"
+    "dan@example.com,Dan,c-4,maybe,,\n"
+    ",,,,,\n"
+    "cara@example.com,Cara,c-5,yes,31/02/1990,\n"
+)
+
+
+def test_it_imports_a_csv_with_a_mapping_preview_and_a_report(
+    login, world, eager_celery, django_capture_on_commit_callbacks
+) -> None:
+    Contact.objects.create(tenant=world.acme, email="bob@example.com", first_name="Robert")
+    client = login(world.dave)
+    response = upload(client, PEOPLE)
+    job = ContactImport.objects.get()
+    assert response["Location"] == f"/t/acme/contacts/import/{job.public_id}/"
+    assert job.total_rows == 5  # the blank row does not count
+    assert job.mapping == {
+        "Email": "email",
+        "First Name": "first_name",
+        "Customer ID": "user_id",
+        "Newsletter": "email_consent",
+        "Birthday": "birthday",
+        "Shoe size": "attribute",
+    }
+    page = client.get(response["Location"]).content.decode()
+    assert "ann@example.com" in page  # the preview
+
+    with django_capture_on_commit_callbacks(execute=True):
+        confirm = client.post(
+            response["Location"],
+            {f"map-{i}": target for i, target in enumerate(job.mapping.values())},
+        )
+    assert confirm.status_code == 302
+    job.refresh_from_db()
+    assert (job.status, job.processed_rows, job.created_count, job.updated_count) == (
+        "done",
+        5,
+        1,
+        1,
+    )
+    assert job.failed_count == 3
+    assert [e["row"] for e in job.errors] == [4, 5, 7]
+    assert "not-an-email" in job.errors[0]["message"]
+    assert "maybe" in job.errors[1]["message"]
+
+    ann = Contact.objects.get(email="ann@example.com")
+    assert (ann.user_id, ann.first_name, ann.email_consent) == ("c-1", "Ann", "granted")
+    assert (ann.birthday_month, ann.birthday_day, ann.birth_year) == (5, 17, 1990)
+    assert ann.attributes == {"Shoe size": "38"}
+    assert ann.email_consent_source == "import:people.csv"
+    bob = Contact.objects.get(email="bob@example.com")
+    assert (bob.first_name, bob.user_id, bob.email_consent) == ("Bob", "c-2", "revoked")
+
+    report = client.get(f"/t/acme/contacts/import/{job.public_id}/errors.csv")
+    rows = list(csv.reader(io.StringIO(b"".join(report.streaming_content).decode())))
+    assert rows[0] == ["row", "problem"] and len(rows) == 4
+
+
+def test_it_shows_progress_that_refreshes_itself(login, world) -> None:
+    job = ContactImport.objects.create(
+        tenant=world.acme,
+        filename="big.csv",
+        content="email\n",
+        columns=["email"],
+        mapping={"email": "email"},
+        total_rows=200,
+        processed_rows=50,
+        status=ContactImport.Status.RUNNING,
+    )
+    client = login(world.bob)
+    partial = client.get(
+        f"/t/acme/contacts/import/{job.public_id}/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="import-progress",
+    ).content.decode()
+    assert 'value="25"' in partial and 'hx-trigger="every 1s"' in partial
+    assert "<html" not in partial
+    ContactImport.objects.filter(pk=job.pk).update(status="done", processed_rows=200)
+    done = client.get(f"/t/acme/contacts/import/{job.public_id}/").content.decode()
+    assert "every 1s" not in done  # polling stops when finished
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "The file is empty."),
+        ("email\n", "The file has a header but no rows."),
+        ("email,email\na,b\n", "Two columns have the same name"),
+    ],
+)
+def test_it_refuses_an_unusable_file(login, world, text, message) -> None:
+    response = upload(login(world.alice), text)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not ContactImport.objects.exists()
+
+
+def test_it_insists_on_a_column_that_finds_contacts(login, world) -> None:
+    client = login(world.alice)
+    location = upload(client, "Name,Email\nAnn,ann@example.com\n")["Location"]
+    response = client.post(location, {"map-0": "first_name", "map-1": ""})
+    assert response.status_code == 400
+    assert "Map a column to User id or Email" in response.content.decode()
+    assert ContactImport.objects.get().status == "mapping"
+    twice = client.post(location, {"map-0": "email", "map-1": "email"})
+    assert "Only one column can be Email" in twice.content.decode()
+
+
+def test_it_does_not_let_viewers_import(login, world) -> None:
+    assert upload(login(world.bob), PEOPLE).status_code == 403
+    assert not ContactImport.objects.exists()
+
+
+def test_it_exports_the_filtered_contacts_safely(login, world) -> None:
+    Contact.objects.create(
+        tenant=world.acme,
+        email="ann@example.com",
+        first_name="=HYPERLINK(1)",
+        lifecycle_stage="customer",
+        birthday_month=2,
+        birthday_day=29,
+    )
+    Contact.objects.create(tenant=world.acme, email="lead@example.com", lifecycle_stage="lead")
+    Contact.objects.create(
+        tenant=world.globex, email="other@globex.example", lifecycle_stage="customer"
+    )
+    response = login(world.dave).get("/t/acme/contacts/export.csv?stage=customer")
+    assert response["Content-Disposition"] == 'attachment; filename="acme-contacts.csv"'
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [r["email"] for r in rows] == ["ann@example.com"]
+    assert rows[0]["first_name"] == "'=HYPERLINK(1)"  # no formula reaches a spreadsheet
+    assert rows[0]["birthday"] == "02-29"
+    assert login(world.bob).get("/t/acme/contacts/export.csv").status_code == 403
