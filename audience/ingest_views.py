@@ -2,7 +2,7 @@
 
 Existing Segment and RudderStack SDKs work by changing only their host. Authentication is the
 tenant's write key as the HTTP Basic user name. Answers: 200 {"success": true}; 400 with
-{"error": {"code", "message", "index"?, "field"?}} naming the bad message; 401 for keys.
+{"success": false, "code", "message", "index"?, "field"?} naming the bad message; 401 for keys.
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ from tenants.selectors import ApiKeyError, api_key_authenticate
 
 
 def _error(status: int, code: str, message: str, **extra: object) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message, **extra}}, status=status)
+    # Segment's error shape, with `code` and `message` at the top: RudderStack's SDK reads them.
+    return JsonResponse(
+        {"success": False, "code": code, "message": message, **extra}, status=status
+    )
 
 
 def _body(request: HttpRequest, limit: int) -> bytes:
@@ -98,6 +101,6 @@ def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
             raise body_error
         messages = parse_batch(payload) if kind == "batch" else [parse_message(payload, type_=kind)]
     except SpecError as exc:
-        return JsonResponse({"error": exc.as_dict()}, status=400)
+        return _error(400, **exc.as_dict())
     messages_record(tenant=key.tenant, messages=messages, source="http")
     return JsonResponse({"success": True})

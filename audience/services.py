@@ -104,6 +104,7 @@ def _record(
         )
     )
     resolver = IdentityResolver(tenant)
+    resolver.prefetch([m for m in messages if m.message_id not in seen])
     pending: list[tuple[Event, Contact]] = []
     touched: dict[int, Contact] = {}
     for message in messages:

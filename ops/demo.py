@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from audience.demo import seed_shop
 from tenants import services
 from tenants.models import Membership, Role, Tenant
 
@@ -31,4 +32,5 @@ def seed_demo() -> Tenant:
             sender_email="hello@demo-shop.example",
         )
     Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": Role.OWNER})
+    seed_shop(tenant=tenant)
     return tenant

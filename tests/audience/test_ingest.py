@@ -320,7 +320,8 @@ def test_it_refuses_bad_input_specifically_and_stores_nothing(
 ) -> None:
     response = send(path, None, raw=body.encode()) if isinstance(body, str) else send(path, body)
     assert response.status_code == status
-    error = response.json()["error"]
+    error = response.json()
+    assert error["success"] is False
     for key, value in expected.items():
         if key == "message":
             assert error["message"].startswith(value), error
@@ -336,7 +337,7 @@ def test_it_refuses_a_batch_over_500_kb(send) -> None:
     ]
     response = send("batch", {"batch": messages})
     assert response.status_code == 400
-    assert response.json()["error"]["message"] == "The body is larger than 512000 bytes."
+    assert response.json()["message"] == "The body is larger than 512000 bytes."
     assert not Event.objects.exists()
 
 
@@ -364,7 +365,7 @@ def test_it_refuses_bad_write_keys(client, world, header, message) -> None:
         **extra,
     )
     assert response.status_code == 401
-    assert response.json()["error"]["message"] == message
+    assert response.json()["message"] == message
     assert not Event.objects.exists()
 
 

@@ -1,0 +1,204 @@
+"""Demo data for the audience: a believable outdoor shop with products in several categories and
+about a thousand contacts whose histories of views, searches, wishlists, carts and orders went
+through the real ingestion path. Deterministic, and skipped when already there."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from django.utils.timezone import now
+
+from audience.catalog import products_upsert
+from audience.models import Contact, Product
+from audience.segment_spec import parse_message
+from audience.services import messages_record
+from tenants.models import Tenant
+
+CATALOG = {
+    "tents": [
+        ("Trail Tent 2P", "249.00"),
+        ("Summit Tent 3P", "389.00"),
+        ("Bivy Shelter", "159.00"),
+    ],
+    "sleeping": [
+        ("Down Bag -5°C", "299.00"),
+        ("Synthetic Bag 5°C", "119.00"),
+        ("Air Mat", "89.00"),
+    ],
+    "footwear": [
+        ("Ridge Hiking Boot", "179.00"),
+        ("Trail Runner", "139.00"),
+        ("Camp Sandal", "49.00"),
+    ],
+    "clothing": [("Rain Shell", "229.00"), ("Fleece Mid-layer", "89.00"), ("Merino Tee", "59.00")],
+    "cooking": [("Gas Stove", "69.00"), ("Titanium Pot", "45.00"), ("Water Filter", "39.00")],
+    "packs": [("Daypack 25L", "99.00"), ("Trek Pack 55L", "219.00"), ("Hip Belt Bag", "29.00")],
+}
+FIRST = [
+    "Ann",
+    "Ben",
+    "Cara",
+    "Dev",
+    "Ella",
+    "Finn",
+    "Gia",
+    "Hugo",
+    "Ines",
+    "Jon",
+    "Kai",
+    "Lena",
+    "Mo",
+    "Nora",
+    "Omar",
+    "Pia",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+    "Uma",
+    "Vik",
+    "Wen",
+    "Yara",
+]
+LAST = [
+    "Adler",
+    "Berg",
+    "Costa",
+    "Dahl",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Hansen",
+    "Ito",
+    "Jensen",
+    "Khan",
+    "Larsen",
+    "Meyer",
+    "Novak",
+    "Olsen",
+    "Petrov",
+    "Rossi",
+    "Silva",
+    "Tanaka",
+    "Weber",
+]
+ZONES = ["Europe/Berlin", "Europe/Paris", "Europe/London", "America/New_York", "Asia/Tokyo"]
+SEARCHES = ["tent", "waterproof jacket", "sleeping bag", "boots size 42", "stove", "backpack"]
+
+
+def seed_shop(*, tenant: Tenant, contacts: int = 1000, seed: int = 7) -> int:
+    """Create the catalog and `contacts` shoppers with histories; returns the events stored."""
+    if Contact.objects.filter(tenant=tenant).exists():
+        return 0
+    rng = random.Random(seed)
+    items = [
+        {
+            "sku": f"{category[:3].upper()}-{i + 1:02d}",
+            "name": name,
+            "price": Decimal(price),
+            "currency": "EUR",
+            "category": category,
+            "in_stock": rng.random() > 0.1,
+            "url": f"https://demo-shop.example/p/{category}/{i + 1}",
+        }
+        for category, products in CATALOG.items()
+        for i, (name, price) in enumerate(products)
+    ]
+    products_upsert(tenant=tenant, items=items)
+    catalog = list(Product.objects.filter(tenant=tenant))
+    start = now() - timedelta(days=180)
+    batch: list[dict[str, object]] = []
+    stored = 0
+    for n in range(contacts):
+        batch += _history(rng, n, catalog, start)
+        if len(batch) >= 500:
+            stored += _send(tenant, batch)
+            batch = []
+    if batch:
+        stored += _send(tenant, batch)
+    return stored
+
+
+def _send(tenant: Tenant, raw: list[dict[str, object]]) -> int:
+    result = messages_record(tenant=tenant, messages=[parse_message(m) for m in raw], source="demo")
+    return result.stored
+
+
+def _history(rng: random.Random, n: int, catalog: list[Product], start) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    anonymous_id = str(uuid.UUID(int=rng.getrandbits(128)))
+    known = rng.random() < 0.7
+    user_id = f"cust-{n + 1:05d}" if known else None
+    favourite = rng.choice(list(CATALOG))
+    when = start + timedelta(minutes=rng.randrange(0, 180 * 24 * 60))
+    out: list[dict[str, object]] = []
+
+    def add(kind: str, **fields: object) -> None:
+        nonlocal when
+        when += timedelta(minutes=rng.randrange(1, 3 * 24 * 60))
+        ids: dict[str, object] = {"anonymousId": anonymous_id}
+        if user_id and out and rng.random() < 0.8:
+            ids["userId"] = user_id
+        out.append(
+            {
+                "type": kind,
+                "messageId": f"demo-{n}-{len(out)}",
+                "timestamp": when.isoformat(),
+                **ids,
+                **fields,
+            }
+        )
+
+    def product_props(p: Product) -> dict[str, object]:
+        return {"sku": p.sku, "name": p.name, "price": float(p.price or 0), "category": p.category}
+
+    add("page", name="Home")
+    if known:
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        out.append(
+            {
+                "type": "identify",
+                "messageId": f"demo-{n}-id",
+                "userId": user_id,
+                "anonymousId": anonymous_id,
+                "timestamp": when.isoformat(),
+                "traits": {
+                    "email": f"{first.lower()}.{last.lower()}{n}@example.com",
+                    "firstName": first,
+                    "lastName": last,
+                    "timezone": rng.choice(ZONES),
+                    "birthday": f"{rng.randrange(1960, 2005)}-{rng.randrange(1, 13):02d}-"
+                    f"{rng.randrange(1, 29):02d}",
+                },
+            }
+        )
+    liked = [p for p in catalog if p.category == favourite] or catalog
+    for _ in range(rng.randrange(1, 6)):
+        if rng.random() < 0.3:
+            add("track", event="Products Searched", properties={"query": rng.choice(SEARCHES)})
+        product = rng.choice(liked if rng.random() < 0.7 else catalog)
+        add("track", event="Product Viewed", properties=product_props(product))
+        if rng.random() < 0.25:
+            add("track", event="Product Added to Wishlist", properties=product_props(product))
+        if rng.random() < 0.35:
+            add("track", event="Product Added", properties=product_props(product))
+            if rng.random() < 0.5:
+                add(
+                    "track",
+                    event="Checkout Started",
+                    properties={"value": float(product.price or 0)},
+                )
+                if rng.random() < 0.7:
+                    add(
+                        "track",
+                        event="Order Completed",
+                        properties={
+                            "order_id": f"o-{n}-{len(out)}",
+                            "total": float(product.price or 0),
+                            "currency": "EUR",
+                            "products": [product_props(product)],
+                        },
+                    )
+    return out

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import pytest
+
+from audience.demo import seed_shop
+from audience.models import Contact, Event, Identity, Product
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_seeds_a_believable_shop_once(world, django_assert_max_num_queries) -> None:
+    stored = seed_shop(tenant=world.acme, contacts=60)
+    assert stored == Event.objects.filter(tenant=world.acme).count() > 60
+    assert Product.objects.filter(tenant=world.acme).values("category").distinct().count() == 6
+    contacts = Contact.objects.filter(tenant=world.acme)
+    assert contacts.count() == 60  # one per shopper: identify merged their anonymous browsing
+    assert (
+        Identity.objects.filter(tenant=world.acme, kind="user_id").count()
+        == contacts.exclude(user_id="").count()
+    )
+    stages = set(contacts.values_list("lifecycle_stage", flat=True))
+    assert {"visitor", "lead", "customer"} <= stages
+    names = set(Event.objects.values_list("name", flat=True))
+    assert {"Product Viewed", "Product Added", "Order Completed", "Products Searched"} <= names
+    with django_assert_max_num_queries(1):
+        assert seed_shop(tenant=world.acme) == 0  # already there: nothing again
