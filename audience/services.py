@@ -18,7 +18,7 @@ from audience.selectors import contact_find
 from audience.signals import events_recorded
 from tenants.models import Tenant
 
-PROFILE_FIELDS = [
+CONTACT_EDITABLE = (
     "email",
     "phone",
     "first_name",
@@ -28,8 +28,12 @@ PROFILE_FIELDS = [
     "birthday_month",
     "birthday_day",
     "birth_year",
-    "attributes",
     "lifecycle_stage",
+)
+# What ingestion may change on a contact (saved with update_fields).
+PROFILE_FIELDS = [
+    *CONTACT_EDITABLE,
+    "attributes",
     "cart",
     "wishlist",
     "recently_viewed",
@@ -241,20 +245,6 @@ def apply_message_to_profile(contact: Contact, message: Message, when: datetime)
         contact.wishlist = [*contact.wishlist, sku]
     elif name == "Product Removed from Wishlist" and sku:
         contact.wishlist = [s for s in contact.wishlist if s != sku]
-
-
-CONTACT_EDITABLE = (
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "timezone",
-    "locale",
-    "birthday_month",
-    "birthday_day",
-    "birth_year",
-    "lifecycle_stage",
-)
 
 
 NULLABLE_FIELDS = ("birthday_month", "birthday_day", "birth_year")
