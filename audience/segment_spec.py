@@ -131,6 +131,7 @@ def parse_message(raw: object, *, type_: str | None = None) -> Message:
     elif user_id is None and anonymous_id is None:
         raise SpecError("Every message needs a userId or an anonymousId.", field="userId")
 
+    properties = _object(raw, "properties")
     event = None
     if kind == "track":
         event = raw.get("event")
@@ -146,6 +147,10 @@ def parse_message(raw: object, *, type_: str | None = None) -> Message:
         if name is not None and not isinstance(name, str):
             raise SpecError("name must be a string.", field="name")
         event = (name or "").strip()[:MAX_EVENT_NAME_LENGTH] or None
+        category = raw.get("category")
+        if isinstance(category, str) and category.strip():
+            # SDKs send a page's category beside its name; keep it with the properties.
+            properties = {"category": category.strip(), **properties}
 
     traits = _object(raw, "traits") or _object(_object(raw, "context"), "traits")
     return Message(
@@ -154,7 +159,7 @@ def parse_message(raw: object, *, type_: str | None = None) -> Message:
         user_id=user_id,
         anonymous_id=anonymous_id,
         event=event,
-        properties=_object(raw, "properties"),
+        properties=properties,
         traits=traits,
         context=_object(raw, "context"),
         previous_id=previous_id,

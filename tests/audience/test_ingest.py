@@ -387,3 +387,8 @@ def test_it_answers_cors_preflight_for_browsers(client) -> None:
     assert response.status_code == 204
     assert "Authorization" in response["Access-Control-Allow-Headers"]
     assert "POST" in response["Access-Control-Allow-Methods"]
+
+
+def test_it_keeps_a_pages_category(send) -> None:
+    send("page", {"anonymousId": "a", "messageId": "pc", "name": "Boots", "category": "Shop"})
+    assert Event.objects.get(message_id="pc").properties == {"category": "Shop"}
