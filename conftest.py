@@ -26,6 +26,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # WhiteNoise indexes every static file when a test client builds its middleware; look files
     # up per request instead.
     settings.WHITENOISE_AUTOREFRESH = True
+    settings.WHITENOISE_USE_FINDERS = True  # serve from the apps' static folders, no collectstatic
     # Password hashing is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     if os.environ.get("WAYFARER_REQUIRE_SERVICES") == "1":

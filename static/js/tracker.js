@@ -1,0 +1,566 @@
+/*! wayfarer.js — the Wayfarer browser tracker. Plain ES2017: no dependencies, no build step.
+ *
+ * Loaded by the async snippet (docs/tracker.md), which defines `window.wayfarer` as an array of
+ * queued calls and calls `wayfarer.load(writeKey, {host})`. This file replaces that array with
+ * the real API and replays the calls. Messages follow Segment's spec and are sent in batches to
+ * {host}/v1/batch.
+ *
+ * Delivery is at least once: a message stays in the outbox (localStorage when the browser allows
+ * it) until Wayfarer has answered 2xx for it; Wayfarer stores each messageId once, so sending one
+ * twice is harmless.
+ */
+(function () {
+  "use strict";
+
+  const VERSION = "1.0.0";
+  const LIBRARY = { name: "wayfarer.js", version: VERSION };
+
+  const FLUSH_INTERVAL_MS = 1000;
+  const FLUSH_AT = 20; // messages per batch; a full batch goes at once
+  const MAX_OUTBOX = 500; // beyond this the oldest messages are dropped
+  const MAX_MESSAGE_BYTES = 32 * 1024; // Wayfarer refuses larger messages
+  // fetch(…, {keepalive: true}) and sendBeacon refuse bodies over 64 KiB (a quota per page).
+  const MAX_BODY_BYTES = 60 * 1024;
+  const RETRY_BASE_MS = 1000;
+  const RETRY_MAX_MS = 60 * 1000;
+  // A beacon cannot tell whether it arrived. Its messages stay in the outbox and are sent again
+  // (by fetch) after this long, unless a fetch confirmed them first.
+  const BEACON_GRACE_MS = 30 * 1000;
+
+  const ANONYMOUS_ID_KEY = "wayfarer.anonymousId";
+  const USER_ID_KEY = "wayfarer.userId";
+  const OUTBOX_KEY = "wayfarer.outbox";
+  const COOKIE_NAMES = { [ANONYMOUS_ID_KEY]: "wf_aid", [USER_ID_KEY]: "wf_uid" };
+  const COOKIE_MAX_AGE_S = 365 * 24 * 60 * 60;
+
+  const ECOMMERCE_EVENTS = {
+    productViewed: "Product Viewed",
+    productAdded: "Product Added",
+    productRemoved: "Product Removed",
+    addedToWishlist: "Product Added to Wishlist",
+    checkoutStarted: "Checkout Started",
+    orderCompleted: "Order Completed",
+  };
+
+  const stub = window.wayfarer;
+  if (!Array.isArray(stub)) {
+    // Either the tracker is already running (loaded twice) or the snippet is missing.
+    if (!stub || !stub.loaded) console.warn("wayfarer.js: add the snippet before this script.");
+    return;
+  }
+  const writeKey = stub._writeKey;
+  const options = stub._options || {};
+  if (typeof writeKey !== "string" || !writeKey) {
+    console.error("wayfarer.js: wayfarer.load(writeKey) was not called; nothing will be sent.");
+    return;
+  }
+  // By default the host is where this script came from.
+  const scriptHost = document.currentScript ? new URL(document.currentScript.src).origin : "";
+  const host = String(options.host || scriptHost || window.location.origin).replace(/\/+$/, "");
+
+  // --- Storage: localStorage, with a first-party cookie for the ids --------------------------
+
+  const storage = (function () {
+    // localStorage may be missing or throw (disabled cookies, some private modes, sandboxes).
+    try {
+      const probe = "wayfarer.probe";
+      window.localStorage.setItem(probe, probe);
+      window.localStorage.removeItem(probe);
+      return window.localStorage;
+    } catch (error) {
+      return null;
+    }
+  })();
+
+  function readCookie(name) {
+    const prefix = name + "=";
+    for (const part of document.cookie.split("; ")) {
+      if (part.startsWith(prefix)) {
+        try {
+          return decodeURIComponent(part.slice(prefix.length));
+        } catch (error) {
+          return null;
+        }
+      }
+    }
+    return null;
+  }
+
+  function writeCookie(name, value) {
+    const secure = window.location.protocol === "https:" ? "; Secure" : "";
+    const maxAge = value === null ? 0 : COOKIE_MAX_AGE_S;
+    document.cookie =
+      `${name}=${encodeURIComponent(value || "")}; path=/; max-age=${maxAge}; SameSite=Lax` + secure;
+  }
+
+  // Ids are written to both places, because either can be cleared or blocked on its own.
+  function readId(key) {
+    let value = null;
+    if (storage) value = storage.getItem(key);
+    return value || readCookie(COOKIE_NAMES[key]) || null;
+  }
+
+  function writeId(key, value) {
+    if (storage) {
+      if (value === null) storage.removeItem(key);
+      else storage.setItem(key, value);
+    }
+    writeCookie(COOKIE_NAMES[key], value);
+  }
+
+  function uuid() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") {
+      return window.crypto.randomUUID();
+    }
+    // randomUUID exists only in secure contexts (HTTPS); getRandomValues works everywhere.
+    const bytes = window.crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+
+  const identity = {
+    anonymousId: readId(ANONYMOUS_ID_KEY),
+    userId: readId(USER_ID_KEY),
+  };
+  // Written back on every load: repairs whichever store was cleared and renews the cookie.
+  writeId(ANONYMOUS_ID_KEY, (identity.anonymousId = identity.anonymousId || uuid()));
+  if (identity.userId) writeId(USER_ID_KEY, identity.userId);
+
+  // --- Small helpers ------------------------------------------------------------------------
+
+  const listeners = {};
+
+  function emit(name, detail) {
+    for (const listener of listeners[name] || []) {
+      try {
+        listener(detail);
+      } catch (error) {
+        console.error("wayfarer.js: a listener failed", error);
+      }
+    }
+  }
+
+  const encoder = new TextEncoder();
+  const byteLength = (text) => encoder.encode(text).length;
+
+  function isPlainObject(value) {
+    return value !== null && typeof value === "object" && !Array.isArray(value);
+  }
+
+  function pageProperties() {
+    return {
+      url: window.location.href,
+      path: window.location.pathname,
+      referrer: document.referrer,
+      title: document.title,
+      search: window.location.search,
+    };
+  }
+
+  function context() {
+    let timezone;
+    try {
+      timezone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    } catch (error) {
+      timezone = undefined;
+    }
+    return {
+      library: LIBRARY,
+      page: pageProperties(),
+      userAgent: navigator.userAgent,
+      locale: navigator.language,
+      timezone,
+      screen: { width: window.screen.width, height: window.screen.height },
+    };
+  }
+
+  // --- The outbox ---------------------------------------------------------------------------
+  //
+  // Entries are {key, host, message, beaconAt?}. localStorage is shared by the site's tabs, so
+  // the outbox is always read fresh: any tab may deliver any entry. The write key travels with
+  // each entry: on a page that talks to another Wayfarer team (or after a key change), older
+  // messages still go to the team they were recorded for.
+
+  const outbox = {
+    // Used when localStorage is unavailable, or once it has failed: then this page keeps its
+    // messages in memory only.
+    inMemory: storage === null,
+    memory: [],
+
+    load() {
+      if (this.inMemory) return this.memory.slice();
+      try {
+        const entries = JSON.parse(storage.getItem(OUTBOX_KEY) || "[]");
+        return Array.isArray(entries) ? entries : [];
+      } catch (error) {
+        return []; // corrupted by hand; start again
+      }
+    },
+
+    save(entries) {
+      if (entries.length > MAX_OUTBOX) {
+        console.warn(`wayfarer.js: outbox full; dropped the ${entries.length - MAX_OUTBOX} oldest`);
+        entries = entries.slice(entries.length - MAX_OUTBOX);
+      }
+      if (this.inMemory) {
+        this.memory = entries;
+        return;
+      }
+      try {
+        if (entries.length) storage.setItem(OUTBOX_KEY, JSON.stringify(entries));
+        else storage.removeItem(OUTBOX_KEY);
+      } catch (error) {
+        // Quota exceeded (the site's other data shares it): carry on in memory rather than
+        // losing messages or re-reading a stale copy.
+        console.warn("wayfarer.js: localStorage is full; keeping messages in memory");
+        this.inMemory = true;
+        this.memory = entries;
+        try {
+          storage.removeItem(OUTBOX_KEY);
+        } catch (ignored) {
+          // nothing more to do
+        }
+      }
+    },
+
+    add(entry) {
+      const entries = this.load();
+      entries.push(entry);
+      this.save(entries);
+      return entries.length;
+    },
+
+    remove(messageIds) {
+      this.save(this.load().filter((entry) => !messageIds.has(entry.message.messageId)));
+    },
+  };
+
+  // --- Sending ------------------------------------------------------------------------------
+
+  let timer = null; // the next scheduled flush
+  let timerDue = Infinity;
+  let failures = 0; // consecutive failed attempts; drives the backoff
+  let inFlight = new Set(); // messageIds of the batch being sent by fetch
+
+  function schedule(delayMs) {
+    const due = Date.now() + delayMs;
+    if (timer !== null && timerDue <= due) return; // an earlier flush is already planned
+    clearTimeout(timer);
+    timerDue = due;
+    timer = setTimeout(() => {
+      timer = null;
+      timerDue = Infinity;
+      flush();
+    }, delayMs);
+  }
+
+  function backoffMs(attempt, retryAfterHeader) {
+    const retryAfter = Number(retryAfterHeader);
+    if (retryAfter > 0) return Math.min(retryAfter * 1000, RETRY_MAX_MS);
+    const exponential = Math.min(RETRY_BASE_MS * 2 ** (attempt - 1), RETRY_MAX_MS);
+    // Jitter, so that many browsers recovering from one outage do not retry in step.
+    return Math.round(exponential * (0.8 + Math.random() * 0.4));
+  }
+
+  function withSentAt(entries, sentAt) {
+    return entries.map((entry) => Object.assign({}, entry.message, { sentAt }));
+  }
+
+  // The next entries to send together: same key and host, at most FLUSH_AT of them and
+  // MAX_BODY_BYTES in all. Entries beaconed recently are left alone for BEACON_GRACE_MS.
+  function nextBatch(entries, now, skip) {
+    let batch = null;
+    let bytes = 200; // the envelope: {"batch":[…],"sentAt":"…","writeKey":"…"}
+    for (const entry of entries) {
+      if (skip.has(entry.message.messageId)) continue;
+      if (entry.beaconAt && now - entry.beaconAt < BEACON_GRACE_MS) continue;
+      if (batch === null) batch = { key: entry.key, host: entry.host, entries: [] };
+      else if (entry.key !== batch.key || entry.host !== batch.host) continue;
+      const size = byteLength(JSON.stringify(entry.message)) + 50;
+      if (batch.entries.length && bytes + size > MAX_BODY_BYTES) break;
+      batch.entries.push(entry);
+      bytes += size;
+      if (batch.entries.length >= FLUSH_AT) break;
+    }
+    return batch;
+  }
+
+  function earliestBeaconRetry(entries) {
+    const times = entries.filter((e) => e.beaconAt).map((e) => e.beaconAt + BEACON_GRACE_MS);
+    return times.length ? Math.min(...times) : null;
+  }
+
+  async function post(batch) {
+    const sentAt = new Date().toISOString();
+    const body = JSON.stringify({ batch: withSentAt(batch.entries, sentAt), sentAt });
+    try {
+      const response = await fetch(batch.host + "/v1/batch", {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json",
+          Authorization: "Basic " + btoa(batch.key + ":"),
+        },
+        body,
+        credentials: "omit", // the write key is the credential; no cookies cross to Wayfarer
+        keepalive: true, // lets the request finish if the page goes away meanwhile
+      });
+      let payload = null;
+      if (response.status === 400) payload = await response.json().catch(() => null);
+      return { status: response.status, retryAfter: response.headers.get("Retry-After"), payload };
+    } catch (error) {
+      return { status: 0, error }; // offline, DNS, CORS, connection reset…
+    }
+  }
+
+  // Sends one batch and decides what happens next. Only one batch is in flight at a time, so
+  // messages arrive in the order they were recorded.
+  async function flush() {
+    if (inFlight.size) return; // the running flush carries on with what came meanwhile
+    const now = Date.now();
+    const entries = outbox.load();
+    const batch = nextBatch(entries, now, new Set());
+    if (batch === null) {
+      const retryAt = earliestBeaconRetry(entries);
+      if (retryAt !== null) schedule(Math.max(0, retryAt - now));
+      return;
+    }
+    const ids = new Set(batch.entries.map((entry) => entry.message.messageId));
+    inFlight = ids;
+    let result;
+    try {
+      result = await post(batch);
+    } finally {
+      inFlight = new Set();
+    }
+    const { status } = result;
+    if (status >= 200 && status < 300) {
+      failures = 0;
+      outbox.remove(ids);
+      emit("sent", batch.entries.map((entry) => entry.message));
+      if (outbox.load().length) schedule(0);
+      return;
+    }
+    if (status === 0 || status === 429 || status >= 500) {
+      failures += 1;
+      const delay = backoffMs(failures, result.retryAfter);
+      emit("retry", { status, attempt: failures, delayMs: delay, pending: outbox.load().length });
+      schedule(delay);
+      return;
+    }
+    // Any other 4xx will fail the same way every time: drop rather than retry forever. For a bad
+    // message in a batch (400 naming its index), drop only that message and send the others.
+    failures = 0;
+    // Wayfarer answers Segment's error shape: {"success": false, "code", "message", "index"?}.
+    const index = result.payload ? result.payload.index : undefined;
+    const dropped =
+      status === 400 && Number.isInteger(index) && batch.entries[index]
+        ? [batch.entries[index]]
+        : batch.entries;
+    console.warn(
+      `wayfarer.js: Wayfarer refused ${dropped.length} message(s) with HTTP ${status}`,
+      result.payload || ""
+    );
+    outbox.remove(new Set(dropped.map((entry) => entry.message.messageId)));
+    emit("dropped", { status, messages: dropped.map((entry) => entry.message) });
+    if (outbox.load().length) schedule(0);
+  }
+
+  // The page is going away (or may be discarded while hidden): hand what is left to the browser
+  // with sendBeacon, which survives the page. Beacons cannot carry headers, so the write key is
+  // in the body (text/plain, so there is no CORS preflight either).
+  function flushWithBeacon() {
+    if (typeof navigator.sendBeacon !== "function") return;
+    const entries = outbox.load();
+    const now = Date.now();
+    const skip = new Set(inFlight); // a keepalive fetch finishes on its own
+    let beaconed = 0;
+    for (;;) {
+      const batch = nextBatch(entries, now, skip);
+      if (batch === null) break;
+      const sentAt = new Date().toISOString();
+      const body = JSON.stringify({
+        batch: withSentAt(batch.entries, sentAt),
+        sentAt,
+        writeKey: batch.key,
+      });
+      if (!navigator.sendBeacon(batch.host + "/v1/batch", body)) break; // the quota is used up
+      for (const entry of batch.entries) {
+        entry.beaconAt = now;
+        skip.add(entry.message.messageId);
+      }
+      beaconed += batch.entries.length;
+    }
+    if (beaconed) outbox.save(mergeBeaconMarks(entries));
+  }
+
+  // Save beacon marks without losing entries another tab added since we read the outbox.
+  function mergeBeaconMarks(marked) {
+    const marks = new Map(marked.filter((e) => e.beaconAt).map((e) => [e.message.messageId, e.beaconAt]));
+    return outbox.load().map((entry) =>
+      marks.has(entry.message.messageId)
+        ? Object.assign({}, entry, { beaconAt: marks.get(entry.message.messageId) })
+        : entry
+    );
+  }
+
+  // --- Recording ----------------------------------------------------------------------------
+
+  function enqueue(fields) {
+    const message = Object.assign(
+      {
+        type: fields.type,
+        messageId: uuid(),
+        timestamp: new Date().toISOString(),
+        anonymousId: identity.anonymousId,
+      },
+      fields,
+      { context: context() }
+    );
+    if (identity.userId) message.userId = identity.userId;
+    let size;
+    try {
+      size = byteLength(JSON.stringify(message));
+    } catch (error) {
+      console.error(`wayfarer.js: ${message.type} properties cannot be sent as JSON`, error);
+      return;
+    }
+    if (size > MAX_MESSAGE_BYTES) {
+      console.warn(`wayfarer.js: ${message.type} message over ${MAX_MESSAGE_BYTES} bytes; not sent`);
+      return;
+    }
+    const queued = outbox.add({ key: writeKey, host, message });
+    emit("queued", message);
+    // While backing off, the retry timer decides when to try again.
+    if (failures === 0) schedule(queued >= FLUSH_AT ? 0 : FLUSH_INTERVAL_MS);
+  }
+
+  const api = {
+    loaded: true,
+    VERSION,
+
+    load() {
+      console.warn("wayfarer.js: already loaded");
+    },
+
+    /** identify(userId, traits) or identify(traits): who the visitor is. */
+    identify(userId, traits) {
+      if (isPlainObject(userId)) {
+        traits = userId;
+        userId = null;
+      }
+      if (userId !== null && userId !== undefined && String(userId).trim()) {
+        identity.userId = String(userId).trim();
+        writeId(USER_ID_KEY, identity.userId);
+      }
+      enqueue({ type: "identify", traits: isPlainObject(traits) ? traits : {} });
+    },
+
+    /** track(event, properties): something the visitor did. */
+    track(event, properties) {
+      if (typeof event !== "string" || !event.trim()) {
+        console.warn("wayfarer.js: track() needs an event name");
+        return;
+      }
+      enqueue({ type: "track", event: event.trim(), properties: isPlainObject(properties) ? properties : {} });
+    },
+
+    /** page(name, properties) or page(properties): a page view; url, path… are added. */
+    page(name, properties) {
+      if (isPlainObject(name)) {
+        properties = name;
+        name = null;
+      }
+      const fields = {
+        type: "page",
+        properties: Object.assign(pageProperties(), isPlainObject(properties) ? properties : {}),
+      };
+      if (typeof name === "string" && name.trim()) {
+        fields.name = name.trim();
+        fields.properties.name = fields.name;
+      }
+      enqueue(fields);
+    },
+
+    /** Forget the visitor (sign-out on a shared computer): a new anonymous id, no user id. */
+    reset() {
+      identity.userId = null;
+      writeId(USER_ID_KEY, null);
+      identity.anonymousId = uuid();
+      writeId(ANONYMOUS_ID_KEY, identity.anonymousId);
+    },
+
+    anonymousId() {
+      return identity.anonymousId;
+    },
+
+    userId() {
+      return identity.userId;
+    },
+
+    /** Send what is queued now (the retry backoff still applies after a failure). */
+    flush() {
+      return flush();
+    },
+
+    /** ready(callback): run once the tracker has loaded (at once if it has). */
+    ready(callback) {
+      if (typeof callback === "function") callback(api);
+    },
+
+    /** How many messages wait in the outbox (this tab's and the site's other tabs'). */
+    pending() {
+      return outbox.load().length;
+    },
+
+    /** on(name, listener): "queued" (message), "sent" (messages), "retry", "dropped". */
+    on(name, listener) {
+      (listeners[name] = listeners[name] || []).push(listener);
+    },
+
+    productsSearched(query) {
+      api.track("Products Searched", { query: String(query || "") });
+    },
+  };
+
+  // productViewed(product), productAdded(product)…: track() with the Segment E-commerce name.
+  for (const [method, event] of Object.entries(ECOMMERCE_EVENTS)) {
+    api[method] = (properties) => api.track(event, properties);
+  }
+  api.productRemovedFromWishlist = (product) => api.track("Product Removed from Wishlist", product);
+
+  // --- Start --------------------------------------------------------------------------------
+
+  function replay(calls) {
+    for (const call of calls) {
+      try {
+        api[call[0]](...call.slice(1));
+      } catch (error) {
+        console.error(`wayfarer.js: replaying ${call[0]}() failed`, error);
+      }
+    }
+  }
+
+  // Calls made before this script arrived, as ["track", "Signed Up", {…}]. Listeners first, so
+  // they hear about the automatic page view too; then the page view; then the rest in order.
+  const calls = stub.filter((call) => Array.isArray(call) && typeof api[call[0]] === "function");
+  window.wayfarer = api;
+  replay(calls.filter((call) => call[0] === "on"));
+  if (options.autoPage !== false) api.page();
+  replay(calls.filter((call) => call[0] !== "on"));
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") flushWithBeacon();
+  });
+  window.addEventListener("pagehide", flushWithBeacon);
+  window.addEventListener("online", () => {
+    // Back online: do not wait out the backoff.
+    failures = 0;
+    clearTimeout(timer);
+    timer = null;
+    timerDue = Infinity;
+    flush();
+  });
+  if (outbox.load().length) schedule(0); // left over from an earlier page
+})();
