@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils.timezone import now
 
 from audience.identity import MAX_RECENTLY_VIEWED, IdentityResolver
@@ -39,7 +39,7 @@ PROFILE_FIELDS = [
     "recently_viewed",
     "last_seen_at",
 ]
-ATTEMPTS = 3  # a concurrent request may create the same identity first; then we try again
+ATTEMPTS = 5  # see messages_record: rolled-back calls are tried again
 
 
 @dataclass
@@ -72,8 +72,11 @@ def messages_record(
         try:
             with transaction.atomic():
                 result = _record(tenant, messages, source, received_at)
-        except IntegrityError:
-            if attempt == ATTEMPTS - 1:
+        except (IntegrityError, OperationalError) as exc:
+            # A concurrent call created the same identity, or PostgreSQL chose this transaction
+            # as a deadlock victim: the whole call rolled back, so it is safe to run again.
+            retryable = isinstance(exc, IntegrityError) or _is_serialization_failure(exc)
+            if not retryable or attempt == ATTEMPTS - 1:
                 raise
             continue
         if result.event_ids:
@@ -95,6 +98,11 @@ def messages_record(
             )
         return result
     raise AssertionError("unreachable")
+
+
+def _is_serialization_failure(exc: OperationalError) -> bool:
+    # 40P01 deadlock_detected, 40001 serialization_failure
+    return getattr(exc.__cause__, "sqlstate", None) in ("40P01", "40001")
 
 
 def _record(
@@ -136,10 +144,10 @@ def _record(
                 contact,
             )
         )
-    for contact in {
-        resolver.canonical(c).pk: resolver.canonical(c) for c in touched.values()
-    }.values():
-        contact.save(update_fields=PROFILE_FIELDS)
+    contacts = {resolver.canonical(c).pk: resolver.canonical(c) for c in touched.values()}
+    # In primary-key order, so concurrent batches lock shared contacts in the same order.
+    for pk in sorted(contacts):
+        contacts[pk].save(update_fields=PROFILE_FIELDS)
     events = []
     for event, contact in pending:
         event.contact = resolver.canonical(contact)
