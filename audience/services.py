@@ -47,6 +47,7 @@ class IngestResult:
     stored: int = 0
     duplicates: int = 0
     event_ids: list[int] = field(default_factory=list)
+    contact_ids: list[int] = field(default_factory=list)
 
 
 def occurred_at(message: Message, received_at: datetime) -> datetime:
@@ -80,20 +81,13 @@ def messages_record(
                 raise
             continue
         if result.event_ids:
-            contact_ids = sorted(
-                set(
-                    Event.objects.filter(pk__in=result.event_ids).values_list(
-                        "contact_id", flat=True
-                    )
-                )
-            )
             transaction.on_commit(
                 partial(
                     events_recorded.send,
                     sender=None,
                     tenant=tenant,
                     event_ids=result.event_ids,
-                    contact_ids=contact_ids,
+                    contact_ids=result.contact_ids,
                 )
             )
         return result
@@ -154,6 +148,7 @@ def _record(
         events.append(event)
     Event.objects.bulk_create(events)
     result.stored = len(events)
+    result.contact_ids = sorted({e.contact_id for e in events})
     result.event_ids = [e.pk for e in events if e.pk is not None]
     if len(result.event_ids) != len(events):  # backends that return no ids from bulk inserts
         result.event_ids = list(
