@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import pytest
 
+pytest_plugins = ["tests.browser"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     from django.conf import settings
