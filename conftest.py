@@ -29,6 +29,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # up per request instead.
     settings.WHITENOISE_AUTOREFRESH = True
     settings.WHITENOISE_USE_FINDERS = True  # serve from the apps' static folders, no collectstatic
+    # No persistent connections: live-server threads would keep the test database open and
+    # PostgreSQL would refuse to drop it at the end.
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
     # Password hashing is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     if os.environ.get("WAYFARER_REQUIRE_SERVICES") == "1":
