@@ -21,6 +21,7 @@ class IdentityResolver:
         self._absent: set[tuple[str, str]] = set()  # ids known not to exist (yet)
         # One Python object per contact, so changes made for one message are seen by the next.
         self._contacts: dict[int, Contact] = {}
+        # Keyed by the Python object: deleting a merged contact sets its pk to None.
         self._merged_into: dict[int, Contact] = {}
 
     def prefetch(self, messages: list[Message]) -> None:
@@ -67,8 +68,8 @@ class IdentityResolver:
 
     def canonical(self, contact: Contact) -> Contact:
         """The contact that `contact` was merged into (itself if it was not)."""
-        while contact.pk in self._merged_into:
-            contact = self._merged_into[contact.pk]
+        while id(contact) in self._merged_into:
+            contact = self._merged_into[id(contact)]
         return contact
 
     # --- writes --------------------------------------------------------------------------------
@@ -118,7 +119,7 @@ class IdentityResolver:
         ):
             target.last_seen_at = source.last_seen_at
         target.save()
-        self._merged_into[source.pk] = target
+        self._merged_into[id(source)] = target
         source.delete()
         return target
 

@@ -392,3 +392,24 @@ def test_it_answers_cors_preflight_for_browsers(client) -> None:
 def test_it_keeps_a_pages_category(send) -> None:
     send("page", {"anonymousId": "a", "messageId": "pc", "name": "Boots", "category": "Shop"})
     assert Event.objects.get(message_id="pc").properties == {"category": "Shop"}
+
+
+def test_it_merges_within_one_batch_and_keeps_every_event(send) -> None:
+    send("identify", {"userId": "u-7", "messageId": "known", "traits": {"email": "k@example.com"}})
+    batch = [
+        track("Product Viewed", "b1", anonymousId="fresh", properties={"sku": "A"}),
+        track("Product Added", "b2", anonymousId="fresh", properties={"sku": "A"}),
+        {"type": "identify", "userId": "u-7", "anonymousId": "fresh", "messageId": "b3"},
+        track("Order Completed", "b4", userId="u-7"),
+    ]
+    assert send("batch", {"batch": batch}).status_code == 200
+    contact = Contact.objects.get()
+    assert set(contact.events.values_list("message_id", flat=True)) == {
+        "known",
+        "b1",
+        "b2",
+        "b3",
+        "b4",
+    }
+    assert contact.recently_viewed == ["A"] and contact.cart == []
+    assert contact.lifecycle_stage == LifecycleStage.CUSTOMER
