@@ -1019,7 +1019,7 @@ def profile_http_path(args: argparse.Namespace) -> None:
     warm, profiled, timed = (
         batch_bodies(events[i * per_pass : (i + 1) * per_pass], args.batch_size) for i in range(3)
     )
-    track = single_bodies(generator.events(900, start=now, end=now + timedelta(seconds=1)))
+    track = single_bodies(generator.events(1200, start=now, end=now + timedelta(seconds=1)))
 
     def post_all(path: str, bodies: list[bytes]) -> float:
         began = time.perf_counter()
@@ -1048,8 +1048,13 @@ def profile_http_path(args: argparse.Namespace) -> None:
     configured = connection.settings_dict["CONN_MAX_AGE"]
     connection.close()
     connection.settings_dict["CONN_MAX_AGE"] = 0
-    reconnecting_seconds = post_all("/v1/track", track[600:])
+    reconnecting_seconds = post_all("/v1/track", track[600:900])
+    connection.close()
     connection.settings_dict["CONN_MAX_AGE"] = configured
+    track_profiler = cProfile.Profile()
+    track_profiler.enable()
+    post_all("/v1/track", track[900:])
+    track_profiler.disable()
 
     n_batches, n_track = len(timed), 300
     print()
@@ -1074,24 +1079,29 @@ def profile_http_path(args: argparse.Namespace) -> None:
     for kind, n in track_sql.kinds.most_common(8):
         print(f"      {n / n_track:7.1f} x {kind}")
 
+    print_hotspots(profiler, len(profiled), "/v1/batch", top=15)
+    print_hotspots(track_profiler, 300, "/v1/track", top=12)
+
+
+def print_hotspots(profiler: cProfile.Profile, requests: int, path: str, top: int) -> None:
     stats = pstats.Stats(profiler)
-    requests = len(profiled)
     _, total = _cumulative(stats, *HOTSPOTS[0][1:])
     print(
-        f"\n  cProfile of {requests} /v1/batch requests (cumulative time; cProfile slows"
-        " Python code more than SQL waits):"
+        f"\n  cProfile of {requests} {path} requests (cumulative time; cProfile slows Python"
+        " code more than SQL waits):"
     )
     print(f"    {'':42} {'calls/req':>9} {'ms/req':>8} {'share':>6}")
     for label, path_suffix, function in HOTSPOTS:
         calls, seconds = _cumulative(stats, path_suffix, function)
-        print(
-            f"    {label:42} {calls / requests:9.1f} {1000 * seconds / requests:8.1f}"
-            f" {100 * seconds / total if total else 0:5.0f}%"
-        )
+        if calls:
+            print(
+                f"    {label:42} {calls / requests:9.1f} {1000 * seconds / requests:8.2f}"
+                f" {100 * seconds / total if total else 0:5.0f}%"
+            )
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("tottime").print_stats(15)
+    pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("tottime").print_stats(top)
     body = out.getvalue()
-    print(f"\n  Top functions by own time ({requests} requests):")
+    print(f"\n  {path}: top functions by own time ({requests} requests):")
     print("\n".join("    " + ln for ln in body[body.find("   ncalls") :].rstrip().splitlines()))
 
 
