@@ -101,17 +101,30 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except empty ones and those the help text already explains."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False, []) or "(default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Wayfarer ingestion benchmark: HTTP /v1/batch and /v1/track against COPY.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--events", type=int, default=50_000, help="events sent through /v1/batch")
     parser.add_argument(
         "--batch-size", type=int, default=100, help="messages per /v1/batch request (Segment: 100)"
     )
     parser.add_argument(
-        "--workers", type=int, default=cpu_count(), help="gunicorn workers (default: nproc)"
+        "--workers",
+        type=int,
+        default=cpu_count(),
+        help="gunicorn workers (default: nproc, here %(default)s)",
     )
     parser.add_argument(
         "--worker-class", default="sync", help="gunicorn worker class (sync, gthread, …)"
