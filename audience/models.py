@@ -5,10 +5,32 @@ from __future__ import annotations
 
 import uuid
 
+from django.contrib.postgres.indexes import OpClass
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils.timezone import now
 
 from tenants.models import Tenant
+
+
+class PrefixSearchIndex(models.Index):
+    """`(tenant, UPPER(field) text_pattern_ops)`: lets PostgreSQL answer `field__istartswith`
+    within a tenant (Django compiles it to `UPPER(field::text) LIKE UPPER('abc%')`) from an index.
+    The pattern operator class makes LIKE prefixes indexable under any collation, not only "C".
+    SQLite has no operator classes and gets `(tenant, UPPER(field))`."""
+
+    def __init__(self, field: str, *, name: str) -> None:
+        self.field = field
+        super().__init__("tenant", OpClass(Upper(field), name="text_pattern_ops"), name=name)
+
+    def deconstruct(self) -> tuple[str, tuple[str, ...], dict[str, str]]:
+        return ("audience.models.PrefixSearchIndex", (self.field,), {"name": self.name})
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):  # type: ignore[no-untyped-def]
+        if schema_editor.connection.vendor != "postgresql":
+            plain = models.Index("tenant", Upper(self.field), name=self.name)
+            return plain.create_sql(model, schema_editor, using=using, **kwargs)
+        return super().create_sql(model, schema_editor, using=using, **kwargs)
 
 
 class Consent(models.TextChoices):
@@ -66,6 +88,10 @@ class Contact(models.Model):
             models.Index(fields=["tenant", "user_id"], name="contact_tenant_user_id_idx"),
             models.Index(fields=["tenant", "-last_seen_at"], name="contact_tenant_seen_idx"),
             models.Index(fields=["tenant", "-created_at"], name="contact_tenant_created_idx"),
+            # Contact search (selectors.contact_list): prefixes of email and names.
+            PrefixSearchIndex("email", name="contact_tenant_email_like_idx"),
+            PrefixSearchIndex("first_name", name="contact_tenant_first_like_idx"),
+            PrefixSearchIndex("last_name", name="contact_tenant_last_like_idx"),
         ]
 
     def __str__(self) -> str:

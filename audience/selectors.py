@@ -35,7 +35,7 @@ def contact_list(
     lifecycle_stage: str = "",
 ) -> QuerySet[Contact]:
     """Contacts, most recently seen first. `search` matches the start of email or names, or a
-    user id exactly: prefix matches can use the (tenant, email) index at a million contacts."""
+    user id exactly: each prefix match has its own index (PrefixSearchIndex on Contact)."""
     qs = Contact.objects.filter(tenant=tenant)
     if search:
         term = search.strip()
