@@ -11,8 +11,9 @@ from typing import Any
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils.timezone import now
 
+from audience.bulk import EventRow, events_insert, message_ids_stored
 from audience.identity import MAX_RECENTLY_VIEWED, IdentityResolver
-from audience.models import Contact, Event, Identity, LifecycleStage
+from audience.models import Contact, Identity, LifecycleStage
 from audience.segment_spec import Message
 from audience.selectors import contact_find
 from audience.signals import events_recorded
@@ -30,15 +31,6 @@ CONTACT_EDITABLE = (
     "birth_year",
     "lifecycle_stage",
 )
-# What ingestion may change on a contact (saved with update_fields).
-PROFILE_FIELDS = [
-    *CONTACT_EDITABLE,
-    "attributes",
-    "cart",
-    "wishlist",
-    "recently_viewed",
-    "last_seen_at",
-]
 ATTEMPTS = 5  # see messages_record: rolled-back calls are tried again
 
 
@@ -103,59 +95,43 @@ def _record(
     tenant: Tenant, messages: list[Message], source: str, received_at: datetime
 ) -> IngestResult:
     result = IngestResult()
-    wanted = [m.message_id for m in messages]
-    seen = set(
-        Event.objects.filter(tenant=tenant, message_id__in=wanted).values_list(
-            "message_id", flat=True
-        )
-    )
-    resolver = IdentityResolver(tenant)
-    resolver.prefetch([m for m in messages if m.message_id not in seen])
-    pending: list[tuple[Event, Contact]] = []
-    touched: dict[int, Contact] = {}
+    seen = message_ids_stored(tenant_id=tenant.pk, message_ids=[m.message_id for m in messages])
+    fresh = []
     for message in messages:
         if message.message_id in seen:
             result.duplicates += 1
-            continue
-        seen.add(message.message_id)
+        else:
+            seen.add(message.message_id)
+            fresh.append(message)
+    if not fresh:
+        return result
+    resolver = IdentityResolver(tenant)
+    resolver.load(fresh)
+    pending: list[tuple[Message, datetime, Contact]] = []
+    for message in fresh:
         contact = resolver.resolve(message)
         when = occurred_at(message, received_at)
         apply_message_to_profile(contact, message, when)
-        touched[contact.pk] = contact
-        pending.append(
-            (
-                Event(
-                    tenant=tenant,
-                    type=message.type,
-                    name=_event_name(message),
-                    properties=message.traits if message.type == "identify" else message.properties,
-                    context=message.context,
-                    occurred_at=when,
-                    received_at=received_at,
-                    message_id=message.message_id,
-                    source=source,
-                ),
-                contact,
-            )
+        pending.append((message, when, contact))
+    resolver.flush()
+    rows = [
+        EventRow(
+            tenant_id=tenant.pk,
+            contact_id=resolver.canonical(contact).pk,
+            type=message.type,
+            name=_event_name(message),
+            properties=message.traits if message.type == "identify" else message.properties,
+            context=message.context,
+            occurred_at=when,
+            received_at=received_at,
+            message_id=message.message_id,
+            source=source,
         )
-    contacts = {resolver.canonical(c).pk: resolver.canonical(c) for c in touched.values()}
-    # In primary-key order, so concurrent batches lock shared contacts in the same order.
-    for pk in sorted(contacts):
-        contacts[pk].save(update_fields=PROFILE_FIELDS)
-    events = []
-    for event, contact in pending:
-        event.contact = resolver.canonical(contact)
-        events.append(event)
-    Event.objects.bulk_create(events)
-    result.stored = len(events)
-    result.contact_ids = sorted({e.contact_id for e in events})
-    result.event_ids = [e.pk for e in events if e.pk is not None]
-    if len(result.event_ids) != len(events):  # backends that return no ids from bulk inserts
-        result.event_ids = list(
-            Event.objects.filter(
-                tenant=tenant, message_id__in=[e.message_id for e in events]
-            ).values_list("pk", flat=True)
-        )
+        for message, when, contact in pending
+    ]
+    result.event_ids = events_insert(rows)
+    result.stored = len(rows)
+    result.contact_ids = sorted({row.contact_id for row in rows})
     return result
 
 

@@ -942,17 +942,21 @@ class QueryCounter:
         self.count = 0
         self.seconds = 0.0
         self.kinds: Counter[str] = Counter()
+        self.kind_seconds: Counter[str] = Counter()
 
     def __call__(self, execute, sql_text, params, many, context):  # type: ignore[no-untyped-def]
         began = time.perf_counter()
         try:
             return execute(sql_text, params, many, context)
         finally:
-            self.seconds += time.perf_counter() - began
+            elapsed = time.perf_counter() - began
+            self.seconds += elapsed
             self.count += 1
             verb = sql_text.split(None, 1)[0].upper()
             table = self.TABLE.search(sql_text)
-            self.kinds[f"{verb} {table.group(1) if table else ''}".strip()] += 1
+            kind = f"{verb} {table.group(1) if table else ''}".strip()
+            self.kinds[kind] += 1
+            self.kind_seconds[kind] += elapsed
 
 
 def wsgi_post(app, path: str, body: bytes, auth: str) -> int:  # type: ignore[no-untyped-def]
@@ -1080,7 +1084,8 @@ def profile_http_path(args: argparse.Namespace) -> None:
         f" {100 * batch_sql.seconds / batch_seconds:.0f}% of the time"
     )
     for kind, n in batch_sql.kinds.most_common(8):
-        print(f"      {n / n_batches:7.1f} x {kind}")
+        ms = 1000 * batch_sql.kind_seconds[kind] / n_batches
+        print(f"      {n / n_batches:7.1f} x {kind:<28} {ms:6.2f} ms/request")
     print(
         f"  /v1/track: {1000 * track_seconds / n_track:.2f} ms/request"
         f" = {n_track / track_seconds:,.0f} requests/s per core;"
@@ -1090,7 +1095,8 @@ def profile_http_path(args: argparse.Namespace) -> None:
         f" {1000 * reconnecting_seconds / n_track:.2f} ms/request"
     )
     for kind, n in track_sql.kinds.most_common(8):
-        print(f"      {n / n_track:7.1f} x {kind}")
+        ms = 1000 * track_sql.kind_seconds[kind] / n_track
+        print(f"      {n / n_track:7.1f} x {kind:<28} {ms:6.2f} ms/request")
 
     print_hotspots(profiler, len(profiled), "/v1/batch", top=15)
     print_hotspots(track_profiler, 300, "/v1/track", top=12)

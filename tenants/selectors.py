@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import re
+import time
 import uuid
 from datetime import timedelta
 
@@ -72,20 +73,45 @@ def api_key_get(*, tenant: Tenant, public_id: object) -> ApiKey:
     return key
 
 
+# Ingestion authenticates every request with a write key whose row almost never changes, so each
+# process remembers the write keys it has verified for a short while. A revocation therefore takes
+# effect at once in the process that made it and within this time in the others. Secret keys (the
+# REST API) are always read from the database.
+WRITE_KEY_CACHE_SECONDS = 30.0
+_write_keys: dict[str, tuple[float, ApiKey]] = {}  # key hash -> (valid until, key with tenant)
+
+
+def api_key_forget(*, api_key: ApiKey) -> None:
+    """Drop `api_key` from this process's write-key cache (after a revocation)."""
+    for key_hash, (_, cached) in list(_write_keys.items()):
+        if cached.pk == api_key.pk:
+            _write_keys.pop(key_hash, None)
+
+
 def api_key_authenticate(*, raw: str, kind: str) -> ApiKey:
     """The active key of `kind` that `raw` is, with its tenant loaded; ApiKeyError otherwise."""
-    match = RAW_KEY_RE.match(raw.strip())
+    raw = raw.strip()
+    match = RAW_KEY_RE.match(raw)
     if match is None:
         raise ApiKeyError("Malformed API key.")
     marker, prefix, _ = match.groups()
     if marker != KEY_MARKERS[ApiKeyKind(kind)]:
         expected = "secret (wf_sk_…)" if kind == ApiKeyKind.SECRET else "write (wf_wk_…)"
         raise ApiKeyError(f"This endpoint needs a {expected} key.")
+    key_hash = hash_api_key(raw)
+    if kind == ApiKeyKind.WRITE:
+        valid_until, cached = _write_keys.get(key_hash, (0.0, None))
+        if cached is not None and time.monotonic() < valid_until:
+            return cached
     key = ApiKey.objects.select_related("tenant").filter(prefix=prefix, kind=kind).first()
-    if key is None or not hmac.compare_digest(key.key_hash, hash_api_key(raw.strip())):
+    if key is None or not hmac.compare_digest(key.key_hash, key_hash):
         raise ApiKeyError("Unknown API key.")
     if key.revoked_at is not None:
         raise ApiKeyError("This API key has been revoked.")
+    if kind == ApiKeyKind.WRITE:
+        if len(_write_keys) > 10_000:  # a bound, not an LRU: keys are few in practice
+            _write_keys.clear()
+        _write_keys[key_hash] = (time.monotonic() + WRITE_KEY_CACHE_SECONDS, key)
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)

@@ -24,6 +24,7 @@ from tenants.models import (
     Tenant,
     hash_api_key,
 )
+from tenants.selectors import api_key_forget
 
 EDITABLE_TENANT_FIELDS = ("name", "timezone", "sender_name", "sender_email", "reply_to_email")
 
@@ -192,4 +193,5 @@ def api_key_revoke(*, tenant: Tenant, api_key: ApiKey) -> ApiKey:
         revoked_at=timezone.now()
     )
     api_key.refresh_from_db(fields=["revoked_at"])
+    api_key_forget(api_key=api_key)
     return api_key
