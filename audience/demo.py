@@ -89,11 +89,33 @@ ZONES = ["Europe/Berlin", "Europe/Paris", "Europe/London", "America/New_York", "
 SEARCHES = ["tent", "waterproof jacket", "sleeping bag", "boots size 42", "stove", "backpack"]
 
 
-def seed_shop(*, tenant: Tenant, contacts: int = 1000, seed: int = 7) -> int:
+SEED = 7  # the demo is deterministic: the same catalog and shoppers every time
+
+
+def seed_shop(*, tenant: Tenant, contacts: int = 1000, seed: int = SEED) -> int:
     """Create the catalog and `contacts` shoppers with histories; returns the events stored."""
     if Contact.objects.filter(tenant=tenant).exists():
         return 0
     rng = random.Random(seed)
+    seed_catalog(tenant=tenant, rng=rng)
+    catalog = list(Product.objects.filter(tenant=tenant))
+    start = now() - timedelta(days=180)
+    batch: list[dict[str, object]] = []
+    stored = 0
+    for n in range(contacts):
+        batch += _history(rng, n, catalog, start)
+        if len(batch) >= 500:
+            stored += _send(tenant, batch)
+            batch = []
+    if batch:
+        stored += _send(tenant, batch)
+    return stored
+
+
+def seed_catalog(*, tenant: Tenant, rng: random.Random | None = None) -> None:
+    """The demo shop's catalog: 18 outdoor products in 6 categories, SKUs like `TEN-01`. The demo
+    team gets it from seed_shop; any team can add it from the demo shop (audience/demo_shop.py)."""
+    rng = rng or random.Random(SEED)
     items = [
         {
             "sku": f"{category[:3].upper()}-{i + 1:02d}",
@@ -108,18 +130,6 @@ def seed_shop(*, tenant: Tenant, contacts: int = 1000, seed: int = 7) -> int:
         for i, (name, price) in enumerate(products)
     ]
     products_upsert(tenant=tenant, items=items)
-    catalog = list(Product.objects.filter(tenant=tenant))
-    start = now() - timedelta(days=180)
-    batch: list[dict[str, object]] = []
-    stored = 0
-    for n in range(contacts):
-        batch += _history(rng, n, catalog, start)
-        if len(batch) >= 500:
-            stored += _send(tenant, batch)
-            batch = []
-    if batch:
-        stored += _send(tenant, batch)
-    return stored
 
 
 def _send(tenant: Tenant, raw: list[dict[str, object]]) -> int:

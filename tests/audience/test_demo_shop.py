@@ -15,6 +15,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +24,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Request, Route, expect
 
 from audience.demo_shop import DEMO_KEY_NAME
-from audience.models import Contact, Event, Identity, LifecycleStage
+from audience.models import Contact, Event, Identity, LifecycleStage, Product
 from tenants.models import ApiKey, ApiKeyKind, Tenant
 from tests.factories import PASSWORD, api_key
 
@@ -48,6 +49,12 @@ def track_with(client, raw_key: str, message_id: str = "m1"):  # type: ignore[no
         content_type="application/json",
         HTTP_AUTHORIZATION=basic(raw_key),
     )
+
+
+def products_on(page: str) -> dict[str, dict[str, Any]]:
+    """The products the shop's script knows (its json_script), by sku."""
+    data = re.search(r'<script id="demo-products" type="application/json">(.*?)</script>', page)
+    return json.loads(data[1])
 
 
 def open_shop(client) -> str:  # type: ignore[no-untyped-def]
@@ -99,7 +106,7 @@ def test_it_tells_a_viewer_why_they_cannot_open_the_shop(login, world) -> None:
 
 @pytest.mark.django_db
 def test_it_opens_the_shop_with_a_fresh_write_key_that_authenticates(login, world, client) -> None:
-    response = login(world.dave).post(SHOP)
+    response = login(world.dave).post(SHOP, {"sample_catalog": "1"})
 
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
@@ -112,7 +119,7 @@ def test_it_opens_the_shop_with_a_fresh_write_key_that_authenticates(login, worl
         world.dave,
         None,
     )
-    assert "Ridgeline 2-Person Tent" in page
+    assert "Trail Tent 2P" in page
     assert 'href="/t/acme/contacts/"' in page
     assert 'id="anonymous-id"' in page
     assert "/static/js/tracker.js" in page
@@ -142,6 +149,98 @@ def test_it_revokes_the_previous_demo_key_when_the_shop_is_opened_again(login, w
     assert track_with(client, globex_raw, "m4").status_code == 200
     other_key.refresh_from_db()
     assert other_key.revoked_at is None
+
+
+@pytest.mark.django_db
+def test_it_sells_the_teams_own_catalog_and_never_another_teams(login, world) -> None:
+    Product.objects.create(
+        tenant=world.acme, sku="ANVIL-1", name="Acme Anvil", price=Decimal("99.5"), category="Tools"
+    )
+    Product.objects.create(
+        tenant=world.acme, sku="ROPE-9", name="Acme Rope", category="Climbing", in_stock=False
+    )
+    # Another team's products, one of them under the same sku.
+    Product.objects.create(tenant=world.globex, sku="ANVIL-1", name="Globex Anvil", price=1)
+    Product.objects.create(tenant=world.globex, sku="GADGET-1", name="Globex Gadget", price=5)
+    client = login(world.dave)
+
+    assert "sample_catalog" not in client.get(SHOP).content.decode()
+    page = client.post(SHOP, {"sample_catalog": "1"}).content.decode()
+
+    assert "Globex" not in page
+    assert products_on(page) == {
+        "ANVIL-1": {
+            "product_id": "ANVIL-1",
+            "sku": "ANVIL-1",
+            "name": "Acme Anvil",
+            "category": "Tools",
+            "price": 99.5,
+            "currency": "EUR",
+            "url": "",
+            "image_url": "",
+            "in_stock": True,
+        },
+        "ROPE-9": {
+            "product_id": "ROPE-9",
+            "sku": "ROPE-9",
+            "name": "Acme Rope",
+            "category": "Climbing",
+            "price": None,
+            "currency": "EUR",
+            "url": "",
+            "image_url": "",
+            "in_stock": False,
+        },
+    }
+    assert "€99.50" in page
+    assert "Acme Rope is out of stock" in page
+    # A team with a catalog keeps it as it is: no sample products.
+    assert set(Product.objects.filter(tenant=world.acme).values_list("sku", flat=True)) == {
+        "ANVIL-1",
+        "ROPE-9",
+    }
+
+
+@pytest.mark.django_db
+def test_it_adds_the_sample_catalog_to_a_team_without_products_when_opened(login, world) -> None:
+    client = login(world.dave)
+    intro = client.get(SHOP).content.decode()
+    assert "catalog has no products yet" in intro
+    assert '<input type="hidden" name="sample_catalog" value="1">' in intro
+
+    page = client.post(SHOP, {"sample_catalog": "1"}).content.decode()
+
+    assert "Added the sample outdoor-gear catalog" in page
+    catalog = Product.objects.filter(tenant=world.acme)
+    assert catalog.count() == 18
+    assert not Product.objects.filter(tenant=world.globex).exists()
+    shown = products_on(page)
+    assert set(shown) == set(catalog.values_list("sku", flat=True))
+    tent = catalog.get(sku="TEN-01")
+    assert shown["TEN-01"] == {
+        "product_id": "TEN-01",
+        "sku": "TEN-01",
+        "name": tent.name,
+        "category": "tents",
+        "price": 249.0,
+        "currency": "EUR",
+        "url": tent.url,
+        "image_url": "",
+        "in_stock": True,
+    }
+    # Opening again adds nothing: the catalog is there now.
+    page = client.post(SHOP, {"sample_catalog": "1"}).content.decode()
+    assert "Added the sample" not in page
+    assert catalog.count() == 18
+
+
+@pytest.mark.django_db
+def test_it_shows_an_empty_shop_rather_than_adding_products_unasked(login, world) -> None:
+    page = login(world.dave).post(SHOP).content.decode()
+
+    assert "catalog has no products, so there is nothing to sell yet" in page
+    assert products_on(page) == {}
+    assert not Product.objects.exists()
 
 
 @pytest.mark.django_db
@@ -183,8 +282,9 @@ def test_it_serves_the_tracker_as_a_static_file(client) -> None:
 
 # --- In a real browser ---------------------------------------------------------------------
 
-TENT = "Ridgeline 2-Person Tent"
-LAMP = "Beacon 300 Headlamp"
+# From the sample catalog (audience.demo.seed_catalog), which opening the shop adds.
+TENT = "Trail Tent 2P"  # TEN-01, €249
+STOVE = "Gas Stove"
 DELIVERED = "every event delivered ✓"
 expect.set_options(timeout=10_000)
 
@@ -261,11 +361,11 @@ def test_it_turns_a_browsing_visitor_into_one_customer_with_the_whole_history(
     product.get_by_role("button", name="Add to wishlist").click()
     product.get_by_role("button", name="Add to cart").click()
     product.get_by_role("button", name="Close").click()
-    page.get_by_label("Search products").fill("headlamp")
+    page.get_by_label("Search products").fill("stove")
     page.get_by_role("button", name="Search", exact=True).click()
-    expect(page.get_by_text("1 result for “headlamp”")).to_be_visible()
-    page.get_by_role("button", name=f"Add {LAMP} to cart").click()
-    page.get_by_role("button", name=f"Remove {LAMP} from cart").click()
+    expect(page.get_by_text("1 result for “stove”")).to_be_visible()
+    page.get_by_role("button", name=f"Add {STOVE} to cart").click()
+    page.get_by_role("button", name=f"Remove {STOVE} from cart").click()
     page.get_by_label("Email").fill("Mara@Example.com")
     page.get_by_label("First name").fill("Mara")
     page.get_by_role("button", name="Sign in").click()
@@ -298,8 +398,8 @@ def test_it_turns_a_browsing_visitor_into_one_customer_with_the_whole_history(
         "Mara",
     )
     assert contact.cart == []  # emptied by Order Completed
-    assert contact.wishlist == ["TENT-2P"]
-    assert contact.recently_viewed == ["TENT-2P"]
+    assert contact.wishlist == ["TEN-01"]
+    assert contact.recently_viewed == ["TEN-01"]
     assert contact.lifecycle_stage == LifecycleStage.CUSTOMER
     assert set(
         Identity.objects.filter(tenant=world.acme).values_list("kind", "value", "contact")
@@ -315,12 +415,18 @@ def test_it_turns_a_browsing_visitor_into_one_customer_with_the_whole_history(
     assert names.index("Product Added") < names.index("Identify") < names.index("Order Completed")
     order = next(e for e in events if e.name == "Order Completed")
     assert order.properties["total"] == 249
-    assert [p["sku"] for p in order.properties["products"]] == ["TENT-2P"]
+    assert [p["sku"] for p in order.properties["products"]] == ["TEN-01"]
+    assert set(order.properties["products"][0].items()) >= {
+        ("product_id", "TEN-01"),
+        ("name", TENT),
+        ("price", 249),
+        ("category", "tents"),
+    }
     assert order.context["library"]["name"] == "wayfarer.js"
     assert order.context["page"]["path"] == SHOP
     assert order.context["userAgent"]
     searched = next(e for e in events if e.name == "Products Searched")
-    assert searched.properties == {"query": "headlamp"}
+    assert searched.properties == {"query": "stove"}
 
     batches = [r for r in requests_made if urlsplit(r.url).path == "/v1/batch"]
     assert batches and all(r.method == "POST" for r in batches)
@@ -413,7 +519,7 @@ def test_it_retries_server_errors_and_rate_limits_but_not_refused_messages(
     # Any other 4xx (here: a revoked key) would fail every time: dropped, not retried.
     page.unroute("**/v1/batch")
     server = ScriptedServer(page, [401, 401, 401])
-    page.get_by_role("button", name=f"Add {LAMP} to cart").click()
+    page.get_by_role("button", name=f"Add {STOVE} to cart").click()
     expect(page.locator("#delivery-status")).to_have_text("Wayfarer refused 1 event(s) (HTTP 401)")
     page.wait_for_timeout(3_000)  # longer than a first retry would wait
     assert server.seen == [(401, ["Product Added"])], "a 401 was retried"
