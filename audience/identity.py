@@ -15,6 +15,7 @@ cart and the wishlist are read-modify-write).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -59,10 +60,12 @@ def lock_identities(tenant: Tenant, keys: Iterable[tuple[str, str]]) -> None:
     lock_keys = sorted({_lock_key(tenant.pk, value) for _, value in keys})
     if lock_keys:
         with connection.cursor() as cursor:
-            # unnest keeps the array's (sorted) order, so every transaction locks in one order.
+            # The elements come out in the document's (sorted) order, so every transaction
+            # locks in one order.
             cursor.execute(
-                "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k",
-                [lock_keys],
+                "SELECT count(pg_advisory_xact_lock(k::bigint))"
+                " FROM jsonb_array_elements_text(%s::jsonb) AS k",
+                [json.dumps(lock_keys)],
             )
 
 

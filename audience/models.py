@@ -47,7 +47,8 @@ class LifecycleStage(models.TextChoices):
 
 
 class Contact(models.Model):
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: every index of this table starts with tenant already.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     public_id = models.UUIDField(default=uuid.uuid4, editable=False)
     user_id = models.CharField(max_length=255, blank=True)  # the integrator's id, when known
     email = models.EmailField(blank=True)
@@ -75,6 +76,9 @@ class Contact(models.Model):
     wishlist = models.JSONField(default=list, blank=True)  # [sku, …]
     recently_viewed = models.JSONField(default=list, blank=True)  # [sku, …], newest first
     created_at = models.DateTimeField(default=now, editable=False)
+    # Deliberately not indexed: ingestion rewrites it (and the cart, the recently viewed…) on
+    # every event, and with no indexed column changing PostgreSQL updates the row in place (a
+    # HOT update) instead of adding an entry to each of this table's indexes.
     last_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -86,7 +90,6 @@ class Contact(models.Model):
         indexes = [
             models.Index(fields=["tenant", "email"], name="contact_tenant_email_idx"),
             models.Index(fields=["tenant", "user_id"], name="contact_tenant_user_id_idx"),
-            models.Index(fields=["tenant", "-last_seen_at"], name="contact_tenant_seen_idx"),
             models.Index(fields=["tenant", "-created_at"], name="contact_tenant_created_idx"),
             # Contact search (selectors.contact_list): prefixes of email and names.
             PrefixSearchIndex("email", name="contact_tenant_email_like_idx"),
@@ -106,7 +109,8 @@ class Identity(models.Model):
         USER_ID = "user_id", "User id"
         ANONYMOUS_ID = "anonymous_id", "Anonymous id"
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: every index of this table starts with tenant already.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     value = models.CharField(max_length=255)
@@ -133,7 +137,8 @@ class Event(models.Model):
         IDENTIFY = "identify", "Identify"
         ALIAS = "alias", "Alias"
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: every index of this table starts with tenant already.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
     type = models.CharField(max_length=8, choices=Type.choices, default=Type.TRACK)
     name = models.CharField(max_length=200)
