@@ -59,10 +59,12 @@ def message_ids_stored(*, tenant_id: int, message_ids: Sequence[str]) -> set[str
         found = Event.objects.filter(tenant_id=tenant_id, message_id__in=message_ids)
         return set(found.values_list("message_id", flat=True))
     with connection.wrap_database_errors, _raw_cursor() as cursor:
+        # A join, not `IN (…)`: the planner then probes the unique index once per id, where an
+        # IN over a set-returning function can make it filter every event of the tenant.
         cursor.execute(
-            "SELECT message_id FROM audience_event WHERE tenant_id = %s"
-            " AND message_id IN (SELECT jsonb_array_elements_text(%s::jsonb))",
-            [tenant_id, _json(list(message_ids))],
+            "SELECT e.message_id FROM jsonb_array_elements_text(%s::jsonb) AS m(id)"
+            " JOIN audience_event e ON e.tenant_id = %s AND e.message_id = m.id",
+            [_json(list(message_ids)), tenant_id],
             prepare=True,
         )
         return {row[0] for row in cursor.fetchall()}
@@ -73,13 +75,12 @@ def identities_load_locked(
 ) -> list[tuple[str, str, Contact]]:
     """(kind, value, contact) for each of `keys` that exists, one object per contact, the
     contacts locked FOR UPDATE in primary-key order (so concurrent batches lock in one order)."""
-    by_kind: dict[str, list[str]] = {Identity.Kind.USER_ID: [], Identity.Kind.ANONYMOUS_ID: []}
-    for kind, value in keys:
-        by_kind[kind].append(value)
+    keys = list(keys)
     contacts: dict[int, Contact] = {}
     if not _postgresql():
         wanted = Q()
-        for kind, values in by_kind.items():
+        for kind in (Identity.Kind.USER_ID, Identity.Kind.ANONYMOUS_ID):
+            values = [value for k, value in keys if k == kind]
             if values:
                 wanted |= Q(kind=kind, value__in=values)
         found = Identity.objects.filter(wanted, tenant_id=tenant_id).select_related("contact")
@@ -91,20 +92,15 @@ def identities_load_locked(
     json_at = [n for n, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
     columns = ", ".join(f'c."{f.column}"' for f in fields)
     with connection.wrap_database_errors, _raw_cursor() as cursor:
-        # One range per kind on the (tenant, kind, value) index.
+        # Joined to the wanted ids, so each is one probe of the (tenant, kind, value) index.
         cursor.execute(
             f"SELECT i.kind, i.value, {columns}"
-            " FROM audience_identity i JOIN audience_contact c ON c.id = i.contact_id"
-            " WHERE i.tenant_id = %s AND ("
-            "(i.kind = 'user_id' AND i.value IN (SELECT jsonb_array_elements_text(%s::jsonb)))"
-            " OR (i.kind = 'anonymous_id'"
-            " AND i.value IN (SELECT jsonb_array_elements_text(%s::jsonb))))"
+            " FROM jsonb_to_recordset(%s::jsonb) AS k(kind text, value text)"
+            " JOIN audience_identity i"
+            " ON i.tenant_id = %s AND i.kind = k.kind AND i.value = k.value"
+            " JOIN audience_contact c ON c.id = i.contact_id"
             " ORDER BY c.id FOR UPDATE OF c",
-            [
-                tenant_id,
-                _json(by_kind[Identity.Kind.USER_ID]),
-                _json(by_kind[Identity.Kind.ANONYMOUS_ID]),
-            ],
+            [_json([{"kind": kind, "value": value} for kind, value in keys]), tenant_id],
             prepare=True,
         )
         rows = cursor.fetchall()
@@ -130,6 +126,8 @@ def events_insert(rows: Sequence[EventRow]) -> list[int]:
         events = Event.objects.bulk_create([Event(**row._asdict()) for row in rows])
         return [event.pk for event in events]
     columns = ", ".join(EventRow._fields)
+    if len(rows) <= FEW_ROWS:
+        return _events_insert_few(rows, columns)
     with connection.wrap_database_errors, _raw_cursor() as cursor:
         # COPY returns nothing, so the ids are drawn from the table's sequence first.
         cursor.execute(
@@ -143,6 +141,29 @@ def events_insert(rows: Sequence[EventRow]) -> list[int]:
             for pk, row in zip(ids, rows, strict=True):
                 copy.write_row((pk, *row[:4], _json(row.properties), _json(row.context), *row[6:]))
     return ids
+
+
+# Below this, one INSERT … RETURNING (a single round trip) beats a sequence query plus COPY.
+FEW_ROWS = 10
+_EVENT_RECORD = (
+    "tenant_id bigint, contact_id bigint, type text, name text, properties jsonb,"
+    " context jsonb, occurred_at timestamptz, received_at timestamptz, message_id text,"
+    " source text"
+)
+
+
+def _events_insert_few(rows: Sequence[EventRow], columns: str) -> list[int]:
+    document = _json([row._asdict() for row in rows])
+    with connection.wrap_database_errors, _raw_cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO audience_event ({columns}) SELECT {columns}"
+            f" FROM jsonb_to_recordset(%s::jsonb) AS v({_EVENT_RECORD})"
+            " RETURNING message_id, id",
+            [document],
+            prepare=True,
+        )
+        ids = dict(cursor.fetchall())
+    return [ids[row.message_id] for row in rows]
 
 
 def contacts_update(contacts: Sequence[Contact], fields: Sequence[str]) -> None:
