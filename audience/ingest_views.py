@@ -48,9 +48,11 @@ def _body(request: HttpRequest, limit: int) -> bytes:
     return raw
 
 
-def _payload(request: HttpRequest, limit: int) -> object:
+def _payload(request: HttpRequest, limit: int) -> tuple[object, int]:
+    """The decoded JSON body and its size in bytes (after gzip)."""
+    raw = _body(request, limit)
     try:
-        return json.loads(_body(request, limit))
+        return json.loads(raw), len(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SpecError(f"The body is not valid JSON: {exc}.") from None
 
@@ -86,9 +88,9 @@ def ingest(request: HttpRequest, kind: str) -> HttpResponse:
 def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
     body_error: SpecError | None = None
     try:
-        payload = _payload(request, MAX_BATCH_BYTES if kind == "batch" else MAX_MESSAGE_BYTES)
+        payload, size = _payload(request, MAX_BATCH_BYTES if kind == "batch" else MAX_MESSAGE_BYTES)
     except SpecError as exc:
-        payload, body_error = None, exc
+        payload, size, body_error = None, 0, exc
     # Authenticate before judging the payload: strangers learn nothing about it.
     try:
         key = _authenticate(request, payload)
@@ -99,7 +101,10 @@ def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
     try:
         if body_error is not None:
             raise body_error
-        messages = parse_batch(payload) if kind == "batch" else [parse_message(payload, type_=kind)]
+        if kind == "batch":
+            messages = parse_batch(payload, body_bytes=size)
+        else:  # the body's limit is the message's
+            messages = [parse_message(payload, type_=kind, check_size=False)]
     except SpecError as exc:
         return _error(400, **exc.as_dict())
     messages_record(tenant=key.tenant, messages=messages, source="http")
