@@ -59,12 +59,13 @@ def message_ids_stored(*, tenant_id: int, message_ids: Sequence[str]) -> set[str
         found = Event.objects.filter(tenant_id=tenant_id, message_id__in=message_ids)
         return set(found.values_list("message_id", flat=True))
     with connection.wrap_database_errors, _raw_cursor() as cursor:
-        # A join, not `IN (…)`: the planner then probes the unique index once per id, where an
-        # IN over a set-returning function can make it filter every event of the tenant.
+        # `= ANY(ARRAY(…))` makes the ids an index condition on (tenant_id, message_id) in every
+        # plan; a join or `IN (SELECT …)` leaves the planner free to hash-join a scan of every
+        # event of the tenant, which it does while the table's statistics are stale.
         cursor.execute(
-            "SELECT e.message_id FROM jsonb_array_elements_text(%s::jsonb) AS m(id)"
-            " JOIN audience_event e ON e.tenant_id = %s AND e.message_id = m.id",
-            [_json(list(message_ids)), tenant_id],
+            "SELECT message_id FROM audience_event WHERE tenant_id = %s"
+            " AND message_id = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))",
+            [tenant_id, _json(list(message_ids))],
             prepare=True,
         )
         return {row[0] for row in cursor.fetchall()}

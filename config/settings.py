@@ -126,6 +126,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # One test database per test process here too, so two runs on one server never collide.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+    # Django's own cursors bind on the client side and never prepare; the ingestion hot path
+    # (audience/bulk.py) uses server-side cursors whose statements are the same for every batch,
+    # so they are prepared (Django's default, None, would forbid it). Planned afresh for each
+    # execution all the same: a generic plan made while a table was small (a new installation
+    # filling up) would keep scanning it whole long after it has grown.
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["prepare_threshold"] = 5
+    custom_plans = "-c plan_cache_mode=force_custom_plan"
+    options["options"] = f"{options.get('options', '')} {custom_plans}".strip()
     if env_bool("DATABASE_POOL", default=False):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = True
 # Reuse server connections across requests (opening one costs more than a whole ingest call);
