@@ -21,7 +21,7 @@ from django.utils.timezone import now
 
 from audience.models import Consent, Contact, ContactImport
 from audience.segment_spec import SpecError, parse_birthday
-from audience.services import contact_upsert
+from audience.services import contact_upsert, contacts_changed_announce
 from tenants.models import Tenant, known_timezones
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -253,17 +253,19 @@ def import_run(*, tenant: Tenant, job: ContactImport) -> ContactImport:
             break
         created = updated = failed = 0
         errors = []
+        touched: list[int] = []
         with transaction.atomic():
             for line, row in chunk:
                 try:
                     user_id, email, fields = row_fields(job, row)
                     with transaction.atomic():
-                        _, was_created = contact_upsert(
+                        contact, was_created = contact_upsert(
                             tenant=tenant,
                             user_id=user_id,
                             email=email,
                             fields=fields,
                             source=source,
+                            announce=False,
                         )
                 except (ValueError, ValidationError) as exc:
                     failed += 1
@@ -271,6 +273,8 @@ def import_run(*, tenant: Tenant, job: ContactImport) -> ContactImport:
                     continue
                 created += was_created
                 updated += not was_created
+                touched.append(contact.pk)
+            contacts_changed_announce(tenant=tenant, contact_ids=touched)  # once per chunk
             ContactImport.objects.filter(pk=job.pk).update(
                 processed_rows=F("processed_rows") + len(chunk),
                 created_count=F("created_count") + created,

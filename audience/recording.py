@@ -5,13 +5,14 @@ ingestion."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
 
 from django.db import transaction
 from django.utils.timezone import now
 
+from audience.bulk import EventRow, events_insert
 from audience.models import Contact, Event
 from audience.signals import events_recorded
 from tenants.models import Tenant
@@ -65,3 +66,49 @@ def events_record_for_contacts(
             )
         )
     return [pk for pk, _ in new]
+
+
+def events_record_for_contact_ids(
+    *,
+    tenant: Tenant,
+    contact_ids: Sequence[int],
+    name: str,
+    properties: dict[str, Any],
+    message_id_prefix: str,
+    source: str = "wayfarer",
+) -> list[int]:
+    """One `name` event on each contact, set-based (COPY on PostgreSQL), for facts about many
+    contacts at once such as segment entries. `message_id_prefix` must name the fact uniquely:
+    the message id is derived from it and the contact, so the same fact is never stored twice
+    (recording it twice raises IntegrityError, rolling back the caller's transaction)."""
+    if not contact_ids:
+        return []
+    stamp = now()
+    fact = hashlib.sha256(message_id_prefix.encode()).hexdigest()[:24]
+    ids = events_insert(
+        [
+            EventRow(
+                tenant_id=tenant.pk,
+                contact_id=contact_id,
+                type=Event.Type.TRACK,
+                name=name,
+                properties=properties,
+                context={},
+                occurred_at=stamp,
+                received_at=stamp,
+                message_id=f"wf:{fact}:{contact_id}",
+                source=source,
+            )
+            for contact_id in contact_ids
+        ]
+    )
+    transaction.on_commit(
+        partial(
+            events_recorded.send,
+            sender=None,
+            tenant=tenant,
+            event_ids=ids,
+            contact_ids=sorted(set(contact_ids)),
+        )
+    )
+    return ids

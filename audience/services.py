@@ -16,7 +16,7 @@ from audience.identity import MAX_RECENTLY_VIEWED, IdentityResolver
 from audience.models import Contact, Identity, LifecycleStage
 from audience.segment_spec import Message
 from audience.selectors import contact_find
-from audience.signals import events_recorded
+from audience.signals import contacts_changed, events_recorded
 from tenants.models import Tenant
 
 CONTACT_EDITABLE = (
@@ -229,13 +229,33 @@ def apply_message_to_profile(contact: Contact, message: Message, when: datetime)
 NULLABLE_FIELDS = ("birthday_month", "birthday_day", "birth_year")
 
 
+def contacts_changed_announce(*, tenant: Tenant, contact_ids: list[int]) -> None:
+    """Send `audience.signals.contacts_changed` once the current transaction commits."""
+    if contact_ids:
+        transaction.on_commit(
+            partial(
+                contacts_changed.send,
+                sender=None,
+                tenant=tenant,
+                contact_ids=sorted(set(contact_ids)),
+            )
+        )
+
+
 @transaction.atomic
 def contact_upsert(
-    *, tenant: Tenant, user_id: str = "", email: str = "", fields: dict[str, Any], source: str
+    *,
+    tenant: Tenant,
+    user_id: str = "",
+    email: str = "",
+    fields: dict[str, Any],
+    source: str,
+    announce: bool = True,
 ) -> tuple[Contact, bool]:
     """Find the contact by user id (or else email) and update it, or create it. Returns
     (contact, created). `fields` are validated values of CONTACT_EDITABLE, plus `attributes`
-    (merged) and `email_consent` / `push_consent` (stamped with time and `source`)."""
+    (merged) and `email_consent` / `push_consent` (stamped with time and `source`).
+    `announce=False` leaves `contacts_changed` to the caller (a CSV import announces per chunk)."""
     contact = contact_find(tenant=tenant, user_id=user_id, email=email)
     created = contact is None
     if contact is None:
@@ -252,6 +272,8 @@ def contact_upsert(
         )
     contact_apply_fields(contact=contact, fields=fields, source=source)
     contact.save()
+    if announce:
+        contacts_changed_announce(tenant=tenant, contact_ids=[contact.pk])
     return contact, created
 
 
@@ -265,6 +287,7 @@ def contact_update(
         contact.attributes = {}
     contact_apply_fields(contact=contact, fields=fields, source=source)
     contact.save()
+    contacts_changed_announce(tenant=tenant, contact_ids=[contact.pk])
     return contact
 
 

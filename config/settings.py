@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "accounts",
     "tenants",
     "audience",
+    "segments.apps.SegmentsConfig",
     "ops",
 ]
 

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class SegmentsConfig(AppConfig):
+    name = "segments"
+    verbose_name = "Segments"
+
+    def ready(self) -> None:
+        from segments import receivers  # noqa: F401  (connects to audience's signals)

@@ -1,0 +1,64 @@
+"""Reads for segments, including the gatekeeper that 404s on other tenants' segments."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from audience.models import Contact
+from segments.compiler import segment_contacts
+from segments.models import Membership, Segment
+from tenants.models import Tenant
+
+
+def segment_get(*, tenant: Tenant, public_id: object) -> Segment:
+    try:
+        key = uuid.UUID(str(public_id))
+    except ValueError:
+        raise Http404("No such segment") from None
+    segment = Segment.objects.filter(tenant=tenant, public_id=key).first()
+    if segment is None:
+        raise Http404("No such segment")
+    return segment
+
+
+def segment_list(*, tenant: Tenant) -> QuerySet[Segment]:
+    return Segment.objects.filter(tenant=tenant).order_by("name")
+
+
+def segment_names(*, tenant: Tenant) -> dict[str, str]:
+    """Public id → name, for summaries of rules that refer to other segments."""
+    return {
+        str(pk): name
+        for pk, name in Segment.objects.filter(tenant=tenant).values_list("public_id", "name")
+    }
+
+
+def rules_count(*, tenant: Tenant, rules: dict[str, Any]) -> int:
+    """How many of the tenant's contacts a validated rule tree matches right now."""
+    return segment_contacts(tenant=tenant, rules=rules).count()
+
+
+def rules_sample(*, tenant: Tenant, rules: dict[str, Any], size: int = 10) -> list[Contact]:
+    """A few matching contacts, the most recently created first."""
+    return list(segment_contacts(tenant=tenant, rules=rules).order_by("-created_at", "-pk")[:size])
+
+
+def segment_members(*, tenant: Tenant, segment: Segment) -> QuerySet[Contact]:
+    """The segment's current (materialised) members."""
+    return Contact.objects.filter(
+        tenant=tenant,
+        pk__in=Membership.objects.filter(tenant=tenant, segment=segment).values("contact_id"),
+    )
+
+
+def contact_segments(*, tenant: Tenant, contact: Contact) -> QuerySet[Membership]:
+    """The segments a contact is in now, with when it entered each."""
+    return (
+        Membership.objects.filter(tenant=tenant, contact=contact)
+        .select_related("segment")
+        .order_by("segment__name")
+    )

@@ -1,0 +1,271 @@
+"""Writes for segments: saving rule trees (validated), and keeping membership materialised.
+
+Membership changes are set-based: one INSERT … SELECT for the contacts that entered and one
+DELETE for those that left, each built around the compiled rule query, then one `Segment
+Entered` / `Segment Exited` event per change, all in one transaction. A refresh that runs twice
+changes nothing the second time, so every real entry and exit is recorded exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from audience.recording import events_record_for_contact_ids
+from segments import rules as rule_tree
+from segments.compiler import segment_contacts
+from segments.models import Membership, Segment
+from segments.signals import membership_changed
+from tenants.models import Tenant
+
+ENTERED = "Segment Entered"
+EXITED = "Segment Exited"
+
+
+class SegmentError(ValueError):
+    """A segment that cannot be saved; `field` names the form field ("name", "rules")."""
+
+    def __init__(self, message: str, *, field: str = "rules") -> None:
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+@dataclass
+class MembershipChange:
+    entered: list[int] = field(default_factory=list)
+    exited: list[int] = field(default_factory=list)
+
+
+def _check_rules(*, tenant: Tenant, rules: object, segment: Segment | None) -> dict[str, Any]:
+    try:
+        tree = rule_tree.validate(rules)
+    except rule_tree.RuleError as exc:
+        raise SegmentError(str(exc)) from None
+    # Referenced segments must be this tenant's, and must not lead back to this one.
+    known = {
+        str(public_id): other_rules
+        for public_id, other_rules in Segment.objects.filter(tenant=tenant).values_list(
+            "public_id", "rules"
+        )
+    }
+    for ref in rule_tree.references(tree):
+        if ref not in known:
+            raise SegmentError(f"A condition refers to a segment that does not exist ({ref}).")
+    if segment is not None:
+        me = str(segment.public_id)
+        stack, seen = list(rule_tree.references(tree)), set()
+        while stack:
+            ref = stack.pop()
+            if ref == me:
+                raise SegmentError("A segment cannot include itself, directly or through others.")
+            if ref not in seen and ref in known:
+                seen.add(ref)
+                stack.extend(rule_tree.references(known[ref]))
+    return tree
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise SegmentError("Give the segment a name.", field="name")
+    if len(name) > 200:
+        raise SegmentError("The name is longer than 200 characters.", field="name")
+    return name
+
+
+@transaction.atomic
+def segment_create(*, tenant: Tenant, name: str, rules: object, description: str = "") -> Segment:
+    """Save a new segment and compute its members (recording their entry)."""
+    tree = _check_rules(tenant=tenant, rules=rules, segment=None)
+    segment = Segment(
+        tenant=tenant,
+        name=_clean_name(name),
+        description=description.strip(),
+        rules=tree,
+        time_relative=rule_tree.is_time_relative(tree),
+    )
+    try:
+        with transaction.atomic():
+            segment.save()
+    except IntegrityError:
+        raise SegmentError("A segment with this name exists already.", field="name") from None
+    membership_refresh(segment=segment)
+    return segment
+
+
+@transaction.atomic
+def segment_update(
+    *, tenant: Tenant, segment: Segment, name: str, rules: object, description: str = ""
+) -> Segment:
+    """Change a segment; its membership follows at once."""
+    segment = Segment.objects.select_for_update().get(tenant=tenant, pk=segment.pk)
+    tree = _check_rules(tenant=tenant, rules=rules, segment=segment)
+    segment.name = _clean_name(name)
+    segment.description = description.strip()
+    segment.rules = tree
+    segment.time_relative = rule_tree.is_time_relative(tree)
+    segment.updated_at = timezone.now()
+    try:
+        with transaction.atomic():
+            segment.save()
+    except IntegrityError:
+        raise SegmentError("A segment with this name exists already.", field="name") from None
+    membership_refresh(segment=segment)
+    return segment
+
+
+@transaction.atomic
+def segment_delete(*, tenant: Tenant, segment: Segment) -> None:
+    users = [
+        s.name
+        for s in Segment.objects.filter(tenant=tenant).exclude(pk=segment.pk)
+        if str(segment.public_id) in rule_tree.references(s.rules)
+    ]
+    if users:
+        raise SegmentError(f"Other segments use this one: {', '.join(sorted(users))}.")
+    Segment.objects.filter(tenant=tenant, pk=segment.pk).delete()
+
+
+def _sql(queryset: Any) -> tuple[str, tuple[Any, ...]]:
+    return queryset.query.sql_with_params()
+
+
+@transaction.atomic
+def membership_refresh(
+    *, segment: Segment, scope: Sequence[int] | None = None, now: datetime | None = None
+) -> MembershipChange:
+    """Bring the segment's membership up to date — for every contact, or only for `scope`
+    (contact ids) — recording `Segment Entered` / `Segment Exited` events and announcing the
+    change after commit."""
+    tenant = segment.tenant
+    now = now or timezone.now()
+    # Two refreshes of one segment take turns, so neither records a change the other made.
+    Segment.objects.select_for_update().filter(pk=segment.pk).values_list("pk").get()
+    matching_sql, matching_params = _sql(
+        segment_contacts(tenant=tenant, rules=segment.rules, scope=scope, now=now).values(
+            member_id=F("pk")
+        )
+    )
+    table = Membership._meta.db_table
+    scope_sql, scope_params = "", []
+    if scope is not None:
+        scope_sql = (
+            f" AND x.contact_id IN ({', '.join(['%s'] * len(scope))})" if scope else " AND 1 = 0"
+        )
+        scope_params = list(scope)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (tenant_id, segment_id, contact_id, entered_at)"
+            f" SELECT %s, %s, m.member_id, %s FROM ({matching_sql}) AS m"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {table} x WHERE x.tenant_id = %s"
+            " AND x.segment_id = %s AND x.contact_id = m.member_id)"
+            " ON CONFLICT DO NOTHING RETURNING contact_id",
+            [tenant.pk, segment.pk, now, *matching_params, tenant.pk, segment.pk],
+        )
+        entered = sorted(row[0] for row in cursor.fetchall())
+        cursor.execute(
+            f"DELETE FROM {table} WHERE id IN (SELECT x.id FROM {table} x"
+            f" LEFT JOIN ({matching_sql}) AS m ON m.member_id = x.contact_id"
+            f" WHERE x.tenant_id = %s AND x.segment_id = %s{scope_sql} AND m.member_id IS NULL)"
+            " RETURNING contact_id",
+            [*matching_params, tenant.pk, segment.pk, *scope_params],
+        )
+        exited = sorted(row[0] for row in cursor.fetchall())
+    change = MembershipChange(entered=entered, exited=exited)
+    properties = {"segment_id": str(segment.public_id), "segment": segment.name}
+    stamp = now.isoformat()
+    # The refresh time makes each entry and exit a fact of its own (a contact may leave and
+    # come back); running the same refresh twice finds nothing to change the second time.
+    events_record_for_contact_ids(
+        tenant=tenant,
+        contact_ids=entered,
+        name=ENTERED,
+        properties=properties,
+        message_id_prefix=f"segment:{segment.public_id}:entered:{stamp}",
+        source="segments",
+    )
+    events_record_for_contact_ids(
+        tenant=tenant,
+        contact_ids=exited,
+        name=EXITED,
+        properties=properties,
+        message_id_prefix=f"segment:{segment.public_id}:exited:{stamp}",
+        source="segments",
+    )
+    count = Membership.objects.filter(tenant=tenant, segment=segment).count()
+    updates: dict[str, Any] = {"member_count": count}
+    if scope is None:
+        updates["refreshed_at"] = now
+    Segment.objects.filter(pk=segment.pk).update(**updates)
+    segment.member_count = count
+    if scope is None:
+        segment.refreshed_at = now
+    if entered or exited:
+        transaction.on_commit(
+            partial(
+                membership_changed.send,
+                sender=None,
+                tenant=tenant,
+                segment=segment,
+                entered=entered,
+                exited=exited,
+            )
+        )
+    return change
+
+
+def _dependency_order(segments: Iterable[Segment]) -> list[Segment]:
+    """Segments that others refer to come first, so those see fresh memberships."""
+    by_id = {str(s.public_id): s for s in segments}
+    ordered: list[Segment] = []
+    placed: set[str] = set()
+
+    def place(key: str, trail: frozenset[str]) -> None:
+        if key in placed or key not in by_id or key in trail:
+            return
+        for ref in rule_tree.references(by_id[key].rules):
+            place(ref, trail | {key})
+        placed.add(key)
+        ordered.append(by_id[key])
+
+    for key in sorted(by_id):
+        place(key, frozenset())
+    return ordered
+
+
+def memberships_refresh_contacts(*, tenant: Tenant, contact_ids: Sequence[int]) -> int:
+    """Re-evaluate every segment of the tenant for these contacts (after their events or
+    profile changed). Returns how many memberships changed."""
+    changed = 0
+    segments = Segment.objects.filter(tenant=tenant).select_related("tenant")
+    for segment in _dependency_order(segments):
+        change = membership_refresh(segment=segment, scope=list(contact_ids))
+        changed += len(change.entered) + len(change.exited)
+    return changed
+
+
+def memberships_refresh_all(
+    *, tenant: Tenant | None = None, time_relative_only: bool = True
+) -> int:
+    """The scheduled refresh: segments whose membership the clock alone can change."""
+    segments = Segment.objects.select_related("tenant")
+    if tenant is not None:
+        segments = segments.filter(tenant=tenant)
+    if time_relative_only:
+        segments = segments.filter(time_relative=True)
+    changed = 0
+    by_tenant: dict[int, list[Segment]] = {}
+    for segment in segments:
+        by_tenant.setdefault(segment.tenant_id, []).append(segment)
+    for group in by_tenant.values():
+        for segment in _dependency_order(group):
+            change = membership_refresh(segment=segment)
+            changed += len(change.entered) + len(change.exited)
+    return changed
