@@ -188,6 +188,9 @@ class Compiler:
             return self._json_q("attributes", field.removeprefix("attributes."), operator, value)
         if field == "birthday":
             return self._birthday(operator, value)
+        if field in ("cart", "wishlist"):
+            q = Q(**{field: []})
+            return ~q if operator == "exists" else q
         if field in ("created_at", "last_seen_at"):
             if operator == "exists":
                 return Q(**{f"{field}__isnull": False})

@@ -56,6 +56,8 @@ CONTACT_FIELDS: dict[str, str] = {
     "created_at": "date",
     "last_seen_at": "date",
     "birthday": "birthday",
+    "cart": "list",
+    "wishlist": "list",
 }
 TEXT_OPERATORS = {
     "equals",
@@ -78,6 +80,7 @@ DATE_OPERATORS = {
     "not_exists",
 }
 BIRTHDAY_OPERATORS = {"in_next_days", "this_month", "exists", "not_exists"}
+LIST_OPERATORS = {"exists", "not_exists"}  # a cart or wishlist with something in it
 ATTRIBUTE_OPERATORS = TEXT_OPERATORS | NUMBER_OPERATORS | DATE_OPERATORS | BIRTHDAY_OPERATORS
 NO_VALUE = {"exists", "not_exists", "this_month"}
 PROPERTY_OPERATORS = {"equals", "not_equals", "contains", "gt", "gte", "lt", "lte", "exists"}
@@ -180,7 +183,8 @@ def _window_words(window: dict[str, Any] | None) -> str:
     if not window:
         return ""
     if "last_days" in window:
-        return f" in the last {window['last_days']} days"
+        days = window["last_days"]
+        return " in the last day" if days == 1 else f" in the last {days} days"
     parts = []
     if "after" in window:
         parts.append(f"after {window['after']}")
@@ -252,6 +256,7 @@ class Attribute(Kind):
                 "text": TEXT_OPERATORS,
                 "date": DATE_OPERATORS,
                 "birthday": BIRTHDAY_OPERATORS,
+                "list": LIST_OPERATORS,
             }[field_kind]
         operator = raw.get("operator")
         _require(
