@@ -147,3 +147,55 @@ def test_it_follows_rolling_windows_on_the_scheduled_refresh(world) -> None:
     assert segment.time_relative and members(segment) == {"ann"}
     services.membership_refresh(segment=segment, now=datetime.now(UTC) + timedelta(days=8))
     assert members(segment) == set()
+
+
+@pytest.fixture
+def eager_tasks():  # type: ignore[no-untyped-def]
+    """Celery tasks run in-process when queued (the worker's code, without the broker)."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def test_it_updates_membership_right_after_an_ingested_event(
+    world, eager_tasks, django_capture_on_commit_callbacks
+) -> None:
+    segment = services.segment_create(tenant=world.acme, name="Buyers", rules=buyers())
+    with django_capture_on_commit_callbacks(execute=True):
+        track(world.acme, "ann", "Order Completed", "o1", total=20)
+    assert members(segment) == {"ann"}
+    assert Segment.objects.get(pk=segment.pk).member_count == 1
+
+
+def test_it_updates_membership_after_a_profile_edit(
+    world, eager_tasks, django_capture_on_commit_callbacks
+) -> None:
+    from audience.services import contact_upsert
+
+    rules = {
+        "type": "group",
+        "match": "all",
+        "children": [
+            {"type": "attribute", "field": "attributes.plan", "operator": "equals", "value": "pro"}
+        ],
+    }
+    segment = services.segment_create(tenant=world.acme, name="Pro", rules=rules)
+    with django_capture_on_commit_callbacks(execute=True):
+        contact, _ = contact_upsert(
+            tenant=world.acme, user_id="u1", fields={"attributes": {"plan": "pro"}}, source="api"
+        )
+    assert set(Membership.objects.filter(segment=segment).values_list("contact_id", flat=True)) == {
+        contact.pk
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        contact_upsert(
+            tenant=world.acme, user_id="u1", fields={"attributes": {"plan": "free"}}, source="api"
+        )
+    assert not Membership.objects.filter(segment=segment).exists()
+    assert list(
+        Event.objects.filter(contact=contact, name__startswith="Segment")
+        .order_by("pk")
+        .values_list("name", flat=True)
+    ) == ["Segment Entered", "Segment Exited"]
