@@ -199,14 +199,17 @@ def membership_refresh(
         message_id_prefix=f"segment:{segment.public_id}:exited:{stamp}",
         source="segments",
     )
-    count = Membership.objects.filter(tenant=tenant, segment=segment).count()
-    updates: dict[str, Any] = {"member_count": count}
-    if scope is None:
-        updates["refreshed_at"] = now
-    Segment.objects.filter(pk=segment.pk).update(**updates)
-    segment.member_count = count
-    if scope is None:
+    if scope is None:  # a full refresh counts afresh (and stamps the time)
+        segment.member_count = Membership.objects.filter(tenant=tenant, segment=segment).count()
         segment.refreshed_at = now
+        Segment.objects.filter(pk=segment.pk).update(
+            member_count=segment.member_count, refreshed_at=now
+        )
+    elif entered or exited:  # counting a big segment per event would cost more than the rest
+        Segment.objects.filter(pk=segment.pk).update(
+            member_count=F("member_count") + len(entered) - len(exited)
+        )
+        segment.member_count += len(entered) - len(exited)
     if entered or exited:
         transaction.on_commit(
             partial(
