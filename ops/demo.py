@@ -7,6 +7,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from audience.demo import seed_shop
+from segments.models import Segment
+from segments.presets import preset_add
 from tenants import services
 from tenants.models import Membership, Role, Tenant
 
@@ -33,4 +35,16 @@ def seed_demo() -> Tenant:
         )
     Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": Role.OWNER})
     seed_shop(tenant=tenant)
+    seed_segments(tenant=tenant)
     return tenant
+
+
+# Ready-made segments the demo shop starts with, so the Segments page has something to show.
+DEMO_PRESETS = ("browsers-not-buyers", "lapsed-customers", "cart-abandoners")
+
+
+def seed_segments(*, tenant: Tenant) -> None:
+    if Segment.objects.filter(tenant=tenant).exists():
+        return
+    for key in DEMO_PRESETS:
+        preset_add(tenant=tenant, key=key)

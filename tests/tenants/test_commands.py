@@ -52,9 +52,13 @@ def test_it_refuses_a_key_for_an_unknown_tenant(db) -> None:
 
 def test_it_seeds_the_demo_again_and_again(client) -> None:
     from ops.demo import DEMO_EMAIL, DEMO_PASSWORD
+    from segments.models import Segment
 
     assert "demo@wayfarer.local / wayfarer-demo" in run("seed_demo")
     run("seed_demo")
     assert Tenant.objects.filter(slug="demo").count() == 1
+    demo_segments = Segment.objects.filter(tenant__slug="demo")
+    assert demo_segments.count() == 3  # seeded once, not again
+    assert demo_segments.filter(member_count__gt=0).exists()  # computed against the demo shop
     assert client.login(username=DEMO_EMAIL, password=DEMO_PASSWORD)
     assert client.get("/", follow=True).redirect_chain[-1][0] == "/t/demo/"
