@@ -5,6 +5,7 @@ segment's count, sample and membership are all one query (event conditions becom
 
 `scope` (contact ids) narrows the event subqueries too, so re-evaluating a segment for the
 contacts one ingested batch touched costs index probes, not a scan of the tenant's events.
+RFM quintiles are the exception: they rank every customer of the tenant whatever the scope.
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ from django.db.models import (
     QuerySet,
     Sum,
     Value,
+    Window,
 )
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Ntile
 from django.utils import timezone
 
 from audience.models import Consent, Contact, Event
 from segments.models import Membership
-from segments.rules import ORDER_EVENT
+from segments.rules import ORDER_EVENT, RFM_DIMENSIONS
 from tenants.models import Tenant
 
 NUMBER_LOOKUPS = {"gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte", "equals": "exact"}
@@ -273,9 +275,7 @@ class Compiler:
         metric, operator, value = node["metric"], node["operator"], node["value"]
         if metric == "last_order_date":
             return self._grouped(orders, Max("occurred_at"), operator, value)
-        order_value = Coalesce(
-            *(JSONNumber("properties", key) for key in ORDER_VALUE_KEYS), Value(0.0)
-        )
+        order_value = _order_value()
         if metric == "average_order_value":  # undefined without orders: never matches then
             return self._grouped(orders, Avg(order_value), operator, value)
         aggregate = Count("id") if metric == "orders_count" else Sum(order_value)
@@ -284,6 +284,37 @@ class Compiler:
             # Contacts without orders have 0 orders and spent 0.
             matched |= ~Q(pk__in=orders.values("contact_id"))
         return matched
+
+    def _rfm(self, node: dict[str, Any]) -> Q:
+        """Customers (contacts with an order) ranked into fifths by last order time, order count
+        and total spent, with NTILE(5) over every customer of the tenant: `scope` narrows only
+        the contacts tested (in `contacts()`), never the ranking, or a contact's quintile would
+        depend on which batch it was refreshed with. Ties are split by contact id (NTILE's
+        way), so equal customers may straddle a boundary, but always the same way."""
+        orders = Event.objects.filter(tenant=self.tenant, name=ORDER_EVENT)
+        ranked = (
+            orders.order_by()
+            .values("contact_id")
+            .annotate(last_order=Max("occurred_at"), orders=Count("id"), spent=Sum(_order_value()))
+        )
+        measures = {"recency": "last_order", "frequency": "orders", "monetary": "spent"}
+        ranked = ranked.annotate(
+            **{
+                f"{dimension}_quintile": Window(
+                    Ntile(5), order_by=[F(measures[dimension]).asc(), F("contact_id").asc()]
+                )
+                for dimension in RFM_DIMENSIONS
+                if node[dimension] is not None
+            }
+        )
+        ranked = ranked.filter(
+            **{
+                f"{dimension}_quintile__in": node[dimension]
+                for dimension in RFM_DIMENSIONS
+                if node[dimension] is not None
+            }
+        )
+        return Q(pk__in=ranked.values("contact_id"))
 
     def _reachable(self, node: dict[str, Any]) -> Q:
         if node["channel"] == "email":
@@ -302,6 +333,11 @@ class Compiler:
             members = members.filter(contact_id__in=self.scope)
         q = Q(pk__in=members.values("contact_id"))
         return q if node["member"] else ~q
+
+
+def _order_value() -> Coalesce:
+    """An order's value: the first of its total / revenue / value properties that is a number."""
+    return Coalesce(*(JSONNumber("properties", key) for key in ORDER_VALUE_KEYS), Value(0.0))
 
 
 def _leap(year: int) -> bool:

@@ -33,6 +33,14 @@ def _orders(operator: str, value: int, days: int | None = None) -> dict[str, Any
     }
 
 
+def _rfm(
+    recency: list[int] | None = None,
+    frequency: list[int] | None = None,
+    monetary: list[int] | None = None,
+) -> dict[str, Any]:
+    return {"type": "rfm", "recency": recency, "frequency": frequency, "monetary": monetary}
+
+
 PRESETS: dict[str, Preset] = {
     p.key: p
     for p in [
@@ -98,6 +106,29 @@ PRESETS: dict[str, Preset] = {
             _all(
                 {"type": "attribute", "field": "birthday", "operator": "this_month", "value": None},
             ),
+        ),
+        # RFM groups: quintiles (5 = best fifth) of the team's customers by how recently,
+        # how often and how much they ordered.
+        Preset(
+            "rfm-champions",
+            "Champions",
+            "Ordered most recently (top fifth), and among the top two fifths by number of orders"
+            " and by amount spent.",
+            _all(_rfm(recency=[5], frequency=[4, 5], monetary=[4, 5])),
+        ),
+        Preset(
+            "rfm-at-risk",
+            "At risk",
+            "Used to order often (top three fifths by number of orders) but not recently"
+            " (bottom two fifths by last order).",
+            _all(_rfm(recency=[1, 2], frequency=[3, 4, 5])),
+        ),
+        Preset(
+            "rfm-hibernating",
+            "Hibernating",
+            "Last ordered long ago (bottom fifth) and seldom (bottom two fifths by number of"
+            " orders).",
+            _all(_rfm(recency=[1], frequency=[1, 2])),
         ),
     ]
 }

@@ -27,6 +27,10 @@ SQL for each kind.
     reachable   {"channel": "email" | "push", "reachable": true}
     lifecycle   {"operator": "in" | "not_in", "value": ["customer", …]}
     segment     {"segment": "<segment public id>", "member": true}
+    rfm         {"recency": [4, 5], "frequency": [1, 2, 3, 4, 5], "monetary": [5]}
+                (quintiles 1-5 of the tenant's customers, 5 = best: the most recent last
+                order, the most orders, the most spent; any of the three may be left out, not
+                all; contacts without orders are in no quintile)
 """
 
 from __future__ import annotations
@@ -482,9 +486,68 @@ class SegmentMember(Kind):
         return f"{'is' if node['member'] else 'is not'} in “{name}”"
 
 
+RFM_DIMENSIONS = ("recency", "frequency", "monetary")
+
+
+def _quintiles(values: list[int]) -> str:
+    """[4, 5] → '4-5', [1, 3, 5] → '1, 3, 5'."""
+    if len(values) > 1 and values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}-{values[-1]}"
+    return ", ".join(str(v) for v in values)
+
+
+class RFM(Kind):
+    """Recency / frequency / monetary quintiles over the tenant's customers' "Order Completed"
+    events (the compiler ranks every customer with NTILE(5)); 5 is the best fifth."""
+
+    name = "rfm"
+    label = "RFM group"
+
+    @staticmethod
+    def validate(raw: dict[str, Any], path: str) -> dict[str, Any]:
+        node: dict[str, Any] = {"type": "rfm"}
+        for dimension in RFM_DIMENSIONS:
+            value = raw.get(dimension)
+            if value is None:
+                node[dimension] = None
+                continue
+            ok = (
+                isinstance(value, list)
+                and 0 < len(value) <= 5
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+                and all(1 <= v <= 5 for v in value)
+            )
+            _require(ok, f"{dimension} must list quintiles from 1 to 5.", path)
+            node[dimension] = sorted(set(value))
+        _require(
+            any(node[d] is not None for d in RFM_DIMENSIONS),
+            "choose quintiles for recency, frequency or monetary.",
+            path,
+        )
+        return node
+
+    @staticmethod
+    def describe(node: dict[str, Any], segment_names: dict[str, str]) -> str:
+        parts = [
+            f"{dimension} {_quintiles(node[dimension])}"
+            for dimension in RFM_DIMENSIONS
+            if node[dimension] is not None
+        ]
+        return f"RFM {', '.join(parts)}"
+
+
 KINDS: dict[str, type[Kind]] = {
     kind.name: kind
-    for kind in (Attribute, EventCondition, EventTime, Metric, Reachable, Lifecycle, SegmentMember)
+    for kind in (
+        Attribute,
+        EventCondition,
+        EventTime,
+        Metric,
+        Reachable,
+        Lifecycle,
+        SegmentMember,
+        RFM,
+    )
 }
 
 
@@ -570,6 +633,11 @@ def is_time_relative(tree: dict[str, Any]) -> bool:
             return True
         if c["type"] == "segment":
             return True  # the other segment may be
+        if c["type"] == "rfm":
+            # Quintiles are relative: one customer's order moves other customers' ranks, but
+            # an incremental refresh re-evaluates only the contacts it was given; the
+            # scheduled refresh brings the others along.
+            return True
     return False
 
 
