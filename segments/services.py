@@ -71,6 +71,15 @@ def _check_rules(*, tenant: Tenant, rules: object, segment: Segment | None) -> d
     return tree
 
 
+def segment_rules_check(
+    *, tenant: Tenant, rules: object, segment: Segment | None = None
+) -> dict[str, Any]:
+    """The normalised tree, or SegmentError: what saving would check (the tree's shape, and that
+    referenced segments are the tenant's and do not lead back to `segment`), for callers that
+    validate before saving (the admin form) or without saving (counting a draft)."""
+    return _check_rules(tenant=tenant, rules=rules, segment=segment)
+
+
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
