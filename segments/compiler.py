@@ -18,20 +18,23 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import (
     Avg,
+    CharField,
     Count,
     Expression,
     F,
     FloatField,
+    JSONField,
     Max,
     Min,
     Q,
     QuerySet,
     Sum,
+    TextField,
     Value,
     Window,
 )
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Coalesce, Ntile
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast, Coalesce, Lower, Ntile
 from django.utils import timezone
 
 from audience.models import Consent, Contact, Event
@@ -147,29 +150,40 @@ class Compiler:
 
     @staticmethod
     def _json_q(column: str, key: str, operator: str, value: Any) -> Q:
-        """Tests on one key of a JSON column (contact attributes, event properties)."""
+        """Tests on one key of a JSON column (contact attributes, event properties). Every test is
+        true or false, never SQL NULL (a missing key reads as "" for text tests and as no number
+        for number tests), so "is not" and a negated group are exact complements."""
         if operator == "exists":
             return Q(**{f"{column}__has_key": key})
         if operator == "not_exists":
             return ~Q(**{f"{column}__has_key": key})
-        if operator in ("equals", "not_equals"):
-            if isinstance(value, str):  # text compares without regard to case
-                text = KeyTextTransform(key, column)
-                q = Q(text.get_lookup("iexact")(text, value))
-            else:  # containment compares JSON values, so 3, "3" and true stay distinct
-                q = Q(**{f"{column}__contains": {key: value}})
+        if operator in ("equals", "not_equals") and not isinstance(value, str):
+            # JSON equality keeps 3 (= 3.0), "3" and true distinct; works on SQLite too, where
+            # JSON containment does not.
+            json = KeyTransform(key, column)
+            as_json = Value(value, output_field=JSONField())
+            q = Q(**{f"{column}__has_key": key}) & Q(json.get_lookup("exact")(json, as_json))
             return q if operator == "equals" else ~q
         if operator in NUMBER_LOOKUPS and operator != "equals":
             number = JSONNumber(column, key)
-            return Q(number.get_lookup(NUMBER_LOOKUPS[operator])(number, float(value)))
-        text = KeyTextTransform(key, column)
+            return Q(number.get_lookup(NUMBER_LOOKUPS[operator])(number, float(value))) & Q(
+                number.get_lookup("isnull")(number, False)
+            )
+        # The value as text (numbers and true/false spelled as in JSON), without regard to case.
+        text = Coalesce(
+            Cast(KeyTextTransform(key, column), TextField()), Value("", output_field=TextField())
+        )
+        if operator in ("equals", "not_equals"):
+            q = Q(text.get_lookup("iexact")(text, value))
+            return q if operator == "equals" else ~q
         if operator in ("contains", "not_contains"):
             q = Q(text.get_lookup("icontains")(text, str(value)))
             return q if operator == "contains" else ~q
         if operator == "starts_with":
             return Q(text.get_lookup("istartswith")(text, str(value)))
         if operator in ("in_list", "not_in_list"):
-            q = Q(text.get_lookup("in")(text, [str(v) for v in value]))
+            lower = Lower(text)
+            q = Q(lower.get_lookup("in")(lower, [str(v).lower() for v in value]))
             return q if operator == "in_list" else ~q
         raise AssertionError(operator)
 
@@ -212,8 +226,11 @@ class Compiler:
         if operator == "starts_with":
             return Q(**{f"{field}__istartswith": value})
         if operator in ("in_list", "not_in_list"):
-            values = [v.lower() for v in value] if field == "email" else value
-            q = Q(**{f"{field}__in": values})
+            if field == "email":  # stored in lower case: compare as is, so the index serves
+                q = Q(email__in=[v.lower() for v in value])
+            else:  # without regard to case, as `equals`
+                lower = Lower(field, output_field=CharField())
+                q = Q(lower.get_lookup("in")(lower, [v.lower() for v in value]))
             return q if operator == "in_list" else ~q
         raise AssertionError(operator)
 
@@ -247,7 +264,7 @@ class Compiler:
         n = count["value"]
         if count["operator"] == "at_least":
             did = (
-                Q()
+                Q(pk__isnull=False)  # everyone; an empty Q() would vanish when negated or OR-ed
                 if n == 0
                 else (
                     Q(pk__in=events.values("contact_id"))
@@ -290,7 +307,8 @@ class Compiler:
         and total spent, with NTILE(5) over every customer of the tenant: `scope` narrows only
         the contacts tested (in `contacts()`), never the ranking, or a contact's quintile would
         depend on which batch it was refreshed with. Ties are split by contact id (NTILE's
-        way), so equal customers may straddle a boundary, but always the same way."""
+        way), so equal customers may straddle a boundary, but always the same way; and with
+        fewer than five customers only the lower quintiles have anyone in them."""
         orders = Event.objects.filter(tenant=self.tenant, name=ORDER_EVENT)
         ranked = (
             orders.order_by()
