@@ -3,6 +3,21 @@ it); URL names are global like the audience app's (e.g. "segments", "segment_det
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from segments import views
+
+urlpatterns = [
+    path("segments/", views.segment_list, name="segments"),
+    path("segments/new/", views.segment_new, name="segment_new"),
+    path("segments/builder/", views.segment_builder, name="segment_builder"),
+    path("segments/presets/", views.segment_presets, name="segment_presets"),
+    path("segments/<uuid:segment_id>/", views.segment_detail, name="segment_detail"),
+    path("segments/<uuid:segment_id>/edit/", views.segment_edit, name="segment_edit"),
+    path(
+        "segments/<uuid:segment_id>/builder/",
+        views.segment_builder,
+        name="segment_edit_builder",
+    ),
+    path("segments/<uuid:segment_id>/delete/", views.segment_delete, name="segment_delete"),
+]

@@ -14,6 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from audience.models import Contact, ContactImport
+from segments.models import Segment
 from tenants.models import ApiKey, Membership
 from tests.factories import api_key
 
@@ -67,12 +68,23 @@ def ids_for(world, tenant) -> dict[str, str]:  # type: ignore[no-untyped-def]
         mapping={"email": "email"},
         total_rows=1,
     )
+    segment = Segment.objects.create(
+        tenant=tenant,
+        name=f"Probe {Segment.objects.filter(tenant=tenant).count() + 1}",
+        rules={
+            "type": "group",
+            "match": "all",
+            "negate": False,
+            "children": [{"type": "reachable", "channel": "email", "reachable": True}],
+        },
+    )
     return {
         "tenant_slug": tenant.slug,
         "member_id": str(member.public_id),
         "key_id": str(key.public_id),
         "contact_id": str(contact.public_id),
         "import_id": str(job.public_id),
+        "segment_id": str(segment.public_id),
     }
 
 
@@ -88,6 +100,7 @@ def snapshot() -> tuple:
         sorted(ApiKey.objects.values_list("public_id", "name", "revoked_at")),
         sorted(Contact.objects.values_list("public_id", "email", "first_name")),
         sorted(ContactImport.objects.values_list("public_id", "status", "mapping")),
+        sorted(Segment.objects.values_list("public_id", "name", "description")),
     )
 
 
