@@ -600,3 +600,30 @@ def test_its_operator_lists_cover_the_rules_operators() -> None:
     assert set(forms.COUNT_LABELS) == rules.COUNT_OPERATORS
     assert set(forms.METRIC_LABELS) == rules.METRICS
     assert set(forms.PARSERS) == set(rules.KINDS)
+
+
+def test_it_starts_every_kind_of_condition() -> None:
+    for kind in rules.KINDS:
+        assert forms.new_condition(kind)["type"] == kind
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"node-0-type": "nonsense"},
+        {"node-0-type": "group", "node-0.0-type": "group", "action": "remove:"},
+        {"node-" + ".".join(["0"] * 12) + "-type": "reachable", "action": "add:0.0.0:event"},
+        {"node-99999999999-type": "event", "action": "remove_where:99999999999:5"},
+        {"node-0-type": "event", "node-0-where-7-operator": "gt", "node-0-count_value": "1e999"},
+        {"node-0-type": "lifecycle", "node-0-value": "alien", "action": "add_where:0"},
+        {"node-0-type": "attribute", "node-0-field": "attributes", "node-0-operator": "gt"},
+        {"node-0-type": "metric", "node-0-metric": "x", "node--match": "neither"},
+        {"node-0-type": "segment", "node-0-segment": "not-a-uuid", "action": "add:0:rfm"},
+        {"node-0-type": "rfm", "node-0-recency": "9", "action": "add_group:0"},
+    ],
+)
+def test_it_answers_odd_posts_with_messages_not_errors(login, world, data) -> None:
+    client = login(world.dave)
+    assert client.post(BUILDER, data).status_code == 200
+    assert client.post(NEW, {**data, "name": "Odd", "action": "save"}).status_code == 400
+    assert not Segment.objects.exists()
