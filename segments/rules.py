@@ -35,9 +35,10 @@ SQL for each kind.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar
@@ -145,8 +146,27 @@ def _int(value: object, name: str, path: str, *, low: int = 0, high: int = 100_0
     return int(value)  # type: ignore[arg-type]
 
 
+def _among(value: object, options: Collection[str]) -> bool:
+    """`value in options` for any JSON value: a list or an object is never among them (and
+    would not be hashable for a set)."""
+    return isinstance(value, str) and value in options
+
+
+def _scalar(value: object) -> bool:
+    """Text, a number or true/false, as a rule compares with. Not NaN or infinity (1e400 reads
+    as infinity, which no JSON column stores), nor an integer too big for a float."""
+    if isinstance(value, (str, bool)):
+        return value != ""
+    if isinstance(value, (int, float)):
+        try:
+            return math.isfinite(value)
+        except OverflowError:
+            return False
+    return False
+
+
 def _number(value: object, name: str, path: str) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and _scalar(value)
     _require(ok, f"{name} must be a number.", path)
     return float(value)  # type: ignore[arg-type]
 
@@ -181,6 +201,15 @@ def _window(raw: object, path: str) -> dict[str, Any] | None:
             window["after"] < window["before"], "window.after must be before window.before.", path
         )
     return window
+
+
+def _shown(value: object) -> str:
+    """A value as a person reads it: 100 rather than 100.0, true rather than True."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _window_words(window: dict[str, Any] | None) -> str:
@@ -232,7 +261,7 @@ def _check_value(field_kind: str, operator: str, value: object, path: str) -> ob
         return _number(value, "value", path)
     # equals / not_equals / contains / not_contains / starts_with
     if field_kind == "json" and operator in ("equals", "not_equals"):
-        ok = isinstance(value, (str, int, float, bool)) and value != ""
+        ok = _scalar(value)
         _require(ok, "value must be text, a number or true/false.", path)
         return value
     return _text(value, "value", path)
@@ -264,7 +293,7 @@ class Attribute(Kind):
             }[field_kind]
         operator = raw.get("operator")
         _require(
-            operator in allowed,
+            _among(operator, allowed),
             f"“{operator}” does not apply to {field}; use one of {', '.join(sorted(allowed))}.",
             path,
         )
@@ -285,7 +314,7 @@ class Attribute(Kind):
             return f"{field} {words}"
         if isinstance(value, list):
             value = ", ".join(value)
-        return f"{field} {words} {value}"
+        return f"{field} {words} {_shown(value)}"
 
 
 class EventCondition(Kind):
@@ -308,20 +337,20 @@ class EventCondition(Kind):
             _require(isinstance(item, dict), "each where filter must be an object.", path)
             prop = _text(item.get("property"), "where.property", path, max_length=100)
             op = item.get("operator")
-            _require(op in PROPERTY_OPERATORS, f"where.operator “{op}” is unknown.", path)
+            _require(_among(op, PROPERTY_OPERATORS), f"where.operator “{op}” is unknown.", path)
             value = None
             if op in NUMBER_OPERATORS:
                 value = _number(item.get("value"), "where.value", path)
             elif op != "exists":
                 v = item.get("value")
-                ok = isinstance(v, (str, int, float, bool)) and v != ""
+                ok = _scalar(v)
                 _require(ok, "where.value must be text, a number or true/false.", path)
                 value = v
             where.append({"property": prop, "operator": op, "value": value})
         count = raw.get("count") or {"operator": "at_least", "value": 1}
         _require(isinstance(count, dict), "count must be an object.", path)
         _require(
-            count.get("operator") in COUNT_OPERATORS,
+            _among(count.get("operator"), COUNT_OPERATORS),
             "count.operator must be at_least, at_most or exactly.",
             path,
         )
@@ -341,12 +370,12 @@ class EventCondition(Kind):
         times = {"at_least": "at least", "at_most": "at most", "exactly": "exactly"}[
             count["operator"]
         ]
-        filters = "".join(
-            f" where {w['property']} {OPERATOR_WORDS[w['operator']]}"
-            + ("" if w["value"] is None else f" {w['value']}")
+        filters = " and ".join(
+            f"{w['property']} {OPERATOR_WORDS[w['operator']]}"
+            + ("" if w["value"] is None else f" {_shown(w['value'])}")
             for w in node["where"]
         )
-        body = f"“{node['event']}”{filters}"
+        body = f"“{node['event']}”" + (f" where {filters}" if filters else "")
         if not node["did"]:
             return f"did not do {body}{_window_words(node['window'])}"
         if count == {"operator": "at_least", "value": 1}:
@@ -366,7 +395,9 @@ class EventTime(Kind):
         operator = raw.get("operator")
         allowed = {"before", "after", "within_last_days", "more_than_days_ago"}
         _require(
-            operator in allowed, f"operator must be one of {', '.join(sorted(allowed))}.", path
+            _among(operator, allowed),
+            f"operator must be one of {', '.join(sorted(allowed))}.",
+            path,
         )
         assert isinstance(operator, str)
         return {
@@ -392,7 +423,9 @@ class Metric(Kind):
     @staticmethod
     def validate(raw: dict[str, Any], path: str) -> dict[str, Any]:
         metric = raw.get("metric")
-        _require(metric in METRICS, f"metric must be one of {', '.join(sorted(METRICS))}.", path)
+        _require(
+            _among(metric, METRICS), f"metric must be one of {', '.join(sorted(METRICS))}.", path
+        )
         operator = raw.get("operator")
         if metric == "last_order_date":
             allowed = DATE_OPERATORS - {"exists", "not_exists"}
@@ -401,7 +434,9 @@ class Metric(Kind):
             allowed = NUMBER_OPERATORS | {"equals"}
             field_kind = "number"
         _require(
-            operator in allowed, f"operator must be one of {', '.join(sorted(allowed))}.", path
+            _among(operator, allowed),
+            f"operator must be one of {', '.join(sorted(allowed))}.",
+            path,
         )
         assert isinstance(operator, str)
         if field_kind == "number":
@@ -453,7 +488,7 @@ class Lifecycle(Kind):
         _require(operator in ("in", "not_in"), "operator must be in or not_in.", path)
         value = raw.get("value")
         stages = set(LifecycleStage.values)
-        ok = isinstance(value, list) and value and all(v in stages for v in value)
+        ok = isinstance(value, list) and value and all(_among(v, stages) for v in value)
         _require(
             bool(ok), f"value must list stages among {', '.join(LifecycleStage.values)}.", path
         )
@@ -594,7 +629,7 @@ def _validate_node(
                 for i, child in enumerate(children)
             ],
         }
-    if kind not in KINDS:
+    if not _among(kind, KINDS):
         raise RuleError(
             f"“{kind}” is not a kind of condition; use one of {', '.join(KINDS)}.", path=path
         )
