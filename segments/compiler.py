@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import (
     Avg,
+    BooleanField,
     CharField,
     Count,
     Expression,
     F,
     FloatField,
-    JSONField,
     Max,
     Min,
     Q,
@@ -33,7 +33,7 @@ from django.db.models import (
     Value,
     Window,
 )
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Lower, Ntile
 from django.utils import timezone
 
@@ -76,6 +76,27 @@ class JSONNumber(Expression):
             f"(CASE WHEN json_type({column}, %s) IN ('integer', 'real')"
             f" THEN json_extract({column}, %s) END)",
             [path, path],
+        )
+
+
+class JSONBoolean(JSONNumber):
+    """A JSON object's key as true/false, or NULL when it holds anything else (the text
+    "true" included, which SQLite's JSON key lookups would take for true)."""
+
+    output_field = BooleanField()
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        column = compiler.compile(F(self.column).resolve_expression(compiler.query))[0]
+        if connection.vendor == "postgresql":
+            return (
+                f"(CASE WHEN jsonb_typeof({column} -> %s) = 'boolean'"
+                f" THEN ({column} ->> %s)::boolean END)",
+                [self.key, self.key],
+            )
+        path = '$."' + self.key.replace('"', "") + '"'
+        return (
+            f"(CASE json_type({column}, %s) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)",
+            [path],
         )
 
 
@@ -157,18 +178,17 @@ class Compiler:
             return Q(**{f"{column}__has_key": key})
         if operator == "not_exists":
             return ~Q(**{f"{column}__has_key": key})
-        if operator in ("equals", "not_equals") and not isinstance(value, str):
-            # JSON equality keeps 3 (= 3.0), "3" and true distinct; works on SQLite too, where
-            # JSON containment does not.
-            json = KeyTransform(key, column)
-            as_json = Value(value, output_field=JSONField())
-            q = Q(**{f"{column}__has_key": key}) & Q(json.get_lookup("exact")(json, as_json))
-            return q if operator == "equals" else ~q
-        if operator in NUMBER_LOOKUPS and operator != "equals":
-            number = JSONNumber(column, key)
-            return Q(number.get_lookup(NUMBER_LOOKUPS[operator])(number, float(value))) & Q(
-                number.get_lookup("isnull")(number, False)
+        if operator in ("gt", "gte", "lt", "lte") or (
+            operator in ("equals", "not_equals") and not isinstance(value, str)
+        ):
+            # A number (or true/false) compares with JSON numbers (booleans) alone: 3 equals
+            # 3.0, never "3" or true.
+            typed = JSONBoolean(column, key) if isinstance(value, bool) else JSONNumber(column, key)
+            lookup = NUMBER_LOOKUPS.get(operator, "exact")  # equals / not_equals: exact
+            q = Q(typed.get_lookup(lookup)(typed, value)) & Q(
+                typed.get_lookup("isnull")(typed, False)
             )
+            return ~q if operator == "not_equals" else q
         # The value as text (numbers and true/false spelled as in JSON), without regard to case.
         text = Coalesce(
             Cast(KeyTextTransform(key, column), TextField()), Value("", output_field=TextField())
