@@ -218,12 +218,17 @@ def _window_words(window: dict[str, Any] | None) -> str:
     if "last_days" in window:
         days = window["last_days"]
         return " in the last day" if days == 1 else f" in the last {days} days"
+    # A window includes its `after` day, unlike the attribute test "is after".
     parts = []
     if "after" in window:
-        parts.append(f"after {window['after']}")
+        parts.append(f"on or after {window['after']}")
     if "before" in window:
         parts.append(f"before {window['before']}")
     return " " + " and ".join(parts)
+
+
+def _days(n: int) -> str:
+    return "1 day" if n == 1 else f"{n} days"
 
 
 @dataclass(frozen=True)
@@ -307,9 +312,12 @@ class Attribute(Kind):
         words = OPERATOR_WORDS[node["operator"]]
         value = node["value"]
         if node["operator"] in ("within_last_days", "in_next_days"):
-            return f"{field} {words} {value} days"
+            return f"{field} {words} {_days(value)}"
         if node["operator"] == "more_than_days_ago":
-            return f"{field} {words} {value} days ago"
+            return f"{field} {words} {_days(value)} ago"
+        if node["field"] in ("cart", "wishlist"):
+            has = "has" if node["operator"] == "exists" else "has nothing in"
+            return f"{has} something in the {field}" if has == "has" else f"{has} the {field}"
         if value is None:
             return f"{field} {words}"
         if isinstance(value, list):
@@ -380,7 +388,9 @@ class EventCondition(Kind):
             return f"did not do {body}{_window_words(node['window'])}"
         if count == {"operator": "at_least", "value": 1}:
             return f"did {body}{_window_words(node['window'])}"
-        return f"did {body} {times} {count['value']} times{_window_words(node['window'])}"
+        n = count["value"]
+        how_often = "once" if n == 1 else f"{n} times"
+        return f"did {body} {times} {how_often}{_window_words(node['window'])}"
 
 
 class EventTime(Kind):

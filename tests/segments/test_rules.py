@@ -649,7 +649,7 @@ DESCRIBED: dict[str, tuple[dict[str, Any], str]] = {
         "birthday is within the next 7 days",
     ),
     "birthday this month": (attribute("birthday", "this_month"), "birthday is this month"),
-    "cart": (attribute("cart", "exists"), "cart is set"),
+    "cart": (attribute("cart", "exists"), "has something in the cart"),
     "event": (event(), "did “Order Completed”"),
     "event not done": (
         event(did=False, window={"last_days": 90}),
@@ -669,7 +669,7 @@ DESCRIBED: dict[str, tuple[dict[str, Any], str]] = {
             window={"after": "2026-01-01", "before": "2026-02-01"},
         ),
         "did “Order Completed” where total > 100 and coupon is set at least 3 times"
-        " after 2026-01-01 and before 2026-02-01",
+        " on or after 2026-01-01 and before 2026-02-01",
     ),
     "event exactly": (
         event("Product Viewed", count={"operator": "exactly", "value": 2}),
@@ -677,7 +677,7 @@ DESCRIBED: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "event at most, since a date": (
         event(count={"operator": "at_most", "value": 1}, window={"after": "2026-03-01"}),
-        "did “Order Completed” at most 1 times after 2026-03-01",
+        "did “Order Completed” at most once on or after 2026-03-01",
     ),
     "first event": (
         event_time("first", "before", "2025-01-01"),
