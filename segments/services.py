@@ -169,7 +169,14 @@ def membership_refresh(
             f" AND x.contact_id IN ({', '.join(['%s'] * len(scope))})" if scope else " AND 1 = 0"
         )
         scope_params = list(scope)
+    # A full refresh compares two large sets. Right after a big change the membership table's
+    # statistics are stale (a new segment's rows look like a handful), and PostgreSQL then picks
+    # a nested-loop anti-join that compares every member with every match: hours at a million
+    # contacts. Hash joins are the right plan for sets this size, whatever the statistics say.
+    set_oriented = scope is None and connection.vendor == "postgresql"
     with connection.cursor() as cursor:
+        if set_oriented:
+            cursor.execute("SET LOCAL enable_nestloop = off")
         cursor.execute(
             f"INSERT INTO {table} (tenant_id, segment_id, contact_id, entered_at)"
             f" SELECT %s, %s, m.member_id, %s FROM ({matching_sql}) AS m"
@@ -187,6 +194,8 @@ def membership_refresh(
             [*matching_params, tenant.pk, segment.pk, *scope_params],
         )
         exited = sorted(row[0] for row in cursor.fetchall())
+        if set_oriented:
+            cursor.execute("SET LOCAL enable_nestloop = on")
     change = MembershipChange(entered=entered, exited=exited)
     properties = {"segment_id": str(segment.public_id), "segment": segment.name}
     stamp = now.isoformat()
