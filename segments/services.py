@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from audience.recording import events_record_for_contact_ids
 from segments import rules as rule_tree
-from segments.compiler import segment_contacts
+from segments.compiler import segment_contacts, segment_query_settings
 from segments.models import Membership, Segment
 from segments.signals import membership_changed
 from tenants.models import Tenant
@@ -146,6 +146,38 @@ def _sql(queryset: Any) -> tuple[str, tuple[Any, ...]]:
     return queryset.query.sql_with_params()
 
 
+def _scope_differs(*, segment: Segment, scope: Sequence[int], now: datetime) -> bool:
+    """Whether any contact of `scope` would enter or leave the segment (one read-only query)."""
+    if not scope:
+        return False
+    tenant = segment.tenant
+    matching_sql, matching_params = _sql(
+        segment_contacts(tenant=tenant, rules=segment.rules, scope=scope, now=now).values(
+            member_id=F("pk")
+        )
+    )
+    table = Membership._meta.db_table
+    marks = ", ".join(["%s"] * len(scope))
+    with segment_query_settings(), connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM ({matching_sql}) AS m WHERE NOT EXISTS (SELECT 1 FROM {table} x"
+            " WHERE x.tenant_id = %s AND x.segment_id = %s AND x.contact_id = m.member_id)"
+            f" UNION ALL SELECT 1 FROM {table} x WHERE x.tenant_id = %s AND x.segment_id = %s"
+            f" AND x.contact_id IN ({marks}) AND x.contact_id NOT IN"
+            f" (SELECT m.member_id FROM ({matching_sql}) AS m) LIMIT 1",
+            [
+                *matching_params,
+                tenant.pk,
+                segment.pk,
+                tenant.pk,
+                segment.pk,
+                *scope,
+                *matching_params,
+            ],
+        )
+        return cursor.fetchone() is not None
+
+
 @transaction.atomic
 def membership_refresh(
     *, segment: Segment, scope: Sequence[int] | None = None, now: datetime | None = None
@@ -155,6 +187,9 @@ def membership_refresh(
     change after commit."""
     tenant = segment.tenant
     now = now or timezone.now()
+    if scope is not None and not _scope_differs(segment=segment, scope=scope, now=now):
+        # The common case after an event: nothing changes, so take no lock and write nothing.
+        return MembershipChange()
     # Two refreshes of one segment take turns, so neither records a change the other made.
     Segment.objects.select_for_update().filter(pk=segment.pk).values_list("pk").get()
     matching_sql, matching_params = _sql(
@@ -174,7 +209,7 @@ def membership_refresh(
     # a nested-loop anti-join that compares every member with every match: hours at a million
     # contacts. Hash joins are the right plan for sets this size, whatever the statistics say.
     set_oriented = scope is None and connection.vendor == "postgresql"
-    with connection.cursor() as cursor:
+    with segment_query_settings(), connection.cursor() as cursor:
         if set_oriented:
             cursor.execute("SET LOCAL enable_nestloop = off")
         cursor.execute(
@@ -261,9 +296,10 @@ def _dependency_order(segments: Iterable[Segment]) -> list[Segment]:
     return ordered
 
 
+@transaction.atomic
 def memberships_refresh_contacts(*, tenant: Tenant, contact_ids: Sequence[int]) -> int:
     """Re-evaluate every segment of the tenant for these contacts (after their events or
-    profile changed). Returns how many memberships changed."""
+    profile changed), in one transaction. Returns how many memberships changed."""
     changed = 0
     segments = Segment.objects.filter(tenant=tenant).select_related("tenant")
     for segment in _dependency_order(segments):
