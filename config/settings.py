@@ -135,8 +135,12 @@ else:
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options["prepare_threshold"] = 5
     # JIT compiling pays off only for long analytical queries; for a segment count it added
-    # over a second of compilation to half a second of work (bench/segments.py).
-    server_settings = "-c plan_cache_mode=force_custom_plan -c jit=off"
+    # over a second of compilation to half a second of work (bench/segments.py). Segment rules
+    # negate large sets ("did not order"), which PostgreSQL runs as NOT (id IN (subquery)): it
+    # hashes the subquery once if it fits in work_mem (times hash_mem_multiplier, 2) and else
+    # rescans it for every contact — seconds become hours at a million contacts. 64 MB holds a
+    # few million contact ids; queries that do not need the memory do not take it.
+    server_settings = "-c plan_cache_mode=force_custom_plan -c jit=off -c work_mem=64MB"
     options["options"] = f"{options.get('options', '')} {server_settings}".strip()
     if env_bool("DATABASE_POOL", default=False):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = True

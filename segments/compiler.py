@@ -11,13 +11,11 @@ RFM quintiles are the exception: they rank every customer of the tenant whatever
 from __future__ import annotations
 
 import operator as op
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
 from django.db.models import (
     Avg,
     BooleanField,
@@ -382,24 +380,6 @@ def _order_value() -> Coalesce:
 
 def _leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-
-
-# Rules negate large sets ("did not order", "at most 2 orders", NOT groups), which PostgreSQL
-# runs as NOT (id IN (subquery)). It hashes that subquery once if it fits in hash memory
-# (work_mem times hash_mem_multiplier) and otherwise rescans it for every contact: seconds become
-# hours at a million contacts. 64 MB (doubled) holds a few million contact ids.
-SEGMENT_WORK_MEM = "64MB"
-
-
-@contextmanager
-def segment_query_settings() -> Iterator[None]:
-    """A transaction whose queries may use the memory segment rules need. Use it around
-    evaluating a rule tree (counts, samples, refreshes)."""
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL work_mem = '{SEGMENT_WORK_MEM}'")
-        yield
 
 
 def segment_contacts(

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from audience.models import Contact
-from segments.compiler import segment_contacts, segment_query_settings
+from segments.compiler import segment_contacts
 from segments.models import Membership, Segment
 from tenants.models import Tenant
 
@@ -39,15 +39,13 @@ def segment_names(*, tenant: Tenant) -> dict[str, str]:
 
 def rules_count(*, tenant: Tenant, rules: dict[str, Any]) -> int:
     """How many of the tenant's contacts a validated rule tree matches right now."""
-    with segment_query_settings():
-        return segment_contacts(tenant=tenant, rules=rules).count()
+    return segment_contacts(tenant=tenant, rules=rules).count()
 
 
 def rules_sample(*, tenant: Tenant, rules: dict[str, Any], size: int = 10) -> list[Contact]:
     """A few matching contacts, the most recently created first."""
-    with segment_query_settings():
-        matching = segment_contacts(tenant=tenant, rules=rules)
-        return list(matching.order_by("-created_at", "-pk")[:size])
+    matching = segment_contacts(tenant=tenant, rules=rules)
+    return list(matching.order_by("-created_at", "-pk")[:size])
 
 
 def segment_members(*, tenant: Tenant, segment: Segment) -> QuerySet[Contact]:

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from audience.recording import events_record_for_contact_ids
 from segments import rules as rule_tree
-from segments.compiler import segment_contacts, segment_query_settings
+from segments.compiler import segment_contacts
 from segments.models import Membership, Segment
 from segments.signals import membership_changed
 from tenants.models import Tenant
@@ -158,7 +158,7 @@ def _scope_differs(*, segment: Segment, scope: Sequence[int], now: datetime) -> 
     )
     table = Membership._meta.db_table
     marks = ", ".join(["%s"] * len(scope))
-    with segment_query_settings(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT 1 FROM ({matching_sql}) AS m WHERE NOT EXISTS (SELECT 1 FROM {table} x"
             " WHERE x.tenant_id = %s AND x.segment_id = %s AND x.contact_id = m.member_id)"
@@ -178,7 +178,7 @@ def _scope_differs(*, segment: Segment, scope: Sequence[int], now: datetime) -> 
         return cursor.fetchone() is not None
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # nested in a caller's transaction, no savepoint per segment
 def membership_refresh(
     *, segment: Segment, scope: Sequence[int] | None = None, now: datetime | None = None
 ) -> MembershipChange:
@@ -209,7 +209,7 @@ def membership_refresh(
     # a nested-loop anti-join that compares every member with every match: hours at a million
     # contacts. Hash joins are the right plan for sets this size, whatever the statistics say.
     set_oriented = scope is None and connection.vendor == "postgresql"
-    with segment_query_settings(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         if set_oriented:
             cursor.execute("SET LOCAL enable_nestloop = off")
         cursor.execute(
