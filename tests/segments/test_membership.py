@@ -199,3 +199,37 @@ def test_it_updates_membership_after_a_profile_edit(
         .order_by("pk")
         .values_list("name", flat=True)
     ) == ["Segment Entered", "Segment Exited"]
+
+
+def test_it_reuses_a_segments_sql_for_other_contacts_correctly(world) -> None:
+    # The second refresh reuses the SQL compiled for the first (same segment, one contact, same
+    # minute) and must evaluate its own contact, not the first one again.
+    segment = services.segment_create(tenant=world.acme, name="Buyers", rules=buyers())
+    track(world.acme, "ann", "Order Completed", "o1")
+    track(world.acme, "bob", "Product Viewed", "v1")
+    ann, bob = (
+        Contact.objects.get(tenant=world.acme, identities__value=name) for name in ("ann", "bob")
+    )
+    services.memberships_refresh_contacts(tenant=world.acme, contact_ids=[ann.pk])
+    services.memberships_refresh_contacts(tenant=world.acme, contact_ids=[bob.pk])
+    assert members(segment) == {"ann"}
+    track(world.acme, "bob", "Order Completed", "o2")
+    services.memberships_refresh_contacts(tenant=world.acme, contact_ids=[bob.pk])
+    assert members(segment) == {"ann", "bob"}
+
+
+def test_it_refreshes_a_segment_that_includes_one_whose_members_changed(world) -> None:
+    inner = services.segment_create(tenant=world.acme, name="Buyers", rules=buyers())
+    outer = services.segment_create(
+        tenant=world.acme,
+        name="Buyers, via the other segment",
+        rules={
+            "type": "group",
+            "match": "all",
+            "children": [{"type": "segment", "segment": str(inner.public_id)}],
+        },
+    )
+    track(world.acme, "ann", "Order Completed", "o1")
+    ann = Contact.objects.get(tenant=world.acme)
+    assert services.memberships_refresh_contacts(tenant=world.acme, contact_ids=[ann.pk]) == 2
+    assert members(inner) == members(outer) == {"ann"}
