@@ -47,11 +47,9 @@ import io
 import itertools
 import json
 import os
-import platform
 import pstats
 import random
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -66,12 +64,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
+from common import (
+    ROOT,
+    BenchDatabase,
+    BenchError,
+    conditions_lines,
+    cpu_count,
+    django_environment,
+    django_setup,
+    log,
+    machine_description,
+    manage,
+    python_speed,
+    terminated,
+    verdict,
+)
 from psycopg import sql
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  # .venv/bin when run as `.venv/bin/python bench/ingest.py`
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/wayfarer_bench"
 
@@ -79,26 +90,8 @@ TARGET_EVENTS_PER_SECOND = 20_000
 TARGET_RATIO_TO_COPY = 0.15
 TARGET_TRACK_PER_WORKER = 1_000
 
-STARTED = time.monotonic()
-
-
-def log(message: str) -> None:
-    """Progress goes to stderr, so stdout holds only the report."""
-    print(f"[{time.monotonic() - STARTED:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-class BenchError(Exception):
-    """The benchmark cannot go on (or its figures cannot be trusted)."""
-
 
 # --- command line --------------------------------------------------------------------------------
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -196,67 +189,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     except BenchError as exc:
         parser.error(str(exc))
     return args
-
-
-# --- the bench database --------------------------------------------------------------------------
-
-
-class BenchDatabase:
-    """A throwaway database on the local PostgreSQL. The URL is checked hard, because this class
-    drops the database it names."""
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("postgres", "postgresql"):
-            raise BenchError(f"--database-url must be postgres://…, not {parts.scheme}://")
-        if parts.hostname != "127.0.0.1":
-            raise BenchError("--database-url must point at 127.0.0.1 (the bench drops it)")
-        name = parts.path.lstrip("/")
-        if not re.fullmatch(r"[A-Za-z0-9_]+", name) or "bench" not in name.lower():
-            raise BenchError(
-                f"the bench database name must contain 'bench' (it is dropped), not {name!r}"
-            )
-        self.url, self.name = url, name
-
-    def _admin(self) -> psycopg.Connection:
-        conninfo = psycopg.conninfo.make_conninfo(self.url, dbname="postgres")
-        return psycopg.connect(conninfo, autocommit=True)
-
-    def claim(self) -> None:
-        """Hold a PostgreSQL advisory lock for the whole run, so two runs on one server never
-        drop each other's database; the lock goes with the connection, even on a crash."""
-        self._lock = self._admin()
-        got = self._lock.execute(
-            "SELECT pg_try_advisory_lock(hashtext(%s))", [f"wayfarer-bench:{self.name}"]
-        ).fetchone()
-        if not got or not got[0]:
-            self._lock.close()
-            raise BenchError(
-                f"another benchmark run is using the database {self.name}; wait for it or pass"
-                " --database-url with another name"
-            )
-
-    def release(self) -> None:
-        lock = getattr(self, "_lock", None)
-        if lock is not None:
-            lock.close()
-
-    def recreate(self) -> None:
-        with self._admin() as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
-            )
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-
-    def drop(self) -> None:
-        with self._admin() as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
-            )
-
-    def server_version(self) -> str:
-        with self._admin() as conn:
-            return str(conn.execute("SHOW server_version").fetchone()[0])
 
 
 # --- generated e-commerce traffic ----------------------------------------------------------------
@@ -526,39 +458,9 @@ def single_bodies(events: list[GeneratedEvent]) -> list[bytes]:
 
 
 def server_environment(args: argparse.Namespace, var_dir: Path) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": args.database.url,
-        "WAYFARER_VAR_DIR": str(var_dir),
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = django_environment(args.database, var_dir)
     env.update(item.split("=", 1) for item in args.server_env)
     return env
-
-
-def manage(env: dict[str, str], *command: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *command, "--no-input", "--verbosity", "0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise BenchError(f"manage.py {command[0]} failed:\n{done.stdout}{done.stderr}")
-
-
-def django_setup(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 @dataclass
@@ -1137,38 +1039,6 @@ def phase_check(label: str, phase: PhaseResult, expected: int) -> tuple[str, boo
 # --- the report ----------------------------------------------------------------------------------
 
 
-def machine_description(database: BenchDatabase) -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import django
-    import gunicorn
-
-    return (
-        f"nproc {cpu_count()} ({model}), Python {platform.python_version()}, "
-        f"Django {django.get_version()}, gunicorn {gunicorn.__version__}, "
-        f"PostgreSQL {database.server_version()}"
-    )
-
-
-def python_speed() -> float:
-    """Seconds for a fixed pure-Python loop: compares the CPU of two runs or two machines."""
-    began = time.perf_counter()
-    total = 0
-    for i in range(2_000_000):
-        total += i
-    return time.perf_counter() - began
-
-
-def verdict(met: bool) -> str:
-    return "MET" if met else "MISSED"
-
-
 def describe_phase(label: str, phase: PhaseResult, cores: int, unit: str) -> list[str]:
     lines = [
         f"  {label}: {phase.done:,}/{phase.requests:,} requests in {phase.seconds:.2f}s;"
@@ -1244,13 +1114,7 @@ def print_report(
     print()
     print("Wayfarer ingestion benchmark")
     print(f"  machine:    {machine}")
-    before, after = args.load_at_start, os.getloadavg()[0]
-    busy = " (other work was running: figures are pessimistic)" if before > 0.5 * cores else ""
-    print(f"  load avg:   {before:.2f} at start, {after:.2f} at the end{busy}")
-    print(
-        f"  CPU speed:  {1000 * args.python_speed:.0f} ms for a 2M-iteration Python loop"
-        " (compare runs with it: slower CPU, lower figures)"
-    )
+    print("\n".join(conditions_lines(args.load_at_start, args.python_speed, "lower figures")))
     print(
         f"  parameters: events {args.events:,}, batch size {args.batch_size}, gunicorn workers"
         f" {args.workers} ({args.worker_class}"
@@ -1287,18 +1151,13 @@ def print_report(
 # --- main ----------------------------------------------------------------------------------------
 
 
-def _terminated(signum: int, _frame: object) -> None:
-    log(f"stopped by signal {signum}: cleaning up")
-    sys.exit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.load_at_start = os.getloadavg()[0]  # 1-minute load: is something else running?
     args.python_speed = python_speed()
     database: BenchDatabase = args.database
     # A `kill` of this script still stops gunicorn and drops the database (finally blocks).
-    signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGTERM, terminated)
     var_dir = Path(tempfile.mkdtemp(prefix="wayfarer-bench-"))
     (var_dir / "static").mkdir()  # STATIC_ROOT; WhiteNoise warns when it is missing
     server: Gunicorn | None = None
@@ -1318,7 +1177,7 @@ def main(argv: list[str] | None = None) -> int:
         django_setup(env)
         django_ready = True
         tenants = create_tenants()
-        machine = machine_description(database)
+        machine = machine_description(database.server_version(), gunicorn=True)
 
         log(f"generating {args.events:,} events from {args.visitors:,} visitors")
         generator = EventGenerator(

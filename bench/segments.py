@@ -41,14 +41,11 @@ import heapq
 import itertools
 import json
 import os
-import platform
 import random
 import re
-import secrets
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,14 +57,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
+from common import (
+    ROOT,
+    BenchDatabase,
+    BenchError,
+    conditions_lines,
+    django_environment,
+    django_setup,
+    log,
+    machine_description,
+    manage,
+    python_speed,
+    terminated,
+    verdict,
+)
 from psycopg import sql
 
-ROOT = Path(__file__).resolve().parent.parent
 # This file is bench/segments.py: with bench/ first on sys.path, as it is for a script,
-# `import segments` would find this file instead of the app.
+# `import segments` would find this file instead of the app. (`common` is imported above, while
+# bench/ is still on the path.)
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/wayfarer_bench_segments"
@@ -77,26 +87,8 @@ TARGET_COUNT_SECONDS = 0.5
 TARGET_UPDATE_MS = 5.0
 DAYS = 730  # the data spans two years up to now
 
-STARTED = time.monotonic()
-
-
-def log(message: str) -> None:
-    """Progress goes to stderr, so stdout holds only the report."""
-    print(f"[{time.monotonic() - STARTED:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-class BenchError(Exception):
-    """The benchmark cannot go on."""
-
 
 # --- command line --------------------------------------------------------------------------------
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -161,64 +153,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     except BenchError as exc:
         parser.error(str(exc))
     return args
-
-
-# --- the bench database --------------------------------------------------------------------------
-
-
-class BenchDatabase:
-    """A throwaway database on the local PostgreSQL. The URL is checked hard, because this class
-    drops the database it names."""
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("postgres", "postgresql"):
-            raise BenchError(f"--database-url must be postgres://…, not {parts.scheme}://")
-        if parts.hostname != "127.0.0.1":
-            raise BenchError("--database-url must point at 127.0.0.1 (the bench drops it)")
-        name = parts.path.lstrip("/")
-        if not re.fullmatch(r"[A-Za-z0-9_]+", name) or "bench" not in name.lower():
-            raise BenchError(
-                f"the bench database name must contain 'bench' (it is dropped), not {name!r}"
-            )
-        self.url, self.name = url, name
-
-    def _admin(self) -> psycopg.Connection:
-        conninfo = psycopg.conninfo.make_conninfo(self.url, dbname="postgres")
-        return psycopg.connect(conninfo, autocommit=True)
-
-    def connect(self, *, autocommit: bool = False) -> psycopg.Connection:
-        return psycopg.connect(self.url, autocommit=autocommit)
-
-    def claim(self) -> None:
-        """Hold an advisory lock for the whole run, so two runs never drop each other's
-        database; the lock goes with the connection, even on a crash."""
-        self._lock = self._admin()
-        got = self._lock.execute(
-            "SELECT pg_try_advisory_lock(hashtext(%s))", [f"wayfarer-bench:{self.name}"]
-        ).fetchone()
-        if not got or not got[0]:
-            self._lock.close()
-            raise BenchError(
-                f"another benchmark run is using the database {self.name}; wait for it or pass"
-                " --database-url with another name"
-            )
-
-    def release(self) -> None:
-        lock = getattr(self, "_lock", None)
-        if lock is not None:
-            lock.close()
-
-    def recreate(self) -> None:
-        self.drop()
-        with self._admin() as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-
-    def drop(self) -> None:
-        with self._admin() as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
-            )
 
 
 # --- a web shop's data ---------------------------------------------------------------------------
@@ -756,40 +690,10 @@ def load(database: BenchDatabase, generator: Generator, tenants: list[TenantData
 # --- Django --------------------------------------------------------------------------------------
 
 
-def django_environment(database: BenchDatabase, var_dir: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database.url,
-        "WAYFARER_VAR_DIR": str(var_dir),
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def manage(env: dict[str, str], *command: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *command, "--no-input", "--verbosity", "0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise BenchError(f"manage.py {command[0]} failed:\n{done.stdout}{done.stderr}")
-
-
-def django_setup(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    # Membership changes record `Segment Entered` events, whose signal queues a re-evaluation
-    # task of the contacts concerned; nothing consumes that queue here, and the bench times the
-    # refresh itself, so the receivers are disconnected.
+def disconnect_segment_receivers() -> None:
+    """Membership changes record `Segment Entered` events, whose signal queues a re-evaluation
+    task of the contacts concerned; nothing consumes that queue here, and the bench times the
+    refresh itself, so the receivers are disconnected."""
     from audience.signals import contacts_changed, events_recorded
 
     events_recorded.disconnect(dispatch_uid="segments.on_events_recorded")
@@ -1254,27 +1158,6 @@ def measure_membership(
 # --- the report ----------------------------------------------------------------------------------
 
 
-def machine_description() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import django
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        server = cursor.fetchone()[0]
-    return (
-        f"nproc {cpu_count()} ({model}), Python {platform.python_version()}, "
-        f"Django {django.get_version()}, PostgreSQL {server}"
-    )
-
-
 def server_settings() -> str:
     from django.db import connection
 
@@ -1310,23 +1193,10 @@ def table_sizes() -> list[str]:
         ]
 
 
-def python_speed() -> float:
-    """Seconds for a fixed pure-Python loop: compares the CPU of two runs or two machines."""
-    began = time.perf_counter()
-    total = 0
-    for i in range(2_000_000):
-        total += i
-    return time.perf_counter() - began
-
-
 def seconds_text(seconds: float | None, timeout: float, runs: int = 0) -> str:
     if seconds is None:
         return f"TIMED OUT (> {timeout:g} s)"
     return f"{seconds:.3f} s" + (" (1 run)" if runs == 1 else "")
-
-
-def verdict(met: bool) -> str:
-    return "MET" if met else "MISSED"
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -1352,19 +1222,12 @@ def print_report(
     counts: list[Timed],
     membership: MembershipResult,
 ) -> None:
-    cores = cpu_count()
     main = tenants[0]
     print()
     print("Wayfarer segments benchmark")
     print(f"  machine:    {machine}")
     print(f"  PostgreSQL: {settings}")
-    before, after = args.load_at_start, os.getloadavg()[0]
-    busy = " (other work was running: figures are pessimistic)" if before > 0.5 * cores else ""
-    print(f"  load avg:   {before:.2f} at start, {after:.2f} at the end{busy}")
-    print(
-        f"  CPU speed:  {1000 * args.python_speed:.0f} ms for a 2M-iteration Python loop"
-        " (compare runs with it: slower CPU, slower figures)"
-    )
+    print("\n".join(conditions_lines(args.load_at_start, args.python_speed, "slower figures")))
     noise = tenants[1:]
     print(
         f"  data:       tenant {main.slug}: {main.contacts:,} contacts, {main.events:,} events over"
@@ -1537,11 +1400,6 @@ def print_report(
 # --- main ----------------------------------------------------------------------------------------
 
 
-def _terminated(signum: int, _frame: object) -> None:
-    log(f"stopped by signal {signum}: cleaning up")
-    sys.exit(128 + signum)
-
-
 def create_tenants(args: argparse.Namespace) -> list[TenantData]:
     from tenants.services import tenant_create
 
@@ -1570,7 +1428,7 @@ def main(argv: list[str] | None = None) -> int:
     args.load_at_start = os.getloadavg()[0]
     args.python_speed = python_speed()
     database: BenchDatabase = args.database
-    signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGTERM, terminated)
     var_dir = Path(tempfile.mkdtemp(prefix="wayfarer-bench-segments-"))
     (var_dir / "static").mkdir()
     django_ready = False
@@ -1588,6 +1446,7 @@ def main(argv: list[str] | None = None) -> int:
         manage(env, "migrate")
         django_setup(env)
         django_ready = True
+        disconnect_segment_receivers()
         check_columns()
         tenants = create_tenants(args)
         rng = random.Random(args.seed)
@@ -1605,7 +1464,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from tenants.models import Tenant
 
-        machine, settings = machine_description(), server_settings()
+        machine, settings = machine_description(database.server_version()), server_settings()
         tenant = Tenant.objects.get(pk=tenants[0].tenant_id)
         statements = StatementLog()
         with connection.execute_wrapper(statements):
