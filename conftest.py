@@ -106,3 +106,26 @@ def login(client):  # type: ignore[no-untyped-def]
         return client
 
     return _login
+
+
+@pytest.fixture
+def api(client, world):  # type: ignore[no-untyped-def]
+    """api(method, path, body=None, tenant=world.acme): the REST API with that tenant's secret
+    key."""
+    import json
+
+    from tenants import services
+
+    keys = {
+        t.pk: services.api_key_create(tenant=t, kind="secret", name="t")[1]
+        for t in (world.acme, world.globex)
+    }
+
+    def _call(method: str, path: str, body: object = None, tenant=None):  # type: ignore[no-untyped-def]
+        tenant = tenant or world.acme
+        kwargs = {"HTTP_AUTHORIZATION": f"Bearer {keys[tenant.pk]}"}
+        if body is not None:
+            kwargs.update(data=json.dumps(body), content_type="application/json")
+        return getattr(client, method)(f"/api/v1/{path}", **kwargs)
+
+    return _call

@@ -167,8 +167,8 @@ def _events_insert_few(rows: Sequence[EventRow], columns: str) -> list[int]:
     return [ids[row.message_id] for row in rows]
 
 
-def contacts_update(contacts: Sequence[Contact], fields: Sequence[str]) -> None:
-    """Write `fields` of stored contacts with one statement."""
+def contacts_update(*, tenant_id: int, contacts: Sequence[Contact], fields: Sequence[str]) -> None:
+    """Write `fields` of the tenant's stored contacts with one statement."""
     if not contacts or not fields:
         return
     if not _postgresql():
@@ -188,7 +188,8 @@ def contacts_update(contacts: Sequence[Contact], fields: Sequence[str]) -> None:
     with connection.wrap_database_errors, _raw_cursor() as cursor:
         cursor.execute(
             f"UPDATE audience_contact AS c SET {assignments}"
-            f" FROM jsonb_to_recordset(%s::jsonb) AS v({record}) WHERE c.id = v.id",
-            [document],
+            f" FROM jsonb_to_recordset(%s::jsonb) AS v({record})"
+            " WHERE c.tenant_id = %s AND c.id = v.id",
+            [document, tenant_id],
             prepare=True,
         )

@@ -216,7 +216,11 @@ class IdentityResolver:
             if fields:
                 changed.append(contact)
                 changed_fields |= fields
-        contacts_update(changed, [name for name in SAVED_FIELDS if name in changed_fields])
+        contacts_update(
+            tenant_id=self.tenant.pk,
+            contacts=changed,
+            fields=[name for name in SAVED_FIELDS if name in changed_fields],
+        )
         Identity.objects.bulk_create(
             [
                 Identity(tenant=self.tenant, contact=self.canonical(c), kind=kind, value=value)

@@ -136,13 +136,13 @@ class SegmentAdmin(TenantScopedAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Segment]) -> None:
         # Segments that use others go first, so each deletion finds nobody using it.
-        for segment in reversed(services._dependency_order(queryset)):
+        for segment in reversed(services.segments_in_dependency_order(queryset)):
             services.segment_delete(tenant=segment.tenant, segment=segment)
 
     @admin.action(description="Refresh membership now", permissions=["change"])
     def refresh_membership(self, request: HttpRequest, queryset: QuerySet[Segment]) -> None:
         entered = exited = 0
-        segments = services._dependency_order(queryset)  # referenced segments first
+        segments = services.segments_in_dependency_order(queryset)  # referenced segments first
         for segment in segments:
             change = services.membership_refresh(segment=segment)
             entered, exited = entered + len(change.entered), exited + len(change.exited)

@@ -236,7 +236,7 @@ def membership_refresh(
         # The common case after an event: nothing changes, so take no lock and write nothing.
         return MembershipChange()
     # Two refreshes of one segment take turns, so neither records a change the other made.
-    Segment.objects.select_for_update().filter(pk=segment.pk).values_list("pk").get()
+    Segment.objects.select_for_update().filter(tenant=tenant, pk=segment.pk).values_list("pk").get()
     if scope is None:
         matching_sql, matching_params = _sql(
             segment_contacts(tenant=tenant, rules=segment.rules, now=now).values(member_id=F("pk"))
@@ -301,11 +301,11 @@ def membership_refresh(
     if scope is None:  # a full refresh counts afresh (and stamps the time)
         segment.member_count = Membership.objects.filter(tenant=tenant, segment=segment).count()
         segment.refreshed_at = now
-        Segment.objects.filter(pk=segment.pk).update(
+        Segment.objects.filter(tenant=tenant, pk=segment.pk).update(
             member_count=segment.member_count, refreshed_at=now
         )
     elif entered or exited:  # counting a big segment per event would cost more than the rest
-        Segment.objects.filter(pk=segment.pk).update(
+        Segment.objects.filter(tenant=tenant, pk=segment.pk).update(
             member_count=F("member_count") + len(entered) - len(exited)
         )
         segment.member_count += len(entered) - len(exited)
@@ -323,7 +323,7 @@ def membership_refresh(
     return change
 
 
-def _dependency_order(segments: Iterable[Segment]) -> list[Segment]:
+def segments_in_dependency_order(segments: Iterable[Segment]) -> list[Segment]:
     """Segments that others refer to come first, so those see fresh memberships."""
     by_id = {str(s.public_id): s for s in segments}
     ordered: list[Segment] = []
@@ -347,7 +347,9 @@ def memberships_refresh_contacts(*, tenant: Tenant, contact_ids: Sequence[int]) 
     """Re-evaluate every segment of the tenant for these contacts (after their events or
     profile changed), in one transaction. Returns how many memberships changed."""
     scope, now = list(contact_ids), timezone.now()
-    ordered = _dependency_order(Segment.objects.filter(tenant=tenant).select_related("tenant"))
+    ordered = segments_in_dependency_order(
+        Segment.objects.filter(tenant=tenant).select_related("tenant")
+    )
     differing = _differing(segments=ordered, scope=scope, now=now)
     changed_ids: set[str] = set()
     changed = 0
@@ -375,7 +377,7 @@ def memberships_refresh_all(
     for segment in segments:
         by_tenant.setdefault(segment.tenant_id, []).append(segment)
     for group in by_tenant.values():
-        for segment in _dependency_order(group):
+        for segment in segments_in_dependency_order(group):
             change = membership_refresh(segment=segment)
             changed += len(change.entered) + len(change.exited)
     return changed

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,27 +11,8 @@ import pytest
 from audience.models import Contact, Event, Identity, Product
 from audience.segment_spec import parse_message
 from audience.services import messages_record
-from tenants import services
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(client, world):  # type: ignore[no-untyped-def]
-    """api(method, path, body=None, tenant=world.acme) with that tenant's secret key."""
-    keys = {
-        t.pk: services.api_key_create(tenant=t, kind="secret", name="t")[1]
-        for t in (world.acme, world.globex)
-    }
-
-    def _call(method: str, path: str, body: object = None, tenant=None):  # type: ignore[no-untyped-def]
-        tenant = tenant or world.acme
-        kwargs = {"HTTP_AUTHORIZATION": f"Bearer {keys[tenant.pk]}"}
-        if body is not None:
-            kwargs.update(data=json.dumps(body), content_type="application/json")
-        return getattr(client, method)(f"/api/v1/{path}", **kwargs)
-
-    return _call
 
 
 def ingest(tenant, *raw: dict) -> None:  # type: ignore[no-untyped-def]
