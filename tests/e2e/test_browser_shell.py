@@ -52,6 +52,16 @@ def mark_document(page: Page) -> None:
     page.evaluate("window.__wayfarerSameDocument = true")
 
 
+def wait_for_htmx_to_settle(page: Page) -> None:
+    """htmx wires up the controls of swapped-in content as it settles (a few milliseconds after
+    the new text shows). A person is never that fast; a test is, and its `change` would go
+    unheard."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling,"
+        " .htmx-added')"
+    )
+
+
 def assert_same_document(page: Page) -> None:
     assert page.evaluate("window.__wayfarerSameDocument === true"), "the whole page reloaded"
 
@@ -177,6 +187,7 @@ def test_it_adds_a_colleague_and_changes_their_role_in_place(
     expect(panel).to_contain_text("erin@example.com joined as marketer")
     role = page.get_by_label("Role of erin@example.com")
     expect(role).to_have_value("marketer")
+    wait_for_htmx_to_settle(page)
 
     role.select_option("admin")  # htmx posts on change; there is no button
 
