@@ -129,3 +129,15 @@ def api(client, world):  # type: ignore[no-untyped-def]
         return getattr(client, method)(f"/api/v1/{path}", **kwargs)
 
     return _call
+
+
+@pytest.fixture
+def ingest_inline() -> object:
+    """The ingest worker's job done right after each accepted /v1/* request commits, in the web
+    process (Celery eager), for tests that talk to a live server and then look for what it
+    stored. tests/e2e has the same journey through a real Celery worker."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False

@@ -1,20 +1,22 @@
 """Segment-compatible ingestion: POST /v1/identify | track | page | screen | alias | batch.
 
 Existing Segment and RudderStack SDKs work by changing only their host. Authentication is the
-tenant's write key as the HTTP Basic user name. Answers: 200 {"success": true}; 400 with
+tenant's write key as the HTTP Basic user name. Answers: 200 {"success": true} once the messages
+are validated and stored in the inbox (the ingest worker records them within moments); 400 with
 {"success": false, "code", "message", "index"?, "field"?} naming the bad message; 401 for keys.
 """
 
 from __future__ import annotations
 
 import gzip
-import json
 import zlib
 
+import orjson
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from audience.inbox import inbox_accept
 from audience.segment_spec import (
     MAX_BATCH_BYTES,
     MAX_MESSAGE_BYTES,
@@ -22,7 +24,6 @@ from audience.segment_spec import (
     parse_batch,
     parse_message,
 )
-from audience.services import messages_record
 from tenants.authentication import write_key_from_request
 from tenants.models import ApiKey, ApiKeyKind
 from tenants.selectors import ApiKeyError, api_key_authenticate
@@ -52,8 +53,8 @@ def _payload(request: HttpRequest, limit: int) -> tuple[object, int]:
     """The decoded JSON body and its size in bytes (after gzip)."""
     raw = _body(request, limit)
     try:
-        return json.loads(raw), len(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return orjson.loads(raw), len(raw)
+    except orjson.JSONDecodeError as exc:  # also bad UTF-8, NaN, integers beyond 64 bits
         raise SpecError(f"The body is not valid JSON: {exc}.") from None
 
 
@@ -107,5 +108,6 @@ def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
             messages = [parse_message(payload, type_=kind, check_size=False)]
     except SpecError as exc:
         return _error(400, **exc.as_dict())
-    messages_record(tenant=key.tenant, messages=messages, source="http")
+    # Accepted: the ingest worker records it shortly (audience/inbox.py), as Segment's API does.
+    inbox_accept(tenant=key.tenant, messages=messages, source="http")
     return JsonResponse({"success": True})

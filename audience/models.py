@@ -271,3 +271,38 @@ class ContactImport(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+class InboxBatch(models.Model):
+    """One accepted /v1/* request, waiting for the ingest worker (audience/inbox.py).
+
+    The HTTP endpoints validate, write this row and answer 200, as Segment's own API does; the
+    worker records the messages in large chunks and deletes the row in the same transaction. A
+    row the worker cannot record is kept, marked failed with the reason, for an operator to
+    retry from the admin: an accepted message is never dropped silently.
+    """
+
+    # No index on tenant: rows live for a moment, and the worker reads them in id order.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    source = models.CharField(max_length=40)
+    received_at = models.DateTimeField()
+    size = models.PositiveIntegerField()  # how many messages
+    # The validated, normalised messages as JSON text (audience/inbox.py documents the shape).
+    # Text, not jsonb: PostgreSQL never looks inside, so it should not pay to parse it.
+    messages = models.TextField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "inbox batch"
+        verbose_name_plural = "inbox batches"
+        indexes = [
+            # The worker's queue: rows not failed, oldest first.
+            models.Index(
+                fields=["id"], name="inbox_pending_idx", condition=models.Q(failed_at=None)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.size} message(s) from {self.source} at {self.received_at:%Y-%m-%d %H:%M:%S}"

@@ -6,13 +6,13 @@ https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.dateparse import parse_datetime
@@ -59,6 +59,9 @@ class Message:
     timestamp: datetime | None = None
     sent_at: datetime | None = None
     profile: dict[str, Any] = field(default_factory=dict)  # identify: contact fields from traits
+    # When the server took the message, if not the time of the call that records it (the inbox
+    # records messages received by several requests at once).
+    received_at: datetime | None = None
 
 
 def _id(raw: dict[str, Any], key: str) -> str | None:
@@ -109,7 +112,7 @@ def parse_message(raw: object, *, type_: str | None = None, check_size: bool = T
     if not isinstance(raw, dict):
         raise SpecError("A message must be a JSON object.")
     if check_size:
-        size = len(json.dumps(raw, separators=(",", ":")).encode())
+        size = len(orjson.dumps(raw))
         if size > MAX_MESSAGE_BYTES:
             raise SpecError(f"The message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}.")
     kind = type_ or raw.get("type")

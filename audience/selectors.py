@@ -7,8 +7,9 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.utils.timezone import now
 
-from audience.models import Contact, Event, Identity, Product
+from audience.models import Contact, Event, Identity, InboxBatch, Product
 from tenants.models import Tenant
 
 
@@ -104,3 +105,21 @@ def product_list(
     if in_stock is not None:
         qs = qs.filter(in_stock=in_stock)
     return qs
+
+
+INBOX_COUNT_CAP = 10_000
+
+
+def inbox_backlog() -> dict[str, int | float | None]:
+    """What the ingest worker has not recorded yet, for /healthz: waiting rows (counted up to
+    INBOX_COUNT_CAP, so a large backlog stays cheap to report), the age of the oldest in
+    seconds, and rows set aside as failed (an operator retries them in the admin)."""
+    waiting = InboxBatch.objects.filter(failed_at=None)
+    oldest = waiting.order_by("id").values_list("received_at", flat=True).first()
+    return {
+        "waiting": waiting[:INBOX_COUNT_CAP].count(),
+        "oldest_waiting_seconds": (
+            None if oldest is None else round((now() - oldest).total_seconds(), 1)
+        ),
+        "failed": InboxBatch.objects.exclude(failed_at=None)[:INBOX_COUNT_CAP].count(),
+    }

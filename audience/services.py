@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -61,29 +62,43 @@ def messages_record(
     """Store a list of messages completely or not at all. Repeated messageIds (in the list or
     already stored) are stored once. Announces `events_recorded` after commit."""
     received_at = received_at or now()
+    return atomic_with_retries(
+        partial(messages_record_in_transaction, tenant, messages, source, received_at)
+    )
+
+
+def atomic_with_retries[T](work: Callable[[], T]) -> T:
+    """Run `work` in a transaction, again when it rolled back for a reason that goes away."""
     for attempt in range(ATTEMPTS):
         try:
             with transaction.atomic():
-                result = _record(tenant, messages, source, received_at)
+                return work()
         except (IntegrityError, OperationalError) as exc:
             # A concurrent call created the same identity, or PostgreSQL chose this transaction
             # as a deadlock victim: the whole call rolled back, so it is safe to run again.
             retryable = isinstance(exc, IntegrityError) or _is_serialization_failure(exc)
             if not retryable or attempt == ATTEMPTS - 1:
                 raise
-            continue
-        if result.event_ids:
-            transaction.on_commit(
-                partial(
-                    events_recorded.send,
-                    sender=None,
-                    tenant=tenant,
-                    event_ids=result.event_ids,
-                    contact_ids=result.contact_ids,
-                )
-            )
-        return result
     raise AssertionError("unreachable")
+
+
+def messages_record_in_transaction(
+    tenant: Tenant, messages: list[Message], source: str, received_at: datetime
+) -> IngestResult:
+    """The body of `messages_record`, for callers that own the transaction (the inbox worker
+    records several requests in one). Must run inside `transaction.atomic()`."""
+    result = _record(tenant, messages, source, received_at)
+    if result.event_ids:
+        transaction.on_commit(
+            partial(
+                events_recorded.send,
+                sender=None,
+                tenant=tenant,
+                event_ids=result.event_ids,
+                contact_ids=result.contact_ids,
+            )
+        )
+    return result
 
 
 def _is_serialization_failure(exc: OperationalError) -> bool:
@@ -107,12 +122,13 @@ def _record(
         return result
     resolver = IdentityResolver(tenant)
     resolver.load(fresh)
-    pending: list[tuple[Message, datetime, Contact]] = []
+    pending: list[tuple[Message, datetime, datetime, Contact]] = []
     for message in fresh:
         contact = resolver.resolve(message)
-        when = occurred_at(message, received_at)
+        received = message.received_at or received_at
+        when = occurred_at(message, received)
         apply_message_to_profile(contact, message, when)
-        pending.append((message, when, contact))
+        pending.append((message, when, received, contact))
     resolver.flush()
     rows = [
         EventRow(
@@ -123,11 +139,11 @@ def _record(
             properties=message.traits if message.type == "identify" else message.properties,
             context=message.context,
             occurred_at=when,
-            received_at=received_at,
+            received_at=received,
             message_id=message.message_id,
             source=source,
         )
-        for message, when, contact in pending
+        for message, when, received, contact in pending
     ]
     result.event_ids = events_insert(rows)
     result.stored = len(rows)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from audience import csv_io
+from audience import csv_io, inbox
 from audience.models import ContactImport
 
 
@@ -21,3 +21,9 @@ def contact_import_run(import_id: int) -> None:
     except Exception:
         ContactImport.objects.filter(pk=import_id).update(status=ContactImport.Status.FAILED)
         raise
+
+
+@shared_task(name="audience.tasks.inbox_drain", ignore_result=True)
+def inbox_drain() -> None:
+    """Record what the /v1/* endpoints accepted. Safe to run any number of times, at once."""
+    inbox.inbox_drain()

@@ -40,6 +40,9 @@ app.conf.broker_connection_retry_on_startup = True
 app.conf.beat_schedule = {
     # Proves a worker is consuming: /healthz shows when it last ran.
     "ops.worker-heartbeat": {"task": "ops.tasks.worker_heartbeat", "schedule": 15.0},
+    # The /v1/* endpoints wake the ingest worker themselves; this catches a wake-up that was
+    # lost (the broker was down when a request was accepted).
+    "audience.inbox-drain": {"task": "audience.tasks.inbox_drain", "schedule": 10.0},
     # Rolling windows ("in the last 30 days") and birthdays move with the clock, not with events.
     "segments.refresh-time-relative": {
         "task": "segments.tasks.memberships_refresh_time_relative",

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
+from audience.selectors import inbox_backlog
 from ops.models import Heartbeat
 
 
@@ -46,16 +47,30 @@ def heartbeat_status(*, process: str) -> dict[str, Any]:
     }
 
 
+def ingest_status() -> dict[str, Any]:
+    """The ingestion inbox: accepted /v1/* requests not recorded yet. Not ok when the oldest has
+    waited longer than HEALTH_STALE_AFTER_SECONDS (the ingest worker is down or behind) or
+    when the worker set rows aside as failed."""
+    try:
+        backlog = inbox_backlog()
+    except DatabaseError as exc:
+        return {"ok": False, "error": str(exc)}
+    age = backlog["oldest_waiting_seconds"]
+    late = age is not None and age > settings.HEALTH_STALE_AFTER_SECONDS
+    return {"ok": not late and not backlog["failed"], **backlog}
+
+
 def health_report() -> dict[str, Any]:
     report = {
         "database": database_status(),
         "broker": broker_status(),
         "beat": heartbeat_status(process=Heartbeat.Process.BEAT),
         "worker": heartbeat_status(process=Heartbeat.Process.WORKER),
+        "ingest": ingest_status(),
     }
     if not (report["database"]["ok"] and report["broker"]["ok"]):
         status = "down"
-    elif not (report["beat"]["ok"] and report["worker"]["ok"]):
+    elif not (report["beat"]["ok"] and report["worker"]["ok"] and report["ingest"]["ok"]):
         status = "degraded"
     else:
         status = "ok"

@@ -24,6 +24,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Request, Route, expect
 
 from audience.demo_shop import DEMO_KEY_NAME
+from audience.inbox import inbox_drain
 from audience.models import Contact, Event, Identity, LifecycleStage, Product
 from tenants.models import ApiKey, ApiKeyKind, Tenant
 from tests.factories import PASSWORD, api_key
@@ -126,6 +127,7 @@ def test_it_opens_the_shop_with_a_fresh_write_key_that_authenticates(login, worl
 
     client.logout()  # ingestion needs no session: the key alone
     assert track_with(client, raw_key).status_code == 200
+    inbox_drain()
     assert Event.objects.get(message_id="m1").tenant == world.acme
 
 
@@ -301,6 +303,7 @@ def page(
     transactional_db: None,
     world: Any,
     requests_made: list[Request],
+    ingest_inline: None,
 ) -> Iterator[Page]:
     context = browser.new_context(base_url=live_server.url)
     context.set_default_timeout(10_000)

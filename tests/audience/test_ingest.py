@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
+from audience.inbox import inbox_drain
 from audience.models import Contact, Event, Identity, LifecycleStage
 from audience.signals import events_recorded
 from tenants import services
@@ -32,13 +33,15 @@ def send(client, write_key):  # type: ignore[no-untyped-def]
         path: str, body: object, *, key: str | None = None, raw: bytes | None = None, **headers
     ):  # type: ignore[no-untyped-def]
         data = raw if raw is not None else json.dumps(body)
-        return client.post(
+        response = client.post(
             f"/v1/{path}",
             data=data,
             content_type="application/json",
             HTTP_AUTHORIZATION=basic(key or write_key),
             **headers,
         )
+        inbox_drain()  # what the ingest worker does once the request is accepted
+        return response
 
     return _send
 
@@ -205,12 +208,11 @@ def test_it_announces_recorded_events_after_commit(
             batch = [track("A", "s1", anonymousId="a"), track("B", "s2", anonymousId="a")]
             send("batch", {"batch": batch})
             assert heard == []  # not before the transaction commits
-        with django_capture_on_commit_callbacks(execute=True) as duplicate_callbacks:
+        with django_capture_on_commit_callbacks(execute=True):
             send("track", track("A", "s1", anonymousId="a"))  # nothing new to announce
     finally:
         events_recorded.disconnect(listener)
-    assert duplicate_callbacks == []
-    assert len(heard) == 1
+    assert len(heard) == 1  # the duplicate announced nothing
     assert heard[0]["tenant"] == world.acme
     stored = Event.objects.filter(message_id__in=["s1", "s2"])
     assert sorted(heard[0]["event_ids"]) == sorted(stored.values_list("pk", flat=True))
@@ -379,6 +381,7 @@ def test_it_takes_the_write_key_from_the_body_for_send_beacon(client, write_key)
     response = client.post("/v1/track", data=json.dumps(body), content_type="text/plain")
     assert response.status_code == 200
     assert response["Access-Control-Allow-Origin"] == "*"
+    inbox_drain()
     assert Event.objects.filter(name="Beaconed").exists()
 
 

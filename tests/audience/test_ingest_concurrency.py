@@ -56,7 +56,9 @@ def _message(rng: random.Random, visitor: int, n: str) -> dict[str, Any]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_keeps_one_contact_per_person_under_concurrent_batches(live_server, world) -> None:
+def test_it_keeps_one_contact_per_person_under_concurrent_batches(
+    live_server, world, ingest_inline
+) -> None:
     key = services.api_key_create(tenant=world.acme, kind="write", name="load")[1]
     url = f"{live_server.url}/v1/batch"
     rng = random.Random(7)

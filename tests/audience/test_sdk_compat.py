@@ -58,7 +58,9 @@ def write_key(transactional_db: None, world: Any) -> str:
 
 
 @pytest.fixture
-def make_client(sdk: str, live_server: Any, write_key: str) -> Iterator[Callable[..., Any]]:
+def make_client(
+    sdk: str, live_server: Any, write_key: str, ingest_inline: None
+) -> Iterator[Callable[..., Any]]:
     """make_client(**options) builds the SDK's client aimed at the live server. A short
     upload_interval keeps flush() fast: the background thread sends a batch when it is full or
     when the interval has passed, and flush() waits for that."""

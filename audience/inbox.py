@@ -1,0 +1,281 @@
+"""The ingestion inbox: /v1/* requests are validated, written as one row and answered; the ingest
+worker then records them (identity resolution, profiles, events) many requests at a time.
+
+Why: recording is set-based (audience/bulk.py), so its cost per event falls as the batch grows,
+while a request that records its own events pays that cost for every /v1/track call. Segment's
+own API works the same way: 200 means "accepted", stored durably, recorded shortly after.
+
+The guarantees stay those of the synchronous path:
+- a request is stored whole or not at all (one row), and recorded whole or not at all (the
+  worker records a row and deletes it in one transaction);
+- a repeated messageId is stored once (the recorder checks, as before);
+- a row the worker cannot record is kept, marked failed with the reason, never dropped.
+
+A row is JSON text: a list of normalised messages (`_document` below), their client time already
+corrected for clock skew, so the worker does not validate again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+import orjson
+from celery import current_app
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import F
+from django.utils.timezone import now
+
+from audience.bulk import raw_cursor
+from audience.models import InboxBatch
+from audience.segment_spec import Message
+from audience.services import (
+    atomic_with_retries,
+    messages_record_in_transaction,
+    occurred_at,
+)
+from tenants.models import Tenant
+
+log = logging.getLogger(__name__)
+
+# The worker records about CHUNK_MESSAGES messages per transaction: large enough that the
+# set-based statements cost little per message, small enough to keep transactions short. Rows
+# hold 1 (/v1/track) to ~2,500 (/v1/batch) messages, so the rows claimed per chunk adapt.
+CHUNK_MESSAGES = 5_000
+MAX_CHUNK_ROWS = 1_000
+WAKE_INTERVAL = 0.1  # seconds: a web process asks for a drain at most this often
+
+
+@dataclass
+class DrainResult:
+    batches: int = 0
+    messages: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    failed: int = 0
+
+
+# --- accepting (web process) ---------------------------------------------------------------------
+
+
+def inbox_accept(
+    *,
+    tenant: Tenant,
+    messages: list[Message],
+    source: str,
+    received_at: datetime | None = None,
+) -> None:
+    """Keep validated messages for the ingest worker and wake it after commit."""
+    received_at = received_at or now()
+    document = orjson.dumps([_document(m, received_at) for m in messages]).decode()
+    values = [tenant.pk, source, _received_at_db(received_at, connection), len(messages), document]
+    if connection.in_atomic_block:
+        _insert(values)
+    else:
+        # Called once per /v1/* request: rather than Django's health check (CONN_HEALTH_CHECKS,
+        # a `SELECT 1` round trip before each request's first query, a quarter of a
+        # /v1/track request), insert at once and, if the persistent connection had gone away
+        # (a database restart), reconnect and insert again. Nothing was stored by the failed
+        # attempt, and a duplicate would carry the same messageIds anyway.
+        connection.health_check_done = True
+        try:
+            _insert(values)
+        except (InterfaceError, OperationalError):
+            connection.close()
+            _insert(values)
+    transaction.on_commit(inbox_wake)
+
+
+def _insert(values: list[Any]) -> None:
+    # One plain INSERT: Model.save() costs more Python than the statement costs PostgreSQL.
+    # On PostgreSQL it is prepared once per connection (Django's cursors never prepare).
+    if connection.vendor == "postgresql":
+        with connection.wrap_database_errors, raw_cursor() as cursor:
+            cursor.execute(_INSERT, values, prepare=True)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT, values)
+
+
+_INSERT = (
+    "INSERT INTO audience_inboxbatch"
+    " (tenant_id, source, received_at, size, messages, attempts, error)"
+    " VALUES (%s, %s, %s, %s, %s, 0, '')"
+)
+_received_at_db = InboxBatch._meta.get_field("received_at").get_db_prep_value
+
+
+def _document(message: Message, received_at: datetime) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "type": message.type,
+        "messageId": message.message_id,
+        "occurredAt": occurred_at(message, received_at),  # orjson writes ISO 8601
+    }
+    for key, value in (
+        ("userId", message.user_id),
+        ("anonymousId", message.anonymous_id),
+        ("previousId", message.previous_id),
+        ("event", message.event),
+        ("properties", message.properties),
+        ("traits", message.traits),
+        ("context", message.context),
+        ("profile", message.profile),
+    ):
+        if value:
+            document[key] = value
+    return document
+
+
+def _message(document: dict[str, Any], received_at: datetime) -> Message:
+    get = document.get
+    return Message(
+        type=document["type"],
+        message_id=document["messageId"],
+        user_id=get("userId"),
+        anonymous_id=get("anonymousId"),
+        previous_id=get("previousId"),
+        event=get("event"),
+        properties=get("properties") or {},
+        traits=get("traits") or {},
+        context=get("context") or {},
+        profile=get("profile") or {},
+        timestamp=datetime.fromisoformat(document["occurredAt"]),  # already skew-corrected
+        received_at=received_at,
+    )
+
+
+class _Waker:
+    """Asks the ingest worker to drain, without a broker round trip per request.
+
+    A request needs a drain that *starts after* its row committed. One published with an ETA in
+    the future is such a drain for every request until then, so a process publishes at most one
+    task per WAKE_INTERVAL: immediately when it has not published for that long, otherwise one
+    due at the end of the interval. Thread-safe (gunicorn may run threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = float("-inf")  # monotonic time the last published drain is due
+
+    def __call__(self) -> None:
+        from audience.tasks import inbox_drain  # tasks import this module
+
+        if current_app.conf.task_always_eager:  # tests and one-process setups: drain right here
+            inbox_drain.delay()
+            return
+        with self._lock:
+            moment = time.monotonic()
+            if self._last > moment:  # a drain due later will see this request's row
+                return
+            delay = max(0.0, self._last + WAKE_INTERVAL - moment)
+            self._last = moment + delay
+        try:
+            inbox_drain.apply_async(countdown=delay or None)
+        except Exception:
+            # The row is stored; the periodic drain (config/celery.py) records it once the
+            # broker is back. The request must not fail for that.
+            log.warning("Could not queue an inbox drain; the periodic drain will.", exc_info=True)
+
+
+inbox_wake = _Waker()
+
+
+# --- recording (ingest worker) -------------------------------------------------------------------
+
+
+def inbox_drain() -> DrainResult:
+    """Record the waiting inbox rows, oldest first, ~CHUNK_MESSAGES per transaction. Any number
+    of workers may drain at once: each claims rows with SKIP LOCKED. A chunk that fails is
+    recorded again one row at a time, so one bad row is set aside (failed, with the error)
+    without holding up the others."""
+    result = DrainResult()
+    rows = 50  # a first guess: requests of 100 messages, as SDKs send them
+    while True:
+        try:
+            chunk = atomic_with_retries(partial(_record_claimed, rows))
+        except Exception:
+            log.exception("An inbox chunk failed; recording its rows one by one.")
+            chunk = _record_one_by_one(rows)
+        result.batches += chunk.batches
+        result.messages += chunk.messages
+        result.stored += chunk.stored
+        result.duplicates += chunk.duplicates
+        result.failed += chunk.failed
+        if chunk.batches + chunk.failed < rows:
+            # The claim took every waiting row no other worker holds. Rows accepted since have
+            # a drain of their own coming (_Waker); chasing them here, a few at a time, would
+            # pay a transaction's fixed cost for each few.
+            return result
+        size = max(1, chunk.messages // max(1, chunk.batches))
+        rows = max(1, min(MAX_CHUNK_ROWS, CHUNK_MESSAGES // size))
+
+
+def _claim(limit: int) -> list[InboxBatch]:
+    pending = InboxBatch.objects.filter(failed_at=None).order_by("id")
+    return list(pending.select_for_update(skip_locked=True)[:limit])
+
+
+def _record_claimed(limit: int, claimed: list[int] | None = None) -> DrainResult:
+    """Claim up to `limit` rows, record them and delete them. Must run in a transaction."""
+    rows = _claim(limit)
+    if claimed is not None:
+        claimed[:] = [row.pk for row in rows]
+    chunk = DrainResult(batches=len(rows), messages=sum(row.size for row in rows))
+    if not rows:
+        return chunk
+    groups: dict[tuple[int, str], list[Message]] = defaultdict(list)
+    for row in rows:
+        messages = [_message(document, row.received_at) for document in orjson.loads(row.messages)]
+        groups[row.tenant_id, row.source].extend(messages)
+    tenants = Tenant.objects.in_bulk({tenant_id for tenant_id, _ in groups})
+    for (tenant_id, source), messages in groups.items():
+        recorded = messages_record_in_transaction(tenants[tenant_id], messages, source, now())
+        chunk.stored += recorded.stored
+        chunk.duplicates += recorded.duplicates
+    InboxBatch.objects.filter(pk__in=[row.pk for row in rows]).delete()
+    return chunk
+
+
+def _record_one_by_one(limit: int) -> DrainResult:
+    done = DrainResult()
+    for _ in range(limit):
+        claimed: list[int] = []
+        try:
+            one = atomic_with_retries(partial(_record_claimed, 1, claimed))
+        except Exception as exc:
+            if not claimed:
+                raise  # not a row's fault: the database itself is failing
+            _set_aside(claimed[0], exc)
+            done.failed += 1
+            continue
+        if not one.batches:
+            break
+        done.batches += 1
+        done.messages += one.messages
+        done.stored += one.stored
+        done.duplicates += one.duplicates
+    return done
+
+
+def _set_aside(batch_id: int, exc: Exception) -> None:
+    log.error("Inbox batch %s could not be recorded: %r", batch_id, exc)
+    InboxBatch.objects.filter(pk=batch_id).update(
+        failed_at=now(), attempts=F("attempts") + 1, error=f"{type(exc).__name__}: {exc}"[:2000]
+    )
+
+
+def inbox_retry(*, batch_ids: list[int]) -> int:
+    """Put failed rows back in the queue (the admin's "Retry" action) and wake the worker."""
+    count = (
+        InboxBatch.objects.filter(pk__in=batch_ids)
+        .exclude(failed_at=None)
+        .update(failed_at=None, error="")
+    )
+    if count:
+        transaction.on_commit(inbox_wake)
+    return count
