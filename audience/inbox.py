@@ -247,9 +247,11 @@ def _record_one_by_one(limit: int) -> DrainResult:
         claimed: list[int] = []
         try:
             one = atomic_with_retries(partial(_record_claimed, 1, claimed))
+        except OperationalError:
+            raise  # the database failing (down, a timeout): no row's fault, try again later
         except Exception as exc:
             if not claimed:
-                raise  # not a row's fault: the database itself is failing
+                raise
             _set_aside(claimed[0], exc)
             done.failed += 1
             continue
