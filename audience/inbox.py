@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 # hold 1 (/v1/track) to ~2,500 (/v1/batch) messages, so the rows claimed per chunk adapt.
 CHUNK_MESSAGES = 5_000
 MAX_CHUNK_ROWS = 1_000
-WAKE_INTERVAL = 0.1  # seconds: a web process asks for a drain at most this often
+WAKE_INTERVAL = 0.25  # seconds: a web process asks for a drain at most this often
 
 
 @dataclass

@@ -125,6 +125,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=cpu_count(),
+        help="processes of the Celery ingest worker (default: nproc, Celery's own default,"
+        " here %(default)s)",
+    )
+    parser.add_argument(
         "--clients",
         type=int,
         default=None,
@@ -182,6 +189,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--keep", action="store_true", help="keep the bench database and temporary files"
     )
     args = parser.parse_args(argv)
+    if args.ingest_workers < 1:
+        parser.error("--ingest-workers must be positive")
     if args.events < 1 or args.batch_size < 1 or args.workers < 1 or args.track_requests < 0:
         parser.error("--events, --batch-size and --workers must be positive")
     if not (0 <= args.identified <= 1 and 0 <= args.second_devices <= 1):
@@ -571,13 +580,14 @@ class ManagedProcess:
 
 
 class IngestWorker(ManagedProcess):
-    """The Celery worker of the `ingest` queue, as the Procfile runs it (one process, solo pool):
-    it records what the HTTP endpoints accepted."""
+    """The Celery worker of the `ingest` queue: it records what the HTTP endpoints accepted.
+    Celery's default pool (prefork) with `concurrency` processes (Celery's default: one per
+    core); 1 runs the solo pool, as the Procfile does."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int) -> None:
+        pool = ["-P", "solo"] if concurrency == 1 else ["-c", str(concurrency)]
         command = [
-            str(BIN / "celery"), "-A", "config", "worker",
-            "-Q", "ingest", "-P", "solo", "-l", "info",
+            str(BIN / "celery"), "-A", "config", "worker", "-Q", "ingest", *pool, "-l", "info",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
         super().__init__(command, env, log_path)
@@ -603,10 +613,17 @@ class IngestWorker(ManagedProcess):
 class Gunicorn(ManagedProcess):
     """The app server under test, started and stopped by this process only."""
 
-    def __init__(self, args: argparse.Namespace, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        env: dict[str, str],
+        log_path: Path,
+        app: str = "config.wsgi",
+        chdir: Path = ROOT,
+    ) -> None:
         self.port = free_port()
         command = [
-            str(BIN / "gunicorn"), "config.wsgi",
+            str(BIN / "gunicorn"), app, "--chdir", str(chdir),
             "--bind", f"127.0.0.1:{self.port}",
             "--workers", str(args.workers),
             "--worker-class", args.worker_class,
@@ -628,7 +645,7 @@ class Gunicorn(ManagedProcess):
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
                 conn.request("OPTIONS", "/v1/batch")
-                if conn.getresponse().status == 204:
+                if conn.getresponse().status in (200, 204):  # the bare app answers 200
                     conn.close()
                     return
             except OSError:
@@ -1222,6 +1239,7 @@ def print_report(
     batch: PhaseResult,
     copy: CopyResult,
     track: PhaseResult | None,
+    bare: PhaseResult | None,
     checks: list[tuple[str, bool]],
     server_problems: Counter[str],
     worker: IngestWorker,
@@ -1262,6 +1280,17 @@ def print_report(
             ),
             ("/v1/track recorded events/s", f"{track.rate:,.0f}", "(end to end)", ""),
         ]
+        if bare is not None and bare.seconds:
+            bare_per_worker = bare.accept_rate / args.workers
+            rows += [
+                (
+                    "bare WSGI app req/s per worker",
+                    f"{bare_per_worker:,.0f} ({bare.accept_rate:,.0f} total)",
+                    "(the ceiling)",
+                    "",
+                ),
+                ("/v1/track / bare WSGI app", f"{100 * per_worker / bare_per_worker:.1f}%", "", ""),
+            ]
     cores = cpu_count()
     print()
     print("Wayfarer ingestion benchmark")
@@ -1271,7 +1300,8 @@ def print_report(
         f"  parameters: events {args.events:,}, batch size {args.batch_size}, gunicorn workers"
         f" {args.workers} ({args.worker_class}"
         + (f", {args.threads} threads" if args.threads > 1 else "")
-        + f"), client connections {args.clients}, visitors {args.visitors:,}"
+        + f"), ingest worker processes {args.ingest_workers}, client connections {args.clients},"
+        f" visitors {args.visitors:,}"
         f" ({100 * args.identified:.0f}% sign in), /v1/track requests {args.track_requests:,},"
         f" seed {args.seed}"
         + (f", server env {' '.join(args.server_env)}" if args.server_env else "")
@@ -1362,10 +1392,10 @@ def main(argv: list[str] | None = None) -> int:
 
         broker_empty(args.broker_url)
         server = Gunicorn(args, env, var_dir / "gunicorn.log")
-        worker = IngestWorker(env, var_dir / "worker.log")
+        worker = IngestWorker(env, var_dir / "worker.log", args.ingest_workers)
         log(f"starting gunicorn on 127.0.0.1:{server.port} ({args.workers} workers)")
         server.start()
-        log("starting the ingest worker (Celery, queue ingest, solo pool)")
+        log(f"starting the ingest worker (Celery, queue ingest, {args.ingest_workers} processes)")
         worker.start()
         assert server.process is not None and worker.process is not None
         trees = {"app server": server.process.pid, "ingest worker": worker.process.pid}
@@ -1430,11 +1460,30 @@ def main(argv: list[str] | None = None) -> int:
                 **common,
             )
             checks.append(phase_check("/v1/track", track, args.track_requests))
+        bare = None
+        if args.track_requests:
+            log("baseline: the same /v1/track requests to a bare WSGI app (bench/bare_wsgi.py)")
+            bare_server = Gunicorn(
+                args, env, var_dir / "bare.log", app="bare_wsgi", chdir=Path(__file__).parent
+            )
+            bare_server.start()
+            try:
+                bare = send_all(
+                    path="/v1/track",
+                    bodies=single_bodies(track_events),
+                    counts=[1] * len(track_events),
+                    write_key=tenants.http_key,
+                    **{**common, "port": bare_server.port},
+                )
+            finally:
+                bare_server.stop()
         failed = inbox_failed()
         checks.append((f"inbox rows the worker set aside: {failed}", failed == 0))
         worker.stop()
         server.stop()
-        print_report(args, machine, mix, batch, copy, track, checks, server.server_errors(), worker)
+        print_report(
+            args, machine, mix, batch, copy, track, bare, checks, server.server_errors(), worker
+        )
         if args.profile:
             profile_http_path(args)
         if not all(ok for _, ok in checks):
