@@ -20,6 +20,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from audience.bulk import raw_cursor
+from audience.models import Contact
 from audience.recording import events_record_for_contact_ids
 from segments import rules as rule_tree
 from segments.compiler import segment_contacts
@@ -197,42 +199,64 @@ def _scoped_matching(
 
 def _differing(*, segments: Sequence[Segment], scope: Sequence[int], now: datetime) -> set[int]:
     """The segments (pks) that some contact of `scope` would enter or leave: one read-only
-    statement for all of them."""
+    statement for all of them, testing each contact's match against its membership (each
+    segment's rule appears once, so PostgreSQL plans it once)."""
     if not scope or not segments:
         return set()
     table = Membership._meta.db_table
+    contacts = Contact._meta.db_table
     marks = ", ".join(["%s"] * len(scope))
     parts: list[str] = []
     params: list[Any] = []
     for segment in segments:
         sql, matching = _scoped_matching(segment=segment, scope=scope, now=now)
+        parts.append(
+            f"SELECT %s AS segment FROM {contacts} s WHERE s.tenant_id = %s AND s.id IN ({marks})"
+            f" AND (s.id IN (SELECT m.member_id FROM ({sql}) AS m))"
+            f" <> (EXISTS (SELECT 1 FROM {table} x WHERE x.tenant_id = %s AND x.segment_id = %s"
+            " AND x.contact_id = s.id))"
+        )
         tenant_id = segment.tenant_id
-        parts.append(
-            f"SELECT %s AS segment FROM ({sql}) AS m WHERE NOT EXISTS (SELECT 1 FROM {table} x"
-            " WHERE x.tenant_id = %s AND x.segment_id = %s AND x.contact_id = m.member_id)"
+        params += [segment.pk, tenant_id, *scope, *matching, tenant_id, segment.pk]
+    sql = " UNION ".join(parts)
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return {row[0] for row in cursor.fetchall()}
+    # Runs after every ingestion chunk; planning the segments' rules costs several times what
+    # running them for a few contacts does. So the statement is prepared and, in this
+    # transaction only, PostgreSQL may keep a generic plan for it (`auto`, its default;
+    # config/settings.py forces custom plans elsewhere). Every access here is driven by the
+    # scope's contact ids, which a generic plan serves as well as a custom one.
+    with connection.wrap_database_errors, raw_cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('plan_cache_mode'), set_config('plan_cache_mode', 'auto', true)"
         )
-        params += [segment.pk, *matching, tenant_id, segment.pk]
-        parts.append(
-            f"SELECT %s AS segment FROM {table} x WHERE x.tenant_id = %s AND x.segment_id = %s"
-            f" AND x.contact_id IN ({marks}) AND x.contact_id NOT IN"
-            f" (SELECT m.member_id FROM ({sql}) AS m)"
-        )
-        params += [segment.pk, tenant_id, segment.pk, *scope, *matching]
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ".join(parts), params)
-        return {row[0] for row in cursor.fetchall()}
+        (previous, _) = cursor.fetchone() or ("", "")
+        cursor.execute(sql, params, prepare=True)
+        found = {row[0] for row in cursor.fetchall()}
+        cursor.execute("SELECT set_config('plan_cache_mode', %s, true)", [previous])
+    return found
 
 
 @transaction.atomic(savepoint=False)  # nested in a caller's transaction, no savepoint per segment
 def membership_refresh(
-    *, segment: Segment, scope: Sequence[int] | None = None, now: datetime | None = None
+    *,
+    segment: Segment,
+    scope: Sequence[int] | None = None,
+    now: datetime | None = None,
+    checked: bool = False,
 ) -> MembershipChange:
     """Bring the segment's membership up to date — for every contact, or only for `scope`
     (contact ids) — recording `Segment Entered` / `Segment Exited` events and announcing the
-    change after commit."""
+    change after commit. `checked`: the caller found with `_differing` that `scope` changes."""
     tenant = segment.tenant
     now = now or timezone.now()
-    if scope is not None and not _differing(segments=[segment], scope=scope, now=now):
+    if (
+        scope is not None
+        and not checked
+        and not _differing(segments=[segment], scope=scope, now=now)
+    ):
         # The common case after an event: nothing changes, so take no lock and write nothing.
         return MembershipChange()
     # Two refreshes of one segment take turns, so neither records a change the other made.
@@ -347,16 +371,19 @@ def memberships_refresh_contacts(*, tenant: Tenant, contact_ids: Sequence[int]) 
     """Re-evaluate every segment of the tenant for these contacts (after their events or
     profile changed), in one transaction. Returns how many memberships changed."""
     scope, now = list(contact_ids), timezone.now()
-    ordered = segments_in_dependency_order(
-        Segment.objects.filter(tenant=tenant).select_related("tenant")
-    )
+    segments = list(Segment.objects.filter(tenant=tenant))
+    for segment in segments:
+        segment.tenant = tenant  # the caller's: no join, no second read of the tenant
+    ordered = segments_in_dependency_order(segments)
     differing = _differing(segments=ordered, scope=scope, now=now)
     changed_ids: set[str] = set()
     changed = 0
     for segment in ordered:
         # A segment that includes one whose membership just changed may change too.
         if segment.pk in differing or rule_tree.references(segment.rules) & changed_ids:
-            change = membership_refresh(segment=segment, scope=scope, now=now)
+            change = membership_refresh(
+                segment=segment, scope=scope, now=now, checked=segment.pk in differing
+            )
             if change.entered or change.exited:
                 changed_ids.add(str(segment.public_id))
                 changed += len(change.entered) + len(change.exited)

@@ -19,6 +19,8 @@ from audience.segment_spec import parse_message
 from audience.services import messages_record
 from segments import rules
 from segments.compiler import segment_contacts
+from segments.models import Membership, Segment
+from segments.services import _differing
 from tests.segments.reference import ContactRow, Reference, load
 
 pytestmark = pytest.mark.django_db
@@ -323,6 +325,9 @@ def test_it_selects_what_a_brute_force_reference_selects(world: Any) -> None:
     contacts = load(tenant)
     reference = Reference(timezone=ZONE, now=NOW)
     everyone = {c.pk for c in contacts}
+    probe = Segment.objects.create(
+        tenant=tenant, name="probe", rules=rules.validate(tree(random.Random(0)))
+    )
     telling = 0  # trees that select some contacts but not all
     for n in range(TREES):
         raw = tree(rng)
@@ -338,6 +343,19 @@ def test_it_selects_what_a_brute_force_reference_selects(world: Any) -> None:
             assert set(scoped.values_list("pk", flat=True)) == expected & set(scope), explain(
                 n, rules_tree, got, expected, contacts
             )
+            # The incremental check runs the same rules another way (prepared, server-side
+            # parameters on PostgreSQL): it must see a difference exactly when there is one.
+            probe.rules = rules_tree
+            for members in (expected & set(scope), set(), set(scope) - expected, set(scope)):
+                Membership.objects.filter(segment=probe).delete()
+                Membership.objects.bulk_create(
+                    Membership(tenant=tenant, segment=probe, contact_id=pk, entered_at=NOW)
+                    for pk in members
+                )
+                differs = members != expected & set(scope)
+                assert _differing(segments=[probe], scope=scope, now=NOW) == (
+                    {probe.pk} if differs else set()
+                ), explain(n, rules_tree, got, expected, contacts)
     assert telling >= TREES // 3, f"only {telling} of {TREES} trees told contacts apart"
 
 
