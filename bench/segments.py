@@ -16,8 +16,8 @@ One run, on its own database (nothing touches the development data):
    EUR), plus the same shape, smaller, for a few noise tenants. Contacts are derived from their
    events: customers have orders, carts hold what was added after the last order, and so on.
    Secondary indexes are built after the load, then VACUUM ANALYZE.
-3. Counts: for a set of typical rules (checked by `segments.rules.validate`, compiled by
-   `segments.compiler.segment_contacts`), the median of 3 warm runs of `.count()`, next to two
+3. Counts: for a set of typical rules (checked by `segments.rules.validate`, counted by
+   `segments.selectors.rules_count` as the builder and the API do), the median of 3 warm runs, next to two
    baselines the database alone needs (all of the tenant's contacts; its distinct buyers).
 4. Membership: creates segments with `segments.services.segment_create` (a full refresh each,
    timed), then, for a sample of active contacts, adds one event and times
@@ -876,8 +876,8 @@ def explain(statement: str, params: Any, *, analyze: bool = True) -> str:
 def measure_counts(args: argparse.Namespace, tenant: Any, statements: StatementLog) -> list[Timed]:
     from django.db import OperationalError, connection
 
-    from segments.compiler import segment_contacts
     from segments.rules import validate
+    from segments.selectors import rules_count
 
     def raw_count(statement: str, params: list[Any]) -> Callable[[], int]:
         def run() -> int:
@@ -888,7 +888,7 @@ def measure_counts(args: argparse.Namespace, tenant: Any, statements: StatementL
         return run
 
     def rule_count(tree: dict[str, Any]) -> Callable[[], int]:
-        return lambda: segment_contacts(tenant=tenant, rules=tree).count()
+        return lambda: rules_count(tenant=tenant, rules=tree)  # the builder's and the API's
 
     # What the database alone needs: every contact of the tenant (an index-only scan), and
     # the distinct buyers (the event index and the table's rows behind it).

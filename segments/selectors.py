@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from audience.models import Contact
-from segments.compiler import segment_contacts
+from segments.compiler import segment_contacts, segment_count
 from segments.models import Membership, Segment
 from tenants.models import Tenant
 
@@ -39,7 +39,7 @@ def segment_names(*, tenant: Tenant) -> dict[str, str]:
 
 def rules_count(*, tenant: Tenant, rules: dict[str, Any]) -> int:
     """How many of the tenant's contacts a validated rule tree matches right now."""
-    return segment_contacts(tenant=tenant, rules=rules).count()
+    return segment_count(tenant=tenant, rules=rules)
 
 
 def rules_sample(*, tenant: Tenant, rules: dict[str, Any], size: int = 10) -> list[Contact]:
