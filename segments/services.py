@@ -278,27 +278,50 @@ def membership_refresh(
     # statistics are stale (a new segment's rows look like a handful), and PostgreSQL then picks
     # a nested-loop anti-join that compares every member with every match: hours at a million
     # contacts. Hash joins are the right plan for sets this size, whatever the statistics say.
-    set_oriented = scope is None and connection.vendor == "postgresql"
+    postgresql = connection.vendor == "postgresql"
+    set_oriented = scope is None and postgresql
+
+    def insert(matching: str) -> str:
+        return (
+            f"INSERT INTO {table} (tenant_id, segment_id, contact_id, entered_at)"
+            f" SELECT %s, %s, m.member_id, %s FROM {matching} AS m"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {table} x WHERE x.tenant_id = %s"
+            " AND x.segment_id = %s AND x.contact_id = m.member_id)"
+            " ON CONFLICT DO NOTHING RETURNING contact_id"
+        )
+
+    def delete(matching: str) -> str:
+        return (
+            f"DELETE FROM {table} WHERE id IN (SELECT x.id FROM {table} x"
+            f" WHERE x.tenant_id = %s AND x.segment_id = %s{scope_sql} AND NOT EXISTS"
+            f" (SELECT 1 FROM {matching} AS m WHERE m.member_id = x.contact_id))"
+            " RETURNING contact_id"
+        )
+
+    keys = [tenant.pk, segment.pk]
     with connection.cursor() as cursor:
         if set_oriented:
             cursor.execute("SET LOCAL enable_nestloop = off")
-        cursor.execute(
-            f"INSERT INTO {table} (tenant_id, segment_id, contact_id, entered_at)"
-            f" SELECT %s, %s, m.member_id, %s FROM ({matching_sql}) AS m"
-            f" WHERE NOT EXISTS (SELECT 1 FROM {table} x WHERE x.tenant_id = %s"
-            " AND x.segment_id = %s AND x.contact_id = m.member_id)"
-            " ON CONFLICT DO NOTHING RETURNING contact_id",
-            [tenant.pk, segment.pk, now, *matching_params, tenant.pk, segment.pk],
-        )
-        entered = sorted(row[0] for row in cursor.fetchall())
-        cursor.execute(
-            f"DELETE FROM {table} WHERE id IN (SELECT x.id FROM {table} x"
-            f" LEFT JOIN ({matching_sql}) AS m ON m.member_id = x.contact_id"
-            f" WHERE x.tenant_id = %s AND x.segment_id = %s{scope_sql} AND m.member_id IS NULL)"
-            " RETURNING contact_id",
-            [*matching_params, tenant.pk, segment.pk, *scope_params],
-        )
-        exited = sorted(row[0] for row in cursor.fetchall())
+        if postgresql:
+            # One statement: the matching contacts are computed once, for the INSERT and the
+            # DELETE alike. Both see the same snapshot: the DELETE never sees what the INSERT
+            # adds.
+            cursor.execute(
+                f"WITH matching AS MATERIALIZED ({matching_sql}),"
+                f" entered AS ({insert('matching')}), exited AS ({delete('matching')})"
+                " SELECT true, contact_id FROM entered"
+                " UNION ALL SELECT false, contact_id FROM exited",
+                [*matching_params, *keys, now, *keys, *keys, *scope_params],
+            )
+            rows = cursor.fetchall()
+            entered = sorted(pk for went_in, pk in rows if went_in)
+            exited = sorted(pk for went_in, pk in rows if not went_in)
+        else:
+            inline = f"({matching_sql})"
+            cursor.execute(insert(inline), [*keys, now, *matching_params, *keys])
+            entered = sorted(row[0] for row in cursor.fetchall())
+            cursor.execute(delete(inline), [*keys, *scope_params, *matching_params])
+            exited = sorted(row[0] for row in cursor.fetchall())
         if set_oriented:
             cursor.execute("SET LOCAL enable_nestloop = on")
     change = MembershipChange(entered=entered, exited=exited)
