@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ SERVICE_VARIABLES = ("DATABASE_URL", "CELERY_BROKER_URL", "EMAIL_URL", "CELERY_T
 # An outer `make test` must not hand its jobserver and flags to this make.
 MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+LOAD_CALL = re.compile(r'\bw\.load\("([^"]+)"')  # the write key the demo shop hands its tracker
 
 
 def fresh_clone_env(var_dir: Path) -> dict[str, str]:
@@ -104,6 +106,35 @@ def test_it_starts_web_worker_and_beat_with_make_run(
     assert dashboard.status_code == 200
     assert dashboard.url == f"{base}/t/{DEMO_SLUG}/"
     assert "<h1>Demo Outdoor Shop</h1>" in dashboard.text
+
+    # Tracking data sent to the embedded app is accepted, and its worker records it on a
+    # profile: the inbox → ingest queue → worker path on SQLite and the file-system broker.
+    shop_url = f"{base}/t/{DEMO_SLUG}/demo-shop/"
+    shop_form = http.get(shop_url, timeout=10)
+    shop = http.post(
+        shop_url,
+        data={"csrfmiddlewaretoken": CSRF_INPUT.search(shop_form.text).group(1)},
+        headers={"Referer": shop_url},
+        timeout=10,
+    )
+    assert shop.status_code == 200
+    [write_key] = set(LOAD_CALL.findall(shop.text))
+    tracked = http.post(
+        f"{base}/v1/track",
+        json={"event": "Product Viewed", "anonymousId": "make-run", "messageId": "make-run-1"},
+        auth=(write_key, ""),
+        timeout=10,
+    )
+    assert tracked.json() == {"success": True}
+
+    def recorded() -> bool:
+        with sqlite3.connect(var_dir / "wayfarer.sqlite3", timeout=10) as db:
+            found = db.execute(
+                "SELECT count(*) FROM audience_event WHERE message_id = 'make-run-1'"
+            ).fetchone()
+        return bool(found[0])
+
+    wait_for(recorded, timeout=30, what="the worker to record the tracked event", runner=processes)
 
     http.close()
     leftovers = make_run.stop()
