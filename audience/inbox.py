@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 CHUNK_MESSAGES = 5_000
 MAX_CHUNK_ROWS = 1_000
 WAKE_INTERVAL = 0.25  # seconds: a web process asks for a drain at most this often
+BROKER_PAUSE = 5.0  # seconds without trying after the broker refused a wake-up
 
 
 @dataclass
@@ -59,6 +60,7 @@ class DrainResult:
     stored: int = 0
     duplicates: int = 0
     failed: int = 0
+    more: bool = False  # stopped at its time limit: rows may be waiting still
 
 
 # --- accepting (web process) ---------------------------------------------------------------------
@@ -170,15 +172,18 @@ class _Waker:
             return
         with self._lock:
             moment = time.monotonic()
-            if self._last > moment:  # a drain due later will see this request's row
-                return
+            if self._last > moment:  # a drain due later will see this request's row (or the
+                return  # broker is down, see below)
             delay = max(0.0, self._last + WAKE_INTERVAL - moment)
             self._last = moment + delay
         try:
-            inbox_drain.apply_async(countdown=delay or None)
+            inbox_drain.apply_async(countdown=delay or None, retry=False)
         except Exception:
             # The row is stored; the periodic drain (config/celery.py) records it once the
-            # broker is back. The request must not fail for that.
+            # broker is back. The request must not fail for that, and the next ones must not
+            # each wait on a broker that is down: try again after a pause.
+            with self._lock:
+                self._last = time.monotonic() + BROKER_PAUSE
             log.warning("Could not queue an inbox drain; the periodic drain will.", exc_info=True)
 
 
@@ -188,12 +193,14 @@ inbox_wake = _Waker()
 # --- recording (ingest worker) -------------------------------------------------------------------
 
 
-def inbox_drain() -> DrainResult:
+def inbox_drain(*, seconds: float | None = None) -> DrainResult:
     """Record the waiting inbox rows, oldest first, ~CHUNK_MESSAGES per transaction. Any number
     of workers may drain at once: each claims rows with SKIP LOCKED. A chunk that fails is
     recorded again one row at a time, so one bad row is set aside (failed, with the error)
-    without holding up the others."""
+    without holding up the others. After `seconds` it stops between chunks with `more` set,
+    so that a worker shared with other queues gets back to them."""
     result = DrainResult()
+    deadline = None if seconds is None else time.monotonic() + seconds
     rows = 50  # a first guess: requests of 100 messages, as SDKs send them
     while True:
         try:
@@ -210,6 +217,9 @@ def inbox_drain() -> DrainResult:
             # The claim took every waiting row no other worker holds. Rows accepted since have
             # a drain of their own coming (_Waker); chasing them here, a few at a time, would
             # pay a transaction's fixed cost for each few.
+            return result
+        if deadline is not None and time.monotonic() > deadline:
+            result.more = True
             return result
         size = max(1, chunk.messages // max(1, chunk.batches))
         rows = max(1, min(MAX_CHUNK_ROWS, CHUNK_MESSAGES // size))

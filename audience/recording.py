@@ -63,7 +63,8 @@ def events_record_for_contacts(
                 tenant=tenant,
                 event_ids=[pk for pk, _ in new],
                 contact_ids=sorted({contact_id for _, contact_id in new}),
-            )
+            ),
+            robust=True,  # a failing receiver (the broker down) must not fail the committed caller
         )
     return [pk for pk, _ in new]
 
@@ -109,6 +110,7 @@ def events_record_for_contact_ids(
             tenant=tenant,
             event_ids=ids,
             contact_ids=sorted(set(contact_ids)),
-        )
+        ),
+        robust=True,  # a failing receiver (the broker down) must not fail the committed caller
     )
     return ids

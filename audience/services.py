@@ -96,7 +96,8 @@ def messages_record_in_transaction(
                 tenant=tenant,
                 event_ids=result.event_ids,
                 contact_ids=result.contact_ids,
-            )
+            ),
+            robust=True,  # a failing receiver (the broker down) must not fail the committed caller
         )
     return result
 
@@ -254,7 +255,8 @@ def contacts_changed_announce(*, tenant: Tenant, contact_ids: list[int]) -> None
                 sender=None,
                 tenant=tenant,
                 contact_ids=sorted(set(contact_ids)),
-            )
+            ),
+            robust=True,  # a failing receiver (the broker down) must not fail the committed caller
         )
 
 

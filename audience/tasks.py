@@ -23,7 +23,13 @@ def contact_import_run(import_id: int) -> None:
         raise
 
 
+# A drain task gives its worker back after this long (the Procfile's worker also serves the
+# engine, email and push queues) and queues its own continuation.
+DRAIN_SECONDS = 20.0
+
+
 @shared_task(name="audience.tasks.inbox_drain", ignore_result=True)
 def inbox_drain() -> None:
     """Record what the /v1/* endpoints accepted. Safe to run any number of times, at once."""
-    inbox.inbox_drain()
+    if inbox.inbox_drain(seconds=DRAIN_SECONDS).more:
+        inbox_drain.delay()

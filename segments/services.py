@@ -365,7 +365,8 @@ def membership_refresh(
                 segment=segment,
                 entered=entered,
                 exited=exited,
-            )
+            ),
+            robust=True,  # a failing receiver (the broker down) must not fail the committed caller
         )
     return change
 

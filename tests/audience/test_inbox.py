@@ -442,6 +442,36 @@ def test_it_accepts_a_request_while_the_broker_is_down(
     assert not InboxBatch.objects.exists()
 
 
+def test_it_stops_asking_a_broker_that_is_down_for_a_while(monkeypatch) -> None:
+    attempts: list[object] = []
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        attempts.append(kwargs)
+        raise BrokerError("Connection refused.")
+
+    monkeypatch.setattr(tasks.inbox_drain, "apply_async", unreachable)
+    waker = inbox._Waker()
+    for _ in range(50):  # a burst of requests while the broker is down
+        waker()
+    assert len(attempts) == 1, "each request would wait on the broker"
+    assert attempts[0] == {"countdown": None, "retry": False}  # fail fast, no retry loop
+
+
+def test_it_hands_its_worker_back_after_its_time_and_queues_the_rest(accept, monkeypatch) -> None:
+    for n in range(120):  # more than one chunk
+        accept([track("Product Viewed", f"m{n}", anonymousId=f"a{n % 7}")])
+    continued: list[object] = []
+    monkeypatch.setattr(tasks, "DRAIN_SECONDS", 0.0)
+    monkeypatch.setattr(tasks.inbox_drain, "delay", lambda: continued.append(True))
+
+    tasks.inbox_drain()  # as the worker runs it
+
+    left = InboxBatch.objects.count()
+    assert 0 < left < 120, "one chunk, then it stops"
+    assert continued == [True], "and queues its continuation"
+    assert inbox_drain().batches == left  # which records the rest
+
+
 def test_it_drains_inline_when_celery_is_eager(
     accept, ingest_inline, django_capture_on_commit_callbacks
 ) -> None:
