@@ -10,6 +10,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.dateparse import parse_datetime
 
+from audience.models import Contact
 from tenants.models import known_timezones
 
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -209,6 +211,11 @@ def profile_from_traits(traits: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value, str):
             raise SpecError(f"traits.{key} must be a string.", field=f"traits.{key}")
         value = value.strip()
+        limit = _max_length(target)
+        if len(value) > limit:
+            raise SpecError(
+                f"traits.{key} is longer than {limit} characters.", field=f"traits.{key}"
+            )
         if target == "email" and value:
             try:
                 validate_email(value)
@@ -222,7 +229,7 @@ def profile_from_traits(traits: dict[str, Any]) -> dict[str, Any]:
                 f"traits.timezone “{value[:60]}” is not an IANA time zone.",
                 field="traits.timezone",
             )
-        profile[target] = value[:255]
+        profile[target] = value
     name = traits.get("name")
     if isinstance(name, str) and name.strip() and "first_name" not in profile:
         first, _, last = name.strip().partition(" ")
@@ -230,6 +237,12 @@ def profile_from_traits(traits: dict[str, Any]) -> dict[str, Any]:
     if attributes:
         profile["attributes"] = attributes
     return profile
+
+
+@cache
+def _max_length(field: str) -> int:
+    """The contact column's length: refused here with a 400, not by the database later."""
+    return int(Contact._meta.get_field(field).max_length or 255)
 
 
 def parse_birthday(value: object) -> dict[str, Any]:
