@@ -10,9 +10,13 @@ import os
 import platform
 import re
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -146,6 +150,49 @@ def django_setup(env: dict[str, str]) -> None:
     import django
 
     django.setup()
+
+
+@contextmanager
+def django_on_bench_database(
+    database: BenchDatabase, *, keep: bool, environment: Callable[[Path], dict[str, str]]
+) -> Iterator[tuple[dict[str, str], Path]]:
+    """Claims the bench database, recreates and migrates it, and sets Django up in this process
+    on it with a temporary WAYFARER_VAR_DIR; yields (environment, var dir). Afterwards closes
+    Django's connections, then drops the database and removes the var dir (both kept with
+    `keep`). A database another run holds is never touched. Failures raise BenchError."""
+    var_dir = Path(tempfile.mkdtemp(prefix="wayfarer-bench-"))
+    (var_dir / "static").mkdir()  # STATIC_ROOT; WhiteNoise warns when it is missing
+    claimed = django_ready = False
+    try:
+        try:
+            database.claim()
+        except psycopg.Error as exc:
+            raise BenchError(str(exc)) from None
+        claimed = True
+        log(f"recreating database {database.name}")
+        database.recreate()
+        env = environment(var_dir)
+        log("manage.py migrate")
+        manage(env, "migrate")
+        django_setup(env)
+        django_ready = True
+        yield env, var_dir
+    finally:
+        if django_ready:
+            from django.db import connections
+
+            connections.close_all()
+        if claimed and keep:
+            log(f"kept database {database.name} and {var_dir}")
+        else:
+            shutil.rmtree(var_dir, ignore_errors=True)
+            if claimed:
+                try:
+                    database.drop()
+                    log(f"dropped database {database.name}")
+                except psycopg.Error as exc:
+                    log(f"could not drop database {database.name}: {exc}")
+        database.release()
 
 
 # --- the report ----------------------------------------------------------------------------------

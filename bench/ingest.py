@@ -50,18 +50,17 @@ import os
 import pstats
 import random
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +72,9 @@ from common import (
     conditions_lines,
     cpu_count,
     django_environment,
-    django_setup,
+    django_on_bench_database,
     log,
     machine_description,
-    manage,
     python_speed,
     terminated,
     verdict,
@@ -1341,28 +1339,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.load_at_start = os.getloadavg()[0]  # 1-minute load: is something else running?
     args.python_speed = python_speed()
-    database: BenchDatabase = args.database
     # A `kill` of this script still stops gunicorn and drops the database (finally blocks).
     signal.signal(signal.SIGTERM, terminated)
-    var_dir = Path(tempfile.mkdtemp(prefix="wayfarer-bench-"))
-    (var_dir / "static").mkdir()  # STATIC_ROOT; WhiteNoise warns when it is missing
+    try:
+        with django_on_bench_database(
+            args.database, keep=args.keep, environment=partial(server_environment, args)
+        ) as (env, var_dir):
+            return measure(args, env, var_dir)
+    except BenchError as exc:
+        print(f"\nbench/ingest.py: {exc}", file=sys.stderr)
+        return 1
+
+
+def measure(args: argparse.Namespace, env: dict[str, str], var_dir: Path) -> int:
+    database: BenchDatabase = args.database
     server: Gunicorn | None = None
     worker: IngestWorker | None = None
-    django_ready = False
     try:
-        database.claim()
-    except (BenchError, psycopg.Error) as exc:
-        print(f"\nbench/ingest.py: {exc}", file=sys.stderr)
-        shutil.rmtree(var_dir, ignore_errors=True)
-        return 1
-    try:
-        log(f"recreating database {database.name}")
-        database.recreate()
-        env = server_environment(args, var_dir)
-        log("manage.py migrate")
-        manage(env, "migrate")
-        django_setup(env)
-        django_ready = True
         tenants = create_tenants()
         machine = machine_description(database.server_version(), gunicorn=True)
 
@@ -1493,27 +1486,10 @@ def main(argv: list[str] | None = None) -> int:
                     print("\n".join(phase.failures[:3]), file=sys.stderr)
             return 1
         return 0
-    except BenchError as exc:
-        print(f"\nbench/ingest.py: {exc}", file=sys.stderr)
-        return 1
     finally:
         for process in (server, worker):
             if process is not None:
                 process.stop()
-        if django_ready:
-            from django.db import connections
-
-            connections.close_all()
-        if args.keep:
-            log(f"kept database {database.name} and {var_dir}")
-        else:
-            shutil.rmtree(var_dir, ignore_errors=True)
-            try:
-                database.drop()
-                log(f"dropped database {database.name}")
-            except psycopg.Error as exc:
-                log(f"could not drop database {database.name}: {exc}")
-        database.release()
 
 
 if __name__ == "__main__":

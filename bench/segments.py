@@ -44,11 +44,9 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from array import array
@@ -56,6 +54,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +65,9 @@ from common import (
     BenchError,
     conditions_lines,
     django_environment,
-    django_setup,
+    django_on_bench_database,
     log,
     machine_description,
-    manage,
     python_speed,
     terminated,
     verdict,
@@ -139,7 +137,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the bench database; it is DROPPED and recreated (host must be 127.0.0.1)",
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed of the generated data")
-    parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the bench database and temporary files"
+    )
     args = parser.parse_args(argv)
     if args.small:
         args.contacts, args.events = SMALL_CONTACTS, SMALL_EVENTS
@@ -1434,69 +1434,45 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.load_at_start = os.getloadavg()[0]
     args.python_speed = python_speed()
-    database: BenchDatabase = args.database
     signal.signal(signal.SIGTERM, terminated)
-    var_dir = Path(tempfile.mkdtemp(prefix="wayfarer-bench-segments-"))
-    (var_dir / "static").mkdir()
-    django_ready = False
     try:
-        database.claim()
-    except (BenchError, psycopg.Error) as exc:
-        print(f"\nbench/segments.py: {exc}", file=sys.stderr)
-        shutil.rmtree(var_dir, ignore_errors=True)
-        return 1
-    try:
-        log(f"recreating database {database.name}")
-        database.recreate()
-        env = django_environment(database, var_dir)
-        log("manage.py migrate")
-        manage(env, "migrate")
-        django_setup(env)
-        django_ready = True
-        disconnect_segment_receivers()
-        check_columns()
-        tenants = create_tenants(args)
-        rng = random.Random(args.seed)
-        end = time.time()
-        for data in tenants:
-            data.plan(rng, end - DAYS * 86400, end)
-        log(
-            f"generating {sum(t.contacts for t in tenants):,} contacts and"
-            f" {sum(t.events for t in tenants):,} events ({len(tenants)} tenants)"
-        )
-        loaded = load(database, Generator(rng, tenants, end), tenants)
-        log(f"generated and loaded in {sum(loaded.seconds.values()):.0f} s")
-
-        from django.db import connection
-
-        from tenants.models import Tenant
-
-        machine, settings = machine_description(database.server_version()), server_settings()
-        tenant = Tenant.objects.get(pk=tenants[0].tenant_id)
-        statements = StatementLog()
-        with connection.execute_wrapper(statements):
-            counts = measure_counts(args, tenant, statements)
-            membership = measure_membership(args, tenant, tenants[0], rng, statements)
-        print_report(args, machine, settings, tenants, loaded, table_sizes(), counts, membership)
-        return 0
+        with django_on_bench_database(
+            args.database, keep=args.keep, environment=partial(django_environment, args.database)
+        ):
+            return measure(args)
     except (BenchError, psycopg.Error) as exc:
         print(f"\nbench/segments.py: {exc}", file=sys.stderr)
         return 1
-    finally:
-        if django_ready:
-            from django.db import connections
 
-            connections.close_all()
-        shutil.rmtree(var_dir, ignore_errors=True)
-        if args.keep:
-            log(f"kept database {database.name}")
-        else:
-            try:
-                database.drop()
-                log(f"dropped database {database.name}")
-            except psycopg.Error as exc:
-                log(f"could not drop database {database.name}: {exc}")
-        database.release()
+
+def measure(args: argparse.Namespace) -> int:
+    database: BenchDatabase = args.database
+    disconnect_segment_receivers()
+    check_columns()
+    tenants = create_tenants(args)
+    rng = random.Random(args.seed)
+    end = time.time()
+    for data in tenants:
+        data.plan(rng, end - DAYS * 86400, end)
+    log(
+        f"generating {sum(t.contacts for t in tenants):,} contacts and"
+        f" {sum(t.events for t in tenants):,} events ({len(tenants)} tenants)"
+    )
+    loaded = load(database, Generator(rng, tenants, end), tenants)
+    log(f"generated and loaded in {sum(loaded.seconds.values()):.0f} s")
+
+    from django.db import connection
+
+    from tenants.models import Tenant
+
+    machine, settings = machine_description(database.server_version()), server_settings()
+    tenant = Tenant.objects.get(pk=tenants[0].tenant_id)
+    statements = StatementLog()
+    with connection.execute_wrapper(statements):
+        counts = measure_counts(args, tenant, statements)
+        membership = measure_membership(args, tenant, tenants[0], rng, statements)
+    print_report(args, machine, settings, tenants, loaded, table_sizes(), counts, membership)
+    return 0
 
 
 if __name__ == "__main__":
