@@ -78,6 +78,16 @@ def start_worker(processes: ProcessRunner, env: dict[str, str], tmp_path: Path) 
     return start_celery(processes, "celery worker", arguments, env, tmp_path)
 
 
+def wait_for_worker_ready(processes: ProcessRunner) -> None:
+    """The worker records a heartbeat itself when it is ready to consume."""
+    wait_for(
+        lambda: Heartbeat.objects.filter(process=Heartbeat.Process.WORKER).exists(),
+        timeout=60,
+        what="the worker to report ready",
+        runner=processes,
+    )
+
+
 def start_beat(processes: ProcessRunner, env: dict[str, str], tmp_path: Path) -> ManagedProcess:
     # The scheduler comes from settings (CELERY_BEAT_SCHEDULER); these files stay in tmp.
     arguments = [
@@ -98,14 +108,9 @@ def test_it_runs_a_task_published_by_the_app_on_a_real_worker(
     processes: ProcessRunner, celery_env: dict[str, str], tmp_path: Path
 ) -> None:
     worker = start_worker(processes, celery_env, tmp_path)
-    # The worker records a heartbeat itself when it is ready; only after that can a newer
-    # heartbeat prove that the published task ran (no beat runs in this test).
-    wait_for(
-        lambda: Heartbeat.objects.filter(process=Heartbeat.Process.WORKER).exists(),
-        timeout=60,
-        what="the worker to report ready",
-        runner=processes,
-    )
+    # Only after the worker's own ready heartbeat can a newer heartbeat prove that the
+    # published task ran (no beat runs in this test).
+    wait_for_worker_ready(processes)
 
     published_at = timezone.now()
     task_id = worker_heartbeat.delay().id

@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 
 from audience.models import Contact, Event, InboxBatch
-from ops.models import Heartbeat
 from tenants import services
 from tests.e2e import test_celery_worker
 from tests.e2e.conftest import ProcessRunner, wait_for
-from tests.e2e.test_celery_worker import start_worker
+from tests.e2e.test_celery_worker import start_worker, wait_for_worker_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -47,12 +46,7 @@ def test_it_records_what_the_web_process_accepted_on_a_real_ingest_worker(
 ) -> None:
     write_key = services.api_key_create(tenant=world.acme, kind="write", name="site")[1]
     worker = start_worker(processes, celery_env, tmp_path)
-    wait_for(
-        lambda: Heartbeat.objects.filter(process=Heartbeat.Process.WORKER).exists(),
-        timeout=60,
-        what="the worker to report ready",
-        runner=processes,
-    )
+    wait_for_worker_ready(processes)
 
     url = f"http://127.0.0.1:{live_server.thread.port}/v1/batch"
     logged_before = len(worker.log())
