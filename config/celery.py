@@ -43,6 +43,10 @@ app.conf.beat_schedule = {
     # The /v1/* endpoints wake the ingest worker themselves; this catches a wake-up that was
     # lost (the broker was down when a request was accepted).
     "audience.inbox-drain": {"task": "audience.tasks.inbox_drain", "schedule": 10.0},
+    # Senders are woken when a message is decided; these catch lost wake-ups, deferred
+    # messages coming due (quiet hours, retries) and rows of a worker that died (recovery).
+    "messaging.send-email-due": {"task": "messaging.tasks.send_email_due", "schedule": 10.0},
+    "messaging.send-push-due": {"task": "messaging.tasks.send_push_due", "schedule": 10.0},
     # Rolling windows ("in the last 30 days") and birthdays move with the clock, not with events.
     "segments.refresh-time-relative": {
         "task": "segments.tasks.memberships_refresh_time_relative",

@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "tenants",
     "audience",
     "segments.apps.SegmentsConfig",
+    "messaging.apps.MessagingConfig",
+    "anymail",
     "ops",
 ]
 
@@ -201,6 +203,8 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(VAR_DIR / "mail")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+# A claimed message whose worker went silent this long is settled by recovery (messaging/outbox.py).
+MESSAGING_LEASE_SECONDS = env.int("MESSAGING_LEASE_SECONDS", default=300)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Wayfarer <wayfarer@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class MessagingConfig(AppConfig):
+    name = "messaging"
+    verbose_name = "Messaging"
+
+    def ready(self) -> None:
+        # The channels register their senders; receivers connect to audience's and anymail's
+        # signals.
+        from messaging import email_channel, push, receivers, webhooks  # noqa: F401

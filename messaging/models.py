@@ -1,0 +1,275 @@
+"""Message templates, the delivery outbox, push subscriptions, suppressions and each tenant's
+sending policy (DESIGN §7)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.timezone import now
+
+from audience.models import Contact
+from tenants.models import Tenant
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    PUSH = "push", "Web push"
+
+
+class Category(models.TextChoices):
+    # Marketing honours consent, the frequency cap and quiet hours; transactional messages
+    # (receipts, password resets) honour only the suppression list and the sending limit.
+    MARKETING = "marketing", "Marketing"
+    TRANSACTIONAL = "transactional", "Transactional"
+
+
+# The fields a template of each channel personalises with Liquid (snapshotted into deliveries).
+EMAIL_FIELDS = ("subject", "preheader", "html")
+PUSH_FIELDS = ("title", "body", "icon_url", "image_url", "target_url", "actions")
+
+
+class Template(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=120)
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.EMAIL)
+    # Email
+    subject = models.CharField(max_length=500, blank=True)
+    preheader = models.CharField(max_length=500, blank=True, help_text="Shown after the subject.")
+    html = models.TextField(blank=True, help_text="HTML body; a plain-text part is made from it.")
+    # Web push
+    title = models.CharField(max_length=500, blank=True)
+    body = models.TextField(blank=True)
+    icon_url = models.CharField(max_length=1000, blank=True)
+    image_url = models.CharField(max_length=1000, blank=True)
+    target_url = models.CharField(max_length=1000, blank=True, help_text="Opened on click.")
+    # [{"action": "view", "title": "View", "url": "https://…"}], at most two (what browsers show)
+    actions = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "public_id"], name="template_tenant_public"),
+            models.UniqueConstraint(
+                fields=["tenant", "name"],
+                name="template_tenant_name",
+                violation_error_message="A template with this name already exists.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.channel == Channel.EMAIL:
+            missing = [f for f in ("subject", "html") if not getattr(self, f).strip()]
+        else:
+            missing = [f for f in ("title", "body") if not getattr(self, f).strip()]
+        if missing:
+            raise ValidationError(
+                dict.fromkeys(
+                    missing,
+                    "An email needs this."
+                    if self.channel == Channel.EMAIL
+                    else "A push message needs this.",
+                )
+            )
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a delivery keeps of this template, so later edits never change a decided send."""
+        fields = EMAIL_FIELDS if self.channel == Channel.EMAIL else PUSH_FIELDS
+        return {
+            "template": str(self.public_id),
+            "name": self.name,
+            "channel": self.channel,
+            **{f: getattr(self, f) for f in fields},
+        }
+
+
+class Delivery(models.Model):
+    """The outbox: one row per (source, contact, channel), decided once.
+
+    `idempotency_key` (unique per tenant) makes deciding idempotent; the status moves
+    queued → sending (claimed by one worker, `claim_token`) → sent | skipped | failed, or back to
+    queued with a later `not_before` (quiet hours, a retry). `handed_over_at` is stamped durably
+    just before the message leaves (before SMTP's final "." or the push POST): a worker that dies
+    after it counts the message as sent, one that dies before it lets it be sent again — so a
+    crash can never send twice (docs/architecture.md, "Delivering exactly once").
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    category = models.CharField(max_length=16, choices=Category.choices, default=Category.MARKETING)
+    template = models.ForeignKey(
+        Template, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    content = models.JSONField()  # Template.snapshot() at decision time
+    data = models.JSONField(default=dict, blank=True)  # extra Liquid data (`data.…`)
+    event = models.JSONField(null=True, blank=True)  # the triggering event, for `event.…`
+    source = models.CharField(max_length=100)  # "api", "journey:<id>", "campaign:<id>", "test"
+    idempotency_key = models.CharField(max_length=255)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    reason = models.CharField(max_length=200, blank=True)  # why skipped, failed or deferred
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    provider_id = models.CharField(max_length=255, blank=True)  # Message-ID, push location
+    not_before = models.DateTimeField(default=now)  # due time: quiet hours and retries defer it
+    claim_token = models.UUIDField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    handed_over_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"], name="delivery_tenant_idempotency"
+            ),
+            models.UniqueConstraint(fields=["tenant", "public_id"], name="delivery_tenant_public"),
+        ]
+        indexes = [
+            # The senders' queue: due rows per channel. Partial, so it stays as small as the
+            # backlog however many rows the outbox keeps.
+            models.Index(
+                fields=["channel", "not_before"],
+                name="delivery_due_idx",
+                condition=models.Q(status="queued"),
+            ),
+            # Claimed rows whose worker may have died (recovery).
+            models.Index(
+                fields=["claimed_at"],
+                name="delivery_sending_idx",
+                condition=models.Q(status="sending"),
+            ),
+            # The frequency cap and a contact's message history.
+            models.Index(fields=["tenant", "contact", "-created_at"], name="delivery_contact_idx"),
+            models.Index(fields=["tenant", "-created_at"], name="delivery_tenant_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.contact_id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (self.Status.SENT, self.Status.SKIPPED, self.Status.FAILED)
+
+
+class PushSubscription(models.Model):
+    """A browser's Push API subscription (RFC 8030 endpoint + RFC 8291 keys) of a contact."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.URLField(max_length=2000)
+    p256dh = models.CharField(max_length=200)  # the browser's P-256 public key, base64url
+    auth = models.CharField(max_length=100)  # the 16-byte auth secret, base64url
+    user_agent = models.CharField(max_length=500, blank=True)
+    active = models.BooleanField(default=True)
+    deactivated_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "endpoint"], name="push_tenant_endpoint"),
+            models.UniqueConstraint(fields=["tenant", "public_id"], name="push_tenant_public"),
+        ]
+        indexes = [models.Index(fields=["tenant", "contact"], name="push_tenant_contact_idx")]
+
+    def __str__(self) -> str:
+        return f"push subscription of {self.contact_id} ({'active' if self.active else 'off'})"
+
+    def info(self) -> dict[str, Any]:
+        """The subscription as the browser's PushSubscription.toJSON() gives it (pywebpush)."""
+        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
+
+
+class Suppression(models.Model):
+    """An address no message may go to: hard bounces, complaints, or an operator's choice."""
+
+    class Reason(models.TextChoices):
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Complained (marked as spam)"
+        MANUAL = "manual", "Added by hand"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    address = models.CharField(max_length=254)  # email, lower-cased
+    reason = models.CharField(max_length=12, choices=Reason.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "address"], name="suppression_tenant_addr"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.reason})"
+
+
+class SendingPolicy(models.Model):
+    """One per tenant: what every message must pass before it leaves (messaging/policy.py)."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="+")
+    # Marketing email and push need consent granted; "unknown" counts as no when this is on.
+    require_opt_in = models.BooleanField(
+        default=False,
+        help_text="Send marketing only to contacts who opted in. Off: everyone who did not "
+        "opt out.",
+    )
+    # At most `frequency_cap` marketing messages per contact in any `frequency_window_hours`.
+    frequency_cap = models.PositiveIntegerField(
+        default=0, help_text="Marketing messages per contact in the window; 0 means no cap."
+    )
+    frequency_window_hours = models.PositiveIntegerField(
+        default=24, validators=[MinValueValidator(1), MaxValueValidator(24 * 31)]
+    )
+    # Quiet hours in the contact's local time (the tenant's when unknown); start > end spans
+    # midnight. Equal times mean none.
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    # Messages per hour for the whole tenant (the reputation of its sending domain); 0: no limit.
+    hourly_limit = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "sending policies"
+
+    def __str__(self) -> str:
+        return f"sending policy of {self.tenant}"
+
+    def clean(self) -> None:
+        if (self.quiet_start is None) != (self.quiet_end is None):
+            raise ValidationError("Give quiet hours both a start and an end, or neither.")
+
+
+class SendCounter(models.Model):
+    """Messages a tenant sent in one clock hour (the hourly limit), one row per hour."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    hour = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "hour"], name="sendcounter_tenant_hour"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} sent in the hour from {self.hour:%Y-%m-%d %H:00}"

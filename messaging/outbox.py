@@ -1,0 +1,322 @@
+"""Sending what the outbox holds, exactly once (DESIGN §7; docs/architecture.md).
+
+1. `claim()` moves due rows queued → sending in one statement (`FOR UPDATE SKIP LOCKED`), stamping
+   a claim token: any number of workers share the queue, none takes a row another holds.
+2. `policy.decide()` judges the batch: send, skip (recorded with its reason) or defer.
+3. The channel prepares each message (Liquid, tracking links) and sends it on one connection per
+   batch. Just before the point of no return (SMTP's final ".", the push POST) the sender calls
+   `handover()`, which stamps `handed_over_at` — only if the row still carries this worker's
+   claim token — and commits it.
+4. The batch's outcomes are written together, each only where the claim token still matches,
+   with their events on the contacts, in one transaction.
+
+A worker killed anywhere leaves rows in `sending`; `recover()` returns those never handed over
+to the queue and counts those handed over as sent. So a crash, a retried task or a second beat
+can neither send a message twice nor lose one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils.timezone import now
+
+from messaging import outcomes, policy
+from messaging.models import Channel, Delivery
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5  # a temporary failure (SMTP 4xx, push 429/5xx) is retried this many times
+BACKOFF_SECONDS = (30, 120, 600, 1800)  # after the 1st, 2nd, 3rd, 4th failed attempt
+
+
+class SendFailure(Exception):
+    """A message that did not go out. `retryable`: a temporary failure (try again later)."""
+
+    def __init__(self, message: str, *, retryable: bool, outcome: str = "") -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.outcome = outcome  # e.g. outcomes.EMAIL_BOUNCED for a permanent rejection
+
+
+class Reclaimed(Exception):
+    """The row was taken back (its lease ran out and recovery requeued it): do not send."""
+
+
+class ChannelSender(Protocol):
+    """One channel's way out. One instance per batch: it may keep a connection open."""
+
+    def prepare(self, delivery: Delivery, context: dict[str, Any]) -> Any:
+        """Render and build the message; raises rendering.TemplateError if it cannot."""
+        ...
+
+    def send(self, delivery: Delivery, prepared: Any, handover: Callable[[], None]) -> str:
+        """Send; returns the provider id. Calls `handover()` right before the point of no
+        return (it raises Reclaimed if the row is no longer ours). Raises SendFailure."""
+        ...
+
+    def close(self) -> None: ...
+
+
+SENDERS: dict[str, Callable[[], ChannelSender]] = {}
+
+
+def register(channel: str) -> Callable[[type], type]:
+    def wrap(cls: type) -> type:
+        SENDERS[channel] = cls
+        return cls
+
+    return wrap
+
+
+def lease_seconds() -> int:
+    """How long a claimed row may stay in `sending` before recovery looks at it."""
+    return int(getattr(settings, "MESSAGING_LEASE_SECONDS", 300))
+
+
+@dataclass
+class SendReport:
+    claimed: int = 0
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    deferred: int = 0
+    recovered: int = 0
+    more: bool = False
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def claim(*, channel: str, limit: int, token: uuid.UUID, at: datetime) -> list[Delivery]:
+    """Take up to `limit` due rows of `channel` for this worker (one statement per batch)."""
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(status=Delivery.Status.QUEUED, channel=channel, not_before__lte=at)
+            .order_by("not_before")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        Delivery.objects.filter(pk__in=ids).update(
+            status=Delivery.Status.SENDING,
+            claim_token=token,
+            claimed_at=at,
+            handed_over_at=None,
+            attempts=F("attempts") + 1,
+            updated_at=at,
+        )
+    return list(
+        Delivery.objects.filter(pk__in=ids, claim_token=token)
+        .select_related("contact", "tenant")
+        .order_by("not_before", "pk")
+    )
+
+
+def recover(*, channel: str | None = None, at: datetime | None = None) -> int:
+    """Settle rows whose worker died: handed over → sent; never handed over → queued again."""
+    at = at or now()
+    stale = Q(
+        status=Delivery.Status.SENDING, claimed_at__lt=at - timedelta(seconds=lease_seconds())
+    )
+    if channel:
+        stale &= Q(channel=channel)
+    with transaction.atomic():
+        rows = list(Delivery.objects.select_for_update(skip_locked=True).filter(stale))
+        handed = [d for d in rows if d.handed_over_at is not None]
+        requeue = [d.pk for d in rows if d.handed_over_at is None]
+        if requeue:
+            Delivery.objects.filter(pk__in=requeue).update(
+                status=Delivery.Status.QUEUED,
+                claim_token=None,
+                updated_at=at,
+                reason="requeued: the worker that claimed it stopped before sending",
+            )
+        for d in handed:
+            d.status, d.sent_at, d.updated_at = Delivery.Status.SENT, d.handed_over_at, at
+            d.reason = "sent; the worker stopped before confirming it"
+        if handed:
+            Delivery.objects.bulk_update(handed, ["status", "sent_at", "updated_at", "reason"])
+            outcomes.record([(d, outcomes.sent_name(d.channel), {}) for d in handed])
+    if rows:
+        log.warning("recovered %d deliveries (%d requeued)", len(rows), len(requeue))
+    return len(rows)
+
+
+def _handover(delivery: Delivery, token: uuid.UUID) -> Callable[[], None]:
+    def handover() -> None:
+        # Autocommit: the stamp must be durable before the message leaves.
+        stamp = now()
+        changed = Delivery.objects.filter(
+            pk=delivery.pk, claim_token=token, status=Delivery.Status.SENDING
+        ).update(handed_over_at=stamp)
+        if not changed:
+            raise Reclaimed(f"delivery {delivery.pk} was reclaimed")
+        delivery.handed_over_at = stamp
+
+    return handover
+
+
+def deliveries_send(*, channel: str, batch_size: int = 200, seconds: float = 20.0) -> SendReport:
+    """Send due deliveries of `channel` until none are due or `seconds` have passed."""
+    from messaging.context import contexts_build  # rendering pulls in Liquid; loaded on use
+
+    report = SendReport()
+    report.recovered = recover(channel=channel)
+    deadline = time.monotonic() + seconds
+    sender = SENDERS[channel]()
+    try:
+        while True:
+            token, at = uuid.uuid4(), now()
+            batch = claim(channel=channel, limit=batch_size, token=token, at=at)
+            report.claimed += len(batch)
+            if batch:
+                _send_batch(batch, sender, token, report, contexts_build)
+            if len(batch) < batch_size:
+                break
+            if time.monotonic() > deadline:
+                report.more = True
+                break
+    finally:
+        sender.close()
+    return report
+
+
+def _send_batch(
+    batch: list[Delivery],
+    sender: ChannelSender,
+    token: uuid.UUID,
+    report: SendReport,
+    contexts_build: Callable[[list[Delivery]], dict[int, dict[str, Any]]],
+) -> None:
+    at = now()
+    verdicts = policy.decide(batch, at=at)
+    done: list[tuple[Delivery, str, str, str]] = []  # (delivery, status, reason, error)
+    deferred: list[tuple[Delivery, datetime, str]] = []
+    to_send = []
+    for d in batch:
+        verdict = verdicts[d.pk]
+        if verdict.action == "skip":
+            done.append((d, Delivery.Status.SKIPPED, verdict.reason, ""))
+        elif verdict.action == "defer":
+            d.attempts -= 1  # waiting out quiet hours or a limit is not a failed attempt
+            deferred.append((d, verdict.until or at, verdict.reason))
+        else:
+            to_send.append(d)
+    contexts = contexts_build(to_send) if to_send else {}
+    for d in to_send:
+        try:
+            prepared = sender.prepare(d, contexts[d.pk])
+            d.provider_id = sender.send(d, prepared, _handover(d, token))
+            d.sent_at = d.handed_over_at or now()
+            done.append((d, Delivery.Status.SENT, "", ""))
+        except Reclaimed:
+            continue  # another worker owns it now
+        except SendFailure as exc:
+            # The sender says retryable only when the message surely did not go out (a 4xx
+            # reply, no connection before the handover).
+            if exc.retryable and d.attempts < MAX_ATTEMPTS:
+                d.handed_over_at = None
+                wait = BACKOFF_SECONDS[min(d.attempts, len(BACKOFF_SECONDS)) - 1]
+                deferred.append((d, now() + timedelta(seconds=wait), f"retrying: {exc}"[:200]))
+                d.last_error = str(exc)
+            else:
+                done.append((d, Delivery.Status.FAILED, str(exc)[:200], str(exc)))
+                d.failure_outcome = exc.outcome  # type: ignore[attr-defined]
+        except Exception as exc:  # a template that fails on this contact's data, a bug
+            log.exception("delivery %s could not be prepared", d.pk)
+            done.append(
+                (d, Delivery.Status.FAILED, f"could not build the message: {exc}"[:200], repr(exc))
+            )
+    _finish(done, deferred, token, report)
+
+
+def _finish(
+    done: list[tuple[Delivery, str, str, str]],
+    deferred: list[tuple[Delivery, datetime, str]],
+    token: uuid.UUID,
+    report: SendReport,
+) -> None:
+    stamp = now()
+    events: list[tuple[Delivery, str, dict[str, Any]]] = []
+    with transaction.atomic():
+        mine = set(
+            Delivery.objects.select_for_update()
+            .filter(
+                pk__in=[d.pk for d, *_ in done] + [d.pk for d, *_ in deferred],
+                claim_token=token,
+                status=Delivery.Status.SENDING,
+            )
+            .values_list("pk", flat=True)
+        )
+        finished = []
+        for d, status, reason, error in done:
+            if d.pk not in mine:
+                continue
+            d.status, d.reason, d.updated_at = status, reason, stamp
+            if error:
+                d.last_error = error
+            finished.append(d)
+            if status == Delivery.Status.SENT:
+                report.sent += 1
+                events.append((d, outcomes.sent_name(d.channel), {}))
+            elif status == Delivery.Status.SKIPPED:
+                report.skipped += 1
+                report.reasons[reason] = report.reasons.get(reason, 0) + 1
+                events.append((d, outcomes.SKIPPED, {"reason": reason}))
+            else:
+                report.failed += 1
+                name = getattr(d, "failure_outcome", "") or outcomes.failed_name(d.channel)
+                events.append((d, name, {"reason": reason}))
+        Delivery.objects.bulk_update(
+            finished,
+            [
+                "status",
+                "reason",
+                "last_error",
+                "provider_id",
+                "sent_at",
+                "handed_over_at",
+                "updated_at",
+            ],
+            batch_size=500,
+        )
+        requeued = []
+        for d, until, reason in deferred:
+            if d.pk not in mine:
+                continue
+            d.status, d.not_before, d.reason, d.updated_at = (
+                Delivery.Status.QUEUED,
+                until,
+                reason,
+                stamp,
+            )
+            d.claim_token = None
+            requeued.append(d)
+            report.deferred += 1
+        Delivery.objects.bulk_update(
+            requeued,
+            [
+                "status",
+                "not_before",
+                "reason",
+                "claim_token",
+                "attempts",
+                "handed_over_at",
+                "last_error",
+                "updated_at",
+            ],
+        )
+        outcomes.record(events)
+
+
+def channels() -> list[str]:
+    return [c.value for c in Channel]

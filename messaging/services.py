@@ -1,0 +1,230 @@
+"""Writes for messaging: templates, deciding deliveries, consent and suppression.
+
+Journeys and campaigns decide sends through `delivery_create` / `deliveries_create`, inside
+their own transaction, so that the decision and their state change commit together (DESIGN §7).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.timezone import now
+
+from audience.models import Consent, Contact
+from messaging import outcomes
+from messaging.models import Category, Channel, Delivery, Suppression, Template
+from tenants.models import Tenant
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_FIELDS = (
+    "name",
+    "channel",
+    "subject",
+    "preheader",
+    "html",
+    "title",
+    "body",
+    "icon_url",
+    "image_url",
+    "target_url",
+    "actions",
+)
+
+
+class DeliveryConflict(Exception):
+    """An idempotency key reused for a different message."""
+
+
+def template_save(*, tenant: Tenant, template: Template | None = None, **fields: Any) -> Template:
+    """Create or update a template. Raises ValidationError (by field) for a bad template,
+    including Liquid that does not parse or breaks the sandbox's limits on a sample contact:
+    a template is refused in the editor so that it can never fail at send time."""
+    from messaging.rendering import template_errors
+
+    template = template or Template(tenant=tenant)
+    for name, value in fields.items():
+        if name not in TEMPLATE_FIELDS:
+            raise TypeError(f"unknown template field {name}")
+        setattr(template, name, value)
+    template.updated_at = now()
+    template.full_clean()
+    errors = template_errors(template)
+    if errors:
+        raise ValidationError(errors)
+    template.save()
+    return template
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One message decided for one contact (see deliveries_create)."""
+
+    contact: Contact
+    idempotency_key: str
+    data: dict[str, Any] | None = None
+    event: dict[str, Any] | None = None
+
+
+def delivery_create(
+    *,
+    tenant: Tenant,
+    contact: Contact,
+    template: Template,
+    source: str,
+    idempotency_key: str,
+    category: str = Category.MARKETING,
+    data: dict[str, Any] | None = None,
+    event: dict[str, Any] | None = None,
+) -> tuple[Delivery, bool]:
+    """Decide one message; returns (delivery, created). The same key returns the delivery already
+    decided and sends nothing more; the same key for another message raises DeliveryConflict."""
+    fields = {
+        "contact": contact,
+        "channel": template.channel,
+        "category": category,
+        "template": template,
+        "content": template.snapshot(),
+        "data": data or {},
+        "event": event,
+        "source": source,
+    }
+    try:
+        with transaction.atomic():
+            delivery = Delivery.objects.create(
+                tenant=tenant, idempotency_key=idempotency_key, **fields
+            )
+    except IntegrityError:
+        delivery = Delivery.objects.select_related("contact").get(
+            tenant=tenant, idempotency_key=idempotency_key
+        )
+        same = (
+            delivery.contact_id == contact.pk
+            and delivery.template_id == template.pk
+            and delivery.channel == template.channel
+            and delivery.category == category
+            and delivery.data == (data or {})
+        )
+        if not same:
+            raise DeliveryConflict(
+                "This idempotency key was used for a different message."
+            ) from None
+        return delivery, False
+    _wake(template.channel)
+    return delivery, True
+
+
+def deliveries_create(
+    *,
+    tenant: Tenant,
+    template: Template,
+    source: str,
+    decisions: Sequence[Decision],
+    category: str = Category.MARKETING,
+) -> int:
+    """Decide many messages of one template at once (a campaign, a journey step for a batch of
+    enrollments); keys already decided are left alone. Returns how many were new."""
+    if not decisions:
+        return 0
+    snapshot = template.snapshot()
+    rows = [
+        Delivery(
+            tenant=tenant,
+            contact=d.contact,
+            channel=template.channel,
+            category=category,
+            template=template,
+            content=snapshot,
+            data=d.data or {},
+            event=d.event,
+            source=source,
+            idempotency_key=d.idempotency_key,
+        )
+        for d in decisions
+    ]
+    keys = [d.idempotency_key for d in decisions]
+    with transaction.atomic():
+        before = Delivery.objects.filter(tenant=tenant, idempotency_key__in=keys).count()
+        Delivery.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+        created = Delivery.objects.filter(tenant=tenant, idempotency_key__in=keys).count() - before
+    if created:
+        _wake(template.channel)
+    return created
+
+
+def _wake(channel: str) -> None:
+    """Ask a sender to look at the outbox once this transaction commits. The beat's periodic
+    run covers a wake-up lost to a broker outage."""
+    from messaging import tasks
+
+    task = tasks.send_email_due if channel == Channel.EMAIL else tasks.send_push_due
+    transaction.on_commit(lambda: _publish(task), robust=True)
+
+
+def _publish(task: Any) -> None:
+    try:
+        task.apply_async(retry=False)
+    except Exception:  # the broker is down: the beat entry sends what is due within seconds
+        log.warning("could not wake the %s sender", task.name, exc_info=True)
+
+
+def consent_set(
+    *, tenant: Tenant, contact: Contact, channel: str, consent: str, source: str
+) -> bool:
+    """Set a contact's consent for `channel`; records `Unsubscribed` when it is revoked.
+    Returns whether it changed. Takes effect for the very next message: senders read consent
+    when they send, not when they decided."""
+    field = f"{channel}_consent"
+    with transaction.atomic():
+        locked = Contact.objects.select_for_update().get(tenant=tenant, pk=contact.pk)
+        if getattr(locked, field) == consent:
+            return False
+        stamp = now()
+        Contact.objects.filter(pk=contact.pk).update(
+            **{field: consent, f"{field}_at": stamp, f"{field}_source": source[:100]}
+        )
+        setattr(contact, field, consent)
+        if consent == Consent.REVOKED:
+            _record_contact_event(
+                tenant, contact, outcomes.UNSUBSCRIBED, {"channel": channel, "source": source}
+            )
+    return True
+
+
+def _record_contact_event(
+    tenant: Tenant, contact: Contact, name: str, properties: dict[str, Any]
+) -> None:
+    from audience.recording import events_record_for_contacts
+
+    events_record_for_contacts(
+        tenant=tenant,
+        contacts=[contact],
+        name=name,
+        properties=properties,
+        message_id_prefix=f"{name}:{contact.public_id}:{now().isoformat()}",
+        source="messaging",
+    )
+
+
+def suppression_add(
+    *, tenant: Tenant, address: str, reason: str, detail: str = ""
+) -> tuple[Suppression, bool]:
+    """Suppress an email address for the tenant (idempotent)."""
+    return Suppression.objects.get_or_create(
+        tenant=tenant,
+        address=address.strip().lower(),
+        defaults={"reason": reason, "detail": detail[:500]},
+    )
+
+
+def suppressions_add_for_deliveries(
+    *, deliveries: Iterable[Delivery], reason: str, detail: str = ""
+) -> None:
+    for d in deliveries:
+        if d.contact.email:
+            suppression_add(tenant=d.tenant, address=d.contact.email, reason=reason, detail=detail)

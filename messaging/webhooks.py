@@ -1,0 +1,1 @@
+"""Bounce and complaint webhooks (django-anymail's tracking signal): written next."""
