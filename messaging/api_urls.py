@@ -1,0 +1,5 @@
+"""REST API for messaging under /api/v1/ (secret key)."""
+
+from __future__ import annotations
+
+urlpatterns: list = []
