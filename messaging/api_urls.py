@@ -2,4 +2,12 @@
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from messaging import api
+
+urlpatterns = [
+    path("messages/", api.MessageListAPI.as_view(), name="api-messages"),
+    path("messages/<str:public_id>/", api.MessageDetailAPI.as_view(), name="api-message"),
+    path("message-templates/", api.TemplateListAPI.as_view(), name="api-message-templates"),
+]

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from messaging import services
+from messaging.models import (
+    Delivery,
+    PushSubscription,
+    SendingPolicy,
+    Suppression,
+    Template,
+)
+from tenants.admin import TenantScopedAdmin
+
+
+class TemplateAdminForm(forms.ModelForm):
+    class Meta:
+        model = Template
+        fields = ["tenant", *services.TEMPLATE_FIELDS]
+
+    def clean(self) -> dict[str, Any]:
+        # The same check as the editor: Liquid that does not parse or breaks the sandbox's limits
+        # is refused here too, so no template can fail at send time.
+        from messaging.rendering import template_errors
+
+        data = super().clean()
+        if not self.errors:
+            for field, problems in template_errors(self.instance).items():
+                for problem in problems:
+                    self.add_error(field if field in self.fields else None, problem)
+        return data
+
+
+@admin.register(Template)
+class TemplateAdmin(TenantScopedAdmin):
+    form = TemplateAdminForm
+    list_display = ("name", "tenant", "channel", "updated_at")
+    list_filter = ("channel",)
+    search_fields = ("name", "subject", "title")
+    readonly_fields = ("public_id", "created_at", "updated_at")
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(TenantScopedAdmin):
+    list_display = (
+        "public_id",
+        "tenant",
+        "contact",
+        "channel",
+        "category",
+        "status",
+        "reason",
+        "attempts",
+        "created_at",
+        "sent_at",
+    )
+    list_filter = ("status", "channel", "category")
+    search_fields = ("idempotency_key", "source", "provider_id", "contact__email")
+    raw_id_fields = ("contact", "template")
+    show_full_result_count = False
+    actions = ["retry_failed"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # deciding messages is for journeys, campaigns and the API
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the outbox is a record: operators read it and retry failures
+
+    @admin.action(description="Retry the selected failed messages", permissions=["view"])
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        count = services.deliveries_retry(deliveries=queryset)
+        messages.success(request, f"{count} failed message(s) queued again.")
+
+
+@admin.register(PushSubscription)
+class PushSubscriptionAdmin(TenantScopedAdmin):
+    list_display = ("contact", "tenant", "active", "deactivated_reason", "created_at")
+    list_filter = ("active",)
+    raw_id_fields = ("contact",)
+    readonly_fields = ("public_id", "endpoint", "p256dh", "auth", "created_at", "updated_at")
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(TenantScopedAdmin):
+    list_display = ("address", "tenant", "reason", "created_at")
+    list_filter = ("reason",)
+    search_fields = ("address",)
+
+
+@admin.register(SendingPolicy)
+class SendingPolicyAdmin(TenantScopedAdmin):
+    list_display = (
+        "tenant",
+        "require_opt_in",
+        "frequency_cap",
+        "quiet_start",
+        "quiet_end",
+        "hourly_limit",
+    )

@@ -1,0 +1,142 @@
+"""REST API for messaging (secret key; docs/api.md): transactional sends, following a delivery,
+and listing templates.
+
+`POST /api/v1/messages/` decides a message through the same service journeys and campaigns use,
+so it passes the same policy and outbox. An `Idempotency-Key` header makes a retried request
+return the delivery it already decided instead of sending again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from audience import selectors as audience_selectors
+from audience.models import Contact
+from messaging import selectors, services
+from messaging.models import Delivery
+from messaging.serializers import (
+    DeliveryOutputSerializer,
+    MessageInputSerializer,
+    TemplateOutputSerializer,
+)
+from tenants.api import TenantAPIView
+
+MAX_KEY_LENGTH = 200
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="Any unique string (≤ 200 characters), e.g. a UUID. Repeating a request with "
+    "the same key returns the message already decided and sends nothing more.",
+)
+DELIVERY_ID = OpenApiParameter(
+    "public_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="the message's id"
+)
+
+
+class IdempotencyConflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "idempotency_conflict"
+    default_detail = "This Idempotency-Key was used for a different message."
+
+
+class NewestFirstPagination(CursorPagination):
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 500
+    ordering = "-created_at"
+
+
+def _contact(tenant: Any, ref: dict[str, Any]) -> Contact:
+    if "id" in ref:
+        contact = Contact.objects.filter(tenant=tenant, public_id=ref["id"]).first()
+    else:
+        contact = audience_selectors.contact_find(
+            tenant=tenant, user_id=ref.get("user_id", ""), email=ref.get("email", "")
+        )
+    if contact is None:
+        field = next(iter(ref))
+        raise serializers.ValidationError({"contact": {field: ["No contact has this " + field]}})
+    return contact
+
+
+class MessageListAPI(TenantAPIView):
+    @extend_schema(
+        summary="Send a message to one contact (transactional by default)",
+        request=MessageInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: DeliveryOutputSerializer, 200: DeliveryOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > MAX_KEY_LENGTH:
+            raise serializers.ValidationError(
+                {"Idempotency-Key": [f"At most {MAX_KEY_LENGTH} characters."]}
+            )
+        payload = MessageInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        template = selectors.template_get(tenant=self.tenant, public_id=data["template"])
+        contact = _contact(self.tenant, data["contact"])
+        try:
+            delivery, created = services.delivery_create(
+                tenant=self.tenant,
+                contact=contact,
+                template=template,
+                source="api",
+                idempotency_key=f"api:{key or uuid.uuid4()}",
+                category=data["category"],
+                data=data["data"],
+            )
+        except services.DeliveryConflict as exc:
+            raise IdempotencyConflict(str(exc)) from None
+        return Response(
+            DeliveryOutputSerializer(delivery).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        summary="List messages, newest first",
+        parameters=[
+            OpenApiParameter("status", str, enum=[s.value for s in Delivery.Status]),
+            OpenApiParameter("channel", str, enum=["email", "push"]),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("cursor", str),
+        ],
+        responses=DeliveryOutputSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        paginator = NewestFirstPagination()
+        qs = selectors.delivery_list(
+            tenant=self.tenant,
+            status=request.query_params.get("status", ""),
+            channel=request.query_params.get("channel", ""),
+        )
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(DeliveryOutputSerializer(page, many=True).data)
+
+
+class MessageDetailAPI(TenantAPIView):
+    @extend_schema(
+        summary="A message and its status",
+        parameters=[DELIVERY_ID],
+        responses=DeliveryOutputSerializer,
+    )
+    def get(self, request: Request, public_id: str) -> Response:
+        delivery = selectors.delivery_get(tenant=self.tenant, public_id=public_id)
+        return Response(DeliveryOutputSerializer(delivery).data)
+
+
+class TemplateListAPI(TenantAPIView):
+    @extend_schema(summary="List message templates", responses=TemplateOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        templates = selectors.template_list(tenant=self.tenant)
+        return Response({"results": TemplateOutputSerializer(templates, many=True).data})

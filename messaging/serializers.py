@@ -1,0 +1,109 @@
+"""REST input and output of messaging: transactional sends and their deliveries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from rest_framework import serializers
+
+from messaging.models import Category, Delivery, Template
+
+MAX_DATA_BYTES = 32 * 1024  # the Liquid data of one message, like Segment's message limit
+
+
+class ContactRefSerializer(serializers.Serializer):
+    """Who the message is for: exactly one of the contact's id, user id or email."""
+
+    id = serializers.UUIDField(required=False)
+    user_id = serializers.CharField(required=False, max_length=255)
+    email = serializers.EmailField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if len(attrs) != 1:
+            raise serializers.ValidationError("Give exactly one of id, user_id or email.")
+        return attrs
+
+
+class MessageInputSerializer(serializers.Serializer):
+    template = serializers.UUIDField(help_text="The template's id.")
+    contact = ContactRefSerializer()
+    data = serializers.DictField(
+        required=False, default=dict, help_text="Extra Liquid data, as `{{ data.… }}`."
+    )
+    category = serializers.ChoiceField(
+        choices=Category.choices,
+        default=Category.TRANSACTIONAL,
+        help_text="transactional (receipts, resets) skips consent, the frequency cap and quiet "
+        "hours; marketing honours them.",
+    )
+
+    def validate_data(self, value: dict[str, Any]) -> dict[str, Any]:
+        if len(orjson.dumps(value, default=str)) > MAX_DATA_BYTES:
+            raise serializers.ValidationError(f"At most {MAX_DATA_BYTES // 1024} KB of data.")
+        return value
+
+
+class TemplateRefSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+
+    class Meta:
+        model = Template
+        fields = ["id", "name", "channel"]
+        read_only_fields = fields
+
+
+class DeliveryOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    contact = serializers.SerializerMethodField()
+    template = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "status",
+            "reason",
+            "channel",
+            "category",
+            "contact",
+            "template",
+            "source",
+            "idempotency_key",
+            "attempts",
+            "last_error",
+            "not_before",
+            "created_at",
+            "sent_at",
+        ]
+        read_only_fields = fields
+
+    def get_contact(self, delivery: Delivery) -> dict[str, Any]:
+        return {"id": str(delivery.contact.public_id), "email": delivery.contact.email}
+
+    def get_template(self, delivery: Delivery) -> dict[str, Any]:
+        return {"id": delivery.content.get("template"), "name": delivery.content.get("name")}
+
+
+class TemplateOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+
+    class Meta:
+        model = Template
+        fields = [
+            "id",
+            "name",
+            "channel",
+            "subject",
+            "preheader",
+            "html",
+            "title",
+            "body",
+            "icon_url",
+            "image_url",
+            "target_url",
+            "actions",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
