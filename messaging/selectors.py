@@ -1,0 +1,95 @@
+"""Reads for messaging, including the gatekeepers that 404 on another tenant's templates and
+deliveries (the UI, the REST API and the admin all load through them)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from audience.models import Contact
+from messaging.models import Delivery, SendingPolicy, Suppression, Template
+from tenants.models import Tenant
+
+
+def _uuid(value: object, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Http404(f"No such {what}") from None
+
+
+def template_list(*, tenant: Tenant, channel: str = "") -> QuerySet[Template]:
+    qs = Template.objects.filter(tenant=tenant)
+    if channel:
+        qs = qs.filter(channel=channel)
+    return qs.order_by("name")
+
+
+def template_get(*, tenant: Tenant, public_id: object) -> Template:
+    template = Template.objects.filter(
+        tenant=tenant, public_id=_uuid(public_id, "template")
+    ).first()
+    if template is None:
+        raise Http404("No such template")
+    return template
+
+
+def delivery_list(*, tenant: Tenant, status: str = "", channel: str = "") -> QuerySet[Delivery]:
+    """The outbox, newest first; the contact comes along (every list shows who it is for).
+    The template's name is in the delivery's content snapshot, so no join for it."""
+    qs = Delivery.objects.filter(tenant=tenant).select_related("contact")
+    if status:
+        qs = qs.filter(status=status)
+    if channel:
+        qs = qs.filter(channel=channel)
+    return qs.order_by("-created_at", "-pk")
+
+
+def delivery_get(*, tenant: Tenant, public_id: object) -> Delivery:
+    delivery = (
+        Delivery.objects.filter(tenant=tenant, public_id=_uuid(public_id, "message"))
+        .select_related("contact", "template")
+        .first()
+    )
+    if delivery is None:
+        raise Http404("No such message")
+    return delivery
+
+
+def suppression_list(*, tenant: Tenant, search: str = "") -> QuerySet[Suppression]:
+    """Suppressed addresses, the most recent first; `search` matches the start of an address."""
+    qs = Suppression.objects.filter(tenant=tenant)
+    if search:
+        qs = qs.filter(address__startswith=search.strip().lower())
+    return qs.order_by("-created_at", "-pk")
+
+
+def suppression_get(*, tenant: Tenant, address: str) -> Suppression:
+    suppression = Suppression.objects.filter(tenant=tenant, address=address.strip().lower()).first()
+    if suppression is None:
+        raise Http404("No such suppressed address")
+    return suppression
+
+
+def sending_policy_get(*, tenant: Tenant) -> SendingPolicy:
+    """The tenant's policy, or the defaults (unsaved) when it never changed them."""
+    return SendingPolicy.objects.filter(tenant=tenant).first() or SendingPolicy(tenant=tenant)
+
+
+def preview_contacts(*, tenant: Tenant, search: str, limit: int = 8) -> list[Contact]:
+    """Contacts to preview a template with: the start of an email address or a name."""
+    from audience.selectors import contact_list
+
+    term = search.strip()
+    if not term:
+        return []
+    return list(contact_list(tenant=tenant, search=term).order_by("email", "pk")[:limit])
+
+
+def preview_contact_get(*, tenant: Tenant, public_id: object) -> Contact:
+    contact = Contact.objects.filter(tenant=tenant, public_id=_uuid(public_id, "contact")).first()
+    if contact is None:
+        raise Http404("No such contact")
+    return contact
