@@ -202,6 +202,15 @@ else:
     # The demo default: every message is written as a file a user can open.
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+if env.str("EMAIL_BACKEND", default=""):
+    # Any ESP through django-anymail, e.g. anymail.backends.postmark.EmailBackend; its settings
+    # come from ANYMAIL_* variables (ANYMAIL_POSTMARK_SERVER_TOKEN=… becomes POSTMARK_SERVER_TOKEN).
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND")
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_")
+}
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 # A claimed message whose worker went silent this long is settled by recovery (messaging/outbox.py).
 MESSAGING_LEASE_SECONDS = env.int("MESSAGING_LEASE_SECONDS", default=300)
