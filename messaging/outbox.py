@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils.timezone import now
 
@@ -154,10 +154,16 @@ def recover(*, channel: str | None = None, at: datetime | None = None) -> int:
 def _handover(delivery: Delivery, token: uuid.UUID) -> Callable[[], None]:
     def handover() -> None:
         # Autocommit: the stamp must be durable before the message leaves.
+        # Plain SQL: this runs once per message on the sender's hot path, where building the
+        # ORM's UPDATE cost as much as the round trip.
         stamp = now()
-        changed = Delivery.objects.filter(
-            pk=delivery.pk, claim_token=token, status=Delivery.Status.SENDING
-        ).update(handed_over_at=stamp)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE messaging_delivery SET handed_over_at = %s"
+                " WHERE id = %s AND claim_token = %s AND status = 'sending'",
+                [stamp, delivery.pk, token.hex if connection.vendor == "sqlite" else token],
+            )
+            changed = cursor.rowcount
         if not changed:
             raise Reclaimed(f"delivery {delivery.pk} was reclaimed")
         delivery.handed_over_at = stamp
