@@ -1,0 +1,140 @@
+"""What the links inside messages record: opens, clicks, push clicks and unsubscribes.
+
+The public views (messaging/public_views.py) and the ESP webhooks (messaging/webhooks.py) call
+these. A token (messaging/links.py) names one delivery, and the delivery names its tenant and
+contact: nothing here takes a tenant from anywhere else, so one tenant's link can never touch
+another tenant's contact.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from django.core import signing
+from django.db import IntegrityError, transaction
+
+from audience.models import Consent
+from messaging import links, outcomes, services
+from messaging.models import Channel, Delivery
+
+log = logging.getLogger(__name__)
+
+CHANNELS = (Channel.EMAIL, Channel.PUSH)
+
+
+def delivery_for_token(token: str) -> Delivery | None:
+    """The delivery a signed link names, or None for a forged, garbled or unknown token."""
+    try:
+        public_id = links.delivery_public_id(token)
+    except signing.BadSignature:
+        return None
+    return delivery_for_public_id(public_id=public_id)
+
+
+def delivery_for_public_id(*, public_id: uuid.UUID | str, tenant_slug: str = "") -> Delivery | None:
+    """The delivery with this public id (within the tenant, when its slug is known), or None."""
+    try:
+        public_id = uuid.UUID(str(public_id))
+    except ValueError:
+        return None
+    found = Delivery.objects.select_related("tenant", "contact").filter(public_id=public_id)
+    if tenant_slug:
+        found = found.filter(tenant__slug=tenant_slug)
+    # Public ids are unique per tenant only; two tenants holding the same uuid4 is not going to
+    # happen, but if it ever did the link must not pick one of them.
+    rows = list(found[:2])
+    return rows[0] if len(rows) == 1 else None
+
+
+def outcome_record(
+    *, delivery: Delivery, name: str, properties: dict[str, Any], unique: bool
+) -> bool:
+    """Record one outcome; returns whether it was stored. Two requests racing to record the
+    same unique outcome (a pixel loaded twice at once) both pass record()'s "already stored?"
+    check and one INSERT then hits the unique message id: that one quietly lost, not a 500.
+    The savepoint keeps a caller's transaction usable on PostgreSQL after the error."""
+    try:
+        with transaction.atomic():
+            return bool(outcomes.record([(delivery, name, properties)], unique=unique))
+    except IntegrityError:
+        return False
+
+
+def _client(user_agent: str) -> dict[str, Any]:
+    return {"user_agent": user_agent[:500]} if user_agent else {}
+
+
+def open_record(*, delivery: Delivery, user_agent: str = "", via: str = "pixel") -> bool:
+    """`Email Opened`, once per delivery however often the message is opened."""
+    return outcome_record(
+        delivery=delivery,
+        name=outcomes.EMAIL_OPENED,
+        properties={**_client(user_agent), "via": via},
+        unique=True,
+    )
+
+
+def click_record(
+    *, delivery: Delivery, url: str, user_agent: str = "", via: str = "redirect"
+) -> None:
+    """`Email Link Clicked`, every click; and `Email Opened` if the open was never seen (the
+    reader's client blocks images, but clicking proves the message was opened)."""
+    properties = {**_client(user_agent), "url": url[:2000], "via": via}
+    outcome_record(
+        delivery=delivery, name=outcomes.EMAIL_CLICKED, properties=properties, unique=False
+    )
+    open_record(delivery=delivery, user_agent=user_agent, via=via)
+
+
+def push_click_record(*, delivery: Delivery, url: str, user_agent: str = "") -> None:
+    """`Push Clicked`, every click on the notification (or one of its actions)."""
+    properties = {**_client(user_agent), "url": url[:2000]}
+    outcome_record(
+        delivery=delivery, name=outcomes.PUSH_CLICKED, properties=properties, unique=False
+    )
+
+
+def unsubscribe(*, delivery: Delivery, source: str = "one-click unsubscribe") -> bool:
+    """Revoke the contact's consent for the delivery's channel (idempotent; the very next
+    marketing message on it is skipped). Returns whether it changed."""
+    return services.consent_set(
+        tenant=delivery.tenant,
+        contact=delivery.contact,
+        channel=delivery.channel,
+        consent=Consent.REVOKED,
+        source=source,
+    )
+
+
+def preferences_save(
+    *, delivery: Delivery, wanted: dict[str, bool], source: str = "preference centre"
+) -> list[str]:
+    """Grant or revoke each channel's consent as the contact chose; returns the channels that
+    changed."""
+    changed = []
+    for channel in CHANNELS:
+        if channel not in wanted:
+            continue
+        consent = Consent.GRANTED if wanted[channel] else Consent.REVOKED
+        if services.consent_set(
+            tenant=delivery.tenant,
+            contact=delivery.contact,
+            channel=channel,
+            consent=consent,
+            source=source,
+        ):
+            changed.append(channel)
+    return changed
+
+
+def receives(*, delivery: Delivery, channel: str) -> bool:
+    """Whether the contact gets marketing on `channel` now, as the sending policy judges it:
+    revoked never, granted always, unknown unless the tenant requires an opt-in."""
+    from messaging.policy import policy_for
+
+    consent = getattr(delivery.contact, f"{channel}_consent")
+    if consent == Consent.UNKNOWN:
+        return not policy_for(delivery.tenant).require_opt_in
+    return consent == Consent.GRANTED
