@@ -1,1 +1,437 @@
-"""Web push (written next)."""
+"""Web push (DESIGN §7): the channel sender, browsers' subscriptions, and test sends.
+
+A message goes to every active subscription of its contact: a JSON payload encrypted for each
+browser (RFC 8291, aes128gcm) and POSTed to its push service (RFC 8030) with the tenant's VAPID
+signature (RFC 8292), through pywebpush on one HTTP session per batch.
+
+What the push service answers decides the outcome: 201/202 took it; 404/410 means the browser
+dropped the subscription, which is deactivated for good; 429, 5xx and connection errors are
+temporary, and the outbox tries again later if no subscription took the message. Every POST
+carries `Topic` (the delivery's id): a retry after an unanswered POST replaces a copy the push
+service still holds instead of queuing a second one, and the payload's `tag` makes the browser
+replace a notification it already shows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import requests
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.timezone import now
+from py_vapid import Vapid
+from pywebpush import WebPusher
+
+from audience.models import Consent, Contact
+from audience.segment_spec import Message
+from messaging.links import push_click_url
+from messaging.models import Channel, Delivery, PushSubscription
+from messaging.outbox import SendFailure, register
+from tenants.models import Tenant
+
+log = logging.getLogger(__name__)
+
+PUSH_SUBSCRIBED = "Push Subscribed"
+CONSENT_SOURCE = "browser permission"
+# Push services must accept 4096-byte bodies (RFC 8291 §4); aes128gcm adds an 86-byte header,
+# a padding delimiter and a 16-byte tag to what we send.
+MAX_PAYLOAD_BYTES = 4096 - 86 - 1 - 16
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _ttl_seconds() -> int:
+    """How long a push service keeps a message for a browser that is offline. A day: a
+    marketing message older than that is more noise than news."""
+    return int(getattr(settings, "MESSAGING_PUSH_TTL_SECONDS", 24 * 3600))
+
+
+def _timeout_seconds() -> float:
+    return float(getattr(settings, "MESSAGING_PUSH_TIMEOUT_SECONDS", 10.0))
+
+
+# --- The payload ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreparedPush:
+    payload: bytes  # the JSON the service worker shows (static/js/wayfarer-sw.js)
+    topic: str  # RFC 8030 §5.4: at most 32 base64url characters; "" for none
+
+
+def push_payload(
+    *, rendered: Any, tag: str, delivery_id: str = "", wrap: Callable[[str], str] | None = None
+) -> dict[str, Any]:
+    """The notification as the service worker reads it. `wrap` turns each URL a click opens into
+    a tracked one (messaging.links.push_click_url)."""
+    wrap = wrap or (lambda url: url)
+    actions = []
+    for action in rendered.actions or []:
+        url = str(action.get("url") or "")
+        actions.append(
+            {
+                "action": str(action.get("action") or ""),
+                "title": str(action.get("title") or ""),
+                "url": wrap(url) if url else "",
+            }
+        )
+    return {
+        "title": rendered.title,
+        "body": rendered.body,
+        "icon": rendered.icon_url or "",
+        "image": rendered.image_url or "",
+        "url": wrap(rendered.target_url) if rendered.target_url else "",
+        "actions": actions,
+        "tag": tag,
+        "delivery": delivery_id,
+    }
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    data = orjson.dumps(payload)
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise ValueError(
+            f"the push message is {len(data)} bytes with its links; push services take at most "
+            f"{MAX_PAYLOAD_BYTES}: shorten the text or the URLs"
+        )
+    return data
+
+
+# --- VAPID -----------------------------------------------------------------------------------
+
+
+def _vapid(tenant: Tenant) -> Vapid:
+    # The raw 32-byte scalar (tenants.services.vapid_key_pair); pywebpush refuses a PEM string.
+    return Vapid.from_raw(tenant.vapid_private_key.encode())
+
+
+def _subject(tenant: Tenant) -> str:
+    """The VAPID `sub`: whom a push service may contact about this sender (RFC 8292 §2.1)."""
+    address = tenant.sender_email or parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    return f"mailto:{address}"
+
+
+def _audience(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _auth_headers(vapid: Vapid, subject: str, endpoint: str) -> dict[str, str]:
+    # A fresh claims dict for every POST: pywebpush and py_vapid fill in and keep `aud`/`exp`.
+    claims = {"sub": subject, "aud": _audience(endpoint), "exp": int(time.time()) + 12 * 3600}
+    return dict(vapid.sign(claims))
+
+
+# --- Posting to push services ----------------------------------------------------------------
+
+
+@dataclass
+class PushResult:
+    """What the push services answered for one message."""
+
+    took: int = 0
+    location: str = ""
+    gone: list[PushSubscription] = field(default_factory=list)
+    temporary: list[str] = field(default_factory=list)  # 429, 5xx, no connection
+    refused: list[str] = field(default_factory=list)  # other 4xx: this message never will
+
+
+def _post_all(
+    *,
+    session: requests.Session,
+    vapid: Vapid,
+    subject: str,
+    subscriptions: Sequence[PushSubscription],
+    prepared: PreparedPush,
+    before_first_post: Callable[[], None] = lambda: None,
+) -> PushResult:
+    result = PushResult()
+    headers_common = {"Urgency": "normal"}
+    if prepared.topic:
+        headers_common["Topic"] = prepared.topic
+    for index, subscription in enumerate(subscriptions):
+        headers = {**headers_common, **_auth_headers(vapid, subject, subscription.endpoint)}
+        if index == 0:
+            before_first_post()
+        try:
+            response = WebPusher(subscription.info(), requests_session=session).send(
+                prepared.payload,
+                headers,
+                ttl=_ttl_seconds(),
+                content_encoding="aes128gcm",
+                timeout=_timeout_seconds(),
+            )
+        except requests.RequestException as exc:
+            # A read timeout is ambiguous (the service may have it); a retry is still right:
+            # Topic and the notification tag collapse a second copy.
+            result.temporary.append(f"{_host(subscription)}: {type(exc).__name__}")
+            continue
+        status = response.status_code
+        if 200 <= status < 300:
+            result.took += 1
+            result.location = result.location or response.headers.get("Location", "")
+        elif status in (404, 410):
+            result.gone.append(subscription)
+        elif status == 429 or status >= 500:
+            retry_after = response.headers.get("Retry-After")
+            wait = f" (Retry-After {retry_after})" if retry_after else ""
+            result.temporary.append(f"{_host(subscription)}: {status}{wait}")
+        else:
+            result.refused.append(f"{_host(subscription)}: {status} {response.text[:80]}")
+    if result.gone:
+        _deactivate(result.gone)
+    return result
+
+
+def _host(subscription: PushSubscription) -> str:
+    return urlsplit(subscription.endpoint).netloc
+
+
+def _deactivate(subscriptions: Iterable[PushSubscription]) -> None:
+    ids = [s.pk for s in subscriptions]
+    PushSubscription.objects.filter(pk__in=ids).update(
+        active=False,
+        deactivated_reason="the push service no longer knows it (404/410)",
+        updated_at=now(),
+    )
+    for s in subscriptions:
+        s.active = False
+
+
+def _failure(result: PushResult) -> SendFailure:
+    """Why no subscription took the message: retryable while some answer may change."""
+    if result.temporary:
+        return SendFailure(
+            "push service unavailable: " + "; ".join(result.temporary), retryable=True
+        )
+    parts = [f"{len(result.gone)} subscription(s) expired (404/410)"] if result.gone else []
+    parts += [f"refused by {r}" for r in result.refused]
+    return SendFailure("; ".join(parts) or "no active push subscription", retryable=False)
+
+
+# --- The channel -----------------------------------------------------------------------------
+
+
+@register(Channel.PUSH)
+class PushSender:
+    """One instance per outbox run: one HTTP session (kept-alive connections to each push
+    service), one Vapid key per tenant, and the active subscriptions of a claimed batch's
+    contacts, loaded in one query when the batch's first message is prepared."""
+
+    def __init__(self) -> None:
+        self.session = requests.Session()
+        self._vapids: dict[int, tuple[Vapid, str]] = {}
+        self._batch: object = None
+        self._subscriptions: dict[int, list[PushSubscription]] = {}
+
+    def prepare(self, delivery: Delivery, context: dict[str, Any]) -> PreparedPush:
+        from messaging.rendering import render_push
+
+        rendered = render_push(delivery.content, context)
+        payload = push_payload(
+            rendered=rendered,
+            tag=f"wayfarer-{delivery.public_id}",
+            delivery_id=str(delivery.public_id),
+            wrap=lambda url: push_click_url(delivery, url),
+        )
+        return PreparedPush(payload=_encode(payload), topic=delivery.public_id.hex)
+
+    def send(self, delivery: Delivery, prepared: PreparedPush, handover: Callable[[], None]) -> str:
+        subscriptions = [s for s in self._subscriptions_of(delivery) if s.active]
+        if not subscriptions:
+            raise SendFailure("no active push subscription", retryable=False)
+        vapid, subject = self._vapid_for(delivery.tenant)
+        result = _post_all(
+            session=self.session,
+            vapid=vapid,
+            subject=subject,
+            subscriptions=subscriptions,
+            prepared=prepared,
+            before_first_post=handover,
+        )
+        if not result.took:
+            raise _failure(result)
+        return result.location[:255] or f"{result.took} subscription(s)"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _vapid_for(self, tenant: Tenant) -> tuple[Vapid, str]:
+        if tenant.pk not in self._vapids:
+            self._vapids[tenant.pk] = (_vapid(tenant), _subject(tenant))
+        return self._vapids[tenant.pk]
+
+    def _subscriptions_of(self, delivery: Delivery) -> list[PushSubscription]:
+        # The outbox claims a batch under one token and sends its rows one by one: the first
+        # row of a new token loads the subscriptions of every contact in the batch.
+        token = delivery.claim_token
+        if token is None or token != self._batch:
+            self._batch = token
+            contacts: Any = (
+                Delivery.objects.filter(claim_token=token, channel=Channel.PUSH).values(
+                    "contact_id"
+                )
+                if token is not None
+                else [delivery.contact_id]
+            )
+            self._subscriptions = {}
+            found = PushSubscription.objects.filter(active=True, contact_id__in=contacts).order_by(
+                "contact_id", "-updated_at", "pk"
+            )
+            for s in found:
+                self._subscriptions.setdefault(s.contact_id, []).append(s)
+        return self._subscriptions.get(delivery.contact_id, [])
+
+
+def push_send_test(*, tenant: Tenant, contact: Contact, rendered: Any) -> int:
+    """Send a rendered push to the contact's active subscriptions now, without the outbox (the
+    editor's "send test"). Links are not tracked. Returns how many subscriptions took it."""
+    subscriptions = list(
+        PushSubscription.objects.filter(tenant=tenant, contact=contact, active=True).order_by(
+            "-updated_at"
+        )
+    )
+    if not subscriptions:
+        return 0
+    # Each test is a new notification (its own tag), never collapsed with the previous one.
+    payload = push_payload(rendered=rendered, tag=f"wayfarer-test-{uuid.uuid4()}")
+    with requests.Session() as session:
+        result = _post_all(
+            session=session,
+            vapid=_vapid(tenant),
+            subject=_subject(tenant),
+            subscriptions=subscriptions,
+            prepared=PreparedPush(payload=_encode(payload), topic=""),
+        )
+    return result.took
+
+
+# --- Subscriptions ---------------------------------------------------------------------------
+
+
+def _b64url_decode(value: object, field_name: str) -> bytes:
+    if not isinstance(value, str) or not value:
+        raise ValidationError({field_name: "Give it as a base64url string."})
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise ValidationError({field_name: "This is not base64url."}) from None
+
+
+def _validate_keys(endpoint: object, p256dh: object, auth: object) -> None:
+    if not isinstance(endpoint, str) or not endpoint:
+        raise ValidationError({"endpoint": "A subscription needs its endpoint URL."})
+    if len(endpoint) > 2000:
+        raise ValidationError({"endpoint": "The endpoint is longer than 2000 characters."})
+    parts = urlsplit(endpoint)
+    # Push services are HTTPS; plain HTTP only on this machine, for a local test receiver.
+    local = parts.scheme == "http" and parts.hostname in LOCAL_HOSTS
+    if not parts.hostname or not (parts.scheme == "https" or local):
+        raise ValidationError({"endpoint": "The endpoint must be an https:// URL."})
+    point = _b64url_decode(p256dh, "p256dh")
+    if len(point) != 65 or point[0] != 4:
+        raise ValidationError({"p256dh": "Expected an uncompressed P-256 public key (65 bytes)."})
+    try:
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    except ValueError:
+        raise ValidationError({"p256dh": "This is not a point on the P-256 curve."}) from None
+    if len(_b64url_decode(auth, "auth")) != 16:
+        raise ValidationError({"auth": "Expected a 16-byte auth secret."})
+
+
+def push_subscription_save(
+    *,
+    tenant: Tenant,
+    contact: Contact,
+    endpoint: str,
+    p256dh: str,
+    auth: str,
+    user_agent: str = "",
+) -> PushSubscription:
+    """Store a browser's subscription for the contact: by (tenant, endpoint), so a browser that
+    subscribes again (new keys, another visitor signed in) updates its one row and turns it on.
+    Raises ValidationError by field for keys no browser would send."""
+    _validate_keys(endpoint, p256dh, auth)
+    if contact.tenant_id != tenant.pk:
+        raise ValueError("the contact belongs to another tenant")
+    subscription, _ = PushSubscription.objects.update_or_create(
+        tenant=tenant,
+        endpoint=endpoint,
+        defaults={
+            "contact": contact,
+            "p256dh": p256dh,
+            "auth": auth,
+            "user_agent": user_agent[:500],
+            "active": True,
+            "deactivated_reason": "",
+            "updated_at": now(),
+        },
+    )
+    return subscription
+
+
+def push_subscribe(
+    *,
+    tenant: Tenant,
+    anonymous_id: str | None,
+    user_id: str | None,
+    endpoint: str,
+    p256dh: str,
+    auth: str,
+    user_agent: str = "",
+    context: dict[str, Any] | None = None,
+) -> PushSubscription:
+    """A browser allowed notifications (POST /v1/push/subscribe): record `Push Subscribed` on
+    the visitor's contact (found or created from the ids, like any tracked event), grant push
+    consent, and save the subscription, all or nothing."""
+    from audience.services import messages_record
+    from messaging.services import consent_set
+
+    _validate_keys(endpoint, p256dh, auth)  # before anything is written
+    message = Message(
+        type="track",
+        message_id=f"push-subscribed:{uuid.uuid4()}",
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        event=PUSH_SUBSCRIBED,
+        properties={"endpoint_host": urlsplit(endpoint).hostname or ""},
+        context=context or {},
+    )
+    with transaction.atomic():
+        recorded = messages_record(tenant=tenant, messages=[message], source="push")
+        contact = Contact.objects.get(tenant=tenant, pk=recorded.contact_ids[0])
+        consent_set(
+            tenant=tenant,
+            contact=contact,
+            channel=Channel.PUSH,
+            consent=Consent.GRANTED,
+            source=CONSENT_SOURCE,
+        )
+        return push_subscription_save(
+            tenant=tenant,
+            contact=contact,
+            endpoint=endpoint,
+            p256dh=p256dh,
+            auth=auth,
+            user_agent=user_agent,
+        )
+
+
+def push_subscription_deactivate(*, tenant: Tenant, endpoint: str, reason: str) -> bool:
+    """Turn off the tenant's subscription with this endpoint; False if it has none."""
+    changed = PushSubscription.objects.filter(tenant=tenant, endpoint=endpoint).update(
+        active=False, deactivated_reason=reason[:200], updated_at=now()
+    )
+    return bool(changed)
