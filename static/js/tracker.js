@@ -33,6 +33,19 @@
   const COOKIE_NAMES = { [ANONYMOUS_ID_KEY]: "wf_aid", [USER_ID_KEY]: "wf_uid" };
   const COOKIE_MAX_AGE_S = 365 * 24 * 60 * 60;
 
+  const PUSH_SNOOZE_KEY = "wayfarer.pushSnoozedUntil";
+  const PUSH_SYNCED_KEY = "wayfarer.pushSynced"; // what Wayfarer last heard from this browser
+  const PUSH_SNOOZE_MS = 30 * 24 * 60 * 60 * 1000; // "Not now" is not asked again for 30 days
+  const PUSH_DEFAULTS = {
+    title: "Get notified?",
+    text: "We can tell you when something you liked is back in stock or on sale. You can turn this off at any time.",
+    allow: "Allow notifications",
+    later: "Not now",
+    delayMs: 0,
+    serviceWorker: "/wayfarer-sw.js", // served from the shop's own origin (docs/tracker.md)
+    scope: undefined,
+  };
+
   const ECOMMERCE_EVENTS = {
     productViewed: "Product Viewed",
     productAdded: "Product Added",
@@ -405,6 +418,244 @@
     );
   }
 
+  // --- Web push -----------------------------------------------------------------------------
+  //
+  // A polite soft-ask first: the browser's own permission prompt only appears when the visitor
+  // clicks "allow" in ours, so a visitor who is not interested is never shown a prompt whose
+  // "Block" would be final. Then the shop's service worker is registered, the browser subscribes
+  // with the team's VAPID key, and the subscription goes to Wayfarer with the visitor's ids.
+
+  let pushAsking = null; // the promise of the soft-ask on screen, so it is shown once
+
+  function pushSupported() {
+    return (
+      window.isSecureContext === true &&
+      "serviceWorker" in navigator &&
+      "PushManager" in window &&
+      "Notification" in window
+    );
+  }
+
+  function pushSnoozed() {
+    return storage !== null && Number(storage.getItem(PUSH_SNOOZE_KEY) || 0) > Date.now();
+  }
+
+  function pushSnooze() {
+    if (storage) storage.setItem(PUSH_SNOOZE_KEY, String(Date.now() + PUSH_SNOOZE_MS));
+  }
+
+  function base64UrlToBytes(text) {
+    const base64 = (text + "=".repeat((4 - (text.length % 4)) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+    return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  }
+
+  function sameKey(buffer, bytes) {
+    if (!buffer || buffer.byteLength !== bytes.length) return false;
+    const view = new Uint8Array(buffer);
+    return bytes.every((byte, i) => view[i] === byte);
+  }
+
+  async function pushCall(method, path, body) {
+    const headers = { Authorization: "Basic " + btoa(writeKey + ":") };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(host + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit",
+    });
+    const payload = await response.json().catch(() => null);
+    if (!response.ok) {
+      const detail = payload && payload.message ? `: ${payload.message}` : "";
+      throw new Error(`${path} answered HTTP ${response.status}${detail}`);
+    }
+    return payload;
+  }
+
+  // pushManager.subscribe() needs an active worker. navigator.serviceWorker.ready would never
+  // resolve on a page outside the worker's scope, so wait on this registration instead.
+  async function pushRegistration(settings) {
+    const registration = await navigator.serviceWorker.register(
+      settings.serviceWorker,
+      settings.scope ? { scope: settings.scope } : undefined
+    );
+    if (registration.active) return registration;
+    const worker = registration.installing || registration.waiting;
+    await new Promise((resolve, reject) => {
+      const check = () => {
+        if (worker.state === "activated") resolve();
+        else if (worker.state === "redundant") reject(new Error("the service worker did not install"));
+      };
+      worker.addEventListener("statechange", check);
+      check();
+    });
+    return registration;
+  }
+
+  function pushSyncedAs(subscription) {
+    return JSON.stringify([writeKey, host, subscription.endpoint, identity.anonymousId, identity.userId]);
+  }
+
+  // Subscribes (permission must be granted) and tells Wayfarer, unless it already knows this
+  // subscription for these ids. A subscription made with another key (the team changed) is
+  // replaced: push services refuse messages signed with a key it was not made for.
+  async function pushSubscribe(settings) {
+    const registration = await pushRegistration(settings);
+    const { publicKey } = await pushCall("GET", "/v1/push/key");
+    const key = base64UrlToBytes(publicKey);
+    let subscription = await registration.pushManager.getSubscription();
+    if (subscription && !sameKey(subscription.options && subscription.options.applicationServerKey, key)) {
+      await subscription.unsubscribe();
+      subscription = null;
+    }
+    if (!subscription) {
+      subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+    }
+    const synced = pushSyncedAs(subscription);
+    if (!storage || storage.getItem(PUSH_SYNCED_KEY) !== synced) {
+      const body = { anonymousId: identity.anonymousId, subscription: subscription.toJSON(), context: context() };
+      if (identity.userId) body.userId = identity.userId;
+      await pushCall("POST", "/v1/push/subscribe", body);
+      if (storage) storage.setItem(PUSH_SYNCED_KEY, synced);
+    }
+    return subscription;
+  }
+
+  function pushFinish(status, error) {
+    if (error) console.warn(`wayfarer.js: push ${status}:`, error.message || error);
+    emit("push", error ? { status, error: String(error.message || error) } : { status });
+    return status;
+  }
+
+  const SOFT_ASK_STYLE = `
+    :host { all: initial; }
+    .box { position: fixed; z-index: 2147483647; right: 1rem; bottom: 1rem; box-sizing: border-box;
+      width: min(24rem, calc(100vw - 2rem)); padding: 1rem 1.1rem; border-radius: 0.6rem;
+      background: #fff; color: #1f2328; border: 1px solid #d0d7de;
+      box-shadow: 0 8px 24px rgba(0, 0, 0, 0.18); font: 15px/1.45 system-ui, sans-serif; }
+    h2 { margin: 0 0 0.3rem; font-size: 1rem; font-weight: 600; }
+    p { margin: 0 0 0.9rem; }
+    .buttons { display: flex; gap: 0.5rem; justify-content: flex-end; flex-wrap: wrap; }
+    button { font: inherit; padding: 0.45rem 0.9rem; border-radius: 0.4rem; cursor: pointer;
+      border: 1px solid #d0d7de; background: #f6f8fa; color: inherit; }
+    button.allow { background: #1f6feb; border-color: #1f6feb; color: #fff; }
+    button:focus-visible { outline: 3px solid #0969da; outline-offset: 2px; }
+    @media (prefers-color-scheme: dark) {
+      .box { background: #161b22; color: #e6edf3; border-color: #30363d; }
+      button { background: #21262d; border-color: #30363d; }
+    }`;
+
+  // The soft-ask: a small non-modal dialog in a shadow root (the shop's CSS cannot reach in, and
+  // ours cannot leak out). It does not take the focus from what the visitor is doing; it is
+  // first in the tab order, and Escape means "Not now".
+  function showSoftAsk(settings, answer) {
+    const hostElement = document.createElement("div");
+    hostElement.setAttribute("data-wayfarer", "push-prompt");
+    const root = hostElement.attachShadow({ mode: "open" });
+    const style = document.createElement("style");
+    style.textContent = SOFT_ASK_STYLE;
+    const box = document.createElement("div");
+    box.className = "box";
+    box.setAttribute("role", "dialog");
+    box.setAttribute("aria-modal", "false");
+    box.setAttribute("aria-labelledby", "wf-push-title");
+    box.setAttribute("aria-describedby", "wf-push-text");
+    const heading = document.createElement("h2");
+    heading.id = "wf-push-title";
+    heading.textContent = settings.title;
+    const text = document.createElement("p");
+    text.id = "wf-push-text";
+    text.textContent = settings.text;
+    const buttons = document.createElement("div");
+    buttons.className = "buttons";
+    const later = document.createElement("button");
+    later.type = "button";
+    later.textContent = settings.later;
+    const allow = document.createElement("button");
+    allow.type = "button";
+    allow.className = "allow";
+    allow.textContent = settings.allow;
+    buttons.append(later, allow);
+    box.append(heading, text, buttons);
+    root.append(style, box);
+
+    const close = () => hostElement.remove();
+    later.addEventListener("click", () => {
+      close();
+      pushSnooze();
+      answer("later");
+    });
+    box.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") later.click();
+    });
+    allow.addEventListener("click", () => {
+      close();
+      // Called within the click: browsers show their prompt only in answer to a user gesture.
+      Notification.requestPermission()
+        .then((permission) => {
+          if (permission !== "granted") {
+            if (permission === "default") pushSnooze(); // closed the browser's prompt
+            return answer("blocked");
+          }
+          return pushSubscribe(settings).then(() => answer("subscribed"));
+        })
+        .catch((error) => answer("failed", error));
+    });
+    document.body.prepend(hostElement);
+  }
+
+  const push = {
+    /** Whether this browser can receive web push here (HTTPS, service workers, Push API). */
+    supported: pushSupported,
+
+    /**
+     * prompt({title, text, allow, later, delayMs, serviceWorker, scope}): after delayMs, shows
+     * the soft-ask unless the answer is already known. Resolves to "subscribed", "later",
+     * "blocked", "denied", "snoozed", "unsupported" or "failed" (also emitted as "push").
+     * Where permission is already granted it asks nothing and keeps Wayfarer's copy of the
+     * subscription current (after identify(), or when the browser renewed it).
+     */
+    prompt(options) {
+      const settings = Object.assign({}, PUSH_DEFAULTS, isPlainObject(options) ? options : {});
+      if (!pushSupported()) return Promise.resolve(pushFinish("unsupported"));
+      if (Notification.permission === "denied") return Promise.resolve(pushFinish("denied"));
+      if (Notification.permission === "granted") {
+        return pushSubscribe(settings).then(
+          () => pushFinish("subscribed"),
+          (error) => pushFinish("failed", error)
+        );
+      }
+      if (pushSnoozed()) return Promise.resolve(pushFinish("snoozed"));
+      if (pushAsking) return pushAsking;
+      pushAsking = new Promise((resolve) => {
+        setTimeout(() => {
+          showSoftAsk(settings, (status, error) => {
+            pushAsking = null;
+            resolve(pushFinish(status, error));
+          });
+        }, Math.max(0, Number(settings.delayMs) || 0));
+      });
+      return pushAsking;
+    },
+
+    /** Stops notifications in this browser and tells Wayfarer. Resolves to true if there was a
+     * subscription. */
+    async unsubscribe(options) {
+      if (!pushSupported()) return false;
+      const settings = Object.assign({}, PUSH_DEFAULTS, isPlainObject(options) ? options : {});
+      // getRegistration() takes a URL in the scope: the worker's own URL is in its default scope.
+      const registration = await navigator.serviceWorker.getRegistration(settings.scope || settings.serviceWorker);
+      const subscription = registration && (await registration.pushManager.getSubscription());
+      if (!subscription) return false;
+      await subscription.unsubscribe();
+      if (storage) storage.removeItem(PUSH_SYNCED_KEY);
+      await pushCall("POST", "/v1/push/unsubscribe", { endpoint: subscription.endpoint }).catch((error) =>
+        console.warn("wayfarer.js: push unsubscribe:", error.message)
+      );
+      return true;
+    },
+  };
+
   // --- Recording ----------------------------------------------------------------------------
 
   function enqueue(fields) {
@@ -514,7 +765,7 @@
       return outbox.load().length;
     },
 
-    /** on(name, listener): "queued" (message), "sent" (messages), "retry", "dropped". */
+    /** on(name, listener): "queued" (message), "sent" (messages), "retry", "dropped", "push". */
     on(name, listener) {
       (listeners[name] = listeners[name] || []).push(listener);
     },
@@ -522,6 +773,10 @@
     productsSearched(query) {
       api.track("Products Searched", { query: String(query || "") });
     },
+
+    /** Web push: push.prompt(options), push.unsubscribe(), push.supported(). Call it inside
+     * ready(): before the tracker loads, `wayfarer.push` is the queue's own Array.push. */
+    push,
   };
 
   // productViewed(product), productAdded(product)…: track() with the Segment E-commerce name.

@@ -89,6 +89,7 @@ class Attempt:
     sender_key: str = ""  # the VAPID `k`
     plaintext: bytes | None = None  # decrypted (only when the request was valid)
     error: str = ""
+    peer: tuple[str, int] = ("", 0)  # the sender's address: one per connection
 
     def json(self) -> dict[str, Any]:
         assert self.plaintext is not None, self.error
@@ -161,13 +162,15 @@ class PushReceiver:
 
     # --- The request -------------------------------------------------------------------------
 
-    def _answer(self, path_id: str, headers: dict[str, str], body: bytes) -> Attempt:
+    def _answer(
+        self, path_id: str, headers: dict[str, str], body: bytes, peer: tuple[str, int]
+    ) -> Attempt:
         with self.lock:
             subscription = self.subscriptions.get(path_id)
             script = self.scripts.get(path_id)
             scripted = script.popleft() if script else 201
         endpoint = f"{self.origin}/push/{path_id}"
-        attempt = Attempt(endpoint=endpoint, status=201, headers=headers)
+        attempt = Attempt(endpoint=endpoint, status=201, headers=headers, peer=peer)
         if subscription is None:
             attempt.status, attempt.error = 404, "no such subscription"
         else:
@@ -260,7 +263,7 @@ def _handler_for(receiver: PushReceiver) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}
             path_id = self.path.removeprefix("/push/")
-            attempt = receiver._answer(path_id, headers, body)
+            attempt = receiver._answer(path_id, headers, body, self.client_address[:2])
             if attempt.status == DROP:
                 self.close_connection = True
                 return
