@@ -31,6 +31,7 @@ from messaging.models import Channel, Delivery
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 REDIRECT_SCHEMES = ("http", "https")
+CHANNEL_NOUNS = {Channel.EMAIL: "emails", Channel.PUSH: "notifications"}
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
@@ -123,7 +124,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         "delivery": delivery,
         "tenant": delivery.tenant,
         "contact": delivery.contact,
-        "channel_label": Channel(delivery.channel).label.lower(),
+        "channel_label": CHANNEL_NOUNS[delivery.channel],
         "preferences_url": links.preferences_url(delivery),
     }
     if request.method == "GET":

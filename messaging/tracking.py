@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from audience.models import Consent
 from messaging import links, outcomes, services
 from messaging.models import Channel, Delivery
+from messaging.policy import policy_for
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +133,6 @@ def preferences_save(
 def receives(*, delivery: Delivery, channel: str) -> bool:
     """Whether the contact gets marketing on `channel` now, as the sending policy judges it:
     revoked never, granted always, unknown unless the tenant requires an opt-in."""
-    from messaging.policy import policy_for
-
     consent = getattr(delivery.contact, f"{channel}_consent")
     if consent == Consent.UNKNOWN:
         return not policy_for(delivery.tenant).require_opt_in

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from anymail.signals import AnymailTrackingEvent, EventType, tracking
+from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
 
@@ -103,6 +104,8 @@ def tracking_apply(*, delivery: Delivery, event: AnymailTrackingEvent, esp_name:
             delivery=delivery, user_agent=event.user_agent or "", via=esp_name
         )
     elif kind == EventType.CLICKED:
+        if _is_our_link(event.click_url or ""):
+            return  # the ESP wrapped our own click redirect, which records the click itself
         message_tracking.click_record(
             delivery=delivery,
             url=event.click_url or "",
@@ -112,6 +115,10 @@ def tracking_apply(*, delivery: Delivery, event: AnymailTrackingEvent, esp_name:
     elif kind == EventType.UNSUBSCRIBED:
         message_tracking.unsubscribe(delivery=delivery, source=f"unsubscribed at {esp_name}")
     # queued, sent, deferred, autoresponded, subscribed, unknown: nothing to act on.
+
+
+def _is_our_link(url: str) -> bool:
+    return url.startswith(f"{settings.SITE_URL}/m/")
 
 
 def _detail(event: AnymailTrackingEvent) -> str:

@@ -157,6 +157,29 @@ def test_it_unsubscribes_only_the_contact_of_the_tenant_that_sent_the_message(
     assert {e.tenant_id for e in Event.objects.all()} == {world.acme.pk}
 
 
+def test_it_unsubscribes_a_push_link_from_notifications_only(
+    provider: Client, world: Any, delivery: Delivery
+) -> None:
+    push_template = Template.objects.create(
+        tenant=world.acme, name="Back", channel=Channel.PUSH, title="Back", body="In stock"
+    )
+    push = Delivery.objects.create(
+        tenant=world.acme,
+        contact=delivery.contact,
+        channel=Channel.PUSH,
+        template=push_template,
+        content=push_template.snapshot(),
+        source="campaign:2",
+        idempotency_key="push-1",
+    )
+
+    response = _one_click(provider, links.unsubscribe_url(push))
+
+    assert b"no more marketing notifications" in response.content
+    contact = _contact(delivery)
+    assert (contact.email_consent, contact.push_consent) == (Consent.UNKNOWN, Consent.REVOKED)
+
+
 def test_it_refuses_other_methods_on_the_unsubscribe_link(
     client: Client, delivery: Delivery
 ) -> None:

@@ -249,6 +249,19 @@ def test_it_records_the_providers_opens_and_clicks_as_our_own_links_do(
     assert clicks[0].properties["user_agent"].startswith("Mozilla/5.0")
 
 
+def test_it_leaves_a_click_on_our_own_redirect_to_the_redirect(
+    client: Client, delivery: Delivery
+) -> None:
+    # With the ESP's click tracking on too, it reports clicks on links we already rewrote.
+    ours = links.click_url(delivery, "https://shop.example/welcome")
+    _post(client, clicked(_metadata(delivery), ours))
+    client.get(f"{urlsplit(ours).path}?{urlsplit(ours).query}")
+
+    [click] = _events(outcomes.EMAIL_CLICKED)
+    assert click.properties["url"] == "https://shop.example/welcome"
+    assert click.properties["via"] == "redirect"
+
+
 def test_it_revokes_consent_when_the_recipient_unsubscribed_at_the_provider(
     client: Client, delivery: Delivery
 ) -> None:
