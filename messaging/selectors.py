@@ -36,6 +36,13 @@ def template_get(*, tenant: Tenant, public_id: object) -> Template:
     return template
 
 
+def template_name_taken(*, tenant: Tenant, name: str, template: Template | None = None) -> bool:
+    qs = Template.objects.filter(tenant=tenant, name=name)
+    if template is not None and template.pk:
+        qs = qs.exclude(pk=template.pk)
+    return qs.exists()
+
+
 def delivery_list(*, tenant: Tenant, status: str = "", channel: str = "") -> QuerySet[Delivery]:
     """The outbox, newest first; the contact comes along (every list shows who it is for).
     The template's name is in the delivery's content snapshot, so no join for it."""
