@@ -320,9 +320,8 @@ def sending_settings(request: HttpRequest, tenant_slug: str) -> HttpResponse:
             form.save()
             messages.success(request, "Sending settings saved. They apply to the next message.")
             return redirect("sending_settings", tenant_slug=request.tenant.slug)
-        return render(
-            request, "messaging/sending_settings.html", {"form": form, "readonly": False}, 400
-        )
+        ctx = {"form": form, "readonly": False}
+        return render(request, "messaging/sending_settings.html", ctx, status=400)
     form = SendingPolicyForm(instance=policy)
     readonly = not request.membership.can_manage
     return render(request, "messaging/sending_settings.html", {"form": form, "readonly": readonly})

@@ -14,6 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from audience.models import Contact, ContactImport
+from messaging.models import Delivery, SendingPolicy, Suppression, Template
 from segments.models import Segment
 from tenants.models import ApiKey, Membership
 from tests.factories import api_key
@@ -78,6 +79,24 @@ def ids_for(world, tenant) -> dict[str, str]:  # type: ignore[no-untyped-def]
             "children": [{"type": "reachable", "channel": "email", "reachable": True}],
         },
     )
+    template = Template.objects.create(
+        tenant=tenant,
+        name=f"Probe {Template.objects.filter(tenant=tenant).count() + 1}",
+        subject="Hello {{ contact.first_name }}",
+        html="<p>Hi</p>",
+    )
+    delivery = Delivery.objects.create(
+        tenant=tenant,
+        contact=contact,
+        channel=template.channel,
+        template=template,
+        content=template.snapshot(),
+        source="test",
+        idempotency_key=f"probe-{Delivery.objects.filter(tenant=tenant).count() + 1}",
+    )
+    Suppression.objects.get_or_create(
+        tenant=tenant, address=f"gone@{tenant.slug}.example", defaults={"reason": "manual"}
+    )
     return {
         "tenant_slug": tenant.slug,
         "member_id": str(member.public_id),
@@ -85,6 +104,8 @@ def ids_for(world, tenant) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "contact_id": str(contact.public_id),
         "import_id": str(job.public_id),
         "segment_id": str(segment.public_id),
+        "template_id": str(template.public_id),
+        "delivery_id": str(delivery.public_id),
     }
 
 
@@ -101,12 +122,17 @@ def snapshot() -> tuple:
         sorted(Contact.objects.values_list("public_id", "email", "first_name")),
         sorted(ContactImport.objects.values_list("public_id", "status", "mapping")),
         sorted(Segment.objects.values_list("public_id", "name", "description")),
+        sorted(Template.objects.values_list("public_id", "name", "subject", "updated_at")),
+        sorted(Delivery.objects.values_list("public_id", "status", "attempts")),
+        sorted(SendingPolicy.objects.values_list("tenant_id", "frequency_cap", "hourly_limit")),
+        sorted(Suppression.objects.values_list("tenant_id", "address")),
     )
 
 
 def test_it_finds_the_tenant_routes() -> None:
     names = {r.name for r in ROUTES}
     assert {"dashboard", "members", "member_role", "api_key_revoke", "tenant_settings"} <= names
+    assert {"message_template_edit", "delivery_detail", "sending_settings"} <= names
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
