@@ -128,10 +128,28 @@ def _audience(endpoint: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _auth_headers(vapid: Vapid, subject: str, endpoint: str) -> dict[str, str]:
-    # A fresh claims dict for every POST: pywebpush and py_vapid fill in and keep `aud`/`exp`.
-    claims = {"sub": subject, "aud": _audience(endpoint), "exp": int(time.time()) + 12 * 3600}
-    return dict(vapid.sign(claims))
+class VapidSigner:
+    """A tenant's VAPID signature for each push service. A token is reused for an hour (RFC 8292
+    §2 allows reuse until `exp`): signing once per message would cost more than encrypting it."""
+
+    LIFETIME = 12 * 3600  # the token's `exp`; push services refuse more than 24 h
+    REUSE = 3600
+
+    def __init__(self, tenant: Tenant) -> None:
+        self.vapid = _vapid(tenant)
+        self.subject = _subject(tenant)
+        self._tokens: dict[str, tuple[float, dict[str, str]]] = {}
+
+    def headers_for(self, endpoint: str) -> dict[str, str]:
+        audience = _audience(endpoint)
+        signed_at, headers = self._tokens.get(audience, (0.0, {}))
+        stamp = time.time()
+        if not headers or stamp - signed_at > self.REUSE:
+            # A fresh claims dict for every signature: py_vapid and pywebpush write into it.
+            claims = {"sub": self.subject, "aud": audience, "exp": int(stamp) + self.LIFETIME}
+            headers = dict(self.vapid.sign(claims))
+            self._tokens[audience] = (stamp, headers)
+        return headers
 
 
 # --- Posting to push services ----------------------------------------------------------------
@@ -151,8 +169,7 @@ class PushResult:
 def _post_all(
     *,
     session: requests.Session,
-    vapid: Vapid,
-    subject: str,
+    signer: VapidSigner,
     subscriptions: Sequence[PushSubscription],
     prepared: PreparedPush,
     before_first_post: Callable[[], None] = lambda: None,
@@ -162,7 +179,7 @@ def _post_all(
     if prepared.topic:
         headers_common["Topic"] = prepared.topic
     for index, subscription in enumerate(subscriptions):
-        headers = {**headers_common, **_auth_headers(vapid, subject, subscription.endpoint)}
+        headers = {**headers_common, **signer.headers_for(subscription.endpoint)}
         if index == 0:
             before_first_post()
         try:
@@ -227,12 +244,12 @@ def _failure(result: PushResult) -> SendFailure:
 @register(Channel.PUSH)
 class PushSender:
     """One instance per outbox run: one HTTP session (kept-alive connections to each push
-    service), one Vapid key per tenant, and the active subscriptions of a claimed batch's
+    service), one VAPID signer per tenant, and the active subscriptions of a claimed batch's
     contacts, loaded in one query when the batch's first message is prepared."""
 
     def __init__(self) -> None:
         self.session = requests.Session()
-        self._vapids: dict[int, tuple[Vapid, str]] = {}
+        self._signers: dict[int, VapidSigner] = {}
         self._batch: object = None
         self._subscriptions: dict[int, list[PushSubscription]] = {}
 
@@ -252,11 +269,9 @@ class PushSender:
         subscriptions = [s for s in self._subscriptions_of(delivery) if s.active]
         if not subscriptions:
             raise SendFailure("no active push subscription", retryable=False)
-        vapid, subject = self._vapid_for(delivery.tenant)
         result = _post_all(
             session=self.session,
-            vapid=vapid,
-            subject=subject,
+            signer=self._signer_for(delivery.tenant),
             subscriptions=subscriptions,
             prepared=prepared,
             before_first_post=handover,
@@ -268,10 +283,10 @@ class PushSender:
     def close(self) -> None:
         self.session.close()
 
-    def _vapid_for(self, tenant: Tenant) -> tuple[Vapid, str]:
-        if tenant.pk not in self._vapids:
-            self._vapids[tenant.pk] = (_vapid(tenant), _subject(tenant))
-        return self._vapids[tenant.pk]
+    def _signer_for(self, tenant: Tenant) -> VapidSigner:
+        if tenant.pk not in self._signers:
+            self._signers[tenant.pk] = VapidSigner(tenant)
+        return self._signers[tenant.pk]
 
     def _subscriptions_of(self, delivery: Delivery) -> list[PushSubscription]:
         # The outbox claims a batch under one token and sends its rows one by one: the first
@@ -310,8 +325,7 @@ def push_send_test(*, tenant: Tenant, contact: Contact, rendered: Any) -> int:
     with requests.Session() as session:
         result = _post_all(
             session=session,
-            vapid=_vapid(tenant),
-            subject=_subject(tenant),
+            signer=VapidSigner(tenant),
             subscriptions=subscriptions,
             prepared=PreparedPush(payload=_encode(payload), topic=""),
         )

@@ -312,6 +312,7 @@ def test_it_loads_a_batchs_subscriptions_once_and_posts_on_one_connection(
     reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and table in q["sql"]]
     assert len(reads) == 2  # the policy's check, and the sender's load for the batch
     assert len({a.peer for a in receiver.attempts}) == 1  # one kept-alive connection
+    assert len({a.headers["authorization"] for a in receiver.attempts}) == 1  # signed once
 
 
 def test_it_refuses_a_message_too_large_for_push_services(
