@@ -214,10 +214,9 @@ def _posted_template(request: HttpRequest) -> Template | None:
 @require_POST
 def template_preview(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     """The preview pane for the posted editor, and the Liquid errors beside its fields."""
-    form, draft, contact = _posted_editor(request, _posted_template(request))
-    ctx = _editor_context(
-        request, template=None, form=form, draft=draft, contact=contact, search=""
-    )
+    template = _posted_template(request)
+    form, draft, contact = _posted_editor(request, template)
+    ctx = _editor_context(request, template=template, form=form, draft=draft, contact=contact)
     return render(request, f"{EDITOR}#preview_response", ctx)
 
 

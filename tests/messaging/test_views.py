@@ -330,6 +330,26 @@ def test_it_finds_contacts_to_preview_with_among_the_teams_own(
     assert "No contact’s email or name starts with “nobody”." in chosen_html  # noqa: RUF001
 
 
+def test_it_updates_the_preview_and_finds_contacts_without_javascript(
+    login: Any, world: Any, email_template: Template, ann: Contact
+) -> None:
+    # Without JavaScript, "Update the preview" posts the form to the page itself.
+    fields = {**email_fields(name="Welcome"), "action": "preview", "contact_q": "ann"}
+    client = login(world.dave)
+
+    searched = client.post(edit(email_template), fields).content.decode()
+    chosen = client.post(edit(email_template), {**fields, "contact": str(ann.public_id)})
+
+    assert "Ann Lee &lt;ann@example.com&gt;" in searched  # found, to choose
+    assert text_of(searched, "preview-contact") == "As a sample contact"
+    html = chosen.content.decode()
+    assert chosen.status_code == 200
+    assert text_of(html, "preview-subject") == "Ann, spring is here"
+    assert 'value="Spring sale"' not in html and 'value="Welcome"' in html  # what was typed
+    email_template.refresh_from_db()
+    assert email_template.subject.startswith("Hello")  # previewing saves nothing
+
+
 def test_it_answers_404_for_another_teams_contact_in_the_preview(
     login: Any, world: Any, zed: Contact
 ) -> None:
