@@ -97,7 +97,7 @@ def test_it_previews_as_the_marketer_types_refuses_broken_liquid_saves_and_sends
     )
     [received] = mail_sink.wait_for(1)
     assert received.rcpt_tos == ["qa@acme.example"]
-    assert received.message["Subject"] == "Hello Ann"
+    assert received.message["Subject"] == "[Test] Hello Ann"
     assert re.search(
         r"Hi Ann, welcome aboard\.", received.message.get_body(("html",)).get_content()
     )

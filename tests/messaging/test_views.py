@@ -395,7 +395,7 @@ def test_it_sends_a_test_email_rendered_for_the_chosen_contact(
     [received] = mail_sink.wait_for(1)
     assert received.rcpt_tos == ["qa@acme.example"]
     message = received.message
-    assert message["Subject"] == "Ann, spring is here"
+    assert message["Subject"] == "[Test] Ann, spring is here"  # marked as a test
     assert "Dear Ann," in message.get_body(("html",)).get_content()
     assert "Dear Ann," in message.get_body(("plain",)).get_content()
     assert not Delivery.objects.exists()  # a test is not a message of the outbox
