@@ -436,6 +436,14 @@
     );
   }
 
+  // The worker's path and scope may be set once, in wayfarer.load()'s options, or per call.
+  function pushSettings(callOptions) {
+    const fromLoad = {};
+    if (options.serviceWorker) fromLoad.serviceWorker = options.serviceWorker;
+    if (options.serviceWorkerScope) fromLoad.scope = options.serviceWorkerScope;
+    return Object.assign({}, PUSH_DEFAULTS, fromLoad, isPlainObject(callOptions) ? callOptions : {});
+  }
+
   function pushSnoozed() {
     return storage !== null && Number(storage.getItem(PUSH_SNOOZE_KEY) || 0) > Date.now();
   }
@@ -616,7 +624,7 @@
      * subscription current (after identify(), or when the browser renewed it).
      */
     prompt(options) {
-      const settings = Object.assign({}, PUSH_DEFAULTS, isPlainObject(options) ? options : {});
+      const settings = pushSettings(options);
       if (!pushSupported()) return Promise.resolve(pushFinish("unsupported"));
       if (Notification.permission === "denied") return Promise.resolve(pushFinish("denied"));
       if (Notification.permission === "granted") {
@@ -642,7 +650,7 @@
      * subscription. */
     async unsubscribe(options) {
       if (!pushSupported()) return false;
-      const settings = Object.assign({}, PUSH_DEFAULTS, isPlainObject(options) ? options : {});
+      const settings = pushSettings(options);
       // getRegistration() takes a URL in the scope: the worker's own URL is in its default scope.
       const registration = await navigator.serviceWorker.getRegistration(settings.scope || settings.serviceWorker);
       const subscription = registration && (await registration.pushManager.getSubscription());
