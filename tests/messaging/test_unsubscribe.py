@@ -198,7 +198,6 @@ def _unsubscribe_link(message: Any) -> str:
 def test_it_skips_the_very_next_marketing_message_from_any_source_after_a_one_click(
     provider: Client, world: Any, email_template: Template, mail_sink: MailSink
 ) -> None:
-    pytest.importorskip("messaging.mail", reason="messaging/mail.py has not landed yet")
     ann = Contact.objects.create(tenant=world.acme, email="ann@example.com", first_name="Ann")
 
     def decide(source: str) -> Delivery:
@@ -234,7 +233,6 @@ def test_it_skips_the_very_next_marketing_message_from_any_source_after_a_one_cl
 def test_it_still_sends_a_transactional_message_after_an_unsubscribe(
     provider: Client, world: Any, email_template: Template, mail_sink: MailSink
 ) -> None:
-    pytest.importorskip("messaging.mail", reason="messaging/mail.py has not landed yet")
     ann = Contact.objects.create(tenant=world.acme, email="ann@example.com", first_name="Ann")
     delivery_create(
         tenant=world.acme,
