@@ -70,8 +70,10 @@ class EmailSender:
     ) -> str:
         smtp = backend.connection
         recipients = message.recipients()
-        data = message.message().as_bytes(linesep="\r\n")
+        built = message.message()
+        data = built.as_bytes(policy=built.policy.clone(linesep="\r\n"))
         try:
+            smtp.ehlo_or_helo_if_needed()
             code, reply = smtp.mail(message.from_email)
             if code != 250:
                 raise _refused(code, reply, "MAIL FROM")

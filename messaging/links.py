@@ -25,18 +25,28 @@ def _signer() -> signing.Signer:
 
 
 def _token(delivery: Delivery) -> str:
-    # 22 characters of base64url for the uuid keep links short in plain-text mail.
+    # The tenant's id (hex) and the delivery's uuid in 22 characters of base64url: short links in
+    # plain-text mail, and a lookup by (tenant, public_id), the index every tenant table has.
     raw = base64.urlsafe_b64encode(delivery.public_id.bytes).rstrip(b"=").decode()
-    return _signer().sign(raw)
+    return _signer().sign(f"{delivery.tenant_id:x}.{raw}")
+
+
+def delivery_ref(token: str) -> tuple[int, uuid.UUID]:
+    """(tenant id, delivery public id) of a token; raises signing.BadSignature for anything
+    forged or garbled."""
+    value = _signer().unsign(token)
+    tenant, _, raw = value.partition(".")
+    try:
+        return int(tenant, 16), uuid.UUID(
+            bytes=base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        )
+    except (ValueError, TypeError):
+        raise signing.BadSignature("Not a delivery.") from None
 
 
 def delivery_public_id(token: str) -> uuid.UUID:
     """The delivery a token names; raises signing.BadSignature for anything forged or garbled."""
-    raw = _signer().unsign(token)
-    try:
-        return uuid.UUID(bytes=base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (ValueError, TypeError):
-        raise signing.BadSignature("Not a delivery.") from None
+    return delivery_ref(token)[1]
 
 
 def url_signature(token: str, url: str) -> str:

@@ -28,10 +28,11 @@ CHANNELS = (Channel.EMAIL, Channel.PUSH)
 def delivery_for_token(token: str) -> Delivery | None:
     """The delivery a signed link names, or None for a forged, garbled or unknown token."""
     try:
-        public_id = links.delivery_public_id(token)
+        tenant_id, public_id = links.delivery_ref(token)
     except signing.BadSignature:
         return None
-    return delivery_for_public_id(public_id=public_id)
+    found = Delivery.objects.select_related("tenant", "contact")
+    return found.filter(tenant_id=tenant_id, public_id=public_id).first()
 
 
 def delivery_for_public_id(*, public_id: uuid.UUID | str, tenant_slug: str = "") -> Delivery | None:

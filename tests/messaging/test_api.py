@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from audience.models import Contact
+from audience.models import Contact, Identity
 from messaging import outbox
 from messaging.models import Delivery, Template
 
@@ -15,9 +15,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def ann(world: Any) -> Contact:
-    return Contact.objects.create(
+    contact = Contact.objects.create(
         tenant=world.acme, user_id="u-ann", email="ann@example.com", first_name="Ann"
     )
+    Identity.objects.create(
+        tenant=world.acme, contact=contact, kind=Identity.Kind.USER_ID, value="u-ann"
+    )
+    return contact
 
 
 @pytest.fixture
