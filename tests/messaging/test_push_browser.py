@@ -30,7 +30,7 @@ from audience.models import Consent, Identity
 from messaging import outbox
 from messaging.models import Channel, Delivery, PushSubscription, Template
 from messaging.services import delivery_create
-from tests.factories import api_key
+from tests.factories import PASSWORD, api_key
 from tests.messaging.push_receiver import BrowserSubscription, PushReceiver
 
 pytestmark = pytest.mark.e2e
@@ -334,3 +334,27 @@ def notifications_of(page: Page) -> list[dict[str, Any]]:
         ".then(ns => ns.map(n => ({title: n.title, body: n.body, data: n.data,"
         " actions: n.actions.map(a => ({action: a.action, title: a.title}))})))"
     )
+
+
+def test_it_lets_a_marketer_try_the_prompt_in_the_demo_shop(
+    browser: Browser, live_server: Any, transactional_db: None, world: Any, ingest_inline: None
+) -> None:
+    context = browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        page.goto("/t/acme/demo-shop/")
+        page.get_by_label("Email").fill("dave@example.com")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Open the demo shop").click()
+        expect(page.get_by_role("dialog", name="Get notified?")).to_have_count(0)  # not unasked
+
+        page.get_by_role("button", name="Ask this visitor").click()
+        dialog = page.get_by_role("dialog", name="Get notified?")
+        expect(dialog).to_contain_text("Acme tells you when")
+        dialog.get_by_role("button", name="Not now").click()
+
+        expect(page.locator("#push-status")).to_have_text("“Not now”: not asked again for 30 days")
+    finally:
+        context.close()
