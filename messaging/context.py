@@ -1,0 +1,285 @@
+"""What a message's Liquid can read (DESIGN §7): contact, event, cart, wishlist, recently
+viewed, recommendations, tenant, data, unsubscribe and preference links, now.
+
+Plain dicts, lists, strings and numbers only — never a model object — so a template can reach
+nothing but this data (messaging/rendering.py). `contexts_build()` runs in the sender's hot
+loop: a claimed batch costs a handful of queries (the batch's products in one, the
+recommendations' four per tenant), and each delivery only dict building. Product dicts are
+built once per batch and shared by every contact that has the product: Liquid cannot change
+its context, so sharing is safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from django.utils.timezone import now
+
+from audience.models import Contact, Product
+from audience.recommendations import contact_interests, recommend
+from messaging import links
+from messaging.models import Delivery
+from tenants.models import Tenant
+
+RECOMMENDATIONS = 4
+MAX_LISTED = 20  # wishlist and recently viewed items a template can list
+MAX_CART_ITEMS = 50
+DEFAULT_CURRENCY = "EUR"  # Product.currency's default
+
+
+class _Wanted(NamedTuple):
+    key: int
+    contact: Contact
+    event: dict[str, Any] | None
+    data: dict[str, Any] | None
+    delivery: Delivery | None
+
+
+def _number(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(Decimal(str(value)))
+    except (ArithmeticError, ValueError):
+        return None
+
+
+def product_dict(product: Product) -> dict[str, Any]:
+    return {
+        "sku": product.sku,
+        "name": product.name,
+        "url": product.url,
+        "image_url": product.image_url,
+        "price": _number(product.price),
+        "currency": product.currency,
+        "in_stock": product.in_stock,
+        "category": product.category,
+    }
+
+
+def tenant_dict(tenant: Tenant) -> dict[str, Any]:
+    return {
+        "name": tenant.name,
+        "sender_name": tenant.sender_name or tenant.name,
+        "sender_email": tenant.sender_email,
+    }
+
+
+def contact_dict(contact: Contact, tenant: Tenant) -> dict[str, Any]:
+    return {
+        "id": str(contact.public_id),
+        "email": contact.email,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "name": f"{contact.first_name} {contact.last_name}".strip(),
+        "phone": contact.phone,
+        "user_id": contact.user_id,
+        "timezone": contact.timezone or tenant.timezone,
+        "locale": contact.locale,
+        "lifecycle_stage": contact.lifecycle_stage,
+        "birthday": {"month": contact.birthday_month, "day": contact.birthday_day},
+        "attributes": contact.attributes if isinstance(contact.attributes, dict) else {},
+    }
+
+
+def _event_dict(event: dict[str, Any] | None) -> dict[str, Any]:
+    if not isinstance(event, dict):
+        return {"name": "", "properties": {}}
+    properties = event.get("properties")
+    return {
+        **event,
+        "name": str(event.get("name") or event.get("event") or ""),
+        "properties": properties if isinstance(properties, dict) else {},
+    }
+
+
+def _quantity(value: Any) -> int:
+    try:
+        return max(1, int(value or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _cart(cart: list[Any], products: dict[str, dict[str, Any]], currency: str) -> dict[str, Any]:
+    """The cart with the catalog's current name, links, price and stock for each item (what the
+    item stored at "Product Added" when the catalog does not know it)."""
+    items, total, count = [], 0.0, 0
+    for item in cart[:MAX_CART_ITEMS]:
+        if not isinstance(item, dict):
+            continue
+        sku = str(item.get("sku") or "")
+        product = products.get(sku)
+        quantity = _quantity(item.get("quantity"))
+        if product is not None:
+            price = product["price"] if product["price"] is not None else _number(item.get("price"))
+            line = {**product, "price": price, "quantity": quantity}
+        else:
+            price = _number(item.get("price"))
+            line = {
+                "sku": sku,
+                "name": str(item.get("name") or sku),
+                "url": "",
+                "image_url": "",
+                "price": price,
+                "currency": currency,
+                "in_stock": True,
+                "category": "",
+                "quantity": quantity,
+            }
+        line["line_total"] = round(price * quantity, 2) if price is not None else None
+        total += line["line_total"] or 0.0
+        count += quantity
+        items.append(line)
+    return {
+        "items": items,
+        "total": round(total, 2),
+        "count": count,  # units, as a cart badge counts them
+        "currency": items[0]["currency"] if items else currency,
+    }
+
+
+def _listed(skus: Any, products: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    if not isinstance(skus, list):
+        return []
+    found = (products.get(str(sku)) for sku in skus)
+    return [p for p in found if p is not None][:MAX_LISTED]
+
+
+def _build(tenant: Tenant, wanted: Sequence[_Wanted], *, stamp: str) -> dict[int, dict[str, Any]]:
+    """Contexts for contacts of one tenant: one query for their products, four for their
+    recommendations."""
+    skus = {sku for w in wanted for sku in contact_interests(w.contact)}
+    catalog = (
+        {p.sku: p for p in Product.objects.filter(tenant=tenant, sku__in=skus)} if skus else {}
+    )
+    recommended = recommend(
+        tenant=tenant,
+        contacts={w.contact.pk: w.contact for w in wanted}.values(),
+        limit=RECOMMENDATIONS,
+        known=catalog,
+    )
+    products = {sku: product_dict(p) for sku, p in catalog.items()}
+    shared: dict[int, dict[str, Any]] = {}  # recommended products, once per product
+    tenant_data = tenant_dict(tenant)
+    contexts = {}
+    for w in wanted:
+        contact = w.contact
+        picks = []
+        for p in recommended.get(contact.pk, []):
+            if p.pk not in shared:
+                shared[p.pk] = product_dict(p)
+            picks.append(shared[p.pk])
+        delivery = w.delivery
+        contexts[w.key] = {
+            "contact": contact_dict(contact, tenant),
+            "event": _event_dict(w.event),
+            "cart": _cart(
+                contact.cart if isinstance(contact.cart, list) else [], products, DEFAULT_CURRENCY
+            ),
+            "wishlist": _listed(contact.wishlist, products),
+            "recently_viewed": _listed(contact.recently_viewed, products),
+            "recommendations": picks,
+            "tenant": tenant_data,
+            "data": w.data if isinstance(w.data, dict) else {},
+            # Without a delivery (a preview) there is nothing to sign: the links go nowhere.
+            "unsubscribe_url": links.unsubscribe_url(delivery) if delivery else "#",
+            "preferences_url": links.preferences_url(delivery) if delivery else "#",
+            "now": stamp,
+        }
+    return contexts
+
+
+def contexts_build(deliveries: list[Delivery]) -> dict[int, dict[str, Any]]:
+    """The Liquid context of each delivery, by delivery pk (contact and tenant loaded)."""
+    stamp = now().isoformat()
+    by_tenant: dict[int, list[_Wanted]] = {}
+    tenants: dict[int, Tenant] = {}
+    for d in deliveries:
+        tenants[d.tenant_id] = d.tenant
+        by_tenant.setdefault(d.tenant_id, []).append(_Wanted(d.pk, d.contact, d.event, d.data, d))
+    contexts: dict[int, dict[str, Any]] = {}
+    for tenant_id, wanted in by_tenant.items():
+        contexts.update(_build(tenants[tenant_id], wanted, stamp=stamp))
+    return contexts
+
+
+def context_for_contact(
+    *,
+    tenant: Tenant,
+    contact: Contact,
+    event: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    delivery: Delivery | None = None,
+) -> dict[str, Any]:
+    """One contact's context, as a send would build it (the editor's preview, a test send)."""
+    wanted = _Wanted(0, contact, event, data, delivery)
+    return _build(tenant, [wanted], stamp=now().isoformat())[0]
+
+
+def _sample_product(n: int, name: str, category: str, price: float) -> dict[str, Any]:
+    return {
+        "sku": f"SAMPLE-{n}",
+        "name": name,
+        "url": f"https://shop.example/products/sample-{n}",
+        "image_url": f"https://shop.example/images/sample-{n}.jpg",
+        "price": price,
+        "currency": DEFAULT_CURRENCY,
+        "in_stock": True,
+        "category": category,
+    }
+
+
+def sample_context(tenant: Tenant) -> dict[str, Any]:
+    """A made-up contact with every field filled, for validating templates and the editor's
+    preview: a cart of three, a wishlist, recently viewed, recommendations and an event.
+    Reads no database: the tenant's own fields only."""
+    products = [
+        _sample_product(1, "Trail Running Shoes", "Shoes", 89.90),
+        _sample_product(2, "Merino Wool Socks", "Accessories", 14.50),
+        _sample_product(3, "Rain Jacket", "Outerwear", 129.00),
+        _sample_product(4, "Insulated Bottle", "Accessories", 24.00),
+        _sample_product(5, "Hiking Boots", "Shoes", 149.00),
+        _sample_product(6, "Fleece Beanie", "Accessories", 19.90),
+        _sample_product(7, "Down Vest", "Outerwear", 99.00),
+    ]
+    quantities = (1, 2, 1)
+    items = [
+        {**p, "quantity": q, "line_total": round(p["price"] * q, 2)}
+        for p, q in zip(products[:3], quantities, strict=True)
+    ]
+    return {
+        "contact": {
+            "id": "00000000-0000-4000-8000-000000000000",
+            "email": "ada.lovelace@example.com",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "name": "Ada Lovelace",
+            "phone": "+44 20 7946 0000",
+            "user_id": "user-1815",
+            "timezone": tenant.timezone or "UTC",
+            "locale": "en-GB",
+            "lifecycle_stage": "customer",
+            "birthday": {"month": 12, "day": 10},
+            "attributes": {"plan": "gold", "loyalty_points": 1200, "city": "London"},
+        },
+        "event": {
+            "name": "Product Viewed",
+            "properties": {**products[4], "product_id": products[4]["sku"]},
+        },
+        "cart": {
+            "items": items,
+            "total": round(sum(i["line_total"] for i in items), 2),
+            "count": sum(quantities),
+            "currency": DEFAULT_CURRENCY,
+        },
+        "wishlist": [products[4], products[6]],
+        "recently_viewed": [products[4], products[0], products[3]],
+        "recommendations": products[3:7],
+        "tenant": tenant_dict(tenant),
+        "data": {"coupon": "WELCOME10", "discount": 10},
+        "unsubscribe_url": "#",
+        "preferences_url": "#",
+        "now": now().isoformat(),
+    }
