@@ -17,7 +17,7 @@ from django.utils.timezone import now
 
 from audience.models import Consent, Contact
 from messaging import outcomes
-from messaging.models import Category, Channel, Delivery, Suppression, Template
+from messaging.models import Category, Channel, Delivery, SendingPolicy, Suppression, Template
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -245,3 +245,19 @@ def deliveries_retry(*, deliveries: Iterable[Delivery]) -> int:
         if Delivery.objects.filter(pk__in=ids, channel=channel).exists():
             _wake(channel)
     return changed
+
+
+def suppression_remove(*, tenant: Tenant, suppression: Suppression) -> None:
+    """Let messages go to a suppressed address again (an operator's decision)."""
+    Suppression.objects.filter(tenant=tenant, pk=suppression.pk).delete()
+
+
+def sending_policy_save(*, tenant: Tenant, policy: SendingPolicy, **fields: Any) -> SendingPolicy:
+    """Change the tenant's sending rules; they apply to the very next message sent."""
+    if policy.tenant_id != tenant.pk:
+        raise ValueError("policy of another tenant")
+    for name, value in fields.items():
+        setattr(policy, name, value)
+    policy.full_clean()
+    policy.save()
+    return policy

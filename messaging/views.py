@@ -316,7 +316,7 @@ def sending_settings(request: HttpRequest, tenant_slug: str) -> HttpResponse:
             raise PermissionDenied("Only admins change the sending settings.")
         form = SendingPolicyForm(request.POST, instance=policy)
         if form.is_valid():
-            form.save()
+            services.sending_policy_save(tenant=request.tenant, policy=policy, **form.cleaned_data)
             messages.success(request, "Sending settings saved. They apply to the next message.")
             return redirect("sending_settings", tenant_slug=request.tenant.slug)
         ctx = {"form": form, "readonly": False}
@@ -382,7 +382,6 @@ def suppression_remove(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     suppression = selectors.suppression_get(
         tenant=request.tenant, address=request.POST.get("address", "")
     )
-    # TODO(lead): move into messaging.services.suppression_remove (services.py is not ours).
-    suppression.delete()
+    services.suppression_remove(tenant=request.tenant, suppression=suppression)
     messages.success(request, f"Messages may go to {suppression.address} again.")
     return redirect("suppressions", tenant_slug=request.tenant.slug)
