@@ -31,7 +31,8 @@ from django.db.models import F, Q
 from django.utils.timezone import now
 
 from messaging import outcomes, policy
-from messaging.models import Channel, Delivery
+from messaging.models import Channel, Delivery, Suppression
+from messaging.services import suppression_add
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +283,14 @@ def _finish(
                 report.failed += 1
                 name = getattr(d, "failure_outcome", "") or outcomes.failed_name(d.channel)
                 events.append((d, name, {"reason": reason}))
+                if name == outcomes.EMAIL_BOUNCED:
+                    # The server refused the address for good: never try it again.
+                    suppression_add(
+                        tenant=d.tenant,
+                        address=d.contact.email,
+                        reason=Suppression.Reason.BOUNCED,
+                        detail=reason,
+                    )
         Delivery.objects.bulk_update(
             finished,
             [
