@@ -7,6 +7,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from audience.demo import seed_shop
+from messaging.models import Channel, Template
+from messaging.services import template_save
 from segments.models import Segment
 from segments.presets import preset_add
 from tenants import services
@@ -36,6 +38,7 @@ def seed_demo() -> Tenant:
     Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": Role.OWNER})
     seed_shop(tenant=tenant)
     seed_segments(tenant=tenant)
+    seed_templates(tenant=tenant)
     return tenant
 
 
@@ -48,3 +51,49 @@ def seed_segments(*, tenant: Tenant) -> None:
         return
     for key in DEMO_PRESETS:
         preset_add(tenant=tenant, key=key)
+
+
+# Message templates the demo starts with: what the Liquid context offers, ready to preview.
+DEMO_TEMPLATES = [
+    {
+        "name": "Welcome",
+        "channel": Channel.EMAIL,
+        "subject": "Welcome to {{ tenant.name }}, {{ contact.first_name | default: 'friend' }}",
+        "preheader": "Trail-tested gear, picked for you",
+        "html": (
+            "<html><head><style>h1 { color: #1f5f4a; } .product { margin: 8px 0; }</style>"
+            "</head><body><h1>Hi {{ contact.first_name | default: 'there' }}!</h1>"
+            "<p>Thanks for joining {{ tenant.name }}. A few things we think you'll like:</p>"
+            "{% for p in recommendations %}<p class='product'><a href='{{ p.url }}'>"
+            "{{ p.name }}</a> {{ p.price }} {{ p.currency }}</p>{% endfor %}"
+            "<p><a href='{{ preferences_url }}'>Email preferences</a> · "
+            "<a href='{{ unsubscribe_url }}'>Unsubscribe</a></p></body></html>"
+        ),
+    },
+    {
+        "name": "Your cart is waiting",
+        "channel": Channel.EMAIL,
+        "subject": "{{ contact.first_name | default: 'Hi' }}, you left {{ cart.count }} item(s)",
+        "preheader": "Your cart is saved for you",
+        "html": (
+            "<html><body><p>Still thinking it over?</p><ul>"
+            "{% for item in cart.items %}<li><a href='{{ item.url }}'>{{ item.name }}</a> &times; "
+            "{{ item.quantity }}</li>{% endfor %}</ul>"
+            "<p>Total: {{ cart.total }}</p>"
+            "<p><a href='{{ unsubscribe_url }}'>Unsubscribe</a></p></body></html>"
+        ),
+    },
+    {
+        "name": "Price drop",
+        "channel": Channel.PUSH,
+        "title": "{{ event.properties.name | default: 'Something you liked' }} is cheaper now",
+        "body": "Now {{ event.properties.price }} {{ event.properties.currency }}.",
+        "target_url": "{{ event.properties.url | default: 'https://demo-shop.example/' }}",
+    },
+]
+
+
+def seed_templates(*, tenant: Tenant) -> None:
+    for fields in DEMO_TEMPLATES:
+        if not Template.objects.filter(tenant=tenant, name=fields["name"]).exists():
+            template_save(tenant=tenant, **fields)
