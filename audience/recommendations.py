@@ -114,6 +114,16 @@ def _candidates(
     return by_sku, by_category
 
 
+def _first(products: Iterable[Product], excluded: set[str], n: int) -> list[Product]:
+    found = []
+    for p in products:
+        if p.sku not in excluded:
+            found.append(p)
+            if len(found) == n:
+                break
+    return found
+
+
 def recommend(
     *,
     tenant: Tenant,
@@ -158,17 +168,17 @@ def recommend(
             co.update(dict(together.get(sku, ())))
             if sku in known and known[sku].category:
                 liked[known[sku].category] += 1
-        # A few candidates per source are enough to fill `limit` after exclusions.
-        enough = limit + len(excluded)
-        pool = {sku: by_sku[sku] for sku in co if sku in by_sku}
+        pool = {sku: by_sku[sku] for sku in co if sku in by_sku and sku not in excluded}
+        # A category's list is in its final order already: its first `limit` are enough.
         for category in liked:
-            for p in by_category.get(category, [])[:enough]:
+            for p in _first(by_category.get(category, ()), excluded, limit):
                 pool.setdefault(p.sku, p)
-        for p in sellers[:enough]:
-            pool.setdefault(p.sku, p)
+        for p in sellers:  # BEST_SELLERS of them at most, ranked by category too
+            if p.sku not in excluded:
+                pool.setdefault(p.sku, p)
         result[contact.pk] = heapq.nsmallest(
             limit,
-            (p for sku, p in pool.items() if sku not in excluded),
+            pool.values(),
             key=lambda p: (-co[p.sku], -liked[p.category], -sales[p.sku], p.sku),
         )
     return result

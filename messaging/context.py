@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.utils.timezone import now
 
 from audience.models import Contact, Product
@@ -27,6 +28,26 @@ RECOMMENDATIONS = 4
 MAX_LISTED = 20  # wishlist and recently viewed items a template can list
 MAX_CART_ITEMS = 50
 DEFAULT_CURRENCY = "EUR"  # Product.currency's default
+
+
+_PAGE_LINKS: dict[tuple[Any, ...], tuple[str, str]] = {}
+_PAGE_LINKS_KEPT = 4096
+
+
+def page_links(delivery: Delivery) -> tuple[str, str]:
+    """(unsubscribe URL, preferences URL) of a delivery. Each costs a reverse and a signature,
+    and both the context and the email's headers need them: made once per delivery (the key
+    holds what they depend on, so a changed setting never serves a stale link)."""
+    key = (delivery.tenant_id, delivery.public_id, settings.SITE_URL, settings.SECRET_KEY)
+    found = _PAGE_LINKS.get(key)
+    if found is None:
+        if len(_PAGE_LINKS) >= _PAGE_LINKS_KEPT:
+            _PAGE_LINKS.clear()
+        found = _PAGE_LINKS[key] = (
+            links.unsubscribe_url(delivery),
+            links.preferences_url(delivery),
+        )
+    return found
 
 
 class _Wanted(NamedTuple):
@@ -171,7 +192,8 @@ def _build(tenant: Tenant, wanted: Sequence[_Wanted], *, stamp: str) -> dict[int
             if p.pk not in shared:
                 shared[p.pk] = product_dict(p)
             picks.append(shared[p.pk])
-        delivery = w.delivery
+        # Without a delivery (a preview) there is nothing to sign: the links go nowhere.
+        unsubscribe, preferences = page_links(w.delivery) if w.delivery else ("#", "#")
         contexts[w.key] = {
             "contact": contact_dict(contact, tenant),
             "event": _event_dict(w.event),
@@ -183,9 +205,8 @@ def _build(tenant: Tenant, wanted: Sequence[_Wanted], *, stamp: str) -> dict[int
             "recommendations": picks,
             "tenant": tenant_data,
             "data": w.data if isinstance(w.data, dict) else {},
-            # Without a delivery (a preview) there is nothing to sign: the links go nowhere.
-            "unsubscribe_url": links.unsubscribe_url(delivery) if delivery else "#",
-            "preferences_url": links.preferences_url(delivery) if delivery else "#",
+            "unsubscribe_url": unsubscribe,
+            "preferences_url": preferences,
             "now": stamp,
         }
     return contexts
