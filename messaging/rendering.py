@@ -257,10 +257,10 @@ def _render_field(
 ) -> str:
     if not source:
         return ""
-    if "{" not in source:
-        return source  # nothing to personalise: no parse, no render
     if len(source) > SOURCE_LIMIT:
         raise TemplateError(field, f"{field}: longer than {SOURCE_LIMIT:,} characters")
+    if "{" not in source:
+        return source  # nothing to personalise: no parse, no render
     try:
         template = _parse(source, html)
     except LiquidError as exc:
@@ -441,6 +441,7 @@ def template_errors(template: Template) -> dict[str, list[str]]:
     tags and filters, private names, and — rendered for a rich sample contact — the sandbox's
     limits, runtime errors and, for push, URLs that are not http(s)."""
     from messaging.context import sample_context
+    from tenants.models import Tenant
 
     errors: dict[str, list[str]] = {}
     for field, source, html in _liquid_sources(template):
@@ -460,7 +461,9 @@ def template_errors(template: Template) -> dict[str, list[str]]:
             )
     if errors:
         return errors
-    context = sample_context(template.tenant)
+    # A template being created may have no tenant yet: any tenant's sample has the same shape.
+    tenant = template.tenant if template.tenant_id else Tenant(name="Your shop", timezone="UTC")
+    context = sample_context(tenant)
     for field, source, html in _liquid_sources(template):
         limit = HTML_OUTPUT_LIMIT if html else SHORT_OUTPUT_LIMIT
         try:

@@ -304,6 +304,14 @@ def test_it_limits_short_fields_to_a_short_output(context: dict[str, Any]) -> No
     assert error.message == "subject, line 1: the result would be longer than 10,000 bytes"
 
 
+def test_it_refuses_a_field_too_long_to_parse_quickly(tenant: Tenant) -> None:
+    huge = "<p>plain text</p>" * 40_000
+
+    assert template_errors(email_template(tenant, html=huge)) == {
+        "html": ["html: longer than 500,000 characters"]
+    }
+
+
 def test_it_stops_a_render_that_runs_out_of_time(context: dict[str, Any]) -> None:
     # Each loop stays within the iteration limit and outputs nothing: only the clock stops it.
     empty_loops = "{% for i in (1..10000) %}{% if i == 0 %}x{% endif %}{% endfor %}\n" * 400
@@ -447,6 +455,15 @@ def test_it_refuses_more_push_actions_than_browsers_show(tenant: Tenant) -> None
     template = push_template(tenant, actions=[action, action, action])
 
     assert template_errors(template) == {"actions": ["actions: at most 2 (what browsers show)"]}
+
+
+def test_it_validates_a_template_that_has_no_tenant_yet() -> None:
+    template = Template(name="t", channel=Channel.EMAIL, subject="{{ tenant.name }}", html="x")
+
+    assert template_errors(template) == {}
+    assert template_errors(Template(channel=Channel.EMAIL, html="{% endif %}")) == {
+        "html": ["html, line 1: unexpected tag 'endif'"]
+    }
 
 
 def test_saving_refuses_a_template_that_would_fail_at_send_time(world: Any) -> None:
