@@ -24,6 +24,7 @@ _INVISIBLE = re.compile(
     rf"|<(head|title|style|script|template|noscript)\b{_ATTRS}>.*?(?:</\1\s*>|\Z)",
     re.DOTALL | re.IGNORECASE,
 )
+_DISPLAY = re.compile("display", re.IGNORECASE)
 # A start tag whose style hides it, matched where a "display" was found inside it.
 _HIDDEN_TAG = re.compile(
     rf"""<([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?\bstyle\s*=\s*"""
@@ -95,7 +96,8 @@ def _attribute(pattern: re.Pattern[str], attributes: str) -> str:
 def _without_hidden(html: str) -> str:
     """Drop elements styled display:none, with their content (nested same tags counted)."""
     kept, pos, at = [], 0, 0
-    while (found := html.find("display", at)) != -1:
+    while (match := _DISPLAY.search(html, at)) is not None:
+        found = match.start()
         start = html.rfind("<", pos, found)
         hidden = _HIDDEN_TAG.match(html, start) if start != -1 else None
         if hidden is None or hidden.end() <= found:  # "display" in text, or not hidden
@@ -140,7 +142,7 @@ def html_to_text(html: str) -> str:
     # Line breaks in the source are spaces in HTML; ours come from the tags below.
     text = " ".join(html.split())
     text = _INVISIBLE.sub("", text)
-    if "display" in text:
+    if _DISPLAY.search(text):
         text = _without_hidden(text)
     text = _LINK.sub(_link, text)
     text = _IMG.sub(_image, text)

@@ -483,3 +483,46 @@ def test_saving_refuses_a_template_that_would_fail_at_send_time(world: Any) -> N
         ]
     }
     assert not Template.objects.filter(tenant=world.acme, name="Bomb").exists()
+
+
+# --- The plain-text part -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<h1>Hi</h1><p>One\n   two</p><div>Three</div>", "Hi\n\nOne two\n\nThree\n"),
+        ("<p>a<br>b<br/>c</p><hr><p>d</p>", "a\nb\nc\n\n----------\n\nd\n"),
+        ("<ul><li>one</li><li>two</li></ul>", "- one\n- two\n"),
+        ("<table><tr><td>Shoes</td><td>€89.90</td></tr></table>", "Shoes €89.90\n"),
+        (
+            '<p><a href="https://x.example/a?b=1&amp;c=2">Shop</a></p>',
+            "Shop (https://x.example/a?b=1&c=2)\n",
+        ),
+        ("<a href='https://x.example/'>https://x.example/</a>", "https://x.example/\n"),
+        (
+            '<a href="https://x.example/"><img src="i.png" alt="Our shop"></a>',
+            "Our shop (https://x.example/)\n",
+        ),
+        ('<a href="https://x.example/"><img src="i.png"></a>', "https://x.example/\n"),
+        ('<a href="mailto:help@x.example">help@x.example</a>', "help@x.example\n"),
+        ('<a href="#top">Top</a> <a href="javascript:x()">JS</a>', "Top JS\n"),
+        ("<p>Fish &amp; chips&nbsp;&lt;3 &#8364;5</p>", "Fish & chips <3 €5\n"),
+        (
+            "<html><head><title>T</title><style>p{color:red}</style></head><body>"
+            "<!-- hidden --><script>var a = '<p>no</p>';</script><p>Yes</p></body></html>",
+            "Yes\n",
+        ),
+        (
+            '<div style="display: none; max-height:0">Pre <div>nested</div> header</div>'
+            "<p>Body</p><span style='DISPLAY:NONE'>x</span><p style=\"color:red\">Red</p>",
+            "Body\n\nRed\n",
+        ),
+        ("<!--[if mso]><p>Outlook</p><![endif]--><p>All</p>", "All\n"),
+        ("", ""),
+    ],
+)
+def test_it_makes_readable_text_of_html(html: str, text: str) -> None:
+    from messaging.plaintext import html_to_text
+
+    assert html_to_text(html) == text
