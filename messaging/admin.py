@@ -23,17 +23,17 @@ class TemplateAdminForm(forms.ModelForm):
         model = Template
         fields = ["tenant", *services.TEMPLATE_FIELDS]
 
-    def clean(self) -> dict[str, Any]:
-        # The same check as the editor: Liquid that does not parse or breaks the sandbox's limits
-        # is refused here too, so no template can fail at send time.
+    def _post_clean(self) -> None:
+        # The same check as the editor, on the instance once the form's data is on it: Liquid
+        # that does not parse or breaks the sandbox's limits is refused here too, so no
+        # template can fail at send time.
         from messaging.rendering import template_errors
 
-        data = super().clean()
+        super()._post_clean()
         if not self.errors:
             for field, problems in template_errors(self.instance).items():
                 for problem in problems:
                     self.add_error(field if field in self.fields else None, problem)
-        return data
 
 
 @admin.register(Template)
