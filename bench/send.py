@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import email.policy
 import json
 import os
 import pstats
@@ -115,7 +116,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--push-workers", type=int, default=1, help="Celery workers of the push phase"
     )
     parser.add_argument(
-        "--decide-chunk", type=int, default=5_000, help="decisions per deliveries_create call"
+        "--decide-chunk",
+        type=int,
+        default=2_000,
+        help="decisions per deliveries_create call (each commit wakes one sender task)",
     )
     parser.add_argument(
         "--sample", type=int, default=500, help="distinct rendered messages the bare loop cycles"
@@ -183,7 +187,7 @@ class SenderWorker(ManagedProcess):
     def __init__(self, env: dict[str, str], var_dir: Path, queue: str, name: str) -> None:
         command = [
             str(BIN / "celery"), "-A", "config", "worker", "-Q", queue, "-P", "solo",
-            "-n", f"bench-{name}-{uuid.uuid4().hex[:6]}@%h", "-l", "warning",
+            "-n", f"bench-{name}-{uuid.uuid4().hex[:6]}@%h", "-l", "info",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
         super().__init__(command, env, var_dir / f"{name}.log")
@@ -386,7 +390,7 @@ def render_sample(audience: Audience, channel: str) -> list[bytes]:
         status=Delivery.Status.SKIPPED, reason="bench sample: built, never sent"
     )
     if channel == "email":
-        return [m.message().as_bytes(linesep="\r\n") for m in prepared]
+        return [m.message(policy=email.policy.SMTP).as_bytes() for m in prepared]
     return [p.payload for p in prepared]
 
 
