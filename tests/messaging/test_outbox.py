@@ -16,7 +16,7 @@ from django.utils.timezone import now
 from audience.models import Contact, Event
 from messaging import outbox, outcomes, tasks
 from messaging.email_channel import EmailSender
-from messaging.models import Channel, Delivery, Template
+from messaging.models import Channel, Delivery, Suppression, Template
 from messaging.services import Decision, DeliveryConflict, deliveries_create, delivery_create
 from tests.mail_sink import MailSink
 
@@ -389,6 +389,16 @@ def test_it_fails_a_message_the_server_rejected_for_good_and_records_the_bounce(
     [bounce] = _events(outcomes.EMAIL_BOUNCED)
     assert bounce.contact_id == ann.pk and "550" in bounce.properties["reason"]
     assert [e.contact_id for e in _events(outcomes.EMAIL_SENT)] == [bob.pk]
-    # Never tried again.
+    # Never tried again, and the address is suppressed for the tenant's next messages.
     with time_machine.travel(now() + timedelta(days=1)):
         assert outbox.deliveries_send(channel=Channel.EMAIL).claimed == 0
+    [suppressed] = Suppression.objects.all()
+    assert (suppressed.tenant, suppressed.address, suppressed.reason) == (
+        world.acme,
+        ann.email,
+        Suppression.Reason.BOUNCED,
+    )
+    _decide(world, email_template, [ann], prefix="next")
+    report = outbox.deliveries_send(channel=Channel.EMAIL)
+    assert (report.sent, report.skipped) == (0, 1)
+    assert _recipients(mail_sink) == [bob.email]
