@@ -446,11 +446,7 @@ def run_email(
         trees = {f"sink {i}": s.process.pid for i, s in enumerate(sinks) if s.process}
         trees |= {f"sender {i}": w.process.pid for i, w in enumerate(senders) if w.process}
 
-        def alive() -> None:
-            for process in [*sinks, *senders]:
-                if process.process is None or process.process.poll() is not None:
-                    raise BenchError(f"{process.log_path.stem} exited:\n{process.log_tail()}")
-
+        alive = _watchdog([*sinks, *senders], audience.tenant)
         arrivals = Arrivals(s.out for s in sinks)
         cpu_before = cpu_snapshot(trees)
         began = time.perf_counter()
@@ -470,6 +466,31 @@ def run_email(
         for process in [*senders, *sinks]:
             process.stop()
     return phase
+
+
+def _watchdog(processes: list[ManagedProcess], tenant: Any) -> Callable[[], None]:
+    """Raises BenchError when a process died or a message failed (the phase can never
+    complete: say why now rather than at --max-seconds)."""
+    from messaging.models import Delivery
+
+    checked = [time.monotonic()]
+
+    def alive() -> None:
+        for process in processes:
+            if process.process is None or process.process.poll() is not None:
+                raise BenchError(f"{process.log_path.stem} exited:\n{process.log_tail()}")
+        if time.monotonic() - checked[0] < 2:
+            return
+        checked[0] = time.monotonic()
+        final = Delivery.objects.filter(tenant=tenant, status__in=["failed", "skipped"])
+        reasons = Counter(final.values_list("reason", flat=True)[:1000])
+        if reasons:
+            raise BenchError(
+                "messages failed or were skipped, the phase cannot complete:"
+                f" {dict(outbox_statuses(tenant))}; reasons: {reasons.most_common(3)}"
+            )
+
+    return alive
 
 
 def _settled(tenant: Any, timeout: float) -> Counter[str]:
@@ -637,11 +658,7 @@ def run_push(args: argparse.Namespace, env: dict[str, str], var_dir: Path) -> Ph
         trees = {"receiver 1": receiver.process.pid} if receiver.process else {}
         trees |= {f"sender {i}": w.process.pid for i, w in enumerate(senders) if w.process}
 
-        def alive() -> None:
-            for process in [receiver, *senders]:
-                if process.process is None or process.process.poll() is not None:
-                    raise BenchError(f"{process.log_path.stem} exited:\n{process.log_tail()}")
-
+        alive = _watchdog([receiver, *senders], tenant)
         arrivals = PushArrivals([receiver.out])
         cpu_before = cpu_snapshot(trees)
         began = time.perf_counter()
