@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils.timezone import now
 
 from messaging import outcomes, policy
-from messaging.models import Channel, Delivery, Suppression
+from messaging.models import Delivery, Suppression
 from messaging.services import suppression_add
 
 log = logging.getLogger(__name__)
@@ -291,7 +292,7 @@ def _finish(
                         reason=Suppression.Reason.BOUNCED,
                         detail=reason,
                     )
-        Delivery.objects.bulk_update(
+        _update_rows(
             finished,
             [
                 "status",
@@ -302,7 +303,6 @@ def _finish(
                 "handed_over_at",
                 "updated_at",
             ],
-            batch_size=500,
         )
         requeued = []
         for d, until, reason in deferred:
@@ -317,7 +317,7 @@ def _finish(
             d.claim_token = None
             requeued.append(d)
             report.deferred += 1
-        Delivery.objects.bulk_update(
+        _update_rows(
             requeued,
             [
                 "status",
@@ -333,5 +333,37 @@ def _finish(
         outcomes.record(events)
 
 
-def channels() -> list[str]:
-    return [c.value for c in Channel]
+_COLUMN_TYPES = {
+    "status": "text",
+    "reason": "text",
+    "last_error": "text",
+    "provider_id": "text",
+    "sent_at": "timestamptz",
+    "handed_over_at": "timestamptz",
+    "not_before": "timestamptz",
+    "updated_at": "timestamptz",
+    "claim_token": "uuid",
+    "attempts": "integer",
+}
+
+
+def _update_rows(rows: list[Delivery], fields: list[str]) -> None:
+    """Write `fields` of each row. On PostgreSQL one UPDATE joined to the values as one JSON
+    document: Django's bulk_update builds a CASE per field and row, which cost more than the
+    sending itself (3 ms per message)."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        Delivery.objects.bulk_update(rows, fields, batch_size=500)
+        return
+    document = orjson.dumps(
+        [{"id": d.pk, **{f: getattr(d, f) for f in fields}} for d in rows], default=str
+    ).decode()
+    assignments = ", ".join(f"{f} = v.{f}" for f in fields)
+    columns = ", ".join(f"{f} {_COLUMN_TYPES[f]}" for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE messaging_delivery AS d SET {assignments}"
+            f" FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, {columns}) WHERE d.id = v.id",
+            [document],
+        )
