@@ -24,7 +24,8 @@ One run, on its own database (nothing touches the development data):
    exactly one message and that the outbox says sent for all.
 4. **Bare web push**: `pywebpush.webpush()` in a loop on one `requests.Session`, to the local
    push receiver (tests/messaging/push_receiver.py: it verifies the VAPID signature and decrypts
-   every message), P subscriptions of fake browsers, with the payload a real message carries.
+   every message), P subscriptions of fake browsers, with the payload a real message carries
+   and a VAPID token signed once before the loop (a sender may reuse one for hours).
 5. **Push, 1 worker**: the same through the real path (`deliveries_create`, a worker of the
    `push` queue).
 6. Prints the figures against the targets (MET / MISSED), stops the processes and drops the
@@ -60,6 +61,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from common import (
@@ -478,7 +480,10 @@ def _watchdog(processes: list[ManagedProcess], tenant: Any) -> Callable[[], None
     def alive() -> None:
         for process in processes:
             if process.process is None or process.process.poll() is not None:
-                raise BenchError(f"{process.log_path.stem} exited:\n{process.log_tail()}")
+                code = process.process.poll() if process.process else None
+                raise BenchError(
+                    f"{process.log_path.stem} exited (code {code}):\n{process.log_tail()}"
+                )
         if time.monotonic() - checked[0] < 2:
             return
         checked[0] = time.monotonic()
@@ -581,6 +586,26 @@ class PushArrivals(Arrivals):
         return counts
 
 
+def push_subscriptions_create(audience: Audience, subscriptions: list[dict[str, Any]]) -> None:
+    """One browser subscription per contact, as the tracker's subscribe call stores them."""
+    from messaging.models import PushSubscription
+
+    PushSubscription.objects.bulk_create(
+        (
+            PushSubscription(
+                tenant=audience.tenant,
+                contact=contact,
+                endpoint=s["endpoint"],
+                p256dh=s["keys"]["p256dh"],
+                auth=s["keys"]["auth"],
+                user_agent="bench",
+            )
+            for contact, s in zip(audience.contacts, subscriptions, strict=True)
+        ),
+        batch_size=5_000,
+    )
+
+
 def run_bare_push(args: argparse.Namespace, var_dir: Path, payloads: list[bytes]) -> Phase:
     from py_vapid import Vapid
     from pywebpush import webpush
@@ -598,6 +623,11 @@ def run_bare_push(args: argparse.Namespace, var_dir: Path, payloads: list[bytes]
         arrivals = PushArrivals([receiver.out])
         trees = {"receiver 1": receiver.process.pid}
         cpu_before = cpu_snapshot(trees)
+        # Signed once, as a sender may reuse a VAPID token for one push service for hours
+        # (the product does): the loop only encrypts and POSTs.
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(subscriptions[0]["endpoint"]))
+        claims = {"sub": "mailto:news@shop.example", "aud": origin, "exp": int(time.time()) + 3600}
+        vapid_headers = dict(vapid.sign(claims))
         session = requests.Session()
         began = time.perf_counter()
         refused = 0
@@ -605,8 +635,7 @@ def run_bare_push(args: argparse.Namespace, var_dir: Path, payloads: list[bytes]
             response = webpush(
                 subscription,
                 data=payloads[i % len(payloads)],  # type: ignore[arg-type]
-                vapid_private_key=vapid,
-                vapid_claims={"sub": "mailto:news@shop.example"},  # fresh: webpush() fills it
+                headers=dict(vapid_headers),
                 ttl=86_400,
                 timeout=10,
                 requests_session=session,
@@ -627,7 +656,6 @@ def run_bare_push(args: argparse.Namespace, var_dir: Path, payloads: list[bytes]
 
 
 def run_push(args: argparse.Namespace, env: dict[str, str], var_dir: Path) -> Phase:
-    from messaging.models import PushSubscription
     from tenants.models import Tenant
 
     workers = args.push_workers
@@ -639,20 +667,7 @@ def run_push(args: argparse.Namespace, env: dict[str, str], var_dir: Path) -> Ph
     try:
         receiver.start()
         subscriptions = receiver.subscriptions()
-        PushSubscription.objects.bulk_create(
-            (
-                PushSubscription(
-                    tenant=tenant,
-                    contact=contact,
-                    endpoint=s["endpoint"],
-                    p256dh=s["keys"]["p256dh"],
-                    auth=s["keys"]["auth"],
-                    user_agent="bench",
-                )
-                for contact, s in zip(audience.contacts, subscriptions, strict=True)
-            ),
-            batch_size=5_000,
-        )
+        push_subscriptions_create(audience, subscriptions)
         for sender in senders:
             sender.start()
         trees = {"receiver 1": receiver.process.pid} if receiver.process else {}
@@ -683,20 +698,41 @@ def run_push(args: argparse.Namespace, env: dict[str, str], var_dir: Path) -> Ph
 # --- profiling -----------------------------------------------------------------------------------
 
 # Where a message's time goes on the sender: (label, file, function) in the cProfile data.
-EMAIL_HOTSPOTS = [
+COMMON_HOTSPOTS = [
     ("whole run (deliveries_send)", "messaging/outbox.py", "deliveries_send"),
     ("  claim (one statement per batch)", "messaging/outbox.py", "claim"),
     ("  policy.decide", "messaging/policy.py", "decide"),
     ("  contexts_build", "messaging/context.py", "contexts_build"),
-    ("  prepare: render + build the message", "messaging/email_channel.py", "prepare"),
-    ("    render_email (Liquid, CSS inlining)", "messaging/rendering.py", "render_email"),
-    ("    email_build (links, headers, MIME)", "messaging/mail.py", "email_build"),
-    ("  send (SMTP, one connection)", "messaging/email_channel.py", "send"),
-    ("    message().as_bytes", "django/core/mail/message.py", "message"),
-    ("    handover stamp (one UPDATE each)", "messaging/outbox.py", "handover"),
+]
+FINISH_HOTSPOTS = [
     ("  _finish (outcomes, events)", "messaging/outbox.py", "_finish"),
     ("    outcomes.record", "messaging/outcomes.py", "record"),
 ]
+HOTSPOTS = {
+    "email": [
+        *COMMON_HOTSPOTS,
+        ("  prepare: render + build the message", "messaging/email_channel.py", "prepare"),
+        ("    render_email (Liquid, CSS inlining)", "messaging/rendering.py", "render_email"),
+        ("    email_build (links, headers, MIME)", "messaging/mail.py", "email_build"),
+        ("  send (SMTP, one connection)", "messaging/email_channel.py", "send"),
+        ("    the message's bytes", "messaging/mail.py", "message"),
+        ("    handover stamp (one UPDATE each)", "messaging/outbox.py", "handover"),
+        *FINISH_HOTSPOTS,
+    ],
+    "push": [
+        *COMMON_HOTSPOTS,
+        ("  prepare: render + payload", "messaging/push.py", "prepare"),
+        ("    render_push (Liquid)", "messaging/rendering.py", "render_push"),
+        ("  send (one session)", "messaging/push.py", "send"),
+        ("    subscriptions of the batch", "messaging/push.py", "_subscriptions_of"),
+        ("    VAPID headers", "messaging/push.py", "headers_for"),
+        ("    handover stamp (one UPDATE each)", "messaging/outbox.py", "handover"),
+        ("    WebPusher.send (encrypt + POST)", "pywebpush/__init__.py", "send"),
+        ("      encrypt (aes128gcm)", "pywebpush/__init__.py", "encode"),
+        ("      requests Session.send", "requests/sessions.py", "send"),
+        *FINISH_HOTSPOTS,
+    ],
+}
 
 
 class QueryCounter:
@@ -716,48 +752,65 @@ def _cumulative(stats: pstats.Stats, path_suffix: str, function: str) -> tuple[i
     return calls, seconds
 
 
-def profile_email(args: argparse.Namespace, var_dir: Path) -> None:
-    """Sends --profile-messages emails in this process under cProfile, to a sink process, and
-    prints the time per message by step and the functions with the most own time."""
+def profile_channel(args: argparse.Namespace, var_dir: Path, channel: str) -> None:
+    """Sends --profile-messages messages of `channel` in this process under cProfile, to a
+    sink or push receiver process, and prints the time per message by step and the functions
+    with the most own time."""
     from django.conf import settings
     from django.db import connection
 
-    from messaging.models import Channel
     from messaging.outbox import deliveries_send
 
     count = args.profile_messages
-    audience = audience_create("bench-profile", count, channel="email")
-    warm = audience_create("bench-profile-warm", 200, channel="email")
-    sink = MailSink(var_dir, "profile-sink")
-    sink.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    audience = audience_create(f"bench-profile-{channel}", count, channel=channel)
+    warm = audience_create(f"bench-profile-{channel}-warm", 200, channel=channel)
+    servers: list[ManagedProcess] = []
+    if channel == "email":
+        sink = MailSink(var_dir, "profile-sink")
+        servers.append(sink)
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    else:
+        for group in (warm, audience):
+            key = group.tenant.vapid_public_key
+            servers.append(
+                PushReceiverProcess(
+                    var_dir, f"receiver-{group.tenant.slug}", key, len(group.contacts)
+                )
+            )
     try:
+        for server in servers:
+            server.start()
+        if channel == "push":
+            for group, receiver in zip((warm, audience), servers, strict=True):
+                assert isinstance(receiver, PushReceiverProcess)
+                push_subscriptions_create(group, receiver.subscriptions())
         decide_all(warm, chunk=200)
-        deliveries_send(channel=Channel.EMAIL, seconds=600)  # imports, caches, connections
+        deliveries_send(channel=channel, seconds=600)  # imports, caches, connections
         decide_all(audience, chunk=count)
         queries = QueryCounter()
         profiler = cProfile.Profile()
         began = time.perf_counter()
         with connection.execute_wrapper(queries):
             profiler.enable()
-            report = deliveries_send(channel=Channel.EMAIL, seconds=3600)
+            report = deliveries_send(channel=channel, seconds=3600)
             profiler.disable()
         seconds = time.perf_counter() - began
     finally:
-        sink.stop()
+        for server in servers:
+            server.stop()
     if report.sent != count:
         print(f"\n  profiling: sent {report.sent} of {count} ({report})")
     stats = pstats.Stats(profiler)
     print()
     print(
-        f"Where a sender's time goes (cProfile in this process, {count:,} emails, batches of"
-        f" 200; {count / seconds:,.0f}/s under the profiler, {queries.count / count:.2f} SQL"
-        " statements per message)"
+        f"Where a {channel} sender's time goes (cProfile in this process, {count:,} messages,"
+        f" batches of 200; {count / seconds:,.0f}/s under the profiler,"
+        f" {queries.count / count:.2f} SQL statements per message)"
     )
-    for label, path, function in EMAIL_HOTSPOTS:
+    for label, path, function in HOTSPOTS[channel]:
         calls, cumulative = _cumulative(stats, path, function)
         if calls:
             print(f"  {label:44} {1000 * cumulative / count:7.3f} ms per message ({calls:,} calls)")
@@ -765,7 +818,7 @@ def profile_email(args: argparse.Namespace, var_dir: Path) -> None:
             print(f"  {label:44}       (not called)")
     print("  most own time:")
     rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)  # type: ignore[attr-defined]
-    for (path, line, name), (_cc, nc, tt, _ct, _callers) in rows[:15]:
+    for (path, line, name), (_cc, nc, tt, _ct, _callers) in rows[:12]:
         where = path.replace(str(ROOT) + "/", "").split("site-packages/")[-1]
         print(f"    {1000 * tt / count:7.3f} ms  {nc:>9,}  {name} ({where}:{line})")
 
@@ -937,7 +990,9 @@ def measure(args: argparse.Namespace, env: dict[str, str], var_dir: Path) -> int
 
     print_report(args, machine, phases)
     if args.profile:
-        profile_email(args, var_dir)
+        profile_channel(args, var_dir, "email")
+        if args.pushes:
+            profile_channel(args, var_dir, "push")
     broker_empty(args.broker_url)
     complete = all(p.exactly_once and p.all_sent for p in phases.values())
     return 0 if complete else 1
