@@ -41,6 +41,9 @@ class EmailSender:
 
         return email_build(delivery=delivery, rendered=render_email(delivery.content, context))
 
+    def begin(self, deliveries: Any) -> None:
+        """Nothing to load per batch: the connection is opened on the first message."""
+
     def _open(self) -> Any:
         if self.backend is None:
             self.backend = get_connection(fail_silently=False)

@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -57,8 +58,13 @@ class Reclaimed(Exception):
 class ChannelSender(Protocol):
     """One channel's way out. One instance per batch: it may keep a connection open."""
 
+    def begin(self, deliveries: Sequence[Delivery]) -> None:
+        """Load what the batch's messages need (e.g. push subscriptions), once per batch."""
+        ...
+
     def prepare(self, delivery: Delivery, context: dict[str, Any]) -> Any:
-        """Render and build the message; raises rendering.TemplateError if it cannot."""
+        """Render and build the message, touching no database (it runs on a helper thread,
+        ahead of the sending); raises rendering.TemplateError if it cannot."""
         ...
 
     def send(self, delivery: Delivery, prepared: Any, handover: Callable[[], None]) -> str:
@@ -220,9 +226,10 @@ def _send_batch(
         else:
             to_send.append(d)
     contexts = contexts_build(to_send) if to_send else {}
-    for d in to_send:
+    sender.begin(to_send)
+    for d, ahead in zip(to_send, _prepared_ahead(sender, to_send, contexts), strict=True):
         try:
-            prepared = sender.prepare(d, contexts[d.pk])
+            prepared = ahead.result()
             d.provider_id = sender.send(d, prepared, _handover(d, token))
             d.sent_at = d.handed_over_at or now()
             done.append((d, Delivery.Status.SENT, "", ""))
@@ -245,6 +252,21 @@ def _send_batch(
                 (d, Delivery.Status.FAILED, f"could not build the message: {exc}"[:200], repr(exc))
             )
     _finish(done, deferred, token, report)
+
+
+def _prepared_ahead(
+    sender: ChannelSender, deliveries: list[Delivery], contexts: dict[int, dict[str, Any]]
+) -> Iterator[Future[Any]]:
+    """Each delivery's prepared message, rendered and built on a helper thread ahead of the
+    sending: the CPU work of the next messages overlaps this thread's waits for the mail server
+    or push service and for the handover's commit (both release the GIL)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as pool:
+        futures = [pool.submit(sender.prepare, d, contexts[d.pk]) for d in deliveries]
+        try:
+            yield from futures
+        finally:
+            for future in futures:
+                future.cancel()  # the batch stopped early: do not build the rest
 
 
 def _finish(

@@ -245,12 +245,11 @@ def _failure(result: PushResult) -> SendFailure:
 class PushSender:
     """One instance per outbox run: one HTTP session (kept-alive connections to each push
     service), one VAPID signer per tenant, and the active subscriptions of a claimed batch's
-    contacts, loaded in one query when the batch's first message is prepared."""
+    contacts, loaded in one query when the outbox begins the batch."""
 
     def __init__(self) -> None:
         self.session = requests.Session()
         self._signers: dict[int, VapidSigner] = {}
-        self._batch: object = None
         self._subscriptions: dict[int, list[PushSubscription]] = {}
 
     def prepare(self, delivery: Delivery, context: dict[str, Any]) -> PreparedPush:
@@ -288,25 +287,20 @@ class PushSender:
             self._signers[tenant.pk] = VapidSigner(tenant)
         return self._signers[tenant.pk]
 
-    def _subscriptions_of(self, delivery: Delivery) -> list[PushSubscription]:
-        # The outbox claims a batch under one token and sends its rows one by one: the first
-        # row of a new token loads the subscriptions of every contact in the batch.
-        token = delivery.claim_token
-        if token is None or token != self._batch:
-            self._batch = token
-            contacts: Any = (
-                Delivery.objects.filter(claim_token=token, channel=Channel.PUSH).values(
-                    "contact_id"
-                )
-                if token is not None
-                else [delivery.contact_id]
-            )
-            self._subscriptions = {}
-            found = PushSubscription.objects.filter(active=True, contact_id__in=contacts).order_by(
-                "contact_id", "-updated_at", "pk"
-            )
+    def begin(self, deliveries: Sequence[Delivery]) -> None:
+        """Load the active subscriptions of a batch's contacts, in one query per tenant."""
+        self._subscriptions = {}
+        by_tenant: dict[int, set[int]] = {}
+        for d in deliveries:
+            by_tenant.setdefault(d.tenant_id, set()).add(d.contact_id)
+        for tenant_id, contact_ids in by_tenant.items():
+            found = PushSubscription.objects.filter(
+                tenant_id=tenant_id, contact_id__in=contact_ids, active=True
+            ).order_by("contact_id", "-updated_at", "pk")
             for s in found:
                 self._subscriptions.setdefault(s.contact_id, []).append(s)
+
+    def _subscriptions_of(self, delivery: Delivery) -> list[PushSubscription]:
         return self._subscriptions.get(delivery.contact_id, [])
 
 
