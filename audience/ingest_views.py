@@ -57,18 +57,19 @@ def _payload(request: HttpRequest, limit: int) -> tuple[object, int]:
     except orjson.JSONDecodeError as exc:  # also bad UTF-8, NaN, integers beyond 64 bits
         raise SpecError(f"The body is not valid JSON: {exc}.") from None
     # JSON can only carry a NUL character escaped; PostgreSQL stores none, in text or jsonb.
-    if b"\\u0000" in raw and _has_nul(payload):
+    if b"\\u0000" in raw and has_nul(payload):
         raise SpecError("The body contains the NUL character (\\u0000), which cannot be stored.")
     return payload, len(raw)
 
 
-def _has_nul(value: object) -> bool:
+def has_nul(value: object) -> bool:
+    """Whether any text in a parsed JSON value holds NUL, which PostgreSQL cannot store."""
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(map(_has_nul, value))
+        return any(map(has_nul, value))
     return False
 
 

@@ -19,8 +19,10 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
+from django.core.mail.message import sanitize_address
 
 from messaging import outcomes
 from messaging.models import Channel, Delivery
@@ -34,6 +36,7 @@ _BARE_EOL = re.compile(rb"(?:\r\n|\n|\r(?!\n))")
 class EmailSender:
     def __init__(self) -> None:
         self.backend: Any = None
+        self.unreachable: SendFailure | None = None  # the batch's failed connect, if any
 
     def prepare(self, delivery: Delivery, context: dict[str, Any]) -> EmailMessage:
         from messaging.mail import email_build
@@ -45,13 +48,18 @@ class EmailSender:
         """Nothing to load per batch: the connection is opened on the first message."""
 
     def _open(self) -> Any:
+        if self.unreachable is not None:
+            # One failed connect per run: the rest of the batch waits for the retry instead of
+            # each waiting out EMAIL_TIMEOUT (which could outlast the claim's lease).
+            raise self.unreachable
         if self.backend is None:
             self.backend = get_connection(fail_silently=False)
             try:
                 self.backend.open()
             except (OSError, smtplib.SMTPException) as exc:
                 self.backend = None
-                raise SendFailure(f"mail server unreachable: {exc}", retryable=True) from exc
+                self.unreachable = SendFailure(f"mail server unreachable: {exc}", retryable=True)
+                raise self.unreachable from exc
             sock = getattr(getattr(self.backend, "connection", None), "sock", None)
             if sock is not None:
                 # The message and its final "." are two writes (the handover sits between them):
@@ -78,15 +86,21 @@ class EmailSender:
         self, backend: SMTPBackend, message: EmailMessage, handover: Callable[[], None]
     ) -> str:
         smtp = backend.connection
-        recipients = message.recipients()
         built = message.message()
         data = built.as_bytes(policy=built.policy.clone(linesep="\r\n"))
         try:
+            # Envelope addresses as Django's SMTP backend gives them (IDNA domains, no names).
+            encoding = message.encoding or settings.DEFAULT_CHARSET
+            sender = sanitize_address(message.from_email, encoding)
+            recipient = sanitize_address(message.recipients()[0], encoding)
+        except (ValueError, IndexError) as exc:
+            raise SendFailure(f"unusable address: {exc}", retryable=False) from exc
+        try:
             smtp.ehlo_or_helo_if_needed()
-            code, reply = smtp.mail(message.from_email)
+            code, reply = smtp.mail(sender)
             if code != 250:
                 raise _refused(code, reply, "MAIL FROM")
-            code, reply = smtp.rcpt(recipients[0])
+            code, reply = smtp.rcpt(recipient)
             if code not in (250, 251):
                 raise _refused(code, reply, "RCPT TO")
             smtp.putcmd("data")
@@ -103,6 +117,9 @@ class EmailSender:
         except SendFailure:
             self._reset()
             raise
+        except Exception as exc:  # mid-transaction: the connection's state is unknown
+            self._drop()
+            raise SendFailure(f"could not send: {exc!r}", retryable=False) from exc
         try:
             handover()
         except Exception:
@@ -117,7 +134,7 @@ class EmailSender:
             return f"unconfirmed: {exc}"[:255]
         if code != 250:
             self._reset()
-            raise _refused(code, reply, "end of DATA", handed_over=True)
+            raise _refused(code, reply, "end of DATA")
         return message.extra_headers.get("Message-ID", "") or reply.decode(errors="replace")[:255]
 
     def _reset(self) -> None:
@@ -142,7 +159,7 @@ class EmailSender:
                 self.backend = None
 
 
-def _refused(code: int, reply: bytes, step: str, *, handed_over: bool = False) -> SendFailure:
+def _refused(code: int, reply: bytes, step: str) -> SendFailure:
     text = f"{step}: {code} {reply.decode(errors='replace')}"
     permanent = 500 <= code < 600
     return SendFailure(

@@ -50,7 +50,8 @@ def delivery_public_id(token: str) -> uuid.UUID:
 
 
 def url_signature(token: str, url: str) -> str:
-    return _signer().signature(f"{token}|{url}")
+    # A salt of its own: a URL's signature is never a valid token signature.
+    return signing.Signer(salt=f"{_SALT}.url").signature(f"{token}|{url}")
 
 
 def url_is_signed(token: str, url: str, signature: str) -> bool:

@@ -166,10 +166,6 @@ class Delivery(models.Model):
     def __str__(self) -> str:
         return f"{self.channel} to {self.contact_id} ({self.status})"
 
-    @property
-    def is_final(self) -> bool:
-        return self.status in (self.Status.SENT, self.Status.SKIPPED, self.Status.FAILED)
-
 
 class PushSubscription(models.Model):
     """A browser's Push API subscription (RFC 8030 endpoint + RFC 8291 keys) of a contact."""

@@ -140,7 +140,10 @@ def recover(*, channel: str | None = None, at: datetime | None = None) -> int:
     with transaction.atomic():
         rows = list(Delivery.objects.select_for_update(skip_locked=True).filter(stale))
         handed = [d for d in rows if d.handed_over_at is not None]
-        requeue = [d.pk for d in rows if d.handed_over_at is None]
+        # A message whose every attempt ended with its worker dead (it hangs or crashes the
+        # sender) must not cycle for ever, taking its batch-mates through the lease each time.
+        given_up = [d for d in rows if d.handed_over_at is None and d.attempts >= MAX_ATTEMPTS]
+        requeue = [d.pk for d in rows if d.handed_over_at is None and d.attempts < MAX_ATTEMPTS]
         if requeue:
             Delivery.objects.filter(pk__in=requeue).update(
                 status=Delivery.Status.QUEUED,
@@ -151,9 +154,17 @@ def recover(*, channel: str | None = None, at: datetime | None = None) -> int:
         for d in handed:
             d.status, d.sent_at, d.updated_at = Delivery.Status.SENT, d.handed_over_at, at
             d.reason = "sent; the worker stopped before confirming it"
-        if handed:
-            Delivery.objects.bulk_update(handed, ["status", "sent_at", "updated_at", "reason"])
-            outcomes.record([(d, outcomes.sent_name(d.channel), {}) for d in handed])
+        for d in given_up:
+            d.status, d.updated_at = Delivery.Status.FAILED, at
+            d.reason = f"its worker stopped during each of {d.attempts} attempts"
+        if handed or given_up:
+            Delivery.objects.bulk_update(
+                handed + given_up, ["status", "sent_at", "updated_at", "reason"]
+            )
+            outcomes.record(
+                [(d, outcomes.sent_name(d.channel), {}) for d in handed]
+                + [(d, outcomes.failed_name(d.channel), {"reason": d.reason}) for d in given_up]
+            )
     if rows:
         log.warning("recovered %d deliveries (%d requeued)", len(rows), len(requeue))
     return len(rows)
@@ -247,10 +258,14 @@ def _send_batch(
                 done.append((d, Delivery.Status.FAILED, str(exc)[:200], str(exc)))
                 d.failure_outcome = exc.outcome  # type: ignore[attr-defined]
         except Exception as exc:  # a template that fails on this contact's data, a bug
-            log.exception("delivery %s could not be prepared", d.pk)
-            done.append(
-                (d, Delivery.Status.FAILED, f"could not build the message: {exc}"[:200], repr(exc))
-            )
+            log.exception("delivery %s could not be sent", d.pk)
+            if d.handed_over_at is not None:
+                # It may have left: counted as sent, as recovery would, never sent again.
+                d.sent_at = d.handed_over_at
+                done.append((d, Delivery.Status.SENT, f"outcome unconfirmed: {exc}"[:200], ""))
+            else:
+                reason = f"could not build or send the message: {exc}"[:200]
+                done.append((d, Delivery.Status.FAILED, reason, repr(exc)))
     _finish(done, deferred, token, report)
 
 

@@ -18,7 +18,9 @@ import re
 from html import unescape
 
 # A tag's attributes: quoted values may hold ">" (written unrolled: no per-character choice).
-_ATTRS = r"""[^>"']*(?:(?:"[^"]*"|'[^']*')[^>"']*)*"""
+# Nothing in a tag may hold "<" (Liquid's autoescape writes it &lt;): an unclosed quote then
+# stops at the next tag instead of scanning to the end from every "<", which was quadratic.
+_ATTRS = r"""[^<>"']*(?:(?:"[^"<]*"|'[^'<]*')[^<>"']*)*"""
 _INVISIBLE = re.compile(
     rf"<!--.*?(?:-->|\Z)|<!{_ATTRS}>|<\?{_ATTRS}>"
     rf"|<(head|title|style|script|template|noscript)\b{_ATTRS}>.*?(?:</\1\s*>|\Z)",

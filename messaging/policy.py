@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from django.db import transaction
 from django.db.models import Count, F
 
 from audience.models import Consent, Contact
@@ -77,8 +78,7 @@ def _local(day: object, at: time, zone: zoneinfo.ZoneInfo) -> datetime:
     naive = datetime.combine(day, at)  # type: ignore[arg-type]
     aware = naive.replace(tzinfo=zone)
     # A wall time skipped by a DST jump (02:30 on spring-forward day) does not exist: zoneinfo
-    # gives it the offset before the jump, which lands after the jump in UTC. Good enough: the
-    # quiet hours end at the first real minute after.
+    # gives it the offset before the jump, so such an end falls an hour later (03:30).
     return aware
 
 
@@ -197,8 +197,9 @@ def _reserve(tenant: Tenant, limit: int, wanted: int, *, at: datetime) -> int:
     if wanted == 0:
         return 0
     hour = at.replace(minute=0, second=0, microsecond=0)
-    counter, _ = SendCounter.objects.get_or_create(tenant=tenant, hour=hour)
-    counter = SendCounter.objects.select_for_update().get(pk=counter.pk)
-    granted = max(0, min(wanted, limit - counter.count))
-    SendCounter.objects.filter(pk=counter.pk).update(count=F("count") + granted)
+    with transaction.atomic():  # the sender runs in autocommit: the lock needs its own
+        SendCounter.objects.get_or_create(tenant=tenant, hour=hour)
+        counter = SendCounter.objects.select_for_update().get(tenant=tenant, hour=hour)
+        granted = max(0, min(wanted, limit - counter.count))
+        SendCounter.objects.filter(tenant=tenant, pk=counter.pk).update(count=F("count") + granted)
     return granted

@@ -11,6 +11,8 @@ import smtplib
 from dataclasses import dataclass, field
 from typing import Any
 
+from anymail.exceptions import AnymailError
+
 from audience.models import Contact
 from messaging.models import Channel, Delivery, Template
 from tenants.models import Tenant
@@ -126,7 +128,7 @@ def _send_email(*, tenant: Tenant, preview: Preview, to: str) -> SendResult:
     message = email_build(delivery=None, rendered=preview.email, tenant=tenant, to=to)
     try:
         message.send(fail_silently=False)
-    except (smtplib.SMTPException, OSError) as exc:
+    except (smtplib.SMTPException, OSError, AnymailError) as exc:
         return SendResult(False, f"The test to {to} was not sent: the mail server said {exc}.")
     return SendResult(
         True, f"Sent a test “{preview.email.subject}” to {to}, as {preview.contact_label}."

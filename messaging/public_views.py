@@ -76,7 +76,11 @@ def _signed_target(request: HttpRequest, token: str) -> str | None:
         return None
     if not links.url_is_signed(token, url, signature):
         return None
-    if urlsplit(url).scheme.lower() not in REDIRECT_SCHEMES:
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:  # signed, but not a URL urlsplit can read
+        return None
+    if scheme not in REDIRECT_SCHEMES:
         return None
     return url
 

@@ -218,7 +218,8 @@ def _host(subscription: PushSubscription) -> str:
 
 def _deactivate(subscriptions: Iterable[PushSubscription]) -> None:
     ids = [s.pk for s in subscriptions]
-    PushSubscription.objects.filter(pk__in=ids).update(
+    tenants = {s.tenant_id for s in subscriptions}
+    PushSubscription.objects.filter(tenant_id__in=tenants, pk__in=ids).update(
         active=False,
         deactivated_reason="the push service no longer knows it (404/410)",
         updated_at=now(),
@@ -343,10 +344,14 @@ def _validate_keys(endpoint: object, p256dh: object, auth: object) -> None:
         raise ValidationError({"endpoint": "A subscription needs its endpoint URL."})
     if len(endpoint) > 2000:
         raise ValidationError({"endpoint": "The endpoint is longer than 2000 characters."})
-    parts = urlsplit(endpoint)
+    try:
+        parts = urlsplit(endpoint)
+        hostname = parts.hostname
+    except ValueError:  # e.g. "https://[::1" (an unclosed IPv6 bracket)
+        raise ValidationError({"endpoint": "The endpoint is not a valid URL."}) from None
     # Push services are HTTPS; plain HTTP only on this machine, for a local test receiver.
-    local = parts.scheme == "http" and parts.hostname in LOCAL_HOSTS
-    if not parts.hostname or not (parts.scheme == "https" or local):
+    local = parts.scheme == "http" and hostname in LOCAL_HOSTS
+    if not hostname or not (parts.scheme == "https" or local):
         raise ValidationError({"endpoint": "The endpoint must be an https:// URL."})
     point = _b64url_decode(p256dh, "p256dh")
     if len(point) != 65 or point[0] != 4:

@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from audience.ingest_views import has_nul
 from audience.segment_spec import MAX_ID_LENGTH
 from messaging import push
 from tenants.authentication import write_key_from_request
@@ -70,6 +71,8 @@ def _json_object(request: HttpRequest) -> dict[str, Any]:
         raise BadRequest(f"The body is not valid JSON: {exc}.") from None
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
+    if b"\\u0000" in request.body and has_nul(payload):
+        raise BadRequest("The body contains the NUL character (\\u0000), which cannot be stored.")
     return payload
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from rest_framework import serializers
 
+from audience.ingest_views import has_nul
 from messaging.models import Category, Delivery, Template
 
 MAX_DATA_BYTES = 32 * 1024  # the Liquid data of one message, like Segment's message limit
@@ -39,7 +40,15 @@ class MessageInputSerializer(serializers.Serializer):
     )
 
     def validate_data(self, value: dict[str, Any]) -> dict[str, Any]:
-        if len(orjson.dumps(value, default=str)) > MAX_DATA_BYTES:
+        try:
+            encoded = orjson.dumps(value, default=str)
+        except orjson.JSONEncodeError:
+            raise serializers.ValidationError(
+                "Numbers must fit in 64 bits and nesting be less than 255 deep."
+            ) from None
+        if b"\\u0000" in encoded and has_nul(value):
+            raise serializers.ValidationError("Text must not contain NUL characters (\\u0000).")
+        if len(encoded) > MAX_DATA_BYTES:
             raise serializers.ValidationError(f"At most {MAX_DATA_BYTES // 1024} KB of data.")
         return value
 

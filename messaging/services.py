@@ -225,19 +225,15 @@ def suppression_add(
     )
 
 
-def suppressions_add_for_deliveries(
-    *, deliveries: Iterable[Delivery], reason: str, detail: str = ""
-) -> None:
-    for d in deliveries:
-        if d.contact.email:
-            suppression_add(tenant=d.tenant, address=d.contact.email, reason=reason, detail=detail)
-
-
 def deliveries_retry(*, deliveries: Iterable[Delivery]) -> int:
     """Queue failed deliveries again (an operator fixed the mail server, the template…). Only
     failed ones: a sent message is never sent again, a skipped one was skipped for a reason."""
-    ids = [d.pk for d in deliveries if d.status == Delivery.Status.FAILED]
-    changed = Delivery.objects.filter(pk__in=ids, status=Delivery.Status.FAILED).update(
+    failed = [d for d in deliveries if d.status == Delivery.Status.FAILED]
+    ids = [d.pk for d in failed]
+    tenants = {d.tenant_id for d in failed}
+    changed = Delivery.objects.filter(
+        tenant_id__in=tenants, pk__in=ids, status=Delivery.Status.FAILED
+    ).update(
         status=Delivery.Status.QUEUED,
         attempts=0,
         reason="retried by an operator",

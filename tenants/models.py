@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 import zoneinfo
+from email.utils import formataddr
 from functools import cache
 from typing import Any
 
@@ -73,9 +74,8 @@ class Tenant(models.Model):
         """The From header for this tenant's messages, falling back to the site default."""
         if not self.sender_email:
             return settings.DEFAULT_FROM_EMAIL
-        return (
-            f"{self.sender_name} <{self.sender_email}>" if self.sender_name else self.sender_email
-        )
+        # formataddr quotes a name with commas or other specials ("Smith, Jones & Co").
+        return formataddr((self.sender_name, self.sender_email))
 
 
 class Role(models.TextChoices):

@@ -27,7 +27,9 @@
 
   self.addEventListener("push", (event) => {
     const message = parse(event.data);
-    if (!message) return; // not one of ours: nothing to show
+    // Only Wayfarer's own messages (their tag says so): a shop that imports this file into its
+    // own service worker shows its other pushes itself.
+    if (!message || typeof message.tag !== "string" || !message.tag.startsWith("wayfarer-")) return;
     const actions = Array.isArray(message.actions) ? message.actions : [];
     const limit = self.Notification && self.Notification.maxActions ? self.Notification.maxActions : 2;
     const urls = {};
