@@ -17,12 +17,11 @@ import re
 import smtplib
 import socket
 from collections.abc import Callable
+from email.utils import parseaddr
 from typing import Any
 
-from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
-from django.core.mail.message import sanitize_address
 
 from messaging import outcomes
 from messaging.models import Channel, Delivery
@@ -90,9 +89,8 @@ class EmailSender:
         data = built.as_bytes(policy=built.policy.clone(linesep="\r\n"))
         try:
             # Envelope addresses as Django's SMTP backend gives them (IDNA domains, no names).
-            encoding = message.encoding or settings.DEFAULT_CHARSET
-            sender = sanitize_address(message.from_email, encoding)
-            recipient = sanitize_address(message.recipients()[0], encoding)
+            sender = _envelope(message.from_email)
+            recipient = _envelope(message.recipients()[0])
         except (ValueError, IndexError) as exc:
             raise SendFailure(f"unusable address: {exc}", retryable=False) from exc
         try:
@@ -157,6 +155,16 @@ class EmailSender:
                 self.backend.close()
             finally:
                 self.backend = None
+
+
+def _envelope(address: str) -> str:
+    """The bare address for MAIL FROM / RCPT TO: no display name, the domain in IDNA."""
+    addr = parseaddr(address)[1]
+    local, at, domain = addr.rpartition("@")
+    if not at or not local or not domain:
+        raise ValueError(f"{address!r} is not an email address")
+    local.encode("ascii")  # a non-ASCII local part would need SMTPUTF8 (UnicodeError)
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
 
 
 def _refused(code: int, reply: bytes, step: str) -> SendFailure:
