@@ -9,6 +9,7 @@ from django.http import HttpRequest
 
 from messaging import services
 from messaging.models import (
+    TEMPLATE_FIELDS,
     Delivery,
     PushSubscription,
     SendingPolicy,
@@ -21,7 +22,7 @@ from tenants.admin import TenantScopedAdmin
 class TemplateAdminForm(forms.ModelForm):
     class Meta:
         model = Template
-        fields = ["tenant", *services.TEMPLATE_FIELDS]
+        fields = ["tenant", *TEMPLATE_FIELDS]
 
     def _post_clean(self) -> None:
         # The same check as the editor, on the instance once the form's data is on it: Liquid

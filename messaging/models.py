@@ -30,6 +30,8 @@ class Category(models.TextChoices):
 # The fields a template of each channel personalises with Liquid (snapshotted into deliveries).
 EMAIL_FIELDS = ("subject", "preheader", "html")
 PUSH_FIELDS = ("title", "body", "icon_url", "image_url", "target_url", "actions")
+# Everything an editor, the admin or the API sets on a template.
+TEMPLATE_FIELDS = ("name", "channel", *EMAIL_FIELDS, *PUSH_FIELDS)
 
 
 class Template(models.Model):

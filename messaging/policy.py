@@ -26,6 +26,7 @@ from messaging.models import (
     SendingPolicy,
     Suppression,
 )
+from messaging.selectors import sending_policy_get
 from tenants.models import Tenant
 
 
@@ -37,11 +38,6 @@ class Verdict:
 
 
 SEND = Verdict("send")
-
-
-def policy_for(tenant: Tenant) -> SendingPolicy:
-    policy = SendingPolicy.objects.filter(tenant=tenant).first()
-    return policy or SendingPolicy(tenant=tenant)  # the defaults, unsaved
 
 
 def _zone(contact: Contact, tenant: Tenant) -> zoneinfo.ZoneInfo:
@@ -95,7 +91,7 @@ def decide(deliveries: list[Delivery], *, at: datetime) -> dict[int, Verdict]:
 
 def _decide_for_tenant(deliveries: list[Delivery], *, at: datetime) -> dict[int, Verdict]:
     tenant = deliveries[0].tenant
-    policy = policy_for(tenant)
+    policy = sending_policy_get(tenant=tenant)
     verdicts: dict[int, Verdict] = {}
     suppressed = _suppressed(tenant, deliveries)
     reachable_push = _contacts_with_push(tenant, deliveries)

@@ -8,7 +8,7 @@ import orjson
 from rest_framework import serializers
 
 from audience.ingest_views import has_nul
-from messaging.models import Category, Delivery, Template
+from messaging.models import TEMPLATE_FIELDS, Category, Delivery, Template
 
 MAX_DATA_BYTES = 32 * 1024  # the Liquid data of one message, like Segment's message limit
 
@@ -99,20 +99,5 @@ class TemplateOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Template
-        fields = [
-            "id",
-            "name",
-            "channel",
-            "subject",
-            "preheader",
-            "html",
-            "title",
-            "body",
-            "icon_url",
-            "image_url",
-            "target_url",
-            "actions",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *TEMPLATE_FIELDS, "created_at", "updated_at"]
         read_only_fields = fields

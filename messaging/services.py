@@ -17,24 +17,18 @@ from django.utils.timezone import now
 
 from audience.models import Consent, Contact
 from messaging import outcomes
-from messaging.models import Category, Channel, Delivery, SendingPolicy, Suppression, Template
+from messaging.models import (
+    TEMPLATE_FIELDS,
+    Category,
+    Channel,
+    Delivery,
+    SendingPolicy,
+    Suppression,
+    Template,
+)
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
-
-TEMPLATE_FIELDS = (
-    "name",
-    "channel",
-    "subject",
-    "preheader",
-    "html",
-    "title",
-    "body",
-    "icon_url",
-    "image_url",
-    "target_url",
-    "actions",
-)
 
 
 class DeliveryConflict(Exception):

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from audience.models import Consent
 from messaging import links, outcomes, services
 from messaging.models import Channel, Delivery
-from messaging.policy import policy_for
+from messaging.selectors import sending_policy_get
 
 log = logging.getLogger(__name__)
 
@@ -136,5 +136,5 @@ def receives(*, delivery: Delivery, channel: str) -> bool:
     revoked never, granted always, unknown unless the tenant requires an opt-in."""
     consent = getattr(delivery.contact, f"{channel}_consent")
     if consent == Consent.UNKNOWN:
-        return not policy_for(delivery.tenant).require_opt_in
+        return not sending_policy_get(tenant=delivery.tenant).require_opt_in
     return consent == Consent.GRANTED

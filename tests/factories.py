@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import factory
 from django.contrib.auth import get_user_model
 
@@ -53,3 +55,26 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
 def api_key(tenant: Tenant, kind: str = "secret", name: str = "Test key") -> tuple[object, str]:
     return services.api_key_create(tenant=tenant, kind=kind, name=name)
+
+
+def sent_delivery(
+    tenant: Tenant, template: Any, email: str = "ann@example.com", *, source: str, **extra: Any
+) -> Any:
+    """A contact and a message already sent to them, written directly (deciding would wake a
+    sender through the broker on commit), for tests of what happens after sending."""
+    from audience.models import Contact
+    from messaging.models import Category, Delivery
+
+    contact = Contact.objects.create(tenant=tenant, email=email, first_name="Ann")
+    return Delivery.objects.create(
+        tenant=tenant,
+        contact=contact,
+        channel=template.channel,
+        category=Category.MARKETING,
+        template=template,
+        content=template.snapshot(),
+        source=source,
+        idempotency_key=f"k-{contact.pk}-{template.pk}",
+        status=Delivery.Status.SENT,
+        **extra,
+    )

@@ -4,6 +4,7 @@ mail client or browser gets, and the events recorded on the contact."""
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -11,9 +12,10 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from audience.models import Contact, Event
+from audience.models import Event
 from messaging import links, outcomes
-from messaging.models import Category, Channel, Delivery, Template
+from messaging.models import Channel, Delivery, Template
+from tests.factories import sent_delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -21,20 +23,7 @@ UA = "Mozilla/5.0 (Macintosh) MailClient/1.0"
 SHOP = "https://shop.example/sale?utm_source=email&item=42"
 
 
-def _delivery(tenant: Any, template: Template, email: str = "ann@example.com") -> Delivery:
-    # Rows written directly: deciding would wake a sender through the broker on commit.
-    contact = Contact.objects.create(tenant=tenant, email=email, first_name="Ann")
-    return Delivery.objects.create(
-        tenant=tenant,
-        contact=contact,
-        channel=template.channel,
-        category=Category.MARKETING,
-        template=template,
-        content=template.snapshot(),
-        source="campaign:1",
-        idempotency_key=f"k-{contact.pk}-{template.pk}",
-        status=Delivery.Status.SENT,
-    )
+_delivery = partial(sent_delivery, source="campaign:1")
 
 
 @pytest.fixture

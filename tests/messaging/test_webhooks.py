@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,7 +15,8 @@ from django.test import Client
 
 from audience.models import Consent, Contact, Event
 from messaging import links, outcomes
-from messaging.models import Category, Delivery, Suppression, Template
+from messaging.models import Delivery, Suppression, Template
+from tests.factories import sent_delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -33,20 +35,9 @@ def delivery(world: Any, email_template: Template) -> Delivery:
     return _delivery(world.acme, email_template)
 
 
-def _delivery(tenant: Any, template: Template, email: str = "ann@example.com") -> Delivery:
-    contact = Contact.objects.create(tenant=tenant, email=email, first_name="Ann")
-    return Delivery.objects.create(
-        tenant=tenant,
-        contact=contact,
-        channel=template.channel,
-        category=Category.MARKETING,
-        template=template,
-        content=template.snapshot(),
-        source="journey:7",
-        idempotency_key=f"k-{contact.pk}",
-        status=Delivery.Status.SENT,
-        provider_id="883953f4-6105-42a2-a16a-77a8eac79483",
-    )
+_delivery = partial(
+    sent_delivery, source="journey:7", provider_id="883953f4-6105-42a2-a16a-77a8eac79483"
+)
 
 
 def _metadata(delivery: Delivery) -> dict[str, str]:
