@@ -214,6 +214,9 @@ ANYMAIL = {
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 # A claimed message whose worker went silent this long is settled by recovery (messaging/outbox.py).
 MESSAGING_LEASE_SECONDS = env.int("MESSAGING_LEASE_SECONDS", default=300)
+# Messages a sender sends at once: its SMTP connections, its requests open to each push service.
+MESSAGING_SMTP_CONNECTIONS = env.int("MESSAGING_SMTP_CONNECTIONS", default=8)
+MESSAGING_PUSH_CONNECTIONS = env.int("MESSAGING_PUSH_CONNECTIONS", default=8)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Wayfarer <wayfarer@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

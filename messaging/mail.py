@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import email.policy
+import functools
 import re
 import uuid
 from collections.abc import Callable
@@ -65,13 +66,55 @@ class BulkEmail(EmailMultiAlternatives):
     difference that matters: a header line too long to fold (a List-Unsubscribe URL has no
     space to break at) stays as written, where the modern API turns it into an RFC 2047
     encoded word that mailbox providers do not read as a URL. Anything unusual (attachments,
-    other alternatives, a non-ASCII address, a line break in a header) takes Django's path."""
+    other alternatives, a non-ASCII address, a line break in a header) takes Django's path.
+
+    `smtp_data()` writes the same message straight to the bytes an SMTP sender puts on the
+    wire, for the outbox's SMTP sender (messaging/email_channel.py)."""
 
     def message(self, *, policy: Any = email.policy.default) -> Message:
-        fast = self._fast_message(getattr(policy, "linesep", "\n"))
-        return fast if fast is not None else super().message(policy=policy)
+        headers = self._fast_headers()
+        if headers is None:
+            return super().message(policy=policy)
+        # A boundary that starts with "=_" can never occur in quoted-printable text.
+        message = MIMEMultipart(
+            "alternative",
+            boundary=_boundary(),
+            policy=_POLICY.clone(linesep=getattr(policy, "linesep", "\n")),
+        )
+        for name, value in headers:
+            message[name] = value if value.isascii() else Header(value, "utf-8")
+        message.attach(_text_part("plain", self.body))
+        message.attach(_text_part("html", str(self.alternatives[0].content)))
+        return message
 
-    def _fast_message(self, linesep: str) -> Message | None:
+    def smtp_data(self) -> bytes | None:
+        """The message as SMTP's DATA carries it (RFC 5321 §4.5.2): CRLF line ends, lines
+        that start with "." doubled, ending in CRLF, without the final "." — the same message
+        as `message()`, written directly (~10x faster than the email package's generator).
+        None when the message needs Django's path."""
+        headers = self._fast_headers()
+        if headers is None:
+            return None
+        boundary = _boundary()
+        lines = [
+            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n',
+            "MIME-Version: 1.0\r\n",
+            *(_folded(name, value) for name, value in headers),
+            "\r\n",
+        ]
+        for subtype, content in (("plain", self.body), ("html", self.alternatives[0].content)):
+            lines.append(
+                f"--{boundary}\r\n"
+                f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+            )
+            lines.append(_qp(str(content)).replace("\n", "\r\n"))
+            lines.append("\r\n")
+        lines.append(f"--{boundary}--\r\n")
+        return "".join(lines).encode("ascii").replace(b"\r\n.", b"\r\n..")
+
+    def _fast_headers(self) -> list[tuple[str, str]] | None:
+        """The headers of the fast path, in order; None when the message needs Django's path."""
         headers = {str(k): str(v) for k, v in self.extra_headers.items()}
         plain = (
             not self.attachments
@@ -80,32 +123,28 @@ class BulkEmail(EmailMultiAlternatives):
             and self.alternatives[0].mimetype == "text/html"
             and all(_ascii_address(a) for a in (self.from_email, *self.to, *self.reply_to))
         )
-        values = (str(self.subject), self.from_email, *headers.values())
+        subject = str(self.subject)
+        values = (subject, self.from_email, *headers.values())
         if not plain or any("\n" in v or "\r" in v for v in values):
             return None
-        # A boundary that starts with "=_" can never occur in quoted-printable text.
-        message = MIMEMultipart(
-            "alternative",
-            boundary=f"=_wf{uuid.uuid4().hex}",
-            policy=_POLICY.clone(linesep=linesep),
-        )
-        subject = str(self.subject)
-        message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
-        message["From"] = _address_header(self.from_email)
-        message["To"] = ", ".join(map(_address_header, self.to))
+        items = [
+            ("Subject", subject),
+            ("From", _address_header(self.from_email)),
+            ("To", ", ".join(map(_address_header, self.to))),
+        ]
         if self.reply_to:
-            message["Reply-To"] = ", ".join(map(_address_header, self.reply_to))
+            items.append(("Reply-To", ", ".join(map(_address_header, self.reply_to))))
         lower = {name.lower() for name in headers}
         if "date" not in lower:
-            message["Date"] = formatdate(localtime=settings.EMAIL_USE_LOCALTIME)
+            items.append(("Date", formatdate(localtime=settings.EMAIL_USE_LOCALTIME)))
         if "message-id" not in lower:
-            message["Message-ID"] = make_msgid(domain=_domain())
-        for name, value in headers.items():
-            if name.lower() not in ("from", "to", "cc", "reply-to"):
-                message[name] = _header_value(value)
-        message.attach(_text_part("plain", self.body))
-        message.attach(_text_part("html", str(self.alternatives[0].content)))
-        return message
+            items.append(("Message-ID", make_msgid(domain=_domain())))
+        items += [
+            (name, value)
+            for name, value in headers.items()
+            if name.lower() not in ("from", "to", "cc", "reply-to")
+        ]
+        return items
 
 
 class _Policy(email.policy.Compat32):
@@ -126,24 +165,53 @@ class _Policy(email.policy.Compat32):
 _POLICY = _Policy()
 
 
-def _header_value(value: str) -> str | Header:
-    return value if value.isascii() else Header(value, "utf-8")
+def _folded(name: str, value: str) -> str:
+    """One header as _POLICY writes it, CRLF-terminated."""
+    if value.isascii() and (" " not in value or len(name) + len(value) < 76):
+        return f"{name}: {value}\r\n"
+    header = Header(value, None if value.isascii() else "utf-8", header_name=name)
+    encoded = header.encode(linesep="\r\n")
+    return f"{name}: {encoded}\r\n"
 
 
-def _ascii_address(value: str) -> bool:
+def _boundary() -> str:
+    return f"=_wf{uuid.uuid4().hex}"
+
+
+# A bare ASCII address, its own header value and envelope address: no parsing needed.
+BARE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed_address_is_ascii(value: str) -> bool:
     return parseaddr(value)[1].isascii()
 
 
+def _ascii_address(value: str) -> bool:
+    return bool(BARE_ADDRESS.fullmatch(value)) or _parsed_address_is_ascii(value)
+
+
 def _address_header(value: str) -> str:
+    return value if BARE_ADDRESS.fullmatch(value) else _formatted_address(value)
+
+
+@functools.lru_cache(maxsize=512)  # a team's From and Reply-To, on every message
+def _formatted_address(value: str) -> str:
     name, address = parseaddr(value)
     return formataddr((name, address), charset="utf-8")
+
+
+def _qp(content: str) -> str:
+    """Quoted-printable UTF-8 (binascii: C speed), "\n" line ends."""
+    text = content.replace("\r\n", "\n").replace("\r", "\n")
+    return binascii.b2a_qp(text.encode("utf-8")).decode("ascii")
 
 
 def _text_part(subtype: str, content: str) -> MIMENonMultipart:
     part = MIMENonMultipart("text", subtype, charset="utf-8")
     del part["MIME-Version"]  # only the message as a whole carries it
     part["Content-Transfer-Encoding"] = "quoted-printable"
-    part.set_payload(binascii.b2a_qp(content.encode("utf-8")).decode("ascii"))
+    part.set_payload(_qp(content))
     return part
 
 

@@ -3,10 +3,11 @@
 1. `claim()` moves due rows queued → sending in one statement (`FOR UPDATE SKIP LOCKED`), stamping
    a claim token: any number of workers share the queue, none takes a row another holds.
 2. `policy.decide()` judges the batch: send, skip (recorded with its reason) or defer.
-3. The channel prepares each message (Liquid, tracking links) and sends it on one connection per
-   batch. Just before the point of no return (SMTP's final ".", the push POST) the sender calls
-   `handover()`, which stamps `handed_over_at` — only if the row still carries this worker's
-   claim token — and commits it.
+3. The channel prepares each message (Liquid, tracking links) and sends them in groups (one
+   SMTP connection or push request per message of a group, all at once). Just before the
+   group's point of no return (SMTP's final ".", the push POST) the sender calls `handover()`,
+   which stamps `handed_over_at` on the group's rows — those that still carry this worker's
+   claim token — in one statement, and commits it.
 4. The batch's outcomes are written together, each only where the claim token still matches,
    with their events on the contacts, in one transaction.
 
@@ -18,10 +19,10 @@ can neither send a message twice nor lose one.
 from __future__ import annotations
 
 import logging
+import select
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -55,21 +56,34 @@ class Reclaimed(Exception):
     """The row was taken back (its lease ran out and recovery requeued it): do not send."""
 
 
+Handover = Callable[[list[Delivery]], list[Delivery]]
+Outcome = str | BaseException  # the provider id of a sent message, or why it was not sent
+
+
 class ChannelSender(Protocol):
-    """One channel's way out. One instance per batch: it may keep a connection open."""
+    """One channel's way out. One instance per run: it may keep connections open."""
+
+    group_size: int  # how many messages it sends at once (one handover commit for them all)
 
     def begin(self, deliveries: Sequence[Delivery]) -> None:
         """Load what the batch's messages need (e.g. push subscriptions), once per batch."""
         ...
 
     def prepare(self, delivery: Delivery, context: dict[str, Any]) -> Any:
-        """Render and build the message, touching no database (it runs on a helper thread,
-        ahead of the sending); raises rendering.TemplateError if it cannot."""
+        """Render and build the message, touching no database; raises
+        rendering.TemplateError (or SendFailure) if it cannot."""
         ...
 
-    def send(self, delivery: Delivery, prepared: Any, handover: Callable[[], None]) -> str:
-        """Send; returns the provider id. Calls `handover()` right before the point of no
-        return (it raises Reclaimed if the row is no longer ours). Raises SendFailure."""
+    def send_group(
+        self, group: list[tuple[Delivery, Any]], handover: Handover, idle: Callable[[], bool]
+    ) -> list[Outcome]:
+        """Send up to `group_size` prepared messages; returns an outcome for each, in order.
+
+        Calls `handover(deliveries)` once, right before the point of no return of those
+        messages (SMTP's final ".", the push POST): it stamps and commits them and returns the
+        ones still this worker's; a message not returned must not be sent (its outcome is
+        Reclaimed). A failure is a SendFailure. While it waits on the network it may call
+        `idle()`, which prepares one of the next messages (False: nothing left to prepare)."""
         ...
 
     def close(self) -> None: ...
@@ -170,22 +184,30 @@ def recover(*, channel: str | None = None, at: datetime | None = None) -> int:
     return len(rows)
 
 
-def _handover(delivery: Delivery, token: uuid.UUID) -> Callable[[], None]:
-    def handover() -> None:
-        # Autocommit: the stamp must be durable before the message leaves.
-        # Plain SQL: this runs once per message on the sender's hot path, where building the
-        # ORM's UPDATE cost as much as the round trip.
+def _handover(token: uuid.UUID) -> Handover:
+    def handover(deliveries: list[Delivery]) -> list[Delivery]:
+        """Stamp `handed_over_at` on those of `deliveries` this worker still holds, durably
+        (autocommit: the stamp must be on disk before the messages leave), in one statement for
+        the group; returns them."""
+        if not deliveries:
+            return []
         stamp = now()
+        sqlite = connection.vendor == "sqlite"
+        ids = [d.pk for d in deliveries]
         with connection.cursor() as cursor:
+            # Plain SQL with RETURNING: which rows are still ours is decided by the same
+            # statement that stamps them.
             cursor.execute(
                 "UPDATE messaging_delivery SET handed_over_at = %s"
-                " WHERE id = %s AND claim_token = %s AND status = 'sending'",
-                [stamp, delivery.pk, token.hex if connection.vendor == "sqlite" else token],
+                f" WHERE id IN ({', '.join(['%s'] * len(ids))})"
+                " AND claim_token = %s AND status = 'sending' RETURNING id",
+                [stamp, *ids, token.hex if sqlite else token],
             )
-            changed = cursor.rowcount
-        if not changed:
-            raise Reclaimed(f"delivery {delivery.pk} was reclaimed")
-        delivery.handed_over_at = stamp
+            mine = {row[0] for row in cursor.fetchall()}
+        handed = [d for d in deliveries if d.pk in mine]
+        for d in handed:
+            d.handed_over_at = stamp
+        return handed
 
     return handover
 
@@ -238,50 +260,107 @@ def _send_batch(
             to_send.append(d)
     contexts = contexts_build(to_send) if to_send else {}
     sender.begin(to_send)
-    for d, ahead in zip(to_send, _prepared_ahead(sender, to_send, contexts), strict=True):
-        try:
-            prepared = ahead.result()
-            d.provider_id = sender.send(d, prepared, _handover(d, token))
-            d.sent_at = d.handed_over_at or now()
-            done.append((d, Delivery.Status.SENT, "", ""))
-        except Reclaimed:
-            continue  # another worker owns it now
-        except SendFailure as exc:
-            # The sender says retryable only when the message surely did not go out (a 4xx
-            # reply, no connection before the handover).
-            if exc.retryable and d.attempts < MAX_ATTEMPTS:
-                d.handed_over_at = None
-                wait = BACKOFF_SECONDS[min(d.attempts, len(BACKOFF_SECONDS)) - 1]
-                deferred.append((d, now() + timedelta(seconds=wait), f"retrying: {exc}"[:200]))
-                d.last_error = str(exc)
-            else:
-                done.append((d, Delivery.Status.FAILED, str(exc)[:200], str(exc)))
-                d.failure_outcome = exc.outcome  # type: ignore[attr-defined]
-        except Exception as exc:  # a template that fails on this contact's data, a bug
-            log.exception("delivery %s could not be sent", d.pk)
-            if d.handed_over_at is not None:
-                # It may have left: counted as sent, as recovery would, never sent again.
-                d.sent_at = d.handed_over_at
-                done.append((d, Delivery.Status.SENT, f"outcome unconfirmed: {exc}"[:200], ""))
-            else:
-                reason = f"could not build or send the message: {exc}"[:200]
+    ahead = _Ahead(sender, to_send, contexts)
+    handover = _handover(token)
+    size = max(1, sender.group_size)
+    for start in range(0, len(to_send), size):
+        group = []
+        for d in to_send[start : start + size]:
+            try:
+                group.append((d, ahead.take(d)))
+            except Exception as exc:  # a template that fails on this contact's data, a bug
+                if not isinstance(exc, SendFailure):
+                    log.exception("delivery %s could not be built", d.pk)
+                reason = f"could not build the message: {exc}"[:200]
                 done.append((d, Delivery.Status.FAILED, reason, repr(exc)))
+        if not group:
+            continue
+        try:
+            results: list[Outcome] = sender.send_group(group, handover, ahead.step)
+        except Exception as exc:  # a bug in the sender: settle each message by its stamp
+            log.exception("sending deliveries %s failed", [d.pk for d, _ in group])
+            results = [exc] * len(group)
+        for (d, _), result in zip(group, results, strict=True):
+            _settle(d, result, done, deferred)
     _finish(done, deferred, token, report)
 
 
-def _prepared_ahead(
-    sender: ChannelSender, deliveries: list[Delivery], contexts: dict[int, dict[str, Any]]
-) -> Iterator[Future[Any]]:
-    """Each delivery's prepared message, rendered and built on a helper thread ahead of the
-    sending: the CPU work of the next messages overlaps this thread's waits for the mail server
-    or push service and for the handover's commit (both release the GIL)."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as pool:
-        futures = [pool.submit(sender.prepare, d, contexts[d.pk]) for d in deliveries]
+def _settle(
+    d: Delivery,
+    result: Outcome,
+    done: list[tuple[Delivery, str, str, str]],
+    deferred: list[tuple[Delivery, datetime, str]],
+) -> None:
+    if isinstance(result, str):
+        d.provider_id = result[:255]
+        d.sent_at = d.handed_over_at or now()
+        done.append((d, Delivery.Status.SENT, "", ""))
+    elif isinstance(result, Reclaimed):
+        pass  # another worker owns it now
+    elif isinstance(result, SendFailure):
+        # The sender says retryable only when the message surely did not go out (a 4xx reply,
+        # no connection before the handover).
+        if result.retryable and d.attempts < MAX_ATTEMPTS:
+            d.handed_over_at = None
+            wait = BACKOFF_SECONDS[min(d.attempts, len(BACKOFF_SECONDS)) - 1]
+            deferred.append((d, now() + timedelta(seconds=wait), f"retrying: {result}"[:200]))
+            d.last_error = str(result)
+        else:
+            done.append((d, Delivery.Status.FAILED, str(result)[:200], str(result)))
+            d.failure_outcome = result.outcome  # type: ignore[attr-defined]
+    elif d.handed_over_at is not None:
+        log.error("delivery %s: %r after its handover", d.pk, result)
+        # It may have left: counted as sent, as recovery would, never sent again.
+        d.sent_at = d.handed_over_at
+        done.append((d, Delivery.Status.SENT, f"outcome unconfirmed: {result}"[:200], ""))
+    else:
+        log.error("delivery %s could not be sent: %r", d.pk, result)
+        reason = f"could not send the message: {result}"[:200]
+        done.append((d, Delivery.Status.FAILED, reason, repr(result)))
+
+
+def idle_until_answered(sockets: Sequence[Any], idle: Callable[[], bool]) -> None:
+    """Call `idle()` (prepare a next message) until every socket has something to read (the
+    answers are in) or nothing is left to prepare. A sender calls it between writing its
+    requests and reading the answers."""
+    poller = select.poll()
+    for sock in sockets:
+        poller.register(sock, select.POLLIN)
+    while len(poller.poll(0)) < len(sockets) and idle():
+        pass
+
+
+class _Ahead:
+    """A batch's prepared messages, built in order on demand. The sender calls `step()` while it
+    waits for the mail server or the push service, so the CPU work of the next messages fills
+    those waits: on this thread, explicitly (a helper thread would have to win the GIL back
+    after every reply, up to 5 ms each time)."""
+
+    def __init__(
+        self, sender: ChannelSender, deliveries: list[Delivery], contexts: dict[int, Any]
+    ) -> None:
+        self.sender, self.contexts = sender, contexts
+        self.pending = iter(deliveries)
+        self.ready: dict[int, tuple[bool, Any]] = {}
+
+    def step(self) -> bool:
+        d = next(self.pending, None)
+        if d is None:
+            return False
         try:
-            yield from futures
-        finally:
-            for future in futures:
-                future.cancel()  # the batch stopped early: do not build the rest
+            self.ready[d.pk] = (True, self.sender.prepare(d, self.contexts[d.pk]))
+        except Exception as exc:
+            self.ready[d.pk] = (False, exc)
+        return True
+
+    def take(self, d: Delivery) -> Any:
+        """`d`'s prepared message (built now if it is not yet); raises what building raised."""
+        while d.pk not in self.ready and self.step():
+            pass
+        ok, value = self.ready.pop(d.pk)
+        if not ok:
+            raise value
+        return value
 
 
 def _finish(

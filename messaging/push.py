@@ -2,7 +2,8 @@
 
 A message goes to every active subscription of its contact: a JSON payload encrypted for each
 browser (RFC 8291, aes128gcm) and POSTed to its push service (RFC 8030) with the tenant's VAPID
-signature (RFC 8292), through pywebpush on one HTTP session per batch.
+signature (RFC 8292): encrypted by pywebpush, POSTed over kept-alive connections, a group of
+messages at once (messaging/push_http.py).
 
 What the push service answers decides the outcome: 201/202 took it; 404/410 means the browser
 dropped the subscription, which is deactivated for good; 429, 5xx and connection errors are
@@ -26,7 +27,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -39,7 +39,8 @@ from audience.models import Consent, Contact
 from audience.segment_spec import Message
 from messaging.links import push_click_url
 from messaging.models import Channel, Delivery, PushSubscription
-from messaging.outbox import SendFailure, register
+from messaging.outbox import Handover, Outcome, Reclaimed, SendFailure, register
+from messaging.push_http import Answer, Post, Poster
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,12 @@ def _ttl_seconds() -> int:
     return int(getattr(settings, "MESSAGING_PUSH_TTL_SECONDS", 24 * 3600))
 
 
+def push_connections() -> int:
+    """How many requests one sender has open at once to each push service (and messages it
+    sends at once)."""
+    return max(1, int(getattr(settings, "MESSAGING_PUSH_CONNECTIONS", 8)))
+
+
 def _timeout_seconds() -> float:
     return float(getattr(settings, "MESSAGING_PUSH_TIMEOUT_SECONDS", 10.0))
 
@@ -66,9 +73,16 @@ def _timeout_seconds() -> float:
 
 
 @dataclass(frozen=True)
+class Encrypted:
+    subscription: PushSubscription
+    body: bytes  # the payload encrypted for this browser (aes128gcm)
+
+
+@dataclass(frozen=True)
 class PreparedPush:
     payload: bytes  # the JSON the service worker shows (static/js/wayfarer-sw.js)
     topic: str  # RFC 8030 §5.4: at most 32 base64url characters; "" for none
+    encrypted: tuple[Encrypted, ...] = ()  # for each active subscription of the contact
 
 
 def push_payload(
@@ -166,50 +180,78 @@ class PushResult:
     refused: list[str] = field(default_factory=list)  # other 4xx: this message never will
 
 
+def _encrypted(subscriptions: Sequence[PushSubscription], payload: bytes) -> list[Encrypted]:
+    """The payload encrypted for each browser (RFC 8291, by pywebpush)."""
+    return [
+        Encrypted(s, WebPusher(s.info()).encode(payload, "aes128gcm")["body"])
+        for s in subscriptions
+    ]
+
+
+def _still_active(prepared: PreparedPush) -> PreparedPush:
+    active = tuple(e for e in prepared.encrypted if e.subscription.active)
+    if len(active) == len(prepared.encrypted):
+        return prepared
+    return PreparedPush(prepared.payload, prepared.topic, active)
+
+
+def _posts(signer: VapidSigner, prepared: PreparedPush) -> list[Post]:
+    """The message's POST to each of its subscriptions, signed (before the handover: nothing
+    that can fail is left for after it but the POSTs themselves)."""
+    common = {
+        "TTL": str(_ttl_seconds()),
+        "Content-Encoding": "aes128gcm",
+        "Urgency": "normal",
+        **({"Topic": prepared.topic} if prepared.topic else {}),
+    }
+    return [
+        Post(
+            e.subscription.endpoint,
+            e.body,
+            {**common, **signer.headers_for(e.subscription.endpoint)},
+        )
+        for e in prepared.encrypted
+    ]
+
+
 def _post_all(
-    *,
-    session: requests.Session,
-    signer: VapidSigner,
-    subscriptions: Sequence[PushSubscription],
-    prepared: PreparedPush,
-    before_first_post: Callable[[], None] = lambda: None,
-) -> PushResult:
-    result = PushResult()
-    headers_common = {"Urgency": "normal"}
-    if prepared.topic:
-        headers_common["Topic"] = prepared.topic
-    for index, subscription in enumerate(subscriptions):
-        headers = {**headers_common, **signer.headers_for(subscription.endpoint)}
-        if index == 0:
-            before_first_post()
-        try:
-            response = WebPusher(subscription.info(), requests_session=session).send(
-                prepared.payload,
-                headers,
-                ttl=_ttl_seconds(),
-                content_encoding="aes128gcm",
-                timeout=_timeout_seconds(),
-            )
-        except requests.RequestException as exc:
-            # A read timeout is ambiguous (the service may have it); a retry is still right:
-            # Topic and the notification tag collapse a second copy.
-            result.temporary.append(f"{_host(subscription)}: {type(exc).__name__}")
-            continue
-        status = response.status_code
-        if 200 <= status < 300:
-            result.took += 1
-            result.location = result.location or response.headers.get("Location", "")
-        elif status in (404, 410):
-            result.gone.append(subscription)
-        elif status == 429 or status >= 500:
-            retry_after = response.headers.get("Retry-After")
-            wait = f" (Retry-After {retry_after})" if retry_after else ""
-            result.temporary.append(f"{_host(subscription)}: {status}{wait}")
-        else:
-            result.refused.append(f"{_host(subscription)}: {status} {response.text[:80]}")
-    if result.gone:
-        _deactivate(result.gone)
-    return result
+    poster: Poster,
+    messages: list[tuple[PreparedPush, list[Post]]],
+    idle: Callable[[], bool] = lambda: False,
+) -> list[PushResult]:
+    """Write every message's POSTs (all at once), and what came of each message."""
+    flat = [post for _, posts in messages for post in posts]
+    answers = iter(poster.post_all(flat, idle))
+    results = []
+    for prepared, posts in messages:
+        result = PushResult()
+        for encrypted, _post in zip(prepared.encrypted, posts, strict=True):
+            _record(result, encrypted.subscription, next(answers))
+        results.append(result)
+    gone = [s for r in results for s in r.gone]
+    if gone:
+        _deactivate(gone)
+    return results
+
+
+def _record(result: PushResult, subscription: PushSubscription, answer: Answer | Exception) -> None:
+    if isinstance(answer, Exception):
+        # A timeout is ambiguous (the service may have it); a retry is still right: Topic and
+        # the notification tag collapse a second copy.
+        result.temporary.append(f"{_host(subscription)}: {type(answer).__name__}")
+        return
+    status = answer.status
+    if 200 <= status < 300:
+        result.took += 1
+        result.location = result.location or answer.headers.get("location", "")
+    elif status in (404, 410):
+        result.gone.append(subscription)
+    elif status == 429 or status >= 500:
+        retry_after = answer.headers.get("retry-after")
+        wait = f" (Retry-After {retry_after})" if retry_after else ""
+        result.temporary.append(f"{_host(subscription)}: {status}{wait}")
+    else:
+        result.refused.append(f"{_host(subscription)}: {status} {answer.text[:80]}")
 
 
 def _host(subscription: PushSubscription) -> str:
@@ -244,12 +286,13 @@ def _failure(result: PushResult) -> SendFailure:
 
 @register(Channel.PUSH)
 class PushSender:
-    """One instance per outbox run: one HTTP session (kept-alive connections to each push
-    service), one VAPID signer per tenant, and the active subscriptions of a claimed batch's
-    contacts, loaded in one query when the outbox begins the batch."""
+    """One instance per outbox run: kept-alive connections to each push service, one VAPID
+    signer per tenant, and the active subscriptions of a claimed batch's contacts, loaded in
+    one query when the outbox begins the batch. A group's messages are POSTed all at once."""
 
     def __init__(self) -> None:
-        self.session = requests.Session()
+        self.group_size = push_connections()
+        self.poster = Poster(per_origin=self.group_size, timeout=_timeout_seconds())
         self._signers: dict[int, VapidSigner] = {}
         self._subscriptions: dict[int, list[PushSubscription]] = {}
 
@@ -263,25 +306,43 @@ class PushSender:
             delivery_id=str(delivery.public_id),
             wrap=lambda url: push_click_url(delivery, url),
         )
-        return PreparedPush(payload=_encode(payload), topic=delivery.public_id.hex)
+        data = _encode(payload)
+        subscriptions = self._subscriptions.get(delivery.contact_id, [])
+        return PreparedPush(data, delivery.public_id.hex, tuple(_encrypted(subscriptions, data)))
 
-    def send(self, delivery: Delivery, prepared: PreparedPush, handover: Callable[[], None]) -> str:
-        subscriptions = [s for s in self._subscriptions_of(delivery) if s.active]
-        if not subscriptions:
-            raise SendFailure("no active push subscription", retryable=False)
-        result = _post_all(
-            session=self.session,
-            signer=self._signer_for(delivery.tenant),
-            subscriptions=subscriptions,
-            prepared=prepared,
-            before_first_post=handover,
-        )
-        if not result.took:
-            raise _failure(result)
-        return result.location[:255] or f"{result.took} subscription(s)"
+    def send_group(
+        self,
+        group: list[tuple[Delivery, PreparedPush]],
+        handover: Handover,
+        idle: Callable[[], bool],
+    ) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(group)
+        ready: dict[int, tuple[PreparedPush, list[Post]]] = {}
+        for i, (d, prepared) in enumerate(group):
+            # A subscription a message earlier in the batch found gone is left out.
+            prepared = _still_active(prepared)
+            if not prepared.encrypted:
+                outcomes[i] = SendFailure("no active push subscription", retryable=False)
+                continue
+            try:
+                ready[i] = (prepared, _posts(self._signer_for(d.tenant), prepared))
+            except Exception as exc:  # the tenant's VAPID key cannot sign
+                log.exception("push for delivery %s could not be signed", d.pk)
+                outcomes[i] = SendFailure(f"could not sign the push: {exc}", retryable=False)
+        # The POSTs are the point of no return: stamped together, then written together.
+        mine = {d.pk for d in handover([group[i][0] for i in ready])}
+        posting = [i for i in ready if group[i][0].pk in mine]
+        results = _post_all(self.poster, [ready[i] for i in posting], idle)
+        for i, result in zip(posting, results, strict=True):
+            took = result.location[:255] or f"{result.took} subscription(s)"
+            outcomes[i] = took if result.took else _failure(result)
+        return [
+            Reclaimed(f"delivery {group[i][0].pk} was reclaimed") if o is None else o
+            for i, o in enumerate(outcomes)
+        ]
 
     def close(self) -> None:
-        self.session.close()
+        self.poster.close()
 
     def _signer_for(self, tenant: Tenant) -> VapidSigner:
         if tenant.pk not in self._signers:
@@ -301,9 +362,6 @@ class PushSender:
             for s in found:
                 self._subscriptions.setdefault(s.contact_id, []).append(s)
 
-    def _subscriptions_of(self, delivery: Delivery) -> list[PushSubscription]:
-        return self._subscriptions.get(delivery.contact_id, [])
-
 
 def push_send_test(*, tenant: Tenant, contact: Contact, rendered: Any) -> int:
     """Send a rendered push to the contact's active subscriptions now, without the outbox (the
@@ -316,14 +374,13 @@ def push_send_test(*, tenant: Tenant, contact: Contact, rendered: Any) -> int:
     if not subscriptions:
         return 0
     # Each test is a new notification (its own tag), never collapsed with the previous one.
-    payload = push_payload(rendered=rendered, tag=f"wayfarer-test-{uuid.uuid4()}")
-    with requests.Session() as session:
-        result = _post_all(
-            session=session,
-            signer=VapidSigner(tenant),
-            subscriptions=subscriptions,
-            prepared=PreparedPush(payload=_encode(payload), topic=""),
-        )
+    data = _encode(push_payload(rendered=rendered, tag=f"wayfarer-test-{uuid.uuid4()}"))
+    poster = Poster(per_origin=push_connections(), timeout=_timeout_seconds())
+    try:
+        prepared = PreparedPush(data, "", tuple(_encrypted(subscriptions, data)))
+        [result] = _post_all(poster, [(prepared, _posts(VapidSigner(tenant), prepared))])
+    finally:
+        poster.close()
     return result.took
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import ssl
 import threading
 import time
 import uuid
@@ -97,15 +98,25 @@ class Attempt:
 
 
 class PushReceiver:
-    def __init__(self) -> None:
+    def __init__(
+        self, tls: tuple[str, str] | None = None, idle_timeout: float | None = None
+    ) -> None:
+        """`tls`: (certificate file, key file) to serve HTTPS, as push services do;
+        `idle_timeout`: close a kept-alive connection idle this long, as push services do."""
         self.lock = threading.Lock()
         self.subscriptions: dict[str, BrowserSubscription] = {}
         self.scripts: dict[str, deque[int | str]] = {}
         self.retry_after: dict[str, str] = {}
         self.attempts: list[Attempt] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self, idle_timeout))
         self.server.daemon_threads = True
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.origin = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> PushReceiver:
@@ -251,9 +262,12 @@ def _path_id(endpoint: str) -> str:
     return endpoint.rsplit("/", 1)[1]
 
 
-def _handler_for(receiver: PushReceiver) -> type[BaseHTTPRequestHandler]:
+def _handler_for(
+    receiver: PushReceiver, idle_timeout: float | None
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as push services do
+        timeout = idle_timeout
 
         def do_POST(self) -> None:
             if not self.path.startswith("/push/"):

@@ -4,6 +4,8 @@ inlined CSS, tracked links that verify and redirect, the open pixel — and the 
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 from email.message import EmailMessage
 from typing import Any
@@ -271,3 +273,39 @@ def test_it_encodes_non_ascii_names_and_keeps_list_unsubscribe_one_readable_line
     assert line in received.data
     assert max(len(raw) for raw in received.data.split(b"\r\n")) <= 998
     assert "Grüße, Zoë €" in parts(message)[0]
+
+
+def test_the_smtp_bytes_are_the_same_message_as_djangos_and_safe_for_data(
+    acme: Any, ann: Contact
+) -> None:
+    acme.sender_name = "Café Zoë, Ltd"
+    acme.save()
+    delivery = decide(acme, ann)
+    delivery = Delivery.objects.select_related("tenant", "contact").get(pk=delivery.pk)
+    long_subject = "A subject long enough to be folded " * 4 + "— and not ASCII"
+    rendered = RenderedEmail(
+        subject=long_subject,
+        preheader="",
+        html="<p>First line</p>\n.<p>a line that starts with a dot</p>\r\n" + "<p>x</p>" * 60,
+        text=".hidden dot\nline two\r\nline three " + "y" * 200,
+    )
+    message = email_build(delivery=delivery, rendered=rendered)
+
+    data = message.smtp_data()
+
+    assert data is not None and data.endswith(b"\r\n")
+    assert b"\n" not in data.replace(b"\r\n", b"")  # CRLF line ends only
+    assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+    lines = data.split(b"\r\n")
+    assert all(line == b"." or line.startswith(b"..") for line in lines if line.startswith(b"."))
+    # Undo SMTP's dot-stuffing, as the server does, and compare with Django's message.
+    wire = email.message_from_bytes(data.replace(b"\r\n..", b"\r\n."), policy=email.policy.default)
+    django = email.message_from_bytes(message.message().as_bytes(), policy=email.policy.default)
+    for name in ("Subject", "From", "To", "Reply-To", "Message-ID", "List-Unsubscribe"):
+        assert wire[name] == django[name], name
+    assert wire["Subject"] == long_subject
+    assert wire["From"] == '"Café Zoë, Ltd" <shop@acme.example>'
+    assert parts(wire) == parts(django)
+    html, text = parts(wire)
+    assert ".<p>a line that starts with a dot</p>" in html
+    assert text.startswith(".hidden dot\nline two\nline three yyy")

@@ -170,7 +170,7 @@ def test_it_recovers_a_dead_workers_rows_as_sent_if_handed_over_and_queued_if_no
     handed, *untouched = outbox.claim(channel=Channel.EMAIL, limit=10, token=token, at=claimed_at)
     # The worker stamped the first message (what the SMTP sender does before the final ".")
     # and died before it recorded the outcome.
-    outbox._handover(handed, token)()
+    outbox._handover(token)([handed])
 
     assert outbox.recover(at=claimed_at + timedelta(seconds=59)) == 0  # its lease still runs
     assert outbox.recover(at=claimed_at + timedelta(seconds=61)) == 3

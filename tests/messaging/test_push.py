@@ -5,14 +5,22 @@ VAPID signature and decrypts each message with the fake browser's keys, as a bro
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
+import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import time_machine
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -23,6 +31,7 @@ from messaging import outbox
 from messaging.models import Channel, Delivery, PushSubscription, Template
 from messaging.outbox import SendReport
 from messaging.push import push_send_test, push_subscription_save
+from messaging.push_http import Answer, Post, Poster
 from messaging.services import delivery_create
 from tests.factories import api_key
 from tests.messaging.push_receiver import DROP, BrowserSubscription, PushReceiver, b64url
@@ -142,6 +151,60 @@ def test_it_sends_a_personalised_push_that_arrives_decrypted_with_tracked_links(
     assert delivery.handed_over_at is not None
     assert delivery.provider_id.startswith(f"{receiver.origin}/message/")  # the Location
     assert Event.objects.filter(tenant=world.acme, contact=mara, name="Push Sent").count() == 1
+
+
+def _self_signed(tmp_path: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, as files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "push.test")])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now() - timedelta(days=1))
+        .not_valid_after(now() + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "push.pem", tmp_path / "push.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+def test_it_posts_over_https_and_checks_the_push_services_certificate(
+    world: Any, push_template: Template, mara: Contact, tmp_path: Path, monkeypatch: Any
+) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    with PushReceiver(tls=(cert_file, key_file)) as service:
+        browser = subscribe(service, mara)
+        delivery = decide(mara, push_template)
+
+        # A certificate no trusted authority signed: refused, and tried again later.
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+        assert send().deferred == 1
+        assert service.attempts == []
+        delivery.refresh_from_db()
+        assert "SSL" in delivery.reason
+
+        # Trusted the way requests is told to trust one.
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert_file)
+        with time_machine.travel(delivery.not_before + timedelta(seconds=1)):
+            assert send().sent == 1
+        assert service.origin.startswith("https://")
+        assert [m["title"] for m in service.messages(browser)] == ["Mara, it's back"]
 
 
 def test_it_signs_with_the_tenants_vapid_key_and_says_how_to_reach_the_sender(
@@ -293,9 +356,10 @@ def test_it_skips_a_contact_without_an_active_subscription(
     assert receiver.attempts_for(browser) == []
 
 
-def test_it_loads_a_batchs_subscriptions_once_and_posts_on_one_connection(
-    world: Any, receiver: PushReceiver, push_template: Template
+def test_it_loads_a_batchs_subscriptions_once_and_posts_over_kept_alive_connections(
+    world: Any, receiver: PushReceiver, push_template: Template, settings: Any
 ) -> None:
+    settings.MESSAGING_PUSH_CONNECTIONS = 2  # two messages at once, each on its connection
     contacts = [Contact.objects.create(tenant=world.acme, first_name=f"C{i}") for i in range(6)]
     browsers = [subscribe(receiver, c) for c in contacts]
     for c in contacts:
@@ -311,7 +375,8 @@ def test_it_loads_a_batchs_subscriptions_once_and_posts_on_one_connection(
     table = PushSubscription._meta.db_table
     reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and table in q["sql"]]
     assert len(reads) == 2  # the policy's check, and the sender's load for the batch
-    assert len({a.peer for a in receiver.attempts}) == 1  # one kept-alive connection
+    # Two connections, each kept alive for three requests.
+    assert sorted(Counter(a.peer for a in receiver.attempts).values()) == [3, 3]
     assert len({a.headers["authorization"] for a in receiver.attempts}) == 1  # signed once
 
 
@@ -576,3 +641,36 @@ def test_it_deactivates_on_unsubscribe_and_hides_other_tenants_endpoints(
     )
     missing = post(client, "unsubscribe", {}, write_keys["acme"])
     assert (missing.status_code, missing.json()["field"]) == (400, "endpoint")
+
+
+def test_a_push_that_cannot_be_signed_fails_before_its_handover_and_posts_nothing(
+    world: Any, receiver: PushReceiver, push_template: Template, mara: Contact
+) -> None:
+    subscribe(receiver, mara)
+    delivery = decide(mara, push_template)
+    world.acme.vapid_private_key = "AAAA"  # zero: no P-256 private key
+    world.acme.save()
+
+    report = send()
+
+    assert (report.sent, report.failed) == (0, 1)
+    delivery.refresh_from_db()
+    assert "could not sign" in delivery.reason, delivery.reason
+    assert (delivery.status, delivery.handed_over_at) == ("failed", None)
+    assert receiver.attempts == []
+
+
+def test_it_reconnects_when_a_push_service_closed_an_idle_kept_alive_connection() -> None:
+    with PushReceiver(idle_timeout=0.2) as service:
+        browser = service.subscribe()
+        poster = Poster(per_origin=1, timeout=5)
+        post = Post(browser.endpoint, b"x", {"TTL": "60"})
+        try:
+            [first] = poster.post_all([post])
+            time.sleep(0.5)  # the service closes the idle connection
+            [second] = poster.post_all([post])
+        finally:
+            poster.close()
+
+    assert isinstance(first, Answer) and isinstance(second, Answer)
+    assert len({a.peer for a in service.attempts}) == 2  # a new connection, no failed attempt
