@@ -392,7 +392,7 @@ def render_sample(audience: Audience, channel: str) -> list[bytes]:
         status=Delivery.Status.SKIPPED, reason="bench sample: built, never sent"
     )
     if channel == "email":
-        return [m.message(policy=email.policy.SMTP).as_bytes() for m in prepared]
+        return [p.message.message(policy=email.policy.SMTP).as_bytes() for p in prepared]
     return [p.payload for p in prepared]
 
 
@@ -711,25 +711,23 @@ FINISH_HOTSPOTS = [
 HOTSPOTS = {
     "email": [
         *COMMON_HOTSPOTS,
-        ("  prepare: render + build the message", "messaging/email_channel.py", "prepare"),
+        ("  prepare (most of it while the sink answers)", "messaging/email_channel.py", "prepare"),
         ("    render_email (Liquid, CSS inlining)", "messaging/rendering.py", "render_email"),
-        ("    email_build (links, headers, MIME)", "messaging/mail.py", "email_build"),
-        ("  send (SMTP, one connection)", "messaging/email_channel.py", "send"),
-        ("    the message's bytes", "messaging/mail.py", "message"),
-        ("    handover stamp (one UPDATE each)", "messaging/outbox.py", "handover"),
+        ("    email_build (links, headers)", "messaging/mail.py", "email_build"),
+        ("    smtp_data (the message's bytes)", "messaging/mail.py", "smtp_data"),
+        ("  send_group (with what it prepares)", "messaging/email_channel.py", "send_group"),
+        ("    handover stamp (one UPDATE per group)", "messaging/outbox.py", "handover"),
         *FINISH_HOTSPOTS,
     ],
     "push": [
         *COMMON_HOTSPOTS,
-        ("  prepare: render + payload", "messaging/push.py", "prepare"),
+        ("  prepare (most of it while services answer)", "messaging/push.py", "prepare"),
         ("    render_push (Liquid)", "messaging/rendering.py", "render_push"),
-        ("  send (one session)", "messaging/push.py", "send"),
-        ("    subscriptions of the batch", "messaging/push.py", "_subscriptions_of"),
+        ("    encrypt (pywebpush, aes128gcm)", "pywebpush/__init__.py", "encode"),
+        ("  send_group (with what it prepares)", "messaging/push.py", "send_group"),
         ("    VAPID headers", "messaging/push.py", "headers_for"),
-        ("    handover stamp (one UPDATE each)", "messaging/outbox.py", "handover"),
-        ("    WebPusher.send (encrypt + POST)", "pywebpush/__init__.py", "send"),
-        ("      encrypt (aes128gcm)", "pywebpush/__init__.py", "encode"),
-        ("      requests Session.send", "requests/sessions.py", "send"),
+        ("    handover stamp (one UPDATE per group)", "messaging/outbox.py", "handover"),
+        ("    the POSTs (a group at once)", "messaging/push_http.py", "post_all"),
         *FINISH_HOTSPOTS,
     ],
 }
@@ -853,6 +851,31 @@ def describe(phase: Phase) -> list[str]:
     return lines
 
 
+def scaling_ceiling(phases: dict[str, Phase]) -> str:
+    """The most any number of workers could send on this machine, relative to one: its cores
+    over the cores the one-worker phase kept busy (that phase's worker, sink, PostgreSQL and
+    deciding all grow with the rate). Below 1.7x the scaling target cannot be shown here, however
+    well workers share the queue; the sender CPU per message says whether they slow each other."""
+    one, two = phases.get("email 1"), phases.get("email 2")
+    if not (one and one.cpu and one.seconds and one.arrived):
+        return ""
+    cores = os.cpu_count() or 1
+    busy = one.cpu.get("machine", 0.0) / one.seconds
+    line = (
+        f"  scaling ceiling: {cores} cores / {busy:.2f} cores busy with one worker ="
+        f" {cores / busy:.2f}x at most, on this machine"
+    )
+    if two and two.cpu and two.arrived:
+        per_one = 1000 * one.cpu.get("senders", 0.0) / one.arrived
+        per_two = 1000 * two.cpu.get("senders", 0.0) / two.arrived
+        busy_two = two.cpu.get("machine", 0.0) / two.seconds
+        line += (
+            f"; two workers kept {busy_two:.2f} cores busy; sender CPU per message"
+            f" {per_one:.2f} ms with one worker, {per_two:.2f} ms with two"
+        )
+    return line
+
+
 def print_report(args: argparse.Namespace, machine: str, phases: dict[str, Phase]) -> None:
     bare = phases["bare email"]
     rows: list[tuple[str, str, str, str]] = [
@@ -927,6 +950,7 @@ def print_report(args: argparse.Namespace, machine: str, phases: dict[str, Phase
                 f"{phase.label} outbox all sent: {'OK' if phase.all_sent else 'FAILED'}"
                 + ("" if phase.all_sent else f" {dict(phase.statuses)}")
             )
+    print(scaling_ceiling(phases))
     print("  checks: " + "; ".join(checks))
     problems = [p for phase in phases.values() for p in phase.problems]
     print(f"  worker errors: {'none' if not problems else ''}")
