@@ -99,7 +99,9 @@ class Delivery(models.Model):
 
     `idempotency_key` (unique per tenant) makes deciding idempotent; the status moves
     queued → sending (claimed by one worker, `claim_token`) → sent | skipped | failed, or back to
-    queued with a later `not_before` (quiet hours, a retry). `handed_over_at` is stamped durably
+    queued with a later `not_before` (quiet hours, a retry). A row carries a `claim_token` while,
+    and only while, it is `sending` (a constraint): so "this worker's token" alone says "still
+    this worker's to send". `handed_over_at` is stamped durably
     just before the message leaves (before SMTP's final "." or the push POST): a worker that dies
     after it counts the message as sent, one that dies before it lets it be sent again — so a
     crash can never send twice (docs/architecture.md, "Delivering exactly once").
@@ -145,6 +147,13 @@ class Delivery(models.Model):
                 fields=["tenant", "idempotency_key"], name="delivery_tenant_idempotency"
             ),
             models.UniqueConstraint(fields=["tenant", "public_id"], name="delivery_tenant_public"),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(status="sending", claim_token__isnull=False)
+                    | (~models.Q(status="sending") & models.Q(claim_token__isnull=True))
+                ),
+                name="delivery_token_while_sending",
+            ),
         ]
         indexes = [
             # The senders' queue: due rows per channel. Partial, so it stays as small as the

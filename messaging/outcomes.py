@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils.timezone import now
 
-from audience.bulk import EventRow, events_insert
+from audience.bulk import EventRow, events_insert, message_ids_stored
 from audience.models import Event
 from audience.signals import events_recorded
 from messaging.models import Channel, Delivery
@@ -86,13 +86,13 @@ def record(
             )
         )
     if unique:
-        stored = set(
-            Event.objects.filter(
-                tenant_id__in={r.tenant_id for r in rows},
-                message_id__in=[r.message_id for r in rows],
-            ).values_list("message_id", flat=True)
-        )
-        rows = [r for r in rows if r.message_id not in stored]
+        stored: set[tuple[int, str]] = set()
+        for tenant_id in {r.tenant_id for r in rows}:
+            ids = [r.message_id for r in rows if r.tenant_id == tenant_id]
+            stored |= {
+                (tenant_id, m) for m in message_ids_stored(tenant_id=tenant_id, message_ids=ids)
+            }
+        rows = [r for r in rows if (r.tenant_id, r.message_id) not in stored]
     if not rows:
         return []
     with transaction.atomic():

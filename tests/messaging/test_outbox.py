@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils.timezone import now
 
 from audience.models import Contact, Event
@@ -159,6 +159,50 @@ def test_it_refuses_the_handover_to_a_worker_whose_row_was_reclaimed_and_sends_i
     delivery = Delivery.objects.get()
     assert (delivery.status, delivery.attempts) == ("sent", 2)
     assert len(_events(outcomes.EMAIL_SENT)) == 1
+
+
+def test_a_worker_that_stalled_past_its_lease_never_sends_a_row_recovery_gave_up(
+    world: Any, email_template: Template, mail_sink: MailSink, settings: Any
+) -> None:
+    from messaging.context import contexts_build
+
+    settings.MESSAGING_LEASE_SECONDS = 60
+    ann = _contacts(world, 1)[0]
+    _decide(world, email_template, [ann])
+    slow_token, claimed_at = uuid.uuid4(), now()
+    slow_batch = outbox.claim(channel=Channel.EMAIL, limit=10, token=slow_token, at=claimed_at)
+    # Every earlier attempt at this message ended with its worker gone: recovery gives it up.
+    Delivery.objects.update(attempts=outbox.MAX_ATTEMPTS)
+    assert outbox.recover(at=claimed_at + timedelta(seconds=61)) == 1
+
+    report = outbox.SendReport()
+    sender = EmailSender()
+    try:
+        outbox._send_batch(slow_batch, sender, slow_token, report, contexts_build)
+    finally:
+        sender.close()
+
+    assert report.sent == report.failed == 0
+    assert mail_sink.received() == []
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.claim_token, delivery.handed_over_at) == (
+        "failed",
+        None,
+        None,
+    )
+
+
+def test_a_row_holds_a_claim_token_only_while_it_is_sending(
+    world: Any, email_template: Template
+) -> None:
+    _decide(world, email_template, _contacts(world, 1))
+    [claimed] = outbox.claim(channel=Channel.EMAIL, limit=10, token=uuid.uuid4(), at=now())
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Delivery.objects.filter(pk=claimed.pk).update(status=Delivery.Status.SENT)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Delivery.objects.filter(pk=claimed.pk).update(claim_token=None)
+    Delivery.objects.filter(pk=claimed.pk).update(status=Delivery.Status.SENT, claim_token=None)
 
 
 def test_it_recovers_a_dead_workers_rows_as_sent_if_handed_over_and_queued_if_not(
