@@ -8,27 +8,58 @@ URL the message contained (no open redirect).
 from __future__ import annotations
 
 import base64
+import functools
 import uuid
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from django.conf import settings
 from django.core import signing
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from messaging.models import Delivery
 
 _SALT = "messaging.links"
 
 
-def _signer() -> signing.Signer:
-    return signing.Signer(salt=_SALT)
+# A message has a handful of links, all with the same token, made for thousands of messages a
+# second: the signers, the tokens and the routes' paths are made once (they depend only on what
+# their caches are keyed by, SECRET_KEY included).
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_signer(salt: str, key: str, fallbacks: tuple[str, ...]) -> signing.Signer:
+    return signing.Signer(key=key, fallback_keys=list(fallbacks), salt=salt)
+
+
+def _signer(salt: str = _SALT) -> signing.Signer:
+    return _cached_signer(salt, settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS))
+
+
+@functools.lru_cache(maxsize=4096)
+def _signed(key: str, tenant_id: int, public_id: uuid.UUID) -> str:
+    # The tenant's id (hex) and the delivery's uuid in 22 characters of base64url: short links in
+    # plain-text mail, and a lookup by (tenant, public_id), the index every tenant table has.
+    raw = base64.urlsafe_b64encode(public_id.bytes).rstrip(b"=").decode()
+    return _signer().sign(f"{tenant_id:x}.{raw}")
 
 
 def _token(delivery: Delivery) -> str:
-    # The tenant's id (hex) and the delivery's uuid in 22 characters of base64url: short links in
-    # plain-text mail, and a lookup by (tenant, public_id), the index every tenant table has.
-    raw = base64.urlsafe_b64encode(delivery.public_id.bytes).rstrip(b"=").decode()
-    return _signer().sign(f"{delivery.tenant_id:x}.{raw}")
+    return _signed(settings.SECRET_KEY, delivery.tenant_id, delivery.public_id)
+
+
+_SLOT = "TOKEN"
+
+
+@functools.lru_cache(maxsize=64)
+def _route(name: str, prefix: str, urlconf: str | None) -> tuple[str, str]:
+    head, _, tail = reverse(name, args=[_SLOT], urlconf=urlconf).partition(_SLOT)
+    return head, tail
+
+
+def _path(name: str, token: str) -> str:
+    """reverse(name, args=[token]): a token needs no quoting (base64url, "." and ":")."""
+    head, tail = _route(name, get_script_prefix(), get_urlconf())
+    return f"{head}{token}{tail}"
 
 
 def delivery_ref(token: str) -> tuple[int, uuid.UUID]:
@@ -51,7 +82,7 @@ def delivery_public_id(token: str) -> uuid.UUID:
 
 def url_signature(token: str, url: str) -> str:
     # A salt of its own: a URL's signature is never a valid token signature.
-    return signing.Signer(salt=f"{_SALT}.url").signature(f"{token}|{url}")
+    return _signer(f"{_SALT}.url").signature(f"{token}|{url}")
 
 
 def url_is_signed(token: str, url: str, signature: str) -> bool:
@@ -63,25 +94,28 @@ def _absolute(path: str) -> str:
 
 
 def open_url(delivery: Delivery) -> str:
-    return _absolute(reverse("messaging:open", args=[_token(delivery)]))
+    return _absolute(_path("messaging:open", _token(delivery)))
+
+
+def _query(token: str, url: str) -> str:
+    # urlencode({"u": url, "s": signature}), spelled out: a signature is base64url, never quoted.
+    return f"u={quote_plus(url)}&s={url_signature(token, url)}"
 
 
 def click_url(delivery: Delivery, url: str) -> str:
     token = _token(delivery)
-    query = urlencode({"u": url, "s": url_signature(token, url)})
-    return _absolute(f"{reverse('messaging:click', args=[token])}?{query}")
+    return _absolute(f"{_path('messaging:click', token)}?{_query(token, url)}")
 
 
 def push_click_url(delivery: Delivery, url: str) -> str:
     token = _token(delivery)
-    query = urlencode({"u": url, "s": url_signature(token, url)})
-    return _absolute(f"{reverse('messaging:push-click', args=[token])}?{query}")
+    return _absolute(f"{_path('messaging:push-click', token)}?{_query(token, url)}")
 
 
 def unsubscribe_url(delivery: Delivery) -> str:
     """GET shows a confirmation page; POST (RFC 8058 one-click) unsubscribes at once."""
-    return _absolute(reverse("messaging:unsubscribe", args=[_token(delivery)]))
+    return _absolute(_path("messaging:unsubscribe", _token(delivery)))
 
 
 def preferences_url(delivery: Delivery) -> str:
-    return _absolute(reverse("messaging:preferences", args=[_token(delivery)]))
+    return _absolute(_path("messaging:preferences", _token(delivery)))
