@@ -51,14 +51,16 @@ _SLOT = "TOKEN"
 
 
 @functools.lru_cache(maxsize=64)
-def _route(name: str, prefix: str, urlconf: str | None) -> tuple[str, str]:
-    head, _, tail = reverse(name, args=[_SLOT], urlconf=urlconf).partition(_SLOT)
+def _route(name: str, prefix: str, urlconf: str) -> tuple[str, str]:
+    # The last "TOKEN": the script prefix before the slot might contain one.
+    head, _, tail = reverse(name, args=[_SLOT], urlconf=urlconf).rpartition(_SLOT)
     return head, tail
 
 
 def _path(name: str, token: str) -> str:
     """reverse(name, args=[token]): a token needs no quoting (base64url, "." and ":")."""
-    head, tail = _route(name, get_script_prefix(), get_urlconf())
+    urlconf = get_urlconf() or settings.ROOT_URLCONF  # outside a request: the settings' one
+    head, tail = _route(name, get_script_prefix(), urlconf)
     return f"{head}{token}{tail}"
 
 
@@ -86,7 +88,13 @@ def url_signature(token: str, url: str) -> str:
 
 
 def url_is_signed(token: str, url: str, signature: str) -> bool:
-    return signing.constant_time_compare(url_signature(token, url), signature)
+    """Signed with SECRET_KEY or one of SECRET_KEY_FALLBACKS: the links of mail sent before a
+    key rotation keep working, as their tokens do."""
+    signer = _signer(f"{_SALT}.url")
+    return any(
+        signing.constant_time_compare(signer.signature(f"{token}|{url}", key), signature)
+        for key in [signer.key, *signer.fallback_keys]
+    )
 
 
 def _absolute(path: str) -> str:

@@ -9,8 +9,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test import Client
+from django.urls import reverse, set_script_prefix
 
 from audience.models import Event
 from messaging import links, outcomes
@@ -216,6 +218,33 @@ def test_it_still_leads_to_the_page_when_the_message_is_gone_but_records_nothing
     assert response.status_code == 302
     assert response["Location"] == SHOP
     assert not Event.objects.exists()
+
+
+def test_links_follow_the_path_the_app_is_mounted_under(delivery: Delivery) -> None:
+    token = links._token(delivery)
+    try:
+        for prefix in ("/", "/TOKEN-svc/"):  # a prefix may even hold the path's placeholder
+            set_script_prefix(prefix)
+            expected = reverse("messaging:unsubscribe", args=[token])
+            assert expected.startswith(prefix)
+            assert links.unsubscribe_url(delivery) == f"{settings.SITE_URL}{expected}"
+    finally:
+        set_script_prefix("/")
+
+
+def test_a_click_link_sent_before_a_secret_key_rotation_still_redirects(
+    client: Client, delivery: Delivery, settings: Any
+) -> None:
+    path = _path(links.click_url(delivery, SHOP))
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-key-" + "x" * 50
+
+    response = client.get(path)
+
+    assert (response.status_code, response["Location"]) == (302, SHOP)
+    assert _path(links.click_url(delivery, SHOP)) != path  # new mail is signed with the new key
+    settings.SECRET_KEY_FALLBACKS = []
+    assert client.get(path).status_code == 400  # a key dropped from the fallbacks: refused
 
 
 def test_it_records_a_click_only_on_the_contact_of_the_tenant_that_sent_it(
