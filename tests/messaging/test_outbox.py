@@ -15,35 +15,12 @@ from django.utils.timezone import now
 
 from audience.models import Contact, Event
 from messaging import outbox, outcomes, tasks
-from messaging.email_channel import EmailSender
 from messaging.models import Channel, Delivery, Suppression, Template
 from messaging.services import Decision, DeliveryConflict, deliveries_create, delivery_create
 from tests.mail_sink import MailSink
+from tests.messaging.outbox_helpers import contacts_create, decide, recipients, send_claimed
 
 pytestmark = pytest.mark.django_db
-
-
-def _contacts(world: Any, count: int, tenant: Any = None) -> list[Contact]:
-    tenant = tenant or world.acme
-    return [
-        Contact.objects.create(
-            tenant=tenant, email=f"c{i}@{tenant.slug}.example", first_name=f"C{i}"
-        )
-        for i in range(count)
-    ]
-
-
-def _decide(world: Any, template: Template, contacts: list[Contact], prefix: str = "k") -> None:
-    deliveries_create(
-        tenant=world.acme,
-        template=template,
-        source="test",
-        decisions=[Decision(c, f"{prefix}-{c.pk}") for c in contacts],
-    )
-
-
-def _recipients(sink: MailSink) -> list[str]:
-    return sorted(to for r in sink.received() for to in r.rcpt_tos)
 
 
 def _events(name: str) -> list[Event]:
@@ -54,7 +31,7 @@ def _events(name: str) -> list[Event]:
 
 
 def test_it_gives_each_due_row_to_one_claimer_only(world: Any, email_template: Template) -> None:
-    _decide(world, email_template, _contacts(world, 5))
+    decide(world, email_template, contacts_create(world, 5))
     first = outbox.claim(channel=Channel.EMAIL, limit=3, token=uuid.uuid4(), at=now())
     second = outbox.claim(channel=Channel.EMAIL, limit=3, token=uuid.uuid4(), at=now())
     third = outbox.claim(channel=Channel.EMAIL, limit=3, token=uuid.uuid4(), at=now())
@@ -67,7 +44,7 @@ def test_it_gives_each_due_row_to_one_claimer_only(world: Any, email_template: T
 def test_it_does_not_claim_a_row_before_it_is_due_nor_another_channels(
     world: Any, email_template: Template
 ) -> None:
-    _decide(world, email_template, _contacts(world, 2))
+    decide(world, email_template, contacts_create(world, 2))
     later = Delivery.objects.order_by("pk").first()
     Delivery.objects.filter(pk=later.pk).update(not_before=now() + timedelta(minutes=5))
 
@@ -92,7 +69,7 @@ def test_it_shares_the_queue_between_concurrent_claimers_without_overlap(
             source="test",
             idempotency_key=f"k-{c.pk}",
         )
-        for c in _contacts(world, 60)
+        for c in contacts_create(world, 60)
     )
     start = threading.Barrier(4)
     claims: dict[uuid.UUID, list[int]] = {}
@@ -132,11 +109,10 @@ def test_it_shares_the_queue_between_concurrent_claimers_without_overlap(
 def test_it_refuses_the_handover_to_a_worker_whose_row_was_reclaimed_and_sends_it_once(
     world: Any, email_template: Template, mail_sink: MailSink, settings: Any
 ) -> None:
-    from messaging.context import contexts_build
 
     settings.MESSAGING_LEASE_SECONDS = 60
-    ann = _contacts(world, 1)[0]
-    _decide(world, email_template, [ann])
+    ann = contacts_create(world, 1)[0]
+    decide(world, email_template, [ann])
     slow_token, claimed_at = uuid.uuid4(), now()
     slow_batch = outbox.claim(channel=Channel.EMAIL, limit=10, token=slow_token, at=claimed_at)
 
@@ -144,18 +120,13 @@ def test_it_refuses_the_handover_to_a_worker_whose_row_was_reclaimed_and_sends_i
     # healthy worker sends it.
     assert outbox.recover(at=claimed_at + timedelta(seconds=61)) == 1
     assert outbox.deliveries_send(channel=Channel.EMAIL).sent == 1
-    assert _recipients(mail_sink) == [ann.email]
+    assert recipients(mail_sink) == [ann.email]
 
     # The slow worker wakes up and carries on with the batch it claimed long ago.
-    report = outbox.SendReport()
-    sender = EmailSender()
-    try:
-        outbox._send_batch(slow_batch, sender, slow_token, report, contexts_build)
-    finally:
-        sender.close()
+    report = send_claimed(slow_batch, slow_token)
 
     assert report.sent == report.failed == 0
-    assert _recipients(mail_sink) == [ann.email]  # its DATA was cut off before the final "."
+    assert recipients(mail_sink) == [ann.email]  # its DATA was cut off before the final "."
     delivery = Delivery.objects.get()
     assert (delivery.status, delivery.attempts) == ("sent", 2)
     assert len(_events(outcomes.EMAIL_SENT)) == 1
@@ -164,23 +135,17 @@ def test_it_refuses_the_handover_to_a_worker_whose_row_was_reclaimed_and_sends_i
 def test_a_worker_that_stalled_past_its_lease_never_sends_a_row_recovery_gave_up(
     world: Any, email_template: Template, mail_sink: MailSink, settings: Any
 ) -> None:
-    from messaging.context import contexts_build
 
     settings.MESSAGING_LEASE_SECONDS = 60
-    ann = _contacts(world, 1)[0]
-    _decide(world, email_template, [ann])
+    ann = contacts_create(world, 1)[0]
+    decide(world, email_template, [ann])
     slow_token, claimed_at = uuid.uuid4(), now()
     slow_batch = outbox.claim(channel=Channel.EMAIL, limit=10, token=slow_token, at=claimed_at)
     # Every earlier attempt at this message ended with its worker gone: recovery gives it up.
     Delivery.objects.update(attempts=outbox.MAX_ATTEMPTS)
     assert outbox.recover(at=claimed_at + timedelta(seconds=61)) == 1
 
-    report = outbox.SendReport()
-    sender = EmailSender()
-    try:
-        outbox._send_batch(slow_batch, sender, slow_token, report, contexts_build)
-    finally:
-        sender.close()
+    report = send_claimed(slow_batch, slow_token)
 
     assert report.sent == report.failed == 0
     assert mail_sink.received() == []
@@ -195,7 +160,7 @@ def test_a_worker_that_stalled_past_its_lease_never_sends_a_row_recovery_gave_up
 def test_a_row_holds_a_claim_token_only_while_it_is_sending(
     world: Any, email_template: Template
 ) -> None:
-    _decide(world, email_template, _contacts(world, 1))
+    decide(world, email_template, contacts_create(world, 1))
     [claimed] = outbox.claim(channel=Channel.EMAIL, limit=10, token=uuid.uuid4(), at=now())
 
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -209,7 +174,7 @@ def test_it_recovers_a_dead_workers_rows_as_sent_if_handed_over_and_queued_if_no
     world: Any, email_template: Template, settings: Any
 ) -> None:
     settings.MESSAGING_LEASE_SECONDS = 60
-    _decide(world, email_template, _contacts(world, 3))
+    decide(world, email_template, contacts_create(world, 3))
     token, claimed_at = uuid.uuid4(), now()
     handed, *untouched = outbox.claim(channel=Channel.EMAIL, limit=10, token=token, at=claimed_at)
     # The worker stamped the first message (what the SMTP sender does before the final ".")
@@ -239,8 +204,8 @@ def test_it_recovers_a_dead_workers_rows_as_sent_if_handed_over_and_queued_if_no
 def test_it_sends_nothing_when_a_retried_task_finds_nothing_due(
     world: Any, email_template: Template, mail_sink: MailSink
 ) -> None:
-    contacts = _contacts(world, 3)
-    _decide(world, email_template, contacts)
+    contacts = contacts_create(world, 3)
+    decide(world, email_template, contacts)
 
     tasks.send_email_due()  # the task as the worker runs it
     mail_sink.wait_for(3)
@@ -248,7 +213,7 @@ def test_it_sends_nothing_when_a_retried_task_finds_nothing_due(
     report = outbox.deliveries_send(channel=Channel.EMAIL)
 
     assert (report.claimed, report.sent) == (0, 0)
-    assert _recipients(mail_sink) == sorted(c.email for c in contacts)
+    assert recipients(mail_sink) == sorted(c.email for c in contacts)
     assert set(Delivery.objects.values_list("status", "attempts")) == {("sent", 1)}
     assert len(_events(outcomes.EMAIL_SENT)) == 3
 
@@ -282,7 +247,7 @@ def test_it_sends_a_decided_message_to_the_mail_server_and_records_it(
 def test_it_decides_a_message_once_per_idempotency_key(
     world: Any, email_template: Template
 ) -> None:
-    ann = _contacts(world, 1)[0]
+    ann = contacts_create(world, 1)[0]
     kwargs = {
         "tenant": world.acme,
         "contact": ann,
@@ -301,7 +266,7 @@ def test_it_decides_a_message_once_per_idempotency_key(
 def test_it_refuses_an_idempotency_key_reused_for_another_message(
     world: Any, email_template: Template
 ) -> None:
-    ann, bob = _contacts(world, 2)
+    ann, bob = contacts_create(world, 2)
     kwargs = {
         "tenant": world.acme,
         "template": email_template,
@@ -318,8 +283,8 @@ def test_it_refuses_an_idempotency_key_reused_for_another_message(
 
 
 def test_it_keeps_idempotency_keys_apart_per_tenant(world: Any, email_template: Template) -> None:
-    ann = _contacts(world, 1)[0]
-    gus = _contacts(world, 1, tenant=world.globex)[0]
+    ann = contacts_create(world, 1)[0]
+    gus = contacts_create(world, 1, tenant=world.globex)[0]
     globex_template = Template.objects.create(
         tenant=world.globex, name="G", channel=Channel.EMAIL, subject="s", html="<p>h</p>"
     )
@@ -341,7 +306,7 @@ def test_it_keeps_idempotency_keys_apart_per_tenant(world: Any, email_template: 
 def test_it_decides_in_bulk_leaving_keys_already_decided_alone(
     world: Any, email_template: Template
 ) -> None:
-    ann, bob, cid = _contacts(world, 3)
+    ann, bob, cid = contacts_create(world, 3)
 
     def decide(*decisions: Decision) -> int:
         return deliveries_create(
@@ -371,15 +336,15 @@ def test_it_decides_in_bulk_leaving_keys_already_decided_alone(
 def test_it_retries_later_what_the_server_refused_for_now(
     world: Any, email_template: Template, mail_sink: MailSink
 ) -> None:
-    ann, bob = _contacts(world, 2)
+    ann, bob = contacts_create(world, 2)
     mail_sink.refuse(ann.email, "450 4.2.1 Mailbox busy, try later")
-    _decide(world, email_template, [ann, bob])
+    decide(world, email_template, [ann, bob])
 
     before = now()
     report = outbox.deliveries_send(channel=Channel.EMAIL)
 
     assert (report.sent, report.deferred, report.failed) == (1, 1, 0)
-    assert _recipients(mail_sink) == [bob.email]
+    assert recipients(mail_sink) == [bob.email]
     waiting = Delivery.objects.get(contact=ann)
     assert (waiting.status, waiting.attempts, waiting.claim_token) == ("queued", 1, None)
     assert waiting.not_before >= before + timedelta(seconds=outbox.BACKOFF_SECONDS[0])
@@ -391,7 +356,7 @@ def test_it_retries_later_what_the_server_refused_for_now(
     with time_machine.travel(waiting.not_before + timedelta(seconds=1)):
         assert outbox.deliveries_send(channel=Channel.EMAIL).sent == 1
 
-    assert _recipients(mail_sink) == sorted([ann.email, bob.email])
+    assert recipients(mail_sink) == sorted([ann.email, bob.email])
     waiting.refresh_from_db()
     assert (waiting.status, waiting.attempts) == ("sent", 2)
 
@@ -399,9 +364,9 @@ def test_it_retries_later_what_the_server_refused_for_now(
 def test_it_gives_up_after_the_last_attempt_the_server_refused_for_now(
     world: Any, email_template: Template, mail_sink: MailSink
 ) -> None:
-    ann = _contacts(world, 1)[0]
+    ann = contacts_create(world, 1)[0]
     mail_sink.refuse(ann.email, "451 4.3.0 Try again later")
-    _decide(world, email_template, [ann])
+    decide(world, email_template, [ann])
 
     for _ in range(outbox.MAX_ATTEMPTS):
         due = Delivery.objects.get().not_before
@@ -419,14 +384,14 @@ def test_it_gives_up_after_the_last_attempt_the_server_refused_for_now(
 def test_it_fails_a_message_the_server_rejected_for_good_and_records_the_bounce(
     world: Any, email_template: Template, mail_sink: MailSink
 ) -> None:
-    ann, bob = _contacts(world, 2)
+    ann, bob = contacts_create(world, 2)
     mail_sink.refuse(ann.email, "550 5.1.1 No such user")
-    _decide(world, email_template, [ann, bob])
+    decide(world, email_template, [ann, bob])
 
     report = outbox.deliveries_send(channel=Channel.EMAIL)
 
     assert (report.sent, report.failed, report.deferred) == (1, 1, 0)
-    assert _recipients(mail_sink) == [bob.email]  # the connection went on after the refusal
+    assert recipients(mail_sink) == [bob.email]  # the connection went on after the refusal
     failed = Delivery.objects.get(contact=ann)
     assert (failed.status, failed.attempts) == ("failed", 1)
     assert "550" in failed.reason
@@ -442,7 +407,7 @@ def test_it_fails_a_message_the_server_rejected_for_good_and_records_the_bounce(
         ann.email,
         Suppression.Reason.BOUNCED,
     )
-    _decide(world, email_template, [ann], prefix="next")
+    decide(world, email_template, [ann], prefix="next")
     report = outbox.deliveries_send(channel=Channel.EMAIL)
     assert (report.sent, report.skipped) == (0, 1)
-    assert _recipients(mail_sink) == [bob.email]
+    assert recipients(mail_sink) == [bob.email]

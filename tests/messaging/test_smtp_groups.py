@@ -13,49 +13,26 @@ import pytest
 import time_machine
 from django.utils.timezone import now
 
-from audience.models import Contact
 from messaging import outbox
-from messaging.context import contexts_build
-from messaging.email_channel import EmailSender
 from messaging.models import Channel, Delivery, Template
-from messaging.services import Decision, deliveries_create
 from tests.mail_sink import MailSink
+from tests.messaging.outbox_helpers import contacts_create, decide, recipients, send_claimed
 
 pytestmark = pytest.mark.django_db
-
-
-def _contacts(world: Any, count: int, prefix: str = "c") -> list[Contact]:
-    return [
-        Contact.objects.create(tenant=world.acme, email=f"{prefix}{i}@acme.example")
-        for i in range(count)
-    ]
-
-
-def _decide(world: Any, template: Template, contacts: list[Contact], prefix: str = "k") -> None:
-    deliveries_create(
-        tenant=world.acme,
-        template=template,
-        source="campaign:1",
-        decisions=[Decision(c, f"{prefix}-{c.pk}") for c in contacts],
-    )
-
-
-def _recipients(sink: MailSink) -> list[str]:
-    return sorted(to for r in sink.received() for to in r.rcpt_tos)
 
 
 def test_it_sends_a_group_over_several_connections_and_keeps_them_for_the_next(
     world: Any, email_template: Template, mail_sink: MailSink, settings: Any
 ) -> None:
     settings.MESSAGING_SMTP_CONNECTIONS = 3
-    contacts = _contacts(world, 7)
-    _decide(world, email_template, contacts)
+    contacts = contacts_create(world, 7)
+    decide(world, email_template, contacts)
 
     report = outbox.deliveries_send(channel=Channel.EMAIL)
 
     assert report.sent == 7
     received = mail_sink.wait_for(7)
-    assert _recipients(mail_sink) == sorted(c.email for c in contacts)
+    assert recipients(mail_sink) == sorted(c.email for c in contacts)
     # Three connections, kept open from one group to the next (groups of 3, 3 and 1).
     assert sorted(Counter(r.peer for r in received).values()) == [2, 2, 3]
     # Each message is whole and its own: the Message-ID of the delivery sent to that address.
@@ -72,15 +49,15 @@ def test_a_refusal_in_a_group_leaves_the_others_going_and_the_connection_in_use(
     world: Any, email_template: Template, mail_sink: MailSink, settings: Any
 ) -> None:
     settings.MESSAGING_SMTP_CONNECTIONS = 4
-    ann, bob, cid, dan, *second_group = _contacts(world, 8)
+    ann, bob, cid, dan, *second_group = contacts_create(world, 8)
     mail_sink.refuse(bob.email, "550 5.1.1 No such user")
     mail_sink.refuse(cid.email, "452 4.2.2 Mailbox full")
-    _decide(world, email_template, [ann, bob, cid, dan, *second_group])
+    decide(world, email_template, [ann, bob, cid, dan, *second_group])
 
     report = outbox.deliveries_send(channel=Channel.EMAIL)
 
     assert (report.sent, report.failed, report.deferred) == (6, 1, 1)
-    assert _recipients(mail_sink) == sorted(c.email for c in [ann, dan, *second_group])
+    assert recipients(mail_sink) == sorted(c.email for c in [ann, dan, *second_group])
     statuses = dict(Delivery.objects.values_list("contact__email", "status"))
     assert (statuses[bob.email], statuses[cid.email]) == ("failed", "queued")
     assert Delivery.objects.get(contact=cid).handed_over_at is None
@@ -92,14 +69,14 @@ def test_a_connection_lost_before_the_handover_retries_only_its_message(
     world: Any, email_template: Template, mail_sink: MailSink, settings: Any
 ) -> None:
     settings.MESSAGING_SMTP_CONNECTIONS = 3
-    ann, bob, cid = _contacts(world, 3)
+    ann, bob, cid = contacts_create(world, 3)
     mail_sink.handler.drop.add(bob.email)
-    _decide(world, email_template, [ann, bob, cid])
+    decide(world, email_template, [ann, bob, cid])
 
     report = outbox.deliveries_send(channel=Channel.EMAIL)
 
     assert (report.sent, report.deferred, report.failed) == (2, 1, 0)
-    assert _recipients(mail_sink) == sorted([ann.email, cid.email])
+    assert recipients(mail_sink) == sorted([ann.email, cid.email])
     waiting = Delivery.objects.get(contact=bob)
     assert (waiting.status, waiting.handed_over_at) == ("queued", None)
     assert "connection lost" in waiting.reason
@@ -107,7 +84,7 @@ def test_a_connection_lost_before_the_handover_retries_only_its_message(
     mail_sink.handler.drop.clear()
     with time_machine.travel(waiting.not_before + timedelta(seconds=1)):
         assert outbox.deliveries_send(channel=Channel.EMAIL).sent == 1
-    assert _recipients(mail_sink) == sorted([ann.email, bob.email, cid.email])  # once each
+    assert recipients(mail_sink) == sorted([ann.email, bob.email, cid.email])  # once each
 
 
 def test_it_makes_do_with_the_connections_a_server_allows(
@@ -122,13 +99,13 @@ def test_it_makes_do_with_the_connections_a_server_allows(
         )
         settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
         settings.MESSAGING_SMTP_CONNECTIONS = 5
-        contacts = _contacts(world, 6)
-        _decide(world, email_template, contacts)
+        contacts = contacts_create(world, 6)
+        decide(world, email_template, contacts)
 
         report = outbox.deliveries_send(channel=Channel.EMAIL)
 
         assert (report.sent, report.deferred, report.failed) == (6, 0, 0)
-        assert _recipients(sink) == sorted(c.email for c in contacts)
+        assert recipients(sink) == sorted(c.email for c in contacts)
         assert len({r.peer for r in sink.received()}) == 2
 
 
@@ -136,31 +113,26 @@ def test_a_worker_sends_none_of_the_group_rows_another_has_taken_over(
     world: Any, email_template: Template, mail_sink: MailSink, settings: Any
 ) -> None:
     settings.MESSAGING_SMTP_CONNECTIONS = 2
-    ann, bob = _contacts(world, 2)
-    _decide(world, email_template, [ann, bob])
+    ann, bob = contacts_create(world, 2)
+    decide(world, email_template, [ann, bob])
     token = uuid.uuid4()
     batch = outbox.claim(channel=Channel.EMAIL, limit=10, token=token, at=now())
     # While this worker stalled, bob's row was requeued and claimed by another worker.
     Delivery.objects.filter(contact=bob).update(claim_token=uuid.uuid4())
 
-    report = outbox.SendReport()
-    sender = EmailSender()
-    try:
-        outbox._send_batch(batch, sender, token, report, contexts_build)
-    finally:
-        sender.close()
+    report = send_claimed(batch, token)
 
     assert report.sent == 1
-    assert _recipients(mail_sink) == [ann.email]  # bob's DATA was cut off before its "."
+    assert recipients(mail_sink) == [ann.email]  # bob's DATA was cut off before its "."
     assert Delivery.objects.get(contact=bob).handed_over_at is None
 
 
 def test_a_reply_after_the_final_dot_that_is_not_a_refusal_counts_as_sent_never_again(
     world: Any, email_template: Template, mail_sink: MailSink
 ) -> None:
-    [ann] = _contacts(world, 1)
+    [ann] = contacts_create(world, 1)
     mail_sink.handler.data_reply = "OK queued"  # no reply code: the server may well have it
-    _decide(world, email_template, [ann])
+    decide(world, email_template, [ann])
 
     report = outbox.deliveries_send(channel=Channel.EMAIL)
 
@@ -169,7 +141,7 @@ def test_a_reply_after_the_final_dot_that_is_not_a_refusal_counts_as_sent_never_
     assert delivery.status == "sent" and delivery.provider_id.startswith("unconfirmed")
     with time_machine.travel(now() + timedelta(hours=1)):
         assert outbox.deliveries_send(channel=Channel.EMAIL).claimed == 0
-    assert _recipients(mail_sink) == [ann.email]
+    assert recipients(mail_sink) == [ann.email]
 
 
 def test_a_connection_refused_at_its_greeting_leaves_the_group_to_the_others(
@@ -177,11 +149,11 @@ def test_a_connection_refused_at_its_greeting_leaves_the_group_to_the_others(
 ) -> None:
     settings.MESSAGING_SMTP_CONNECTIONS = 4
     mail_sink.handler.refuse_hello = {3}  # the third connection: EHLO and HELO get 421
-    contacts = _contacts(world, 4)
-    _decide(world, email_template, contacts)
+    contacts = contacts_create(world, 4)
+    decide(world, email_template, contacts)
 
     report = outbox.deliveries_send(channel=Channel.EMAIL)
 
     assert (report.sent, report.deferred, report.failed) == (4, 0, 0)
-    assert _recipients(mail_sink) == sorted(c.email for c in contacts)
+    assert recipients(mail_sink) == sorted(c.email for c in contacts)
     assert len({r.peer for r in mail_sink.received()}) == 2  # it went on with what it had
