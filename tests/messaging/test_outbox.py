@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -106,15 +106,25 @@ def test_it_shares_the_queue_between_concurrent_claimers_without_overlap(
 # --- the handover stamp and recovery -------------------------------------------------------------
 
 
+def _claimed_by_a_slow_worker(
+    world: Any, template: Template, settings: Any
+) -> tuple[Contact, uuid.UUID, datetime, list[Delivery]]:
+    """One decided message, claimed by a worker with a 60 s lease: (contact, its token, when it
+    claimed, its batch)."""
+    settings.MESSAGING_LEASE_SECONDS = 60
+    ann = contacts_create(world, 1)[0]
+    decide(world, template, [ann])
+    token, claimed_at = uuid.uuid4(), now()
+    batch = outbox.claim(channel=Channel.EMAIL, limit=10, token=token, at=claimed_at)
+    return ann, token, claimed_at, batch
+
+
 def test_it_refuses_the_handover_to_a_worker_whose_row_was_reclaimed_and_sends_it_once(
     world: Any, email_template: Template, mail_sink: MailSink, settings: Any
 ) -> None:
-
-    settings.MESSAGING_LEASE_SECONDS = 60
-    ann = contacts_create(world, 1)[0]
-    decide(world, email_template, [ann])
-    slow_token, claimed_at = uuid.uuid4(), now()
-    slow_batch = outbox.claim(channel=Channel.EMAIL, limit=10, token=slow_token, at=claimed_at)
+    ann, slow_token, claimed_at, slow_batch = _claimed_by_a_slow_worker(
+        world, email_template, settings
+    )
 
     # The slow worker stalls past its lease: recovery returns the row to the queue and a
     # healthy worker sends it.
@@ -135,12 +145,9 @@ def test_it_refuses_the_handover_to_a_worker_whose_row_was_reclaimed_and_sends_i
 def test_a_worker_that_stalled_past_its_lease_never_sends_a_row_recovery_gave_up(
     world: Any, email_template: Template, mail_sink: MailSink, settings: Any
 ) -> None:
-
-    settings.MESSAGING_LEASE_SECONDS = 60
-    ann = contacts_create(world, 1)[0]
-    decide(world, email_template, [ann])
-    slow_token, claimed_at = uuid.uuid4(), now()
-    slow_batch = outbox.claim(channel=Channel.EMAIL, limit=10, token=slow_token, at=claimed_at)
+    _, slow_token, claimed_at, slow_batch = _claimed_by_a_slow_worker(
+        world, email_template, settings
+    )
     # Every earlier attempt at this message ended with its worker gone: recovery gives it up.
     Delivery.objects.update(attempts=outbox.MAX_ATTEMPTS)
     assert outbox.recover(at=claimed_at + timedelta(seconds=61)) == 1

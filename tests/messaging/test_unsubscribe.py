@@ -5,6 +5,7 @@ marketing message is skipped — proved end to end through a real SMTP server.""
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +16,7 @@ from audience.models import Consent, Contact, Event
 from messaging import links, outbox, outcomes
 from messaging.models import Category, Channel, Delivery, SendingPolicy, Template
 from messaging.services import delivery_create
+from tests.factories import sent_delivery
 from tests.mail_sink import MailSink
 
 pytestmark = pytest.mark.django_db
@@ -22,19 +24,7 @@ pytestmark = pytest.mark.django_db
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
 
-def _delivery(tenant: Any, template: Template, email: str = "ann@example.com") -> Delivery:
-    contact = Contact.objects.create(tenant=tenant, email=email, first_name="Ann")
-    return Delivery.objects.create(
-        tenant=tenant,
-        contact=contact,
-        channel=Channel.EMAIL,
-        category=Category.MARKETING,
-        template=template,
-        content=template.snapshot(),
-        source="campaign:1",
-        idempotency_key=f"k-{contact.pk}",
-        status=Delivery.Status.SENT,
-    )
+_delivery = partial(sent_delivery, source="campaign:1")
 
 
 @pytest.fixture
