@@ -52,7 +52,7 @@ def body_json(request: HttpRequest, *, limit: int) -> tuple[Any, int]:
     raw = body_bytes(request, limit=limit)
     try:
         payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:  # also bad UTF-8, NaN, integers beyond 64 bits
+    except orjson.JSONDecodeError as exc:  # also bad UTF-8 and NaN (big integers become floats)
         raise BadRequest(f"The body is not valid JSON: {exc}.") from None
     # JSON can only carry a NUL character escaped, so the scan runs only when the escape is there.
     if b"\\u0000" in raw and has_nul(payload):
