@@ -9,7 +9,6 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -23,18 +22,10 @@ from audience.serializers import (
     ProductBulkInputSerializer,
     ProductSerializer,
 )
+from core.pagination import PAGE_PARAMETERS, NewestFirstPagination
 from tenants.api import TenantAPIView
 
 RECENT_EVENTS = 20
-
-
-class NewestFirstPagination(CursorPagination):
-    """Cursor pages stay fast at any depth (no OFFSET) and stable while rows arrive."""
-
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 500
-    ordering = "-created_at"
 
 
 class EventPagination(NewestFirstPagination):
@@ -65,8 +56,7 @@ class ContactListAPI(TenantAPIView):
             OpenApiParameter("email", str),
             OpenApiParameter("user_id", str),
             OpenApiParameter("lifecycle_stage", str, enum=LifecycleStage.values),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("cursor", str),
+            *PAGE_PARAMETERS,
         ],
         responses=ContactOutputSerializer(many=True),
     )
@@ -142,8 +132,7 @@ class EventListAPI(TenantAPIView):
             OpenApiParameter("name", str),
             OpenApiParameter("since", OpenApiTypes.DATETIME),
             OpenApiParameter("until", OpenApiTypes.DATETIME),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("cursor", str),
+            *PAGE_PARAMETERS,
         ],
         responses=EventOutputSerializer(many=True),
     )

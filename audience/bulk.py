@@ -14,11 +14,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-import psycopg
 from django.db import connection
 from django.db.models import Q
 
 from audience.models import Contact, Event, Identity
+from core.db import json_text, raw_cursor
 
 
 class EventRow(NamedTuple):
@@ -38,21 +38,6 @@ def _postgresql() -> bool:
     return connection.vendor == "postgresql"
 
 
-def raw_cursor() -> psycopg.Cursor[Any]:
-    """A psycopg cursor with server-side binding on Django's connection (same transaction).
-    Django's own cursors bind on the client side and never prepare; the statements here are the
-    same for every batch, so they are executed with `prepare=True` (planned once per
-    connection)."""
-    connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
-
-
-def _json(value: object) -> str:
-    # orjson writes datetimes as ISO 8601 with their microseconds (DjangoJSONEncoder would cut
-    # them to milliseconds); anything else it does not know (Decimal) as its string.
-    return orjson.dumps(value, default=str).decode()
-
-
 def message_ids_stored(*, tenant_id: int, message_ids: Sequence[str]) -> set[str]:
     """Which of `message_ids` the tenant has already stored."""
     if not _postgresql():
@@ -65,7 +50,7 @@ def message_ids_stored(*, tenant_id: int, message_ids: Sequence[str]) -> set[str
         cursor.execute(
             "SELECT message_id FROM audience_event WHERE tenant_id = %s"
             " AND message_id = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))",
-            [tenant_id, _json(list(message_ids))],
+            [tenant_id, json_text(list(message_ids))],
             prepare=True,
         )
         return {row[0] for row in cursor.fetchall()}
@@ -101,7 +86,7 @@ def identities_load_locked(
             " ON i.tenant_id = %s AND i.kind = k.kind AND i.value = k.value"
             " JOIN audience_contact c ON c.id = i.contact_id"
             " ORDER BY c.id FOR UPDATE OF c",
-            [_json([{"kind": kind, "value": value} for kind, value in keys]), tenant_id],
+            [json_text([{"kind": kind, "value": value} for kind, value in keys]), tenant_id],
             prepare=True,
         )
         rows = cursor.fetchall()
@@ -140,7 +125,9 @@ def events_insert(rows: Sequence[EventRow]) -> list[int]:
         ids = [row[0] for row in cursor.fetchall()]
         with cursor.copy(f"COPY audience_event (id, {columns}) FROM STDIN") as copy:
             for pk, row in zip(ids, rows, strict=True):
-                copy.write_row((pk, *row[:4], _json(row.properties), _json(row.context), *row[6:]))
+                copy.write_row(
+                    (pk, *row[:4], json_text(row.properties), json_text(row.context), *row[6:])
+                )
     return ids
 
 
@@ -154,7 +141,7 @@ _EVENT_RECORD = (
 
 
 def _events_insert_few(rows: Sequence[EventRow], columns: str) -> list[int]:
-    document = _json([row._asdict() for row in rows])
+    document = json_text([row._asdict() for row in rows])
     with connection.wrap_database_errors, raw_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO audience_event ({columns}) SELECT {columns}"
@@ -184,7 +171,7 @@ def contacts_update(*, tenant_id: int, contacts: Sequence[Contact], fields: Sequ
     )
     assignments = ", ".join(f'"{f.column}" = v."{f.column}"' for f in model_fields)
     attnames = [f.attname for f in model_fields]
-    document = _json([{"id": c.pk, **{n: getattr(c, n) for n in attnames}} for c in contacts])
+    document = json_text([{"id": c.pk, **{n: getattr(c, n) for n in attnames}} for c in contacts])
     with connection.wrap_database_errors, raw_cursor() as cursor:
         cursor.execute(
             f"UPDATE audience_contact AS c SET {assignments}"

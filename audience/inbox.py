@@ -32,7 +32,6 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils.timezone import now
 
-from audience.bulk import raw_cursor
 from audience.models import InboxBatch
 from audience.segment_spec import Message
 from audience.services import (
@@ -40,6 +39,7 @@ from audience.services import (
     messages_record_in_transaction,
     occurred_at,
 )
+from core.db import raw_cursor
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from django.core.validators import validate_email
 from django.utils.dateparse import parse_datetime
 
 from audience.models import Contact
+from core.body import BadRequest
 from tenants.models import known_timezones
 
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -29,22 +30,8 @@ MAX_MESSAGE_ID_LENGTH = 100
 MAX_EVENT_NAME_LENGTH = 200
 
 
-class SpecError(Exception):
+class SpecError(BadRequest):
     """A message that breaks the spec. `index` is its place in a batch (None for single calls)."""
-
-    def __init__(self, message: str, *, field: str | None = None, index: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.index = index
-
-    def as_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": "invalid", "message": self.message}
-        if self.index is not None:
-            body["index"] = self.index
-        if self.field is not None:
-            body["field"] = self.field
-        return body
 
 
 @dataclass(frozen=True)

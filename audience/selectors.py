@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
@@ -10,18 +9,14 @@ from django.http import Http404
 from django.utils.timezone import now
 
 from audience.models import Contact, Event, Identity, InboxBatch, Product
+from core.ids import uuid_or_404
 from tenants.models import Tenant
 
 
-def _uuid(value: object) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Http404("Not found") from None
-
-
 def contact_get(*, tenant: Tenant, public_id: object) -> Contact:
-    contact = Contact.objects.filter(tenant=tenant, public_id=_uuid(public_id)).first()
+    contact = Contact.objects.filter(
+        tenant=tenant, public_id=uuid_or_404(public_id, what="contact")
+    ).first()
     if contact is None:
         raise Http404("No such contact")
     return contact

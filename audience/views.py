@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audience import selectors, services
 from audience.forms import ContactFilterForm, ContactForm
 from audience.models import Product
-from audience.pagination import keyset_page
+from core.pagination import keyset_page
 from tenants.decorators import role_required
 from tenants.models import Role
 

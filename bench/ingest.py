@@ -1019,7 +1019,7 @@ ACCEPT_HOTSPOTS = [
     ("whole request (Django WSGI handler)", "django/core/handlers/wsgi.py", "__call__"),
     ("  open a DB connection", "django/db/backends/base/base.py", "connect"),
     ("  write key: api_key_authenticate", "tenants/selectors.py", "api_key_authenticate"),
-    ("  JSON body: orjson.loads", "audience/ingest_views.py", "_payload"),
+    ("  JSON body: orjson.loads", "core/body.py", "body_json"),
     ("  validation: parse_batch", "audience/segment_spec.py", "parse_batch"),
     ("  inbox_accept", "audience/inbox.py", "inbox_accept"),
 ]

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_celery_beat",
     # Wayfarer apps, lowest layer first (imports only point up this list; see docs/architecture.md).
+    "core",
     "accounts",
     "tenants",
     "audience",
@@ -248,7 +249,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "tenants.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {

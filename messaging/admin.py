@@ -4,9 +4,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.forms import add_service_errors
 from messaging import services
 from messaging.models import (
     TEMPLATE_FIELDS,
@@ -31,10 +33,8 @@ class TemplateAdminForm(forms.ModelForm):
         from messaging.rendering import template_errors
 
         super()._post_clean()
-        if not self.errors:
-            for field, problems in template_errors(self.instance).items():
-                for problem in problems:
-                    self.add_error(field if field in self.fields else None, problem)
+        if not self.errors and (problems := template_errors(self.instance)):
+            add_service_errors(self, ValidationError(problems))
 
 
 @admin.register(Template)

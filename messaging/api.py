@@ -14,12 +14,12 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audience import selectors as audience_selectors
 from audience.models import Contact
+from core.pagination import PAGE_PARAMETERS, NewestFirstPagination
 from messaging import selectors, services
 from messaging.models import Delivery
 from messaging.serializers import (
@@ -46,13 +46,6 @@ class IdempotencyConflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "idempotency_conflict"
     default_detail = "This Idempotency-Key was used for a different message."
-
-
-class NewestFirstPagination(CursorPagination):
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 500
-    ordering = "-created_at"
 
 
 def _contact(tenant: Any, ref: dict[str, Any]) -> Contact:
@@ -108,8 +101,7 @@ class MessageListAPI(TenantAPIView):
         parameters=[
             OpenApiParameter("status", str, enum=[s.value for s in Delivery.Status]),
             OpenApiParameter("channel", str, enum=["email", "push"]),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("cursor", str),
+            *PAGE_PARAMETERS,
         ],
         responses=DeliveryOutputSerializer(many=True),
     )

@@ -6,21 +6,22 @@ pages.
 - POST /v1/push/subscribe    {anonymousId | userId, subscription: PushSubscription.toJSON()}
 - POST /v1/push/unsubscribe  {endpoint}
 
-Errors have the ingestion endpoints' shape: {"success": false, "code", "message", "field"?}.
+Errors and CORS are the ingestion endpoints' (core/edge.py): {"success": false, "code",
+"message", "field"?}.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from audience.ingest_views import has_nul
 from audience.segment_spec import MAX_ID_LENGTH
+from core.body import BadRequest, body_json
+from core.edge import edge_bad_request, edge_error, edge_unauthorized, with_cors
 from messaging import push
 from tenants.authentication import write_key_from_request
 from tenants.models import Tenant
@@ -29,50 +30,14 @@ from tenants.selectors import ApiKeyError
 MAX_BODY_BYTES = 8 * 1024  # a subscription is a few hundred bytes
 
 
-class BadRequest(Exception):
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def _error(status: int, code: str, message: str, field: str | None = None) -> JsonResponse:
-    body: dict[str, Any] = {"success": False, "code": code, "message": message}
-    if field:
-        body["field"] = field
-    return JsonResponse(body, status=status)
-
-
-def _with_cors(response: HttpResponse, methods: str) -> HttpResponse:
-    # As for /v1/track: no cookies are involved (the write key travels in the request), so any
-    # origin — the tenant's shops — may call.
-    response["Access-Control-Allow-Origin"] = "*"
-    response["Access-Control-Allow-Methods"] = f"{methods}, OPTIONS"
-    response["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-    response["Access-Control-Max-Age"] = "86400"
-    return response
-
-
 def _tenant(request: HttpRequest) -> Tenant:
     return write_key_from_request(request).tenant
 
 
-def _unauthorized(exc: ApiKeyError) -> JsonResponse:
-    response = _error(401, "unauthorized", str(exc))
-    response["WWW-Authenticate"] = 'Basic realm="ingest"'
-    return response
-
-
 def _json_object(request: HttpRequest) -> dict[str, Any]:
-    if len(request.body) > MAX_BODY_BYTES:
-        raise BadRequest(f"The body is larger than {MAX_BODY_BYTES} bytes.")
-    try:
-        payload = orjson.loads(request.body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc}.") from None
+    payload, _size = body_json(request, limit=MAX_BODY_BYTES)
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
-    if b"\\u0000" in request.body and has_nul(payload):
-        raise BadRequest("The body contains the NUL character (\\u0000), which cannot be stored.")
     return payload
 
 
@@ -82,16 +47,16 @@ def _string(payload: dict[str, Any], key: str, *, where: str = "", limit: int) -
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise BadRequest(f"{name} must be a string.", name)
+        raise BadRequest(f"{name} must be a string.", field=name)
     if len(value) > limit:
-        raise BadRequest(f"{name} is longer than {limit} characters.", name)
+        raise BadRequest(f"{name} is longer than {limit} characters.", field=name)
     return value.strip() or None
 
 
 def _object(payload: dict[str, Any], key: str, *, where: str = "") -> dict[str, Any]:
     value = payload.get(key)
     if not isinstance(value, dict):
-        raise BadRequest(f"{where}{key} must be a JSON object.", f"{where}{key}")
+        raise BadRequest(f"{where}{key} must be a JSON object.", field=f"{where}{key}")
     return value
 
 
@@ -99,20 +64,20 @@ def _object(payload: dict[str, Any], key: str, *, where: str = "") -> dict[str, 
 @require_http_methods(["GET", "OPTIONS"])
 def push_key(request: HttpRequest) -> HttpResponse:
     if request.method == "OPTIONS":
-        return _with_cors(HttpResponse(status=204), "GET")
+        return with_cors(HttpResponse(status=204), methods="GET")
     try:
         tenant = _tenant(request)
     except ApiKeyError as exc:
-        return _with_cors(_unauthorized(exc), "GET")
-    return _with_cors(JsonResponse({"publicKey": tenant.vapid_public_key}), "GET")
+        return with_cors(edge_unauthorized(str(exc)), methods="GET")
+    return with_cors(JsonResponse({"publicKey": tenant.vapid_public_key}), methods="GET")
 
 
 @csrf_exempt
 @require_http_methods(["POST", "OPTIONS"])
 def push_subscribe(request: HttpRequest) -> HttpResponse:
     if request.method == "OPTIONS":
-        return _with_cors(HttpResponse(status=204), "POST")
-    return _with_cors(_subscribe(request), "POST")
+        return with_cors(HttpResponse(status=204))
+    return with_cors(_subscribe(request))
 
 
 def _subscribe(request: HttpRequest) -> HttpResponse:
@@ -120,13 +85,13 @@ def _subscribe(request: HttpRequest) -> HttpResponse:
     try:
         tenant = _tenant(request)
     except ApiKeyError as exc:
-        return _unauthorized(exc)
+        return edge_unauthorized(str(exc))
     try:
         payload = _json_object(request)
         anonymous_id = _string(payload, "anonymousId", limit=MAX_ID_LENGTH)
         user_id = _string(payload, "userId", limit=MAX_ID_LENGTH)
         if anonymous_id is None and user_id is None:
-            raise BadRequest("Send the visitor's anonymousId or userId.", "anonymousId")
+            raise BadRequest("Send the visitor's anonymousId or userId.", field="anonymousId")
         subscription = _object(payload, "subscription")
         keys = _object(subscription, "keys", where="subscription.")
         context = payload.get("context")
@@ -141,11 +106,11 @@ def _subscribe(request: HttpRequest) -> HttpResponse:
             context=context if isinstance(context, dict) else {},
         )
     except BadRequest as exc:
-        return _error(400, "invalid", str(exc), exc.field)
+        return edge_bad_request(exc)
     except ValidationError as exc:
         name, messages = next(iter(exc.message_dict.items()))
         field = f"subscription.{name}" if name == "endpoint" else f"subscription.keys.{name}"
-        return _error(400, "invalid", messages[0], field)
+        return edge_error(400, "invalid", messages[0], field=field)
     return JsonResponse({"success": True, "subscription": str(saved.public_id)})
 
 
@@ -153,24 +118,24 @@ def _subscribe(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["POST", "OPTIONS"])
 def push_unsubscribe(request: HttpRequest) -> HttpResponse:
     if request.method == "OPTIONS":
-        return _with_cors(HttpResponse(status=204), "POST")
-    return _with_cors(_unsubscribe(request), "POST")
+        return with_cors(HttpResponse(status=204))
+    return with_cors(_unsubscribe(request))
 
 
 def _unsubscribe(request: HttpRequest) -> HttpResponse:
     try:
         tenant = _tenant(request)
     except ApiKeyError as exc:
-        return _unauthorized(exc)
+        return edge_unauthorized(str(exc))
     try:
         endpoint = _string(_json_object(request), "endpoint", limit=2000)
     except BadRequest as exc:
-        return _error(400, "invalid", str(exc), exc.field)
+        return edge_bad_request(exc)
     if endpoint is None:
-        return _error(400, "invalid", "Send the subscription's endpoint.", "endpoint")
+        return edge_error(400, "invalid", "Send the subscription's endpoint.", field="endpoint")
     # Another tenant's endpoint is as unknown as one that never existed.
     if not push.push_subscription_deactivate(
         tenant=tenant, endpoint=endpoint, reason="unsubscribed in the browser"
     ):
-        return _error(404, "not_found", "No subscription with this endpoint.", "endpoint")
+        return edge_error(404, "not_found", "No subscription with this endpoint.", field="endpoint")
     return JsonResponse({"success": True})

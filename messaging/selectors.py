@@ -3,21 +3,13 @@ deliveries (the UI, the REST API and the admin all load through them)."""
 
 from __future__ import annotations
 
-import uuid
-
 from django.db.models import QuerySet
 from django.http import Http404
 
 from audience.models import Contact
+from core.ids import uuid_or_404
 from messaging.models import Delivery, SendingPolicy, Suppression, Template
 from tenants.models import Tenant
-
-
-def _uuid(value: object, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Http404(f"No such {what}") from None
 
 
 def template_list(*, tenant: Tenant, channel: str = "") -> QuerySet[Template]:
@@ -29,7 +21,7 @@ def template_list(*, tenant: Tenant, channel: str = "") -> QuerySet[Template]:
 
 def template_get(*, tenant: Tenant, public_id: object) -> Template:
     template = Template.objects.filter(
-        tenant=tenant, public_id=_uuid(public_id, "template")
+        tenant=tenant, public_id=uuid_or_404(public_id, what="template")
     ).first()
     if template is None:
         raise Http404("No such template")
@@ -56,7 +48,7 @@ def delivery_list(*, tenant: Tenant, status: str = "", channel: str = "") -> Que
 
 def delivery_get(*, tenant: Tenant, public_id: object) -> Delivery:
     delivery = (
-        Delivery.objects.filter(tenant=tenant, public_id=_uuid(public_id, "message"))
+        Delivery.objects.filter(tenant=tenant, public_id=uuid_or_404(public_id, what="message"))
         .select_related("contact", "template")
         .first()
     )
@@ -96,7 +88,9 @@ def preview_contacts(*, tenant: Tenant, search: str, limit: int = 8) -> list[Con
 
 
 def preview_contact_get(*, tenant: Tenant, public_id: object) -> Contact:
-    contact = Contact.objects.filter(tenant=tenant, public_id=_uuid(public_id, "contact")).first()
+    contact = Contact.objects.filter(
+        tenant=tenant, public_id=uuid_or_404(public_id, what="contact")
+    ).first()
     if contact is None:
         raise Http404("No such contact")
     return contact

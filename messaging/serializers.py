@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from rest_framework import serializers
 
-from audience.ingest_views import has_nul
+from core.body import has_nul
 from messaging.models import TEMPLATE_FIELDS, Category, Delivery, Template
 
 MAX_DATA_BYTES = 32 * 1024  # the Liquid data of one message, like Segment's message limit

@@ -16,6 +16,7 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 
 from audience.models import Consent
+from core.ids import parse_uuid
 from messaging import links, outcomes, services
 from messaging.models import Channel, Delivery
 from messaging.selectors import sending_policy_get
@@ -37,11 +38,10 @@ def delivery_for_token(token: str) -> Delivery | None:
 
 def delivery_for_public_id(*, public_id: uuid.UUID | str, tenant_slug: str = "") -> Delivery | None:
     """The delivery with this public id (within the tenant, when its slug is known), or None."""
-    try:
-        public_id = uuid.UUID(str(public_id))
-    except ValueError:
+    key = parse_uuid(public_id)
+    if key is None:
         return None
-    found = Delivery.objects.select_related("tenant", "contact").filter(public_id=public_id)
+    found = Delivery.objects.select_related("tenant", "contact").filter(public_id=key)
     if tenant_slug:
         found = found.filter(tenant__slug=tenant_slug)
     # Public ids are unique per tenant only; two tenants holding the same uuid4 is not going to

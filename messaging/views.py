@@ -21,7 +21,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audience.models import Contact
-from audience.pagination import keyset_page
+from core.forms import add_service_errors
+from core.pagination import keyset_page
 from messaging import previews, selectors, services
 from messaging.forms import (
     ACTION_SLOTS,
@@ -36,7 +37,6 @@ from messaging.forms import (
 )
 from messaging.models import Channel, Suppression, Template
 from tenants.decorators import role_required
-from tenants.forms import add_service_errors
 from tenants.models import Role
 
 PAGE_SIZE = 50

@@ -5,6 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from core.api_errors import api_error
 from ops.selectors import health_report
 
 
@@ -27,7 +28,7 @@ API_PREFIXES = ("/api/", "/v1/")
 
 def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if request.path.startswith(API_PREFIXES):
-        return JsonResponse({"error": {"code": "not_found", "message": "Not found."}}, status=404)
+        return JsonResponse(api_error(code="not_found", message="Not found."), status=404)
     return render(request, "404.html", status=404)
 
 

@@ -9,12 +9,12 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audience import selectors as audience_selectors
 from audience.models import Contact
+from core.pagination import PAGE_PARAMETERS, NewestFirstPagination
 from segments import presets, selectors, services
 from segments import rules as rule_tree
 from segments.models import Membership, Segment
@@ -32,19 +32,9 @@ from segments.serializers import (
 from segments.services import SegmentError
 from tenants.api import TenantAPIView
 
-PAGE_PARAMETERS = [OpenApiParameter("limit", int), OpenApiParameter("cursor", str)]
 SEGMENT_ID = OpenApiParameter(
     "public_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="the segment's id"
 )
-
-
-class NewestFirstPagination(CursorPagination):
-    """Cursor pages, as in the audience API: fast at any depth, stable while rows arrive."""
-
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 500
-    ordering = "-created_at"
 
 
 class SegmentInUse(exceptions.APIException):

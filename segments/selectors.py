@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404
 
 from audience.models import Contact
+from core.ids import uuid_or_404
 from segments.compiler import segment_contacts, segment_count
 from segments.models import Membership, Segment
 from tenants.models import Tenant
 
 
 def segment_get(*, tenant: Tenant, public_id: object) -> Segment:
-    try:
-        key = uuid.UUID(str(public_id))
-    except ValueError:
-        raise Http404("No such segment") from None
+    key = uuid_or_404(public_id, what="segment")
     segment = Segment.objects.filter(tenant=tenant, public_id=key).first()
     if segment is None:
         raise Http404("No such segment")

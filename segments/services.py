@@ -20,9 +20,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from audience.bulk import raw_cursor
 from audience.models import Contact
 from audience.recording import events_record_for_contact_ids
+from core.db import raw_cursor
 from segments import rules as rule_tree
 from segments.compiler import segment_contacts
 from segments.models import Membership, Segment

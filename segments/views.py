@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audience.pagination import keyset_page
+from core.pagination import keyset_page
 from segments import forms, rules, selectors, services
 from segments.models import Segment
 from segments.presets import PRESETS, preset_add

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hmac
 import re
 import time
-import uuid
 from datetime import timedelta
 
 from django.db.models import QuerySet
@@ -14,6 +13,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
+from core.ids import uuid_or_404
 from tenants.models import KEY_MARKERS, ApiKey, ApiKeyKind, Membership, Tenant, hash_api_key
 
 RAW_KEY_RE = re.compile(r"^(wf_sk|wf_wk)_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
@@ -23,13 +23,6 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 class ApiKeyError(Exception):
     """Why a presented key does not authenticate; the message is safe to show the caller."""
-
-
-def _parse_uuid(value: object) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Http404("Not found") from None
 
 
 def tenant_for_member(*, user: User, slug: str) -> tuple[Tenant, Membership]:
@@ -54,7 +47,7 @@ def membership_list(*, tenant: Tenant) -> QuerySet[Membership]:
 def membership_get(*, tenant: Tenant, public_id: object) -> Membership:
     membership = (
         Membership.objects.select_related("user")
-        .filter(tenant=tenant, public_id=_parse_uuid(public_id))
+        .filter(tenant=tenant, public_id=uuid_or_404(public_id, what="member"))
         .first()
     )
     if membership is None:
@@ -67,7 +60,9 @@ def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
 
 
 def api_key_get(*, tenant: Tenant, public_id: object) -> ApiKey:
-    key = ApiKey.objects.filter(tenant=tenant, public_id=_parse_uuid(public_id)).first()
+    key = ApiKey.objects.filter(
+        tenant=tenant, public_id=uuid_or_404(public_id, what="API key")
+    ).first()
     if key is None:
         raise Http404("No such API key")
     return key

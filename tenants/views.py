@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from core.forms import add_service_errors
 from tenants import selectors, services
 from tenants.decorators import role_required
 from tenants.forms import (
@@ -25,7 +26,6 @@ from tenants.forms import (
     SignUpForm,
     TenantCreateForm,
     TenantSettingsForm,
-    add_service_errors,
 )
 from tenants.models import Role
 

@@ -1,0 +1,45 @@
+"""Answers of the browser edge: the endpoints that the tenant's own sites and Segment-compatible
+SDKs call with a write key (/v1/track and its siblings in audience, /v1/push/… in messaging).
+
+Errors have Segment's shape, {"success": false, "code", "message", "index"?, "field"?}, not the
+REST API's (core/api_errors.py): the callers are SDKs written for Segment, and RudderStack's reads
+`code` and `message` at the top. Every answer allows any origin.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpResponse, JsonResponse
+
+from core.body import BadRequest
+
+
+def edge_error(
+    status: int, code: str, message: str, *, field: str | None = None, index: int | None = None
+) -> JsonResponse:
+    body: dict[str, object] = {"success": False, "code": code, "message": message}
+    if index is not None:
+        body["index"] = index
+    if field is not None:
+        body["field"] = field
+    return JsonResponse(body, status=status)
+
+
+def edge_bad_request(exc: BadRequest) -> JsonResponse:
+    return edge_error(400, **exc.as_dict())
+
+
+def edge_unauthorized(message: str) -> JsonResponse:
+    """401 for a missing or wrong write key (SDKs send it as the HTTP Basic user name)."""
+    response = edge_error(401, "unauthorized", message)
+    response["WWW-Authenticate"] = 'Basic realm="ingest"'
+    return response
+
+
+def with_cors(response: HttpResponse, *, methods: str = "POST") -> HttpResponse:
+    # No cookies are involved (the write key travels in the request), so any origin — the
+    # tenant's shops — may call.
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Access-Control-Allow-Methods"] = f"{methods}, OPTIONS"
+    response["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Content-Encoding"
+    response["Access-Control-Max-Age"] = "86400"
+    return response
