@@ -7,6 +7,8 @@ every change the page posts the whole form; the server parses it into a raw tree
 and renders it back (`builder_nodes`), so the browser holds no state of its own and paths are
 renumbered on every render.
 
+Each condition's fields, parsing, defaults, buttons and template partial are its kind's
+(segments/registry.py); this module holds the tree: paths, groups, add/remove, and checking.
 Checking is `segments.rules` itself: each condition through its kind's validator, so every
 incomplete condition shows its own message, then the whole tree (depth, empty groups, limits).
 """
@@ -81,7 +83,7 @@ def _node_from(data: QueryDict, path: str) -> dict[str, Any]:
             "negate": f.text("negate") == "1",
             "children": children,
         }
-    if kind in registry.KindView():
+    if kind in rules.KINDS:
         return registry.get(kind).from_form(f)
     return {"type": kind}
 

@@ -26,7 +26,7 @@ contact at a time); `segments.compiler.Compiler` compiles a whole tree to one qu
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -66,16 +66,16 @@ class Context:
     """What compiling or evaluating a condition depends on beside the node: the tenant, the
     moment ("the last 30 days" end now; days count in the tenant's zone) and, when compiling,
     the contacts the query is narrowed to (`scope`, None for all). `segments.compiler.Compiler`
-    is a Context; evaluation makes a plain one. `cache` lets a kind keep what it read for the
-    next condition of the same evaluation."""
+    is a Context; evaluation makes a plain one."""
 
-    def __init__(self, *, tenant: Tenant, scope: Any = None, now: datetime | None = None) -> None:
+    def __init__(
+        self, *, tenant: Tenant, scope: Sequence[int] | None = None, now: datetime | None = None
+    ) -> None:
         self.tenant = tenant
         self.scope: list[int] | None = list(scope) if scope is not None else None
         self.now = now or timezone.now()
         self.zone = ZoneInfo(tenant.timezone or "UTC")
         self.today = self.now.astimezone(self.zone).date()
-        self.cache: dict[Any, Any] = {}
 
     def start_of(self, day: date) -> datetime:
         """The moment `day` begins in the tenant's zone."""
@@ -210,6 +210,7 @@ class ConditionKind:
 
 _kinds: dict[str, ConditionKind] = {}
 
+
 def register[K: type[ConditionKind]](kind: K) -> K:
     """Register a kind (usable as a class decorator). Registering the same class again is a
     no-op; another class under a taken name is an error."""
@@ -283,4 +284,6 @@ def contact_matches(
     *, tenant: Tenant, rules: dict[str, Any], contact: Contact, now: datetime | None = None
 ) -> bool:
     """Whether `contact` (one of `tenant`'s) matches a validated rule tree now (or at `now`)."""
+    if contact.tenant_id != tenant.pk:  # kinds read by contact id: never another tenant's
+        raise ValueError("the contact is not the tenant's")
     return matches(rules, contact, Context(tenant=tenant, now=now))

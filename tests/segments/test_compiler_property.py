@@ -1,8 +1,9 @@
 """Property test: on seeded random contacts and events, the compiled query selects exactly the
 contacts that a brute-force Python evaluator (tests/segments/reference.py) selects, for many
 seeded random rule trees; and each kind's per-contact evaluation (segments.registry.matches,
-what journeys branch with) answers as the reference does for every contact it is asked about. A failure prints the tree, its summary and the contacts in dispute;
-rerun with the same seed to get the same data and trees."""
+what journeys branch with) answers as the reference does for every contact it is asked about.
+A failure prints the tree, its summary and the contacts in dispute; rerun with the same seed to
+get the same data and trees."""
 
 from __future__ import annotations
 

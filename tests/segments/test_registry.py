@@ -136,6 +136,8 @@ def test_it_compiles_and_evaluates_a_kind_registered_from_outside(world, has_pho
     assert set(segment_contacts(tenant=world.acme, rules=tree)) == {ann}
     assert registry.contact_matches(tenant=world.acme, rules=tree, contact=ann)
     assert not registry.contact_matches(tenant=world.acme, rules=tree, contact=ben)
+    with pytest.raises(ValueError, match="not the tenant's"):
+        registry.contact_matches(tenant=world.globex, rules=tree, contact=ann)
 
 
 def test_it_offers_and_renders_a_kind_registered_from_outside(login, world, has_phone) -> None:
