@@ -9,5 +9,11 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         # The channels register their senders; receivers connect to audience's and anymail's
-        # signals.
-        from messaging import email_channel, push, receivers, webhooks  # noqa: F401
+        # signals; "can receive <channel>" joins segments' condition kinds.
+        from messaging import (  # noqa: F401
+            email_channel,
+            push,
+            receivers,
+            segment_conditions,
+            webhooks,
+        )

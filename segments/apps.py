@@ -8,4 +8,6 @@ class SegmentsConfig(AppConfig):
     verbose_name = "Segments"
 
     def ready(self) -> None:
-        from segments import receivers  # noqa: F401  (connects to audience's signals)
+        from segments import conditions, receivers  # noqa: F401
+        # (conditions: registers segments' condition kinds; receivers: connects to audience's
+        # signals)

@@ -7,13 +7,14 @@ every change the page posts the whole form; the server parses it into a raw tree
 and renders it back (`builder_nodes`), so the browser holds no state of its own and paths are
 renumbered on every render.
 
+Each condition's fields, parsing, defaults, buttons and template partial are its kind's
+(segments/registry.py); this module holds the tree: paths, groups, add/remove, and checking.
 Checking is `segments.rules` itself: each condition through its kind's validator, so every
 incomplete condition shows its own message, then the whole tree (depth, empty groups, limits).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,102 +23,23 @@ from typing import Any
 from django import forms
 from django.http import QueryDict
 
-from audience.models import LifecycleStage
-from segments import rules
+from segments import registry, rules
 
-# Ordered for display; tests pin that they cover the operator sets of segments.rules.
-TEXT_OPERATORS = [
-    "equals",
-    "not_equals",
-    "contains",
-    "not_contains",
-    "starts_with",
-    "in_list",
-    "not_in_list",
-    "exists",
-    "not_exists",
-]
-NUMBER_OPERATORS = ["gt", "gte", "lt", "lte"]
-DATE_OPERATORS = [
-    "within_last_days",
-    "more_than_days_ago",
-    "before",
-    "after",
-    "exists",
-    "not_exists",
-]
-BIRTHDAY_OPERATORS = ["this_month", "in_next_days", "exists", "not_exists"]
-LIST_OPERATORS = ["exists", "not_exists"]
-EVENT_TIME_OPERATORS = ["within_last_days", "more_than_days_ago", "before", "after"]
-METRIC_OPERATORS = ["gt", "gte", "lt", "lte", "equals"]
-PROPERTY_OPERATORS = ["equals", "not_equals", "contains", "gt", "gte", "lt", "lte", "exists"]
-DAYS_OPERATORS = {"within_last_days", "more_than_days_ago", "in_next_days"}
-LIST_VALUE_OPERATORS = {"in_list", "not_in_list"}
-MAX_WHERE = 5
-QUINTILES = ("1", "2", "3", "4", "5")
+# Segments' own kinds' option lists, named here as before (tests pin them against the rules).
+from segments.conditions.attribute import attribute_operators  # noqa: F401
+from segments.conditions.builder import (  # noqa: F401  (the operator lists, in display order)
+    BIRTHDAY_OPERATORS,
+    DATE_OPERATORS,
+    LIST_OPERATORS,
+    NUMBER_OPERATORS,
+    TEXT_OPERATORS,
+    text_of,
+)
+from segments.conditions.event import COUNT_LABELS, MAX_WHERE, PROPERTY_OPERATORS  # noqa: F401
+from segments.conditions.orders import METRIC_LABELS, metric_operators  # noqa: F401
 
-FIELD_LABELS = {
-    "email": "Email",
-    "phone": "Phone",
-    "first_name": "First name",
-    "last_name": "Last name",
-    "user_id": "User id",
-    "timezone": "Time zone",
-    "locale": "Locale",
-    "created_at": "First seen",
-    "last_seen_at": "Last seen",
-    "birthday": "Birthday",
-    "cart": "Cart",
-    "wishlist": "Wishlist",
-}
-CUSTOM_ATTRIBUTE = "attributes"  # the field select's "custom attribute" choice
-METRIC_LABELS = {
-    "orders_count": "Number of orders",
-    "total_spent": "Total spent",
-    "average_order_value": "Average order value",
-    "last_order_date": "Last order date",
-}
-OPERATOR_LABELS = {
-    **rules.OPERATOR_WORDS,
-    "equals": "is",
-    "in_list": "is one of",
-    "not_in_list": "is none of",
-    "within_last_days": "is within the last",
-    "more_than_days_ago": "is more than",
-}
-LIST_FIELD_LABELS = {"exists": "has something in it", "not_exists": "is empty"}
-COUNT_LABELS = {"at_least": "at least", "at_most": "at most", "exactly": "exactly"}
-# Suggested (not required) event names: Segment's e-commerce spec, which ingestion speaks, and
-# the events segments themselves record.
-EVENT_SUGGESTIONS = [
-    "Product Viewed",
-    "Products Searched",
-    "Product Added",
-    "Product Removed",
-    "Product Added to Wishlist",
-    "Checkout Started",
-    "Order Completed",
-    "Segment Entered",
-    "Segment Exited",
-]
-RFM_HELP = {
-    "recency": "5 = ordered most recently",
-    "frequency": "5 = orders most often",
-    "monetary": "5 = spends the most",
-}
-WINDOW_CHOICES = [("", "at any time"), ("last_days", "in the last … days"), ("between", "between")]
-KIND_CHOICES = [(name, kind.label) for name, kind in rules.KINDS.items()]
-# Selects that must be chosen before the kind's own checks make sense, with a plain message.
-REQUIRED_CHOICES = {
-    "attribute": [("field", "choose a field."), ("operator", "choose a comparison.")],
-    "event_time": [("operator", "choose a comparison.")],
-    "metric": [("metric", "choose a metric."), ("operator", "choose a comparison.")],
-    "reachable": [("channel", "choose a channel.")],
-}
-
-
-def _label(key: str, labels: Mapping[str, str]) -> str:
-    return labels.get(key, key.replace("_", " ").capitalize())
+# Each kind's form parser, by name (live: kinds registered later show).
+PARSERS = registry.KindView(lambda kind: kind.from_form)
 
 
 def field_name(path: str, key: str) -> str:
@@ -132,200 +54,7 @@ def _depth(path: str) -> int:
     return 0 if path == "" else path.count(".") + 1
 
 
-# --- text ↔ values ------------------------------------------------------------------------------
-
-
-def _int_or_text(text: str) -> int | str:
-    """A whole number, or the text as typed (so the check names it and the field keeps it)."""
-    return int(text) if re.fullmatch(r"-?\d{1,9}", text) else text
-
-
-def _number_or_text(text: str) -> int | float | str:
-    if re.fullmatch(r"-?\d{1,15}", text):
-        return int(text)
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return number if math.isfinite(number) else text  # JSON has no NaN or infinity
-
-
-def _text_of(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
-
-
-def attribute_operators(field_key: str) -> list[str]:
-    """The comparisons a profile field takes ("attributes.<key>" for custom attributes)."""
-    if field_key.startswith("attributes."):
-        return TEXT_OPERATORS + NUMBER_OPERATORS
-    return {
-        "text": TEXT_OPERATORS,
-        "date": DATE_OPERATORS,
-        "birthday": BIRTHDAY_OPERATORS,
-        "list": LIST_OPERATORS,
-    }.get(rules.CONTACT_FIELDS.get(field_key, ""), [])
-
-
-def metric_operators(metric: str) -> list[str]:
-    if metric == "last_order_date":
-        return EVENT_TIME_OPERATORS
-    return METRIC_OPERATORS if metric in rules.METRICS else []
-
-
-def _value(operator: str, text: str, *, numeric: bool) -> object:
-    if operator in rules.NO_VALUE:
-        return None
-    if operator in LIST_VALUE_OPERATORS:
-        return [part.strip() for part in text.split(",") if part.strip()]
-    if operator in DAYS_OPERATORS:
-        return _int_or_text(text)
-    if numeric or operator in rules.NUMBER_OPERATORS:
-        return _number_or_text(text)
-    return text
-
-
 # --- form data → raw tree -----------------------------------------------------------------------
-
-
-class _Fields:
-    """One node's fields in the posted data."""
-
-    def __init__(self, data: QueryDict, path: str) -> None:
-        self.data, self.path = data, path
-
-    def text(self, key: str, default: str = "") -> str:
-        value = self.data.get(field_name(self.path, key))
-        return default if value is None else value.strip()
-
-    def texts(self, key: str) -> list[str]:
-        return [v.strip() for v in self.data.getlist(field_name(self.path, key)) if v.strip()]
-
-    def indexes(self, pattern: str) -> list[int]:
-        """Indexes n for which a key matching `pattern` (with (\\d+) for n) was posted."""
-        regex = re.compile(re.escape(field_name(self.path, "")) + pattern)
-        found = {int(m[1]) for key in self.data if (m := regex.fullmatch(key))}
-        return sorted(found)[: rules.MAX_CONDITIONS + 1]
-
-
-def _window_from(f: _Fields) -> dict[str, Any] | None:
-    mode = f.text("window")
-    if mode == "last_days":
-        return {"last_days": _int_or_text(f.text("window_days"))}
-    if mode == "between":
-        dates = {key: f.text(f"window_{key}") for key in ("after", "before")}
-        # Both blank keeps the choice (and asks for a date) instead of silently meaning "ever".
-        return {k: v for k, v in dates.items() if v} or {"after": ""}
-    return None
-
-
-def _attribute_from(f: _Fields) -> dict[str, Any]:
-    key = f.text("field")
-    if key == CUSTOM_ATTRIBUTE:
-        key = "attributes." + f.text("attribute")
-    operator = f.text("operator")
-    if operator not in attribute_operators(key):
-        operator = ""  # the field changed and the comparison does not apply to it: choose again
-    numeric = key.startswith("attributes.") and operator in rules.NUMBER_OPERATORS
-    return {
-        "type": "attribute",
-        "field": key,
-        "operator": operator,
-        "value": _value(operator, f.text("value"), numeric=numeric),
-    }
-
-
-def _event_from(f: _Fields) -> dict[str, Any]:
-    where = []
-    for i in f.indexes(r"where-(\d+)-operator")[:MAX_WHERE]:
-        operator = f.text(f"where-{i}-operator")
-        text = f.text(f"where-{i}-value")
-        where.append(
-            {
-                "property": f.text(f"where-{i}-property"),
-                "operator": operator,
-                "value": None if operator == "exists" else _value(operator, text, numeric=False),
-            }
-        )
-    return {
-        "type": "event",
-        "event": f.text("event"),
-        "did": f.text("did", "yes") != "no",
-        "where": where,
-        "count": {
-            "operator": f.text("count_operator", "at_least"),
-            "value": _int_or_text(f.text("count_value", "1")),
-        },
-        "window": _window_from(f),
-    }
-
-
-def _event_time_from(f: _Fields) -> dict[str, Any]:
-    operator = f.text("operator")
-    return {
-        "type": "event_time",
-        "event": f.text("event"),
-        "which": f.text("which", "last"),
-        "operator": operator,
-        "value": _value(operator, f.text("value"), numeric=False),
-    }
-
-
-def _metric_from(f: _Fields) -> dict[str, Any]:
-    metric = f.text("metric")
-    operator = f.text("operator")
-    if operator not in metric_operators(metric):
-        operator = ""
-    return {
-        "type": "metric",
-        "metric": metric,
-        "operator": operator,
-        "value": _value(operator, f.text("value"), numeric=metric != "last_order_date"),
-        "window": _window_from(f),
-    }
-
-
-def _reachable_from(f: _Fields) -> dict[str, Any]:
-    return {
-        "type": "reachable",
-        "channel": f.text("channel"),
-        "reachable": f.text("reachable") != "no",
-    }
-
-
-def _lifecycle_from(f: _Fields) -> dict[str, Any]:
-    return {"type": "lifecycle", "operator": f.text("operator", "in"), "value": f.texts("value")}
-
-
-def _rfm_from(f: _Fields) -> dict[str, Any]:
-    node: dict[str, Any] = {"type": "rfm"}
-    for dimension in rules.RFM_DIMENSIONS:
-        quintiles = [int(v) for v in f.texts(dimension) if v in QUINTILES]
-        node[dimension] = quintiles or None  # nothing ticked: any quintile
-    return node
-
-
-def _segment_from(f: _Fields) -> dict[str, Any]:
-    return {"type": "segment", "segment": f.text("segment"), "member": f.text("member") != "no"}
-
-
-PARSERS = {
-    "attribute": _attribute_from,
-    "event": _event_from,
-    "event_time": _event_time_from,
-    "metric": _metric_from,
-    "reachable": _reachable_from,
-    "lifecycle": _lifecycle_from,
-    "segment": _segment_from,
-    "rfm": _rfm_from,
-}
 
 
 def tree_from_data(data: QueryDict) -> dict[str, Any]:
@@ -334,7 +63,7 @@ def tree_from_data(data: QueryDict) -> dict[str, Any]:
 
 
 def _node_from(data: QueryDict, path: str) -> dict[str, Any]:
-    f = _Fields(data, path)
+    f = registry.FormFields(data, path)
     kind = f.text("type", "group" if path == "" else "")
     if kind == "group":
         children = []
@@ -354,8 +83,8 @@ def _node_from(data: QueryDict, path: str) -> dict[str, Any]:
             "negate": f.text("negate") == "1",
             "children": children,
         }
-    if kind in PARSERS:
-        return PARSERS[kind](f)
+    if kind in rules.KINDS:
+        return registry.get(kind).from_form(f)
     return {"type": kind}
 
 
@@ -364,22 +93,7 @@ def _node_from(data: QueryDict, path: str) -> dict[str, Any]:
 
 def new_condition(kind: str) -> dict[str, Any]:
     """A condition as "Add condition" starts it: sensible defaults, the rest left to choose."""
-    return {
-        "attribute": {"type": "attribute", "field": "", "operator": "", "value": ""},
-        "event": {"type": "event", "event": "", "did": True, "where": [], "window": None},
-        "event_time": {
-            "type": "event_time",
-            "event": "",
-            "which": "last",
-            "operator": "within_last_days",
-            "value": "",
-        },
-        "metric": {"type": "metric", "metric": "orders_count", "operator": "gte", "value": ""},
-        "reachable": {"type": "reachable", "channel": "email", "reachable": True},
-        "lifecycle": {"type": "lifecycle", "operator": "in", "value": []},
-        "segment": {"type": "segment", "segment": "", "member": True},
-        "rfm": {"type": "rfm", **dict.fromkeys(rules.RFM_DIMENSIONS)},
-    }[kind]
+    return registry.get(kind).new()
 
 
 def _find(tree: dict[str, Any], path: str) -> dict[str, Any] | None:
@@ -435,17 +149,10 @@ def apply_action(tree: dict[str, Any], action: str, data: QueryDict) -> Applied:
         assert parent is not None
         parent["children"].pop(int(index))
         return Applied(tree, focus=field_name(parent_path, "add_kind"))
-    if verb == "add_where" and node["type"] == "event" and len(node["where"]) < MAX_WHERE:
-        node["where"].append({"property": "", "operator": "equals", "value": ""})
-        return Applied(tree, focus=field_name(path, f"where-{len(node['where']) - 1}-property"))
-    if (
-        verb == "remove_where"
-        and node["type"] == "event"
-        and extra.isdigit()
-        and int(extra) < len(node["where"])
-    ):
-        node["where"].pop(int(extra))
-        return Applied(tree, focus=field_name(path, "add_where"))
+    if verb not in ("add", "add_group", "remove") and node.get("type") in rules.KINDS:
+        focus = registry.get(node["type"]).form_action(node, verb, extra)  # the kind's buttons
+        if focus is not None:
+            return Applied(tree, focus=field_name(path, focus))
     return Applied(tree)
 
 
@@ -461,16 +168,10 @@ def _walk(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str,
 
 def _check_condition(node: dict[str, Any], path: str) -> None:
     kind = node.get("type", "")
-    for key, message in REQUIRED_CHOICES.get(kind, []):
-        if not node.get(key):
-            raise rules.RuleError(message, path=path)
-    if kind == "attribute" and node["field"] == "attributes.":
-        raise rules.RuleError("name the custom attribute.", path=path)
-    if kind == "lifecycle" and not node["value"]:
-        raise rules.RuleError("tick at least one stage.", path=path)
     if kind not in rules.KINDS:
         raise rules.RuleError("choose a kind of condition.", path=path)
-    rules.KINDS[kind].validate(node, path)
+    registry.get(kind).form_check(node, path)
+    registry.get(kind).validate(node, path)
 
 
 @dataclass
@@ -514,7 +215,8 @@ class BuilderNode:
     operators: list[tuple[str, str]] = field(default_factory=list)
     value_input: str = ""  # "", "text", "list", "number", "date"
     value_suffix: str = ""
-    where: list[dict[str, Any]] = field(default_factory=list)
+    where: list[dict[str, Any]] = field(default_factory=list)  # an event's property filters
+    max_where: int = 0
     rfm: list[dict[str, Any]] = field(default_factory=list)
     focus: str = ""  # the key of the field to focus ("first" = the node's first control)
 
@@ -535,100 +237,33 @@ class BuilderNode:
         return "Group" if self.kind == "group" else rules.KINDS[self.kind].label
 
     @property
+    def fields_template(self) -> str:
+        """The kind's controls (its template's `fields` partial)."""
+        return f"{rules.KINDS[self.kind].template}#fields"
+
+    @property
+    def rows_template(self) -> str:
+        """The kind's rows under its controls (its template's `rows` partial), if any."""
+        kind = rules.KINDS[self.kind]
+        return f"{kind.template}#rows" if kind.template_rows else ""
+
+    @property
     def can_nest(self) -> bool:
         return _depth(self.path) + 1 < rules.MAX_DEPTH
 
     @property
     def can_add_where(self) -> bool:
-        return len(self.where) < MAX_WHERE
-
-
-def _value_input(operator: str, *, numeric: bool = False) -> tuple[str, str]:
-    if not operator or operator in rules.NO_VALUE:
-        return "", ""
-    if operator in DAYS_OPERATORS:
-        return "number", "days ago" if operator == "more_than_days_ago" else "days"
-    if operator in ("before", "after"):
-        return "date", ""
-    if operator in LIST_VALUE_OPERATORS:
-        return "list", ""
-    if numeric or operator in rules.NUMBER_OPERATORS:
-        return "number", ""
-    return "text", ""
-
-
-def _window_values(window: object) -> dict[str, str]:
-    window = window if isinstance(window, dict) else {}
-    mode = "last_days" if "last_days" in window else "between" if window else ""
-    return {
-        "window": mode,
-        "window_days": _text_of(window.get("last_days")),
-        "window_after": _text_of(window.get("after")),
-        "window_before": _text_of(window.get("before")),
-    }
+        return len(self.where) < self.max_where
 
 
 def _condition(node: dict[str, Any], path: str) -> BuilderNode:
     kind = node.get("type", "")
-    values = {k: _text_of(v) for k, v in node.items() if not isinstance(v, (dict, list))}
-    values["value"] = _text_of(node.get("value"))
-    built = BuilderNode(path=path, kind=kind if kind in rules.KINDS else "attribute", values={})
-    operator = str(node.get("operator") or "")
-    if kind == "attribute":
-        key = str(node.get("field") or "")
-        if key.startswith("attributes."):
-            values["field"], values["attribute"] = CUSTOM_ATTRIBUTE, key.removeprefix("attributes.")
-        labels = LIST_FIELD_LABELS if rules.CONTACT_FIELDS.get(key) == "list" else {}
-        built.operators = [
-            (o, labels.get(o) or OPERATOR_LABELS[o]) for o in attribute_operators(key)
-        ]
-        numeric = key.startswith("attributes.")
-        built.value_input, built.value_suffix = _value_input(
-            operator, numeric=numeric and operator in rules.NUMBER_OPERATORS
-        )
-    elif kind == "event":
-        count = node.get("count") if isinstance(node.get("count"), dict) else {}
-        values["did"] = "yes" if node.get("did", True) else "no"
-        values["count_operator"] = _text_of(count.get("operator") or "at_least")
-        values["count_value"] = _text_of(count.get("value", 1))
-        values.update(_window_values(node.get("window")))
-        for item in node.get("where") or []:
-            op = str(item.get("operator") or "")
-            built.where.append(
-                {
-                    "property": _text_of(item.get("property")),
-                    "operator": op,
-                    "value": _text_of(item.get("value")),
-                    "value_input": "" if op == "exists" else "text",
-                }
-            )
-    elif kind == "event_time":
-        built.operators = [(o, OPERATOR_LABELS[o]) for o in EVENT_TIME_OPERATORS]
-        built.value_input, built.value_suffix = _value_input(operator)
-    elif kind == "metric":
-        metric = str(node.get("metric") or "")
-        built.operators = [(o, OPERATOR_LABELS[o]) for o in metric_operators(metric)]
-        built.value_input, built.value_suffix = _value_input(
-            operator, numeric=metric != "last_order_date"
-        )
-        values.update(_window_values(node.get("window")))
-    elif kind == "reachable":
-        values["reachable"] = "yes" if node.get("reachable", True) else "no"
-    elif kind == "lifecycle":
-        values["value"] = [v for v in node.get("value") or [] if isinstance(v, str)]
-    elif kind == "segment":
-        values["member"] = "yes" if node.get("member", True) else "no"
-    elif kind == "rfm":
-        for dimension in rules.RFM_DIMENSIONS:
-            chosen = node.get(dimension)
-            built.rfm.append(
-                {
-                    "dimension": dimension,
-                    "help": RFM_HELP.get(dimension, ""),
-                    "chosen": [str(v) for v in chosen] if isinstance(chosen, list) else [],
-                }
-            )
-    built.values = values
+    values = {k: text_of(v) for k, v in node.items() if not isinstance(v, (dict, list))}
+    values["value"] = text_of(node.get("value"))
+    # An unknown kind shows as an empty profile-field condition (its error says what to do).
+    built = BuilderNode(path=path, kind=kind if kind in rules.KINDS else "attribute", values=values)
+    if kind in rules.KINDS:
+        registry.get(kind).form_node(node, built)
     return built
 
 
@@ -665,45 +300,31 @@ def builder_nodes(
     return build(tree, "")
 
 
-@dataclass(frozen=True)
 class Choices:
-    """What the builder's selects offer (the same for every condition of one page)."""
+    """What the builder's selects offer (the same for every condition of one page): `kinds`,
+    and each kind's options (`builder_choices`) by name — `choices.fields`, `choices.events`…"""
 
-    kinds: list[tuple[str, str]]
-    fields: list[tuple[str, str]]
-    metrics: list[tuple[str, str]]
-    stages: list[tuple[str, str]]
-    segments: list[tuple[str, str]]
-    property_operators: list[tuple[str, str]]
-    count_operators: list[tuple[str, str]]
-    windows: list[tuple[str, str]]
-    events: list[str]
-    quintiles: tuple[str, ...]
+    def __init__(self, kinds: list[tuple[str, str]], options: dict[str, Any]) -> None:
+        self.kinds, self.options = kinds, options
+
+    def __getitem__(self, key: str) -> Any:
+        return self.options[key]
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self.__dict__["options"][key]
+        except KeyError:
+            raise AttributeError(key) from None
 
 
 def builder_choices(*, segments: list[tuple[str, str]]) -> Choices:
     """`segments`: (public id, name) of the segments a condition may refer to."""
-    return Choices(
-        kinds=KIND_CHOICES,
-        fields=[
-            *((key, _label(key, FIELD_LABELS)) for key in rules.CONTACT_FIELDS),
-            (CUSTOM_ATTRIBUTE, "Custom attribute…"),
-        ],
-        metrics=[
-            (key, _label(key, METRIC_LABELS))
-            for key in [
-                *(k for k in METRIC_LABELS if k in rules.METRICS),
-                *sorted(rules.METRICS - set(METRIC_LABELS)),
-            ]
-        ],
-        stages=list(LifecycleStage.choices),
-        segments=segments,
-        property_operators=[(o, OPERATOR_LABELS[o]) for o in PROPERTY_OPERATORS],
-        count_operators=list(COUNT_LABELS.items()),
-        windows=WINDOW_CHOICES,
-        events=EVENT_SUGGESTIONS,
-        quintiles=QUINTILES,
-    )
+    options: dict[str, Any] = {}
+    for kind in registry.kinds():
+        for key, value in kind.builder_choices(segments=segments).items():
+            # Kinds may share an option (the event window's choices), never disagree on it.
+            assert options.setdefault(key, value) == value, f"{kind.name}: choices.{key} differs"
+    return Choices(kinds=[(kind.name, kind.label) for kind in registry.kinds()], options=options)
 
 
 # --- name and description ------------------------------------------------------------------------

@@ -2,35 +2,47 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from audience.models import Contact
-from segments import rules
+from segments import registry, rules
 from segments.models import Membership, Segment
 from segments.presets import Preset
 
-RULE_TREE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": True,
-    "description": "A rule tree: a group `{type: group, match: all|any, negate, children}` "
-    "whose children are groups or conditions (attribute, event, event_time, metric, reachable, "
-    "lifecycle, segment, rfm); see docs/api.md.",
-    "example": {
-        "type": "group",
-        "match": "all",
-        "negate": False,
-        "children": [
-            {"type": "event", "event": "Order Completed", "window": {"last_days": 30}},
-            {"type": "reachable", "channel": "email", "reachable": True},
-        ],
-    },
-}
+
+def rule_tree_schema() -> dict[str, Any]:
+    """The rule tree's schema, with each registered condition kind's fragment and example (under
+    `x-condition-kinds`), built when the schema is generated so every registered kind shows."""
+    kinds = registry.kinds()
+    return {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "A rule tree: a group `{type: group, match: all|any, negate, children}` "
+        f"whose children are groups or conditions ({', '.join(k.name for k in kinds)}); "
+        "`x-condition-kinds` has each condition's schema, and docs/api.md more.",
+        "example": {
+            "type": "group",
+            "match": "all",
+            "negate": False,
+            "children": [
+                {"type": "event", "event": "Order Completed", "window": {"last_days": 30}},
+                {"type": "reachable", "channel": "email", "reachable": True},
+            ],
+        },
+        "x-condition-kinds": {kind.name: kind.api_schema() for kind in kinds},
+    }
 
 
-@extend_schema_field(RULE_TREE_SCHEMA)
 class RuleTreeField(serializers.JSONField):
     """Any JSON here; segments.rules checks the tree (and says which condition is wrong)."""
+
+
+class RuleTreeFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = RuleTreeField
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return rule_tree_schema()
 
 
 def _summary(tree: dict[str, Any], context: dict[str, Any]) -> str:

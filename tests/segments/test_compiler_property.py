@@ -1,7 +1,9 @@
 """Property test: on seeded random contacts and events, the compiled query selects exactly the
 contacts that a brute-force Python evaluator (tests/segments/reference.py) selects, for many
-seeded random rule trees. A failure prints the tree, its summary and the contacts in dispute;
-rerun with the same seed to get the same data and trees."""
+seeded random rule trees; and each kind's per-contact evaluation (segments.registry.matches,
+what journeys branch with) answers as the reference does for every contact it is asked about.
+A failure prints the tree, its summary and the contacts in dispute; rerun with the same seed to
+get the same data and trees."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from django.db import connection
 from audience.models import Consent, Contact, LifecycleStage
 from audience.segment_spec import parse_message
 from audience.services import messages_record
-from segments import rules
+from segments import registry, rules
 from segments.compiler import Compiler, segment_contacts, segment_count
 from segments.models import Membership, Segment
 from segments.services import _differing
@@ -30,6 +32,7 @@ DEFAULT_SEED = 20260301
 # Another seed explores other data and trees: SEGMENTS_PROPERTY_SEED=7 pytest …
 SEED = int(os.environ.get("SEGMENTS_PROPERTY_SEED", DEFAULT_SEED))
 TREES = 150
+EVALUATED = 12  # contacts evaluated one by one per tree (every contact for every 10th tree)
 ZONE = "America/New_York"
 # 21:30 on 28 February in New York (a common year; summer time starts on 8 March): days and
 # months differ between UTC and the tenant's zone, and a rolling week crosses the change.
@@ -329,6 +332,9 @@ def test_it_selects_what_a_brute_force_reference_selects(world: Any) -> None:
     probe = Segment.objects.create(
         tenant=tenant, name="probe", rules=rules.validate(tree(random.Random(0)))
     )
+    profiles = {c.pk: c for c in Contact.objects.filter(tenant=tenant)}
+    sampler = random.Random(SEED + 2)  # its own, so the trees stay those of the seed
+    evaluated = 0
     telling = 0  # trees that select some contacts but not all
     intersections = 0  # trees segment_count may count as an intersection of subqueries
     pushed_down = 0  # … or with the contacts' conditions pushed into an event aggregate
@@ -354,6 +360,14 @@ def test_it_selects_what_a_brute_force_reference_selects(world: Any) -> None:
                     )
             intersections += 1
             pushed_down += ways[1] is not None
+        # One contact at a time, as a journey branches: the same answer, contact by contact.
+        asked = sorted(everyone) if n % 10 == 0 else sampler.sample(sorted(everyone), EVALUATED)
+        context = registry.Context(tenant=tenant, now=NOW)
+        one_by_one = {pk for pk in asked if registry.matches(rules_tree, profiles[pk], context)}
+        assert one_by_one == expected & set(asked), "evaluated one by one: " + explain(
+            n, rules_tree, one_by_one, expected & set(asked), contacts
+        )
+        evaluated += len(asked)
         telling += 0 < len(expected) < len(everyone)
         if n % 3 == 0:  # a scope narrows the answer, never changes it
             scope = rng.sample(sorted(everyone), 12)
@@ -375,6 +389,7 @@ def test_it_selects_what_a_brute_force_reference_selects(world: Any) -> None:
                     {probe.pk} if differs else set()
                 ), explain(n, rules_tree, got, expected, contacts)
     assert telling >= TREES // 3, f"only {telling} of {TREES} trees told contacts apart"
+    assert evaluated >= TREES * EVALUATED
     if connection.vendor == "postgresql":
         assert intersections >= TREES // 10, f"only {intersections} trees took the other path"
         assert pushed_down >= TREES // 30, f"only {pushed_down} trees were pushed down"

@@ -1,0 +1,165 @@
+"""SQL building blocks the condition kinds compile with: typed JSON keys, date tests in the
+tenant's zone, the events of a condition (narrowed to the context's scope) and per-contact
+aggregates over them."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django.db.models import (
+    BooleanField,
+    Expression,
+    F,
+    FloatField,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+)
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce, Lower
+
+from audience.models import Event
+from segments.registry import Context
+
+NUMBER_LOOKUPS = {"gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte", "equals": "exact"}
+ORDER_VALUE_KEYS = ("total", "revenue", "value")
+
+
+class JSONNumber(Expression):
+    """A JSON object's key as a number, or NULL when it holds anything else (so a stray string
+    never breaks the query, as a plain cast would)."""
+
+    output_field = FloatField()
+
+    def __init__(self, column: str, key: str) -> None:
+        super().__init__()
+        self.column, self.key = column, key
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        column = compiler.compile(F(self.column).resolve_expression(compiler.query))[0]
+        if connection.vendor == "postgresql":
+            return (
+                f"(CASE WHEN jsonb_typeof({column} -> %s) = 'number'"
+                f" THEN ({column} ->> %s)::double precision END)",
+                [self.key, self.key],
+            )
+        path = '$."' + self.key.replace('"', "") + '"'
+        return (
+            f"(CASE WHEN json_type({column}, %s) IN ('integer', 'real')"
+            f" THEN json_extract({column}, %s) END)",
+            [path, path],
+        )
+
+
+class JSONBoolean(JSONNumber):
+    """A JSON object's key as true/false, or NULL when it holds anything else (the text
+    "true" included, which SQLite's JSON key lookups would take for true)."""
+
+    output_field = BooleanField()
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        column = compiler.compile(F(self.column).resolve_expression(compiler.query))[0]
+        if connection.vendor == "postgresql":
+            return (
+                f"(CASE WHEN jsonb_typeof({column} -> %s) = 'boolean'"
+                f" THEN ({column} ->> %s)::boolean END)",
+                [self.key, self.key],
+            )
+        path = '$."' + self.key.replace('"', "") + '"'
+        return (
+            f"(CASE json_type({column}, %s) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)",
+            [path],
+        )
+
+
+def order_value() -> Coalesce:
+    """An order's value: the first of its total / revenue / value properties that is a number."""
+    return Coalesce(*(JSONNumber("properties", key) for key in ORDER_VALUE_KEYS), Value(0.0))
+
+
+def date_q(ctx: Context, expression: str, operator: str, value: Any) -> Q:
+    """Date tests on a datetime column (or aggregate alias); days count in the tenant's zone."""
+    if operator == "within_last_days":
+        return Q(**{f"{expression}__gte": ctx.now - timedelta(days=value)})
+    if operator == "more_than_days_ago":
+        return Q(**{f"{expression}__lt": ctx.now - timedelta(days=value)})
+    day = date.fromisoformat(value)
+    if operator in ("before", "lt"):
+        return Q(**{f"{expression}__lt": ctx.start_of(day)})
+    if operator in ("after", "gt"):
+        return Q(**{f"{expression}__gte": ctx.start_of(day + timedelta(days=1))})
+    if operator == "gte":
+        return Q(**{f"{expression}__gte": ctx.start_of(day)})
+    if operator == "lte":
+        return Q(**{f"{expression}__lt": ctx.start_of(day + timedelta(days=1))})
+    raise AssertionError(operator)
+
+
+def events(ctx: Context, name: str, window: dict[str, Any] | None) -> QuerySet[Event]:
+    """The tenant's events called `name` within `window` (and of the scope's contacts)."""
+    found = Event.objects.filter(tenant=ctx.tenant, name=name)
+    if ctx.scope is not None:
+        found = found.filter(contact_id__in=ctx.scope)
+    if window:
+        if "last_days" in window:
+            found = found.filter(occurred_at__gte=ctx.now - timedelta(days=window["last_days"]))
+        if "after" in window:
+            found = found.filter(occurred_at__gte=ctx.start_of(date.fromisoformat(window["after"])))
+        if "before" in window:
+            found = found.filter(occurred_at__lt=ctx.start_of(date.fromisoformat(window["before"])))
+    return found
+
+
+def json_q(column: str, key: str, operator: str, value: Any) -> Q:
+    """Tests on one key of a JSON column (contact attributes, event properties). Every test is
+    true or false, never SQL NULL (a missing key reads as "" for text tests and as no number
+    for number tests), so "is not" and a negated group are exact complements."""
+    if operator == "exists":
+        return Q(**{f"{column}__has_key": key})
+    if operator == "not_exists":
+        return ~Q(**{f"{column}__has_key": key})
+    if operator in ("gt", "gte", "lt", "lte") or (
+        operator in ("equals", "not_equals") and not isinstance(value, str)
+    ):
+        # A number (or true/false) compares with JSON numbers (booleans) alone: 3 equals
+        # 3.0, never "3" or true.
+        typed = JSONBoolean(column, key) if isinstance(value, bool) else JSONNumber(column, key)
+        lookup = NUMBER_LOOKUPS.get(operator, "exact")  # equals / not_equals: exact
+        q = Q(typed.get_lookup(lookup)(typed, value)) & Q(typed.get_lookup("isnull")(typed, False))
+        return ~q if operator == "not_equals" else q
+    # The value as text (numbers and true/false spelled as in JSON), without regard to case.
+    text = Coalesce(
+        Cast(KeyTextTransform(key, column), TextField()), Value("", output_field=TextField())
+    )
+    if operator in ("equals", "not_equals"):
+        q = Q(text.get_lookup("iexact")(text, value))
+        return q if operator == "equals" else ~q
+    if operator in ("contains", "not_contains"):
+        q = Q(text.get_lookup("icontains")(text, str(value)))
+        return q if operator == "contains" else ~q
+    if operator == "starts_with":
+        return Q(text.get_lookup("istartswith")(text, str(value)))
+    if operator in ("in_list", "not_in_list"):
+        lower = Lower(text)
+        q = Q(lower.get_lookup("in")(lower, [str(v).lower() for v in value]))
+        return q if operator == "in_list" else ~q
+    raise AssertionError(operator)
+
+
+def grouped(ctx: Context, found: QuerySet[Event], aggregate: Any, operator: str, value: Any) -> Q:
+    """Contacts whose aggregate over `found` passes the test (contacts without events are not
+    in the subquery: the callers decide what they mean)."""
+    per_contact = found.order_by().values("contact_id").annotate(metric=aggregate)
+    if operator in NUMBER_LOOKUPS:
+        per_contact = per_contact.filter(**{f"metric__{NUMBER_LOOKUPS[operator]}": value})
+    else:
+        per_contact = per_contact.filter(date_q(ctx, "metric", operator, value))
+    return Q(pk__in=per_contact.values("contact_id"))
+
+
+def of_contact(found: QuerySet[Event], contact_pk: int) -> QuerySet[Event]:
+    """`found` narrowed to one contact (evaluation reads that contact's events alone, through
+    the (tenant, contact, occurred_at) index)."""
+    return found.filter(contact_id=contact_pk)
