@@ -8,6 +8,17 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messaging"
 
     def ready(self) -> None:
-        # The channels register their senders; receivers connect to audience's and anymail's
-        # signals.
+        # The channels register their senders; receivers connect to audience's, tenants' and
+        # anymail's signals; the dashboard's "Getting started" list gets the sender's step.
         from messaging import email_channel, push, receivers, webhooks  # noqa: F401
+        from messaging.selectors import sender_identity_is_set
+        from tenants.registry import SetupStep, setup_step_register
+
+        setup_step_register(
+            SetupStep(
+                text="Set the sender of your messages in",
+                link_text="Messages → Sending settings",
+                url_name="sending_settings",
+                done=sender_identity_is_set,
+            )
+        )

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods
 from audience.ingest_views import has_nul
 from audience.segment_spec import MAX_ID_LENGTH
 from messaging import push
+from messaging.selectors import sender_identity_get
 from tenants.authentication import write_key_from_request
 from tenants.models import Tenant
 from tenants.selectors import ApiKeyError
@@ -104,7 +105,8 @@ def push_key(request: HttpRequest) -> HttpResponse:
         tenant = _tenant(request)
     except ApiKeyError as exc:
         return _with_cors(_unauthorized(exc), "GET")
-    return _with_cors(JsonResponse({"publicKey": tenant.vapid_public_key}), "GET")
+    public_key = sender_identity_get(tenant=tenant).vapid_public_key
+    return _with_cors(JsonResponse({"publicKey": public_key}), "GET")
 
 
 @csrf_exempt
