@@ -254,10 +254,11 @@ def audience_create(slug: str, count: int, *, channel: str) -> Audience:
     """A tenant with `count` contacts and a template of `channel` (not timed)."""
     from audience.models import Contact
     from messaging.models import Template
-    from messaging.services import template_save
+    from messaging.services import sender_identity_update, template_save
     from tenants.services import tenant_create
 
-    tenant = tenant_create(name=f"Bench {slug}", slug=slug, sender_email="news@shop.example")
+    tenant = tenant_create(name=f"Bench {slug}", slug=slug)
+    sender_identity_update(tenant=tenant, sender_email="news@shop.example")
     fields: dict[str, Any]
     if channel == "email":
         fields = {
@@ -623,16 +624,18 @@ def run_bare_push(args: argparse.Namespace, var_dir: Path, payloads: list[bytes]
     from py_vapid import Vapid
     from pywebpush import webpush
 
+    from messaging.selectors import sender_identity_get
     from tenants.services import tenant_create
 
     phase = Phase(label="bare pywebpush", messages=args.pushes)
     tenant = tenant_create(name="Bench push bare", slug="bench-push-bare")
-    receiver = PushReceiverProcess(var_dir, "push-bare", tenant.vapid_public_key, args.pushes)
+    identity = sender_identity_get(tenant=tenant)
+    receiver = PushReceiverProcess(var_dir, "push-bare", identity.vapid_public_key, args.pushes)
     receiver.start()
     assert receiver.process is not None
     try:
         subscriptions = receiver.subscriptions()
-        vapid = Vapid.from_raw(tenant.vapid_private_key.encode())
+        vapid = Vapid.from_raw(identity.vapid_private_key.encode())
         arrivals = PushArrivals([receiver.out])
         trees = {"receiver 1": receiver.process.pid}
         cpu_before = cpu_snapshot(trees)
@@ -669,13 +672,14 @@ def run_bare_push(args: argparse.Namespace, var_dir: Path, payloads: list[bytes]
 
 
 def run_push(args: argparse.Namespace, env: dict[str, str], var_dir: Path) -> Phase:
-    from tenants.models import Tenant
+    from messaging.selectors import sender_identity_get
 
     workers = args.push_workers
     phase = Phase(label=f"push, {workers} worker{'s' if workers > 1 else ''}", messages=args.pushes)
     audience = audience_create("bench-push", args.pushes, channel="push")
-    tenant: Tenant = audience.tenant
-    receiver = PushReceiverProcess(var_dir, "push-real", tenant.vapid_public_key, args.pushes)
+    tenant = audience.tenant
+    key = sender_identity_get(tenant=tenant).vapid_public_key
+    receiver = PushReceiverProcess(var_dir, "push-real", key, args.pushes)
     senders = [SenderWorker(env, var_dir, "push", f"push-{workers}w-{i}") for i in range(workers)]
     try:
         receiver.start()
@@ -771,6 +775,7 @@ def profile_channel(args: argparse.Namespace, var_dir: Path, channel: str) -> No
     from django.db import connection
 
     from messaging.outbox import deliveries_send
+    from messaging.selectors import sender_identity_get
 
     count = args.profile_messages
     audience = audience_create(f"bench-profile-{channel}", count, channel=channel)
@@ -785,7 +790,7 @@ def profile_channel(args: argparse.Namespace, var_dir: Path, channel: str) -> No
         settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
     else:
         for group in (warm, audience):
-            key = group.tenant.vapid_public_key
+            key = sender_identity_get(tenant=group.tenant).vapid_public_key
             servers.append(
                 PushReceiverProcess(
                     var_dir, f"receiver-{group.tenant.slug}", key, len(group.contacts)

@@ -14,6 +14,7 @@ from messaging.models import (
     TEMPLATE_FIELDS,
     Delivery,
     PushSubscription,
+    SenderIdentity,
     SendingPolicy,
     Suppression,
     Template,
@@ -91,6 +92,28 @@ class SuppressionAdmin(TenantScopedAdmin):
     list_display = ("address", "tenant", "reason", "created_at")
     list_filter = ("reason",)
     search_fields = ("address",)
+
+
+@admin.register(SenderIdentity)
+class SenderIdentityAdmin(TenantScopedAdmin):
+    """Made with the tenant and kept for good: browsers subscribed with its public key (deleting
+    the row gives the tenant new keys on next use, which cuts them off). The private key is
+    never shown."""
+
+    list_display = ("tenant", "sender_name", "sender_email", "reply_to_email")
+    search_fields = ("tenant__name", "tenant__slug", "sender_email")
+    fields = ("tenant", "sender_name", "sender_email", "reply_to_email", "vapid_public_key")
+    readonly_fields = ("tenant", "vapid_public_key")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: SenderIdentity, form: Any, change: bool
+    ) -> None:
+        services.sender_identity_update(
+            tenant=obj.tenant, **{f: getattr(obj, f) for f in services.SENDER_IDENTITY_FIELDS}
+        )
 
 
 @admin.register(SendingPolicy)

@@ -1,5 +1,5 @@
 """REST API for messaging (secret key; docs/api.md): transactional sends, following a delivery,
-and listing templates.
+listing templates, and the sender identity.
 
 `POST /api/v1/messages/` decides a message through the same service journeys and campaigns use,
 so it passes the same policy and outbox. An `Idempotency-Key` header makes a retried request
@@ -25,6 +25,7 @@ from messaging.models import Delivery
 from messaging.serializers import (
     DeliveryOutputSerializer,
     MessageInputSerializer,
+    SenderIdentityOutputSerializer,
     TemplateOutputSerializer,
 )
 from tenants.api import TenantAPIView
@@ -132,3 +133,13 @@ class TemplateListAPI(TenantAPIView):
     def get(self, request: Request) -> Response:
         templates = selectors.template_list(tenant=self.tenant)
         return Response({"results": TemplateOutputSerializer(templates, many=True).data})
+
+
+class SenderIdentityAPI(TenantAPIView):
+    @extend_schema(
+        summary="Who the team's messages come from, and its web push public key",
+        responses=SenderIdentityOutputSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        identity = selectors.sender_identity_get(tenant=self.tenant)
+        return Response(SenderIdentityOutputSerializer(identity).data)

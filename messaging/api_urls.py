@@ -10,4 +10,5 @@ urlpatterns = [
     path("messages/", api.MessageListAPI.as_view(), name="api-messages"),
     path("messages/<str:public_id>/", api.MessageDetailAPI.as_view(), name="api-message"),
     path("message-templates/", api.TemplateListAPI.as_view(), name="api-message-templates"),
+    path("sender-identity/", api.SenderIdentityAPI.as_view(), name="api-sender-identity"),
 ]

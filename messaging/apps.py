@@ -8,12 +8,24 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messaging"
 
     def ready(self) -> None:
-        # The channels register their senders; receivers connect to audience's and anymail's
-        # signals; "can receive <channel>" joins segments' condition kinds.
+        # The channels register their senders; receivers connect to audience's, tenants' and
+        # anymail's signals; "can receive <channel>" joins segments' condition kinds; the
+        # dashboard's "Getting started" list gets the sender's step.
         from messaging import (  # noqa: F401
             email_channel,
             push,
             receivers,
             segment_conditions,
             webhooks,
+        )
+        from messaging.selectors import sender_identity_is_set
+        from tenants.registry import SetupStep, setup_step_register
+
+        setup_step_register(
+            SetupStep(
+                text="Set the sender of your messages in",
+                link_text="Messages → Sending settings",
+                url_name="sending_settings",
+                done=sender_identity_is_set,
+            )
         )

@@ -4,9 +4,9 @@ viewed, recommendations, tenant, data, unsubscribe and preference links, now.
 Plain dicts, lists, strings and numbers only — never a model object — so a template can reach
 nothing but this data (messaging/rendering.py). `contexts_build()` runs in the sender's hot
 loop: a claimed batch costs a handful of queries (the batch's products in one, the
-recommendations' four per tenant), and each delivery only dict building. Product dicts are
-built once per batch and shared by every contact that has the product: Liquid cannot change
-its context, so sharing is safe.
+recommendations' four and the sender identity per tenant), and each delivery only dict
+building. Product dicts are built once per batch and shared by every contact that has the
+product: Liquid cannot change its context, so sharing is safe.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from django.utils.timezone import now
 from audience.models import Contact, Product
 from audience.recommendations import contact_interests, recommend
 from messaging import links
-from messaging.models import Delivery
+from messaging.models import Delivery, SenderIdentity
+from messaging.selectors import sender_identity_get
 from tenants.models import Tenant
 
 RECOMMENDATIONS = 4
@@ -80,11 +81,13 @@ def product_dict(product: Product) -> dict[str, Any]:
     }
 
 
-def tenant_dict(tenant: Tenant) -> dict[str, Any]:
+def tenant_dict(tenant: Tenant, sender: SenderIdentity | None) -> dict[str, Any]:
+    """The tenant as templates see it; without a `sender` identity (validating a template, which
+    needs the shape, not the values) the name stands in for the sender."""
     return {
         "name": tenant.name,
-        "sender_name": tenant.sender_name or tenant.name,
-        "sender_email": tenant.sender_email,
+        "sender_name": (sender and sender.sender_name) or tenant.name,
+        "sender_email": sender.sender_email if sender else "",
     }
 
 
@@ -170,7 +173,7 @@ def _listed(skus: Any, products: dict[str, dict[str, Any]]) -> list[dict[str, An
 
 def _build(tenant: Tenant, wanted: Sequence[_Wanted], *, stamp: str) -> dict[int, dict[str, Any]]:
     """Contexts for contacts of one tenant: one query for their products, four for their
-    recommendations."""
+    recommendations, one for the sender identity."""
     skus = {sku for w in wanted for sku in contact_interests(w.contact)}
     catalog = (
         {p.sku: p for p in Product.objects.filter(tenant=tenant, sku__in=skus)} if skus else {}
@@ -183,7 +186,7 @@ def _build(tenant: Tenant, wanted: Sequence[_Wanted], *, stamp: str) -> dict[int
     )
     products = {sku: product_dict(p) for sku, p in catalog.items()}
     shared: dict[int, dict[str, Any]] = {}  # recommended products, once per product
-    tenant_data = tenant_dict(tenant)
+    tenant_data = tenant_dict(tenant, sender_identity_get(tenant=tenant))
     contexts = {}
     for w in wanted:
         contact = w.contact
@@ -252,10 +255,10 @@ def _sample_product(n: int, name: str, category: str, price: float) -> dict[str,
     }
 
 
-def sample_context(tenant: Tenant) -> dict[str, Any]:
+def sample_context(tenant: Tenant, *, sender: SenderIdentity | None = None) -> dict[str, Any]:
     """A made-up contact with every field filled, for validating templates and the editor's
     preview: a cart of three, a wishlist, recently viewed, recommendations and an event.
-    Reads no database: the tenant's own fields only."""
+    Reads no database: the tenant's own fields and the `sender` given (a preview's)."""
     products = [
         _sample_product(1, "Trail Running Shoes", "Shoes", 89.90),
         _sample_product(2, "Merino Wool Socks", "Accessories", 14.50),
@@ -298,7 +301,7 @@ def sample_context(tenant: Tenant) -> dict[str, Any]:
         "wishlist": [products[4], products[6]],
         "recently_viewed": [products[4], products[0], products[3]],
         "recommendations": products[3:7],
-        "tenant": tenant_dict(tenant),
+        "tenant": tenant_dict(tenant, sender),
         "data": {"coupon": "WELCOME10", "discount": 10},
         "unsubscribe_url": "#",
         "preferences_url": "#",

@@ -32,7 +32,7 @@ from django.utils.module_loading import import_string
 
 from messaging import outcomes
 from messaging.mail import BARE_ADDRESS
-from messaging.models import Channel, Delivery
+from messaging.models import Channel, Delivery, SenderIdentity
 from messaging.outbox import (
     Handover,
     Outcome,
@@ -41,6 +41,7 @@ from messaging.outbox import (
     idle_until_answered,
     register,
 )
+from messaging.selectors import sender_identity_get
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,17 @@ class EmailSender:
         self.group_size = smtp_connections() if self.uses_smtp else 1
         self.backends: list[Any] = []  # open connections, by position in a group
         self.unreachable: SendFailure | None = None  # the run's failed connect, if any
+        self.senders: dict[int, SenderIdentity] = {}  # the batch's tenants' From and Reply-To
 
     def prepare(self, delivery: Delivery, context: dict[str, Any]) -> PreparedEmail:
         from messaging.mail import email_build
         from messaging.rendering import render_email
 
-        message = email_build(delivery=delivery, rendered=render_email(delivery.content, context))
+        message = email_build(
+            delivery=delivery,
+            rendered=render_email(delivery.content, context),
+            sender=self.senders.get(delivery.tenant_id),
+        )
         if not self.uses_smtp:
             return PreparedEmail(message)
         try:
@@ -86,7 +92,10 @@ class EmailSender:
         return PreparedEmail(message, sender, recipient, data)
 
     def begin(self, deliveries: Any) -> None:
-        """Nothing to load per batch: connections are opened when first needed."""
+        """Load the sender identity of the batch's tenants, one query each (a change applies
+        from the next batch). Connections are opened when first needed."""
+        tenants = {d.tenant_id: d.tenant for d in deliveries}
+        self.senders = {pk: sender_identity_get(tenant=t) for pk, t in tenants.items()}
 
     def send_group(
         self, group: list[tuple[Delivery, PreparedEmail]], handover: Handover, idle: Any

@@ -8,7 +8,15 @@ from typing import Any
 from django import forms
 from django.http import QueryDict
 
-from messaging.models import EMAIL_FIELDS, PUSH_FIELDS, Channel, Delivery, SendingPolicy, Template
+from messaging.models import (
+    EMAIL_FIELDS,
+    PUSH_FIELDS,
+    Channel,
+    Delivery,
+    SenderIdentity,
+    SendingPolicy,
+    Template,
+)
 from tenants.models import Tenant
 
 MAX_ACTIONS = 2  # what browsers show on a notification
@@ -176,6 +184,22 @@ class DeliveryFilterForm(forms.Form):
         required=False, choices=[("", "Any status"), *Delivery.Status.choices]
     )
     channel = forms.ChoiceField(required=False, choices=[("", "Any channel"), *Channel.choices])
+
+
+class SenderIdentityForm(forms.ModelForm):
+    class Meta:
+        model = SenderIdentity
+        fields = ["sender_name", "sender_email", "reply_to_email"]
+        labels = {
+            "sender_name": "Sender name",
+            "sender_email": "Sender email",
+            "reply_to_email": "Reply-To",
+        }
+        help_texts = {
+            "sender_email": "The From address of your messages, and whom push services may "
+            "contact about your push messages.",
+            "reply_to_email": "Where replies go, when not to the sender (optional).",
+        }
 
 
 class SendingPolicyForm(forms.ModelForm):

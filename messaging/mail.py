@@ -29,8 +29,9 @@ from django.core.mail import EmailMultiAlternatives
 
 from messaging import links
 from messaging.context import page_links
-from messaging.models import Delivery
+from messaging.models import Delivery, SenderIdentity
 from messaging.rendering import RenderedEmail
+from messaging.selectors import sender_identity_get
 from tenants.models import Tenant
 
 # Style blocks are inlined into style="" attributes (what most mail clients read) and dropped,
@@ -279,14 +280,18 @@ def email_build(
     rendered: RenderedEmail,
     tenant: Tenant | None = None,
     to: str | None = None,
+    sender: SenderIdentity | None = None,
 ) -> BulkEmail:
     """The message for `delivery` (contact and tenant loaded), or without one a test send of
-    `rendered` from `tenant` to `to`."""
+    `rendered` from `tenant` to `to`. From and Reply-To are the tenant's `sender` identity
+    (loaded when not given; the outbox loads it once per batch)."""
     if delivery is not None:
         tenant = tenant or delivery.tenant
         to = to or delivery.contact.email
     if tenant is None or not to:
         raise ValueError("email_build needs a delivery, or a tenant and an address to send to")
+    if sender is None:
+        sender = sender_identity_get(tenant=tenant)
     html = _INLINER.inline(_with_preheader(rendered.html, rendered.preheader))
     text = rendered.text
     domain = _domain()
@@ -311,9 +316,9 @@ def email_build(
     message = BulkEmail(
         subject=subject,
         body=text,
-        from_email=tenant.from_email,
+        from_email=sender.from_email,
         to=[to],
-        reply_to=[tenant.reply_to_email] if tenant.reply_to_email else None,
+        reply_to=[sender.reply_to_email] if sender.reply_to_email else None,
         headers=headers,
     )
     message.attach_alternative(html, "text/html")

@@ -1,11 +1,13 @@
 """Message templates, the delivery outbox, push subscriptions, suppressions and each tenant's
-sending policy (DESIGN §7)."""
+sender identity and sending policy (DESIGN §7)."""
 
 from __future__ import annotations
 
 import uuid
+from email.utils import formataddr
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -229,6 +231,37 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address} ({self.reason})"
+
+
+class SenderIdentity(models.Model):
+    """One per tenant: who its messages come from. For email the From and Reply-To addresses;
+    for web push the VAPID key pair that identifies the tenant to push services (RFC 8292).
+
+    Made when the tenant is (tenants.signals.tenant_created); read through
+    `messaging.selectors.sender_identity_get`, which makes one for a tenant that has none.
+    Browsers subscribed with the public key, so the pair never changes once made."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="+")
+    sender_name = models.CharField(max_length=120, blank=True)
+    sender_email = models.EmailField(blank=True, help_text="Default From address of messages.")
+    reply_to_email = models.EmailField(blank=True)
+    # Both base64url, raw EC P-256 keys (messaging.push.vapid_key_pair).
+    vapid_public_key = models.CharField(max_length=100, editable=False)
+    vapid_private_key = models.CharField(max_length=100, editable=False)
+
+    class Meta:
+        verbose_name_plural = "sender identities"
+
+    def __str__(self) -> str:
+        return f"sender identity of {self.tenant}"
+
+    @property
+    def from_email(self) -> str:
+        """The From header of the tenant's messages, falling back to the site default."""
+        if not self.sender_email:
+            return settings.DEFAULT_FROM_EMAIL
+        # formataddr quotes a name with commas or other specials ("Smith, Jones & Co").
+        return formataddr((self.sender_name, self.sender_email))
 
 
 class SendingPolicy(models.Model):

@@ -15,6 +15,7 @@ from anymail.exceptions import AnymailError
 
 from audience.models import Contact
 from messaging.models import Channel, Delivery, Template
+from messaging.selectors import sender_identity_get
 from tenants.models import Tenant
 
 # rendering, context and mail are imported where they are used: Liquid and css-inline load only
@@ -61,7 +62,7 @@ def _context(*, tenant: Tenant, contact: Contact | None) -> dict[str, Any]:
     from messaging.context import context_for_contact, sample_context
 
     if contact is None:
-        return sample_context(tenant)
+        return sample_context(tenant, sender=sender_identity_get(tenant=tenant))
     return context_for_contact(tenant=tenant, contact=contact)
 
 

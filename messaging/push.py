@@ -32,15 +32,16 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.timezone import now
-from py_vapid import Vapid
 from pywebpush import WebPusher
 
 from audience.models import Consent, Contact
 from audience.segment_spec import Message
 from messaging.links import push_click_url
-from messaging.models import Channel, Delivery, PushSubscription
+from messaging.models import Channel, Delivery, PushSubscription, SenderIdentity
 from messaging.outbox import Handover, Outcome, Reclaimed, SendFailure, register
 from messaging.push_http import Answer, Post, Poster
+from messaging.selectors import sender_identity_get
+from messaging.vapid import vapid_signing_key
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -126,14 +127,9 @@ def _encode(payload: dict[str, Any]) -> bytes:
 # --- VAPID -----------------------------------------------------------------------------------
 
 
-def _vapid(tenant: Tenant) -> Vapid:
-    # The raw 32-byte scalar (tenants.services.vapid_key_pair); pywebpush refuses a PEM string.
-    return Vapid.from_raw(tenant.vapid_private_key.encode())
-
-
-def _subject(tenant: Tenant) -> str:
+def _subject(identity: SenderIdentity) -> str:
     """The VAPID `sub`: whom a push service may contact about this sender (RFC 8292 §2.1)."""
-    address = tenant.sender_email or parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    address = identity.sender_email or parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
     return f"mailto:{address}"
 
 
@@ -150,8 +146,9 @@ class VapidSigner:
     REUSE = 3600
 
     def __init__(self, tenant: Tenant) -> None:
-        self.vapid = _vapid(tenant)
-        self.subject = _subject(tenant)
+        identity = sender_identity_get(tenant=tenant)
+        self.vapid = vapid_signing_key(identity.vapid_private_key)
+        self.subject = _subject(identity)
         self._tokens: dict[str, tuple[float, dict[str, str]]] = {}
 
     def headers_for(self, endpoint: str) -> dict[str, str]:

@@ -23,6 +23,7 @@ from audience.segment_spec import MAX_ID_LENGTH
 from core.body import BadRequest, body_json
 from core.edge import edge_bad_request, edge_error, edge_unauthorized, with_cors
 from messaging import push
+from messaging.selectors import sender_identity_get
 from tenants.authentication import write_key_from_request
 from tenants.models import Tenant
 from tenants.selectors import ApiKeyError
@@ -69,7 +70,8 @@ def push_key(request: HttpRequest) -> HttpResponse:
         tenant = _tenant(request)
     except ApiKeyError as exc:
         return with_cors(edge_unauthorized(str(exc)), methods="GET")
-    return with_cors(JsonResponse({"publicKey": tenant.vapid_public_key}), methods="GET")
+    public_key = sender_identity_get(tenant=tenant).vapid_public_key
+    return with_cors(JsonResponse({"publicKey": public_key}), methods="GET")
 
 
 @csrf_exempt

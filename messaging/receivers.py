@@ -1,4 +1,5 @@
-"""What messaging does when audience announces a fact (connected in MessagingConfig.ready())."""
+"""What messaging does when audience or tenants announce a fact (connected in
+MessagingConfig.ready())."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from django.dispatch import receiver
 
 from audience.signals import contacts_merged
 from messaging.models import Delivery, PushSubscription
+from messaging.services import sender_identity_create
+from tenants.models import Tenant
+from tenants.signals import tenant_created
 
 
 @receiver(contacts_merged, dispatch_uid="messaging.contacts_merged")
@@ -21,3 +25,10 @@ def move_to_surviving_contact(
         PushSubscription.objects.filter(tenant=tenant, contact_id=absorbed).update(
             contact_id=target
         )
+
+
+@receiver(tenant_created, dispatch_uid="messaging.tenant_created")
+def make_sender_identity(sender: Any, *, tenant: Tenant, **_: Any) -> None:
+    """A new tenant sends as itself: its name on the From line (until it sets an address) and
+    its own VAPID key pair for web push, made in the tenant's creating transaction."""
+    sender_identity_create(tenant=tenant, sender_name=tenant.name)

@@ -8,7 +8,7 @@ from django.http import Http404
 
 from audience.models import Contact
 from core.ids import uuid_or_404
-from messaging.models import Delivery, SendingPolicy, Suppression, Template
+from messaging.models import Delivery, SenderIdentity, SendingPolicy, Suppression, Template
 from tenants.models import Tenant
 
 
@@ -70,6 +70,22 @@ def suppression_get(*, tenant: Tenant, address: str) -> Suppression:
     if suppression is None:
         raise Http404("No such suppressed address")
     return suppression
+
+
+def sender_identity_get(*, tenant: Tenant) -> SenderIdentity:
+    """The tenant's sender identity. Every tenant gets one when it is created; one made before
+    that (or by a raw fixture) gets it here, on first use, with a new VAPID key pair."""
+    identity = SenderIdentity.objects.filter(tenant=tenant).first()
+    if identity is None:
+        from messaging.services import sender_identity_create
+
+        identity = sender_identity_create(tenant=tenant)
+    return identity
+
+
+def sender_identity_is_set(*, tenant: Tenant) -> bool:
+    """Whether the tenant chose a From address (the dashboard's "Getting started" step)."""
+    return SenderIdentity.objects.filter(tenant=tenant).exclude(sender_email="").exists()
 
 
 def sending_policy_get(*, tenant: Tenant) -> SendingPolicy:

@@ -1,4 +1,5 @@
-"""REST input and output of messaging: transactional sends and their deliveries."""
+"""REST input and output of messaging: transactional sends and their deliveries, templates, and
+the tenant's sender identity."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import orjson
 from rest_framework import serializers
 
 from core.body import has_nul
-from messaging.models import TEMPLATE_FIELDS, Category, Delivery, Template
+from messaging.models import TEMPLATE_FIELDS, Category, Delivery, SenderIdentity, Template
 
 MAX_DATA_BYTES = 32 * 1024  # the Liquid data of one message, like Segment's message limit
 
@@ -100,4 +101,14 @@ class TemplateOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Template
         fields = ["id", *TEMPLATE_FIELDS, "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class SenderIdentityOutputSerializer(serializers.ModelSerializer):
+    """Who the tenant's messages come from; the VAPID public key for subscribing browsers (the
+    private key never leaves the server)."""
+
+    class Meta:
+        model = SenderIdentity
+        fields = ["sender_name", "sender_email", "reply_to_email", "from_email", "vapid_public_key"]
         read_only_fields = fields

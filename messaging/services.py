@@ -23,10 +23,13 @@ from messaging.models import (
     Category,
     Channel,
     Delivery,
+    SenderIdentity,
     SendingPolicy,
     Suppression,
     Template,
 )
+from messaging.selectors import sender_identity_get
+from messaging.vapid import vapid_key_pair
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -261,6 +264,38 @@ def deliveries_retry(*, deliveries: Iterable[Delivery]) -> int:
 def suppression_remove(*, tenant: Tenant, suppression: Suppression) -> None:
     """Let messages go to a suppressed address again (an operator's decision)."""
     Suppression.objects.filter(tenant=tenant, pk=suppression.pk).delete()
+
+
+SENDER_IDENTITY_FIELDS = ("sender_name", "sender_email", "reply_to_email")
+
+
+def sender_identity_create(*, tenant: Tenant, sender_name: str = "") -> SenderIdentity:
+    """The tenant's sender identity with a new VAPID key pair (on `tenant_created`); the one it
+    has if it has one, so a second call, or two at once, never replaces keys browsers use."""
+    public, private = vapid_key_pair()
+    identity, _ = SenderIdentity.objects.get_or_create(
+        tenant=tenant,
+        defaults={
+            "sender_name": sender_name,
+            "vapid_public_key": public,
+            "vapid_private_key": private,
+        },
+    )
+    return identity
+
+
+@transaction.atomic
+def sender_identity_update(*, tenant: Tenant, **fields: str) -> SenderIdentity:
+    """Change who the tenant's messages come from; the very next message uses it."""
+    unknown = set(fields) - set(SENDER_IDENTITY_FIELDS)
+    if unknown:
+        raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
+    identity = sender_identity_get(tenant=tenant)
+    for name, value in fields.items():
+        setattr(identity, name, value)
+    identity.full_clean()
+    identity.save(update_fields=list(fields))
+    return identity
 
 
 def sending_policy_save(*, tenant: Tenant, policy: SendingPolicy, **fields: Any) -> SendingPolicy:

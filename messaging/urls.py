@@ -25,6 +25,7 @@ urlpatterns = [
     path("messages/outbox/", views.delivery_list, name="deliveries"),
     path("messages/outbox/<uuid:delivery_id>/", views.delivery_detail, name="delivery_detail"),
     path("messages/settings/", views.sending_settings, name="sending_settings"),
+    path("messages/settings/sender/", views.sender_identity_edit, name="sender_identity_edit"),
     path("messages/suppressions/", views.suppression_list, name="suppressions"),
     path("messages/suppressions/add/", views.suppression_add, name="suppression_add"),
     path("messages/suppressions/remove/", views.suppression_remove, name="suppression_remove"),

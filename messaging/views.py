@@ -27,6 +27,7 @@ from messaging import previews, selectors, services
 from messaging.forms import (
     ACTION_SLOTS,
     DeliveryFilterForm,
+    SenderIdentityForm,
     SendingPolicyForm,
     SendTestForm,
     SuppressionForm,
@@ -307,23 +308,57 @@ def delivery_detail(request: HttpRequest, tenant_slug: str, delivery_id: UUID) -
 # Sending settings and suppressions -------------------------------------------------------------
 
 
+def _sending_settings_page(
+    request: HttpRequest,
+    *,
+    sender_form: SenderIdentityForm | None = None,
+    policy_form: SendingPolicyForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The settings page: who messages come from, the rules they pass, the web push key."""
+    sender = selectors.sender_identity_get(tenant=request.tenant)
+    policy = selectors.sending_policy_get(tenant=request.tenant)
+    ctx = {
+        "sender": sender,
+        "sender_form": sender_form or SenderIdentityForm(instance=sender),
+        "form": policy_form or SendingPolicyForm(instance=policy),
+        "readonly": not request.membership.can_manage,
+    }
+    return render(request, "messaging/sending_settings.html", ctx, status=status)
+
+
 @require_http_methods(["GET", "POST"])
 def sending_settings(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     """Everyone on the team may read the rules; admins change them."""
-    policy = selectors.sending_policy_get(tenant=request.tenant)
     if request.method == "POST":
         if not request.membership.can_manage:
             raise PermissionDenied("Only admins change the sending settings.")
+        policy = selectors.sending_policy_get(tenant=request.tenant)
         form = SendingPolicyForm(request.POST, instance=policy)
         if form.is_valid():
             services.sending_policy_save(tenant=request.tenant, policy=policy, **form.cleaned_data)
             messages.success(request, "Sending settings saved. They apply to the next message.")
             return redirect("sending_settings", tenant_slug=request.tenant.slug)
-        ctx = {"form": form, "readonly": False}
-        return render(request, "messaging/sending_settings.html", ctx, status=400)
-    form = SendingPolicyForm(instance=policy)
-    readonly = not request.membership.can_manage
-    return render(request, "messaging/sending_settings.html", {"form": form, "readonly": readonly})
+        return _sending_settings_page(request, policy_form=form, status=400)
+    return _sending_settings_page(request)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def sender_identity_edit(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    """The sender's name and addresses (a form of the settings page)."""
+    form = SenderIdentityForm(
+        request.POST, instance=selectors.sender_identity_get(tenant=request.tenant)
+    )
+    if form.is_valid():
+        try:
+            services.sender_identity_update(tenant=request.tenant, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Sender saved. The next message goes out with it.")
+            return redirect("sending_settings", tenant_slug=request.tenant.slug)
+    return _sending_settings_page(request, sender_form=form, status=400)
 
 
 def _suppressions_page(

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from audience.demo import seed_shop
 from messaging.models import Channel, Template
-from messaging.services import template_save
+from messaging.services import sender_identity_update, template_save
 from segments.models import Segment
 from segments.presets import preset_add
 from tenants import services
@@ -32,8 +32,9 @@ def seed_demo() -> Tenant:
             name="Demo Outdoor Shop",
             slug=DEMO_SLUG,
             timezone_name="Europe/Berlin",
-            sender_name="Demo Outdoor Shop",
-            sender_email="hello@demo-shop.example",
+        )
+        sender_identity_update(
+            tenant=tenant, sender_name="Demo Outdoor Shop", sender_email="hello@demo-shop.example"
         )
     Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": Role.OWNER})
     seed_shop(tenant=tenant)

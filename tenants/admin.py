@@ -47,27 +47,18 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "timezone", "sender_email", "created_at")
+    list_display = ("name", "slug", "timezone", "created_at")
     search_fields = ("name", "slug")
-    readonly_fields = ("public_id", "vapid_public_key", "created_at")
-    fields = (
-        "name",
-        "slug",
-        "timezone",
-        "sender_name",
-        "sender_email",
-        "reply_to_email",
-        "public_id",
-        "vapid_public_key",
-        "created_at",
-    )
+    readonly_fields = ("public_id", "created_at")
+    fields = ("name", "slug", "timezone", "public_id", "created_at")
     inlines = [MembershipInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
         return visible_tenants(request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        # Creating a tenant generates its VAPID keys: superusers only, through the service.
+        # Superusers only, through the service: creating a tenant makes the other apps' parts of
+        # it (tenants.signals.tenant_created), such as messaging's VAPID keys.
         return request.user.is_superuser
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
@@ -78,14 +69,8 @@ class TenantAdmin(admin.ModelAdmin):
             name=obj.name,
             slug=obj.slug,
             timezone_name=obj.timezone,
-            sender_name=obj.sender_name,
-            sender_email=obj.sender_email,
         )
         obj.pk, obj.public_id = created.pk, created.public_id
-        obj.vapid_public_key, obj.vapid_private_key = (
-            created.vapid_public_key,
-            created.vapid_private_key,
-        )
         obj.created_at = created.created_at
 
 

@@ -64,7 +64,7 @@ class TenantSettingsForm(forms.ModelForm):
 
     class Meta:
         model = Tenant
-        fields = ["name", "timezone", "sender_name", "sender_email", "reply_to_email"]
+        fields = ["name", "timezone"]
 
 
 class MemberAddForm(forms.Form):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 import zoneinfo
-from email.utils import formataddr
 from functools import cache
 from typing import Any
 
@@ -40,6 +39,9 @@ def validate_timezone(value: str) -> None:
 
 
 class Tenant(models.Model):
+    """A team. Only what every app needs: an app's own per-tenant settings live in a row of its
+    own (messaging's SenderIdentity and SendingPolicy), made on `tenants.signals.tenant_created`."""
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=120)
     slug = models.SlugField(
@@ -55,12 +57,6 @@ class Tenant(models.Model):
         validators=[validate_timezone],
         help_text="Used when a contact has no time zone of their own.",
     )
-    sender_name = models.CharField(max_length=120, blank=True)
-    sender_email = models.EmailField(blank=True, help_text="Default From address of messages.")
-    reply_to_email = models.EmailField(blank=True)
-    # One VAPID key pair per tenant for web push, both base64url (raw EC P-256 keys).
-    vapid_public_key = models.CharField(max_length=100, editable=False)
-    vapid_private_key = models.CharField(max_length=100, editable=False)
     created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:
@@ -68,14 +64,6 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    @property
-    def from_email(self) -> str:
-        """The From header for this tenant's messages, falling back to the site default."""
-        if not self.sender_email:
-            return settings.DEFAULT_FROM_EMAIL
-        # formataddr quotes a name with commas or other specials ("Smith, Jones & Co").
-        return formataddr((self.sender_name, self.sender_email))
 
 
 class Role(models.TextChoices):

@@ -15,10 +15,6 @@ class TenantOutputSerializer(serializers.ModelSerializer):
             "name",
             "slug",
             "timezone",
-            "sender_name",
-            "sender_email",
-            "reply_to_email",
-            "vapid_public_key",
             "created_at",
         ]
         read_only_fields = fields

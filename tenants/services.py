@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import secrets
 
-from cryptography.hazmat.primitives import serialization
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
-from py_vapid import Vapid
 
 from accounts.models import User
 from tenants.models import (
@@ -25,25 +22,9 @@ from tenants.models import (
     hash_api_key,
 )
 from tenants.selectors import api_key_forget
+from tenants.signals import tenant_created
 
-EDITABLE_TENANT_FIELDS = ("name", "timezone", "sender_name", "sender_email", "reply_to_email")
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def vapid_key_pair() -> tuple[str, str]:
-    """A new VAPID key pair as (public, private): the public key is the uncompressed P-256 point
-    browsers take as `applicationServerKey`; the private key is the raw 32-byte scalar that
-    pywebpush accepts."""
-    vapid = Vapid()
-    vapid.generate_keys()
-    public = vapid.public_key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-    private = vapid.private_key.private_numbers().private_value.to_bytes(32, "big")
-    return _b64url(public), _b64url(private)
+EDITABLE_TENANT_FIELDS = ("name", "timezone")
 
 
 def suggest_slug(name: str) -> str:
@@ -57,20 +38,11 @@ def tenant_create(
     slug: str,
     owner: User | None = None,
     timezone_name: str = "UTC",
-    sender_email: str = "",
-    sender_name: str = "",
 ) -> Tenant:
-    """Create a tenant with its VAPID keys and, when given, its first owner."""
-    public, private = vapid_key_pair()
-    tenant = Tenant(
-        name=name.strip(),
-        slug=slug.strip().lower(),
-        timezone=timezone_name,
-        sender_email=sender_email,
-        sender_name=sender_name or name.strip(),
-        vapid_public_key=public,
-        vapid_private_key=private,
-    )
+    """Create a tenant and, when given, its first owner. Every way of making a tenant comes
+    here: `tenant_created` lets the other apps make their part of it (messaging: the sender
+    identity and VAPID keys) in the same transaction."""
+    tenant = Tenant(name=name.strip(), slug=slug.strip().lower(), timezone=timezone_name)
     tenant.full_clean()  # names the bad field: slug taken or reserved, unknown time zone…
     try:
         with transaction.atomic():
@@ -79,6 +51,7 @@ def tenant_create(
         raise ValidationError({"slug": "A team with this URL name already exists."}) from exc
     if owner is not None:
         Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
+    tenant_created.send(sender=Tenant, tenant=tenant)
     return tenant
 
 

@@ -28,6 +28,7 @@ from tenants.forms import (
     TenantSettingsForm,
 )
 from tenants.models import Role
+from tenants.registry import SETUP_STEPS
 
 LAST_TENANT_SESSION_KEY = "wayfarer.last_tenant"
 
@@ -101,6 +102,16 @@ def dashboard(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         "has_secret_key": selectors.api_key_list(tenant=tenant).filter(kind="secret").exists(),
         "has_write_key": selectors.api_key_list(tenant=tenant).filter(kind="write").exists(),
         "member_count": selectors.membership_list(tenant=tenant).count(),
+        # The other apps' steps (messaging: set the sender).
+        "setup_steps": [
+            {
+                "text": step.text,
+                "link_text": step.link_text,
+                "url": reverse(step.url_name, kwargs={"tenant_slug": tenant.slug}),
+                "done": step.done(tenant=tenant),
+            }
+            for step in SETUP_STEPS
+        ],
     }
     return render(request, "tenants/dashboard.html", ctx)
 

@@ -14,7 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from audience.models import Contact, ContactImport
-from messaging.models import Delivery, SendingPolicy, Suppression, Template
+from messaging.models import Delivery, SenderIdentity, SendingPolicy, Suppression, Template
 from segments.models import Segment
 from tenants.models import ApiKey, Membership
 from tests.factories import api_key
@@ -125,6 +125,7 @@ def snapshot() -> tuple:
         sorted(Template.objects.values_list("public_id", "name", "subject", "updated_at")),
         sorted(Delivery.objects.values_list("public_id", "status", "attempts")),
         sorted(SendingPolicy.objects.values_list("tenant_id", "frequency_cap", "hourly_limit")),
+        sorted(SenderIdentity.objects.values_list("tenant_id", "sender_name", "sender_email")),
         sorted(Suppression.objects.values_list("tenant_id", "address")),
     )
 
@@ -133,6 +134,7 @@ def test_it_finds_the_tenant_routes() -> None:
     names = {r.name for r in ROUTES}
     assert {"dashboard", "members", "member_role", "api_key_revoke", "tenant_settings"} <= names
     assert {"message_template_edit", "delivery_detail", "sending_settings"} <= names
+    assert "sender_identity_edit" in names
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)

@@ -12,7 +12,7 @@ Each endpoint can be scripted to answer what a real service answers when things 
 201 Created once the script runs out.
 
     with PushReceiver() as receiver:
-        browser = receiver.subscribe(application_server_key=tenant.vapid_public_key)
+        browser = receiver.subscribe(application_server_key=public_key)
         receiver.script(browser, 429, 201)
         ...
         receiver.messages(browser)  # the decrypted payloads, as dicts

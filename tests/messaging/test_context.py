@@ -16,7 +16,7 @@ from audience.services import messages_record
 from messaging import links
 from messaging.context import context_for_contact, contexts_build, sample_context
 from messaging.models import Channel, Delivery, Template
-from messaging.services import Decision, deliveries_create
+from messaging.services import Decision, deliveries_create, sender_identity_update
 from tenants.models import Tenant
 
 PLAIN = (dict, list, str, int, float, bool, type(None))
@@ -136,8 +136,9 @@ def ann(world: Any) -> Contact:
 
 
 def test_it_gives_the_contact_event_tenant_data_and_links(world: Any, ann: Contact) -> None:
-    world.acme.sender_name, world.acme.sender_email = "Acme Shop", "shop@acme.example"
-    world.acme.save()
+    sender_identity_update(
+        tenant=world.acme, sender_name="Acme Shop", sender_email="shop@acme.example"
+    )
     event = {"name": "Cart Abandoned", "properties": {"value": 179.8, "items": [{"sku": "SHOE"}]}}
     [delivery] = deliveries(world.acme, [ann], event=event, data={"coupon": "BACK10"})
 
@@ -295,12 +296,13 @@ def test_it_builds_a_batch_with_the_same_queries_whatever_its_size(
     both = few + deliveries(world.globex, [shopper(world.globex, "gus")])
 
     # Per tenant: the batch's products, then the recommendations' recent orders, the
-    # contacts' orders, and candidates by sku and by category. Links and dicts: no queries.
-    with django_assert_num_queries(5):
+    # contacts' orders, and candidates by sku and by category, and the sender identity. Links
+    # and dicts: no queries.
+    with django_assert_num_queries(6):
         contexts_build(few)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         contexts = contexts_build(many)
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(12):
         contexts_build(both)
 
     assert len(contexts) == 40

@@ -20,7 +20,7 @@ from messaging.models import Channel, Delivery, Template
 from messaging.outbox import deliveries_send
 from messaging.plaintext import html_to_text
 from messaging.rendering import RenderedEmail
-from messaging.services import delivery_create
+from messaging.services import delivery_create, sender_identity_update
 from tests.mail_sink import MailSink
 
 HTML = """<!doctype html>
@@ -42,10 +42,12 @@ p { color: #123456; }
 
 @pytest.fixture
 def acme(world: Any) -> Any:
-    world.acme.sender_name = "Acme Shop"
-    world.acme.sender_email = "shop@acme.example"
-    world.acme.reply_to_email = "care@acme.example"
-    world.acme.save()
+    sender_identity_update(
+        tenant=world.acme,
+        sender_name="Acme Shop",
+        sender_email="shop@acme.example",
+        reply_to_email="care@acme.example",
+    )
     return world.acme
 
 
@@ -257,8 +259,7 @@ def test_it_encodes_non_ascii_names_and_keeps_list_unsubscribe_one_readable_line
     mail_sink: MailSink, acme: Any, settings: Any
 ) -> None:
     settings.SITE_URL = "https://mail.wayfarer.example"
-    acme.sender_name = "Café Zoë"
-    acme.save()
+    sender_identity_update(tenant=acme, sender_name="Café Zoë")
     zoe = Contact.objects.create(tenant=acme, email="zoe@example.com", first_name="Zoë")
     delivery = decide(acme, zoe, html="<p>Grüße, {{ contact.first_name }} €</p>")
 
@@ -278,8 +279,7 @@ def test_it_encodes_non_ascii_names_and_keeps_list_unsubscribe_one_readable_line
 def test_the_smtp_bytes_are_the_same_message_as_djangos_and_safe_for_data(
     acme: Any, ann: Contact
 ) -> None:
-    acme.sender_name = "Café Zoë, Ltd"
-    acme.save()
+    sender_identity_update(tenant=acme, sender_name="Café Zoë, Ltd")
     delivery = decide(acme, ann)
     delivery = Delivery.objects.select_related("tenant", "contact").get(pk=delivery.pk)
     long_subject = "A subject long enough to be folded " * 4 + "— and not ASCII"

@@ -28,11 +28,12 @@ from django.utils.timezone import now
 
 from audience.models import Consent, Contact, Event, Identity
 from messaging import outbox
-from messaging.models import Channel, Delivery, PushSubscription, Template
+from messaging.models import Channel, Delivery, PushSubscription, SenderIdentity, Template
 from messaging.outbox import SendReport
 from messaging.push import push_send_test, push_subscription_save
 from messaging.push_http import Answer, Post, Poster
-from messaging.services import delivery_create
+from messaging.selectors import sender_identity_get
+from messaging.services import delivery_create, sender_identity_update
 from tests.factories import api_key
 from tests.messaging.push_receiver import DROP, BrowserSubscription, PushReceiver, b64url
 
@@ -70,7 +71,8 @@ def mara(world: Any) -> Contact:
 
 def subscribe(receiver: PushReceiver, contact: Contact) -> BrowserSubscription:
     """A browser of the contact subscribed with its tenant's VAPID key."""
-    browser = receiver.subscribe(application_server_key=contact.tenant.vapid_public_key)
+    public_key = sender_identity_get(tenant=contact.tenant).vapid_public_key
+    browser = receiver.subscribe(application_server_key=public_key)
     push_subscription_save(
         tenant=contact.tenant,
         contact=contact,
@@ -210,8 +212,7 @@ def test_it_posts_over_https_and_checks_the_push_services_certificate(
 def test_it_signs_with_the_tenants_vapid_key_and_says_how_to_reach_the_sender(
     world: Any, receiver: PushReceiver, push_template: Template, mara: Contact
 ) -> None:
-    world.acme.sender_email = "news@acme.example"
-    world.acme.save(update_fields=["sender_email"])
+    sender_identity_update(tenant=world.acme, sender_email="news@acme.example")
     browser = subscribe(receiver, mara)
     delivery = decide(mara, push_template)
 
@@ -219,7 +220,7 @@ def test_it_signs_with_the_tenants_vapid_key_and_says_how_to_reach_the_sender(
 
     [attempt] = receiver.attempts_for(browser)
     assert attempt.status == 201  # the receiver verified the signature with this key
-    assert attempt.sender_key == world.acme.vapid_public_key
+    assert attempt.sender_key == sender_identity_get(tenant=world.acme).vapid_public_key
     assert attempt.claims["sub"] == "mailto:news@acme.example"
     assert attempt.claims["aud"] == receiver.origin
     assert int(attempt.headers["ttl"]) == 24 * 3600
@@ -419,7 +420,9 @@ def test_it_sends_a_test_push_without_an_outbox_row(
 
 
 def a_browser(receiver: PushReceiver, tenant: Any) -> BrowserSubscription:
-    return receiver.subscribe(application_server_key=tenant.vapid_public_key)
+    return receiver.subscribe(
+        application_server_key=sender_identity_get(tenant=tenant).vapid_public_key
+    )
 
 
 def test_it_gives_a_write_key_its_tenants_vapid_public_key(
@@ -428,7 +431,9 @@ def test_it_gives_a_write_key_its_tenants_vapid_public_key(
     response = client.get("/v1/push/key", HTTP_AUTHORIZATION=basic(write_keys["globex"]))
 
     assert response.status_code == 200
-    assert response.json() == {"publicKey": world.globex.vapid_public_key}
+    assert response.json() == {
+        "publicKey": sender_identity_get(tenant=world.globex).vapid_public_key
+    }
     assert response["Access-Control-Allow-Origin"] == "*"
 
 
@@ -648,8 +653,8 @@ def test_a_push_that_cannot_be_signed_fails_before_its_handover_and_posts_nothin
 ) -> None:
     subscribe(receiver, mara)
     delivery = decide(mara, push_template)
-    world.acme.vapid_private_key = "AAAA"  # zero: no P-256 private key
-    world.acme.save()
+    # zero: no P-256 private key
+    SenderIdentity.objects.filter(tenant=world.acme).update(vapid_private_key="AAAA")
 
     report = send()
 

@@ -29,6 +29,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 from audience.models import Consent, Identity
 from messaging import outbox
 from messaging.models import Channel, Delivery, PushSubscription, Template
+from messaging.selectors import sender_identity_get
 from messaging.services import delivery_create
 from tests.factories import PASSWORD, api_key
 from tests.messaging.push_receiver import BrowserSubscription, PushReceiver
@@ -219,7 +220,8 @@ def test_it_subscribes_on_allow_and_the_service_worker_shows_what_wayfarer_sends
     world: Any,
     receiver: PushReceiver,
 ) -> None:
-    browser_subscription = receiver.subscribe(application_server_key=world.acme.vapid_public_key)
+    public_key = sender_identity_get(tenant=world.acme).vapid_public_key
+    browser_subscription = receiver.subscribe(application_server_key=public_key)
     fake_push_service(page, browser_subscription)
     page.goto(SHOP)
     expect(soft_ask(page)).to_be_visible()
@@ -229,7 +231,7 @@ def test_it_subscribes_on_allow_and_the_service_worker_shows_what_wayfarer_sends
 
     assert status_of(page) == "subscribed"
     # The browser subscribed with the team's VAPID key, fetched from /v1/push/key.
-    assert page.evaluate("window.subscribeCalls") == [world.acme.vapid_public_key]
+    assert page.evaluate("window.subscribeCalls") == [public_key]
     registration = page.evaluate(
         f"navigator.serviceWorker.getRegistration('{SERVICE_WORKER}')"
         ".then(r => r && {scope: r.scope, active: !!r.active})"
@@ -281,7 +283,8 @@ def test_it_moves_the_subscription_to_the_customer_once_identified_without_askin
     world: Any,
     receiver: PushReceiver,
 ) -> None:
-    browser_subscription = receiver.subscribe(application_server_key=world.acme.vapid_public_key)
+    public_key = sender_identity_get(tenant=world.acme).vapid_public_key
+    browser_subscription = receiver.subscribe(application_server_key=public_key)
     fake_push_service(page, browser_subscription)
     shop_context.grant_permissions(["notifications"], origin=live_server.url)
 

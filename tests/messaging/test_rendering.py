@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 
 from messaging import services
 from messaging.context import sample_context
-from messaging.models import Channel, Template
+from messaging.models import Channel, SenderIdentity, Template
 from messaging.rendering import (
     RenderedEmail,
     RenderedPush,
@@ -29,12 +29,12 @@ NESTED_LOOPS = "{% for a in (1..1000000) %}{% for b in (1..1000000) %}x{% endfor
 @pytest.fixture
 def tenant() -> Tenant:
     # Rendering and validation read no database: an unsaved tenant is enough.
-    return Tenant(name="Acme", slug="acme", timezone="Europe/Berlin", sender_name="Acme Shop")
+    return Tenant(name="Acme", slug="acme", timezone="Europe/Berlin")
 
 
 @pytest.fixture
 def context(tenant: Tenant) -> dict[str, Any]:
-    return sample_context(tenant)
+    return sample_context(tenant, sender=SenderIdentity(tenant=tenant, sender_name="Acme Shop"))
 
 
 def email(html: str = "<p>Hi</p>", subject: str = "Hello", preheader: str = "") -> dict[str, Any]:

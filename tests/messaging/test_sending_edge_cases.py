@@ -48,9 +48,9 @@ def test_the_hourly_limit_holds_in_a_real_sender_run(
 def test_a_sender_name_with_a_comma_is_quoted_not_mangled(
     world: Any, email_template: Template, mail_sink: Any
 ) -> None:
-    world.acme.sender_name = "Smith, Jones & Co"
-    world.acme.sender_email = "news@acme.example"
-    world.acme.save(update_fields=["sender_name", "sender_email"])
+    services.sender_identity_update(
+        tenant=world.acme, sender_name="Smith, Jones & Co", sender_email="news@acme.example"
+    )
     _decide(world, email_template, 1)
 
     assert outbox.deliveries_send(channel="email").sent == 1

@@ -22,6 +22,7 @@ from audience.models import Contact
 from messaging import views
 from messaging.models import Channel, Delivery, SendingPolicy, Suppression, Template
 from messaging.push import push_subscription_save
+from messaging.selectors import sender_identity_get
 from tests.mail_sink import MailSink
 from tests.messaging.push_receiver import PushReceiver
 
@@ -437,7 +438,8 @@ def test_it_sends_a_test_push_to_the_chosen_contacts_browsers(
     }
     client = login(world.dave)
     with PushReceiver() as receiver:
-        browser = receiver.subscribe(application_server_key=world.acme.vapid_public_key)
+        public_key = sender_identity_get(tenant=world.acme).vapid_public_key
+        browser = receiver.subscribe(application_server_key=public_key)
         push_subscription_save(
             tenant=world.acme,
             contact=ann,

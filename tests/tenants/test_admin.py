@@ -7,6 +7,7 @@ import re
 import pytest
 from django.contrib.auth.models import Permission
 
+from messaging.models import SenderIdentity
 from tenants import services
 from tenants.models import ApiKey, Tenant, hash_api_key
 from tests.factories import UserFactory
@@ -76,7 +77,8 @@ def test_it_creates_tenants_in_the_admin_with_vapid_keys(login) -> None:
         },
     )
     tenant = Tenant.objects.get(slug="initech")
-    assert tenant.vapid_public_key and tenant.vapid_private_key
+    identity = SenderIdentity.objects.get(tenant=tenant)  # made by messaging on tenant_created
+    assert identity.vapid_public_key and identity.vapid_private_key
     assert Tenant.objects.filter(slug="initech").count() == 1
 
 

@@ -1,35 +1,41 @@
 from __future__ import annotations
 
-import base64
-
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.exceptions import ValidationError
-from py_vapid import Vapid
 
 from tenants import services
 from tenants.models import ApiKey, Membership, Role, Tenant
+from tenants.signals import tenant_created
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def _b64decode(value: str) -> bytes:
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+def test_it_announces_a_new_tenant_once_its_owner_is_added() -> None:
+    seen = []
+
+    def receiver(sender: object, *, tenant: Tenant, **_: object) -> None:
+        seen.append((tenant.slug, list(tenant.memberships.values_list("role", flat=True))))
+
+    tenant_created.connect(receiver, dispatch_uid="test-announces")
+    try:
+        services.tenant_create(name="One", slug="one", owner=UserFactory())
+    finally:
+        tenant_created.disconnect(dispatch_uid="test-announces")
+    assert seen == [("one", [Role.OWNER])]
 
 
-def test_it_gives_every_new_tenant_its_own_working_vapid_key_pair() -> None:
-    one = services.tenant_create(name="One", slug="one")
-    two = services.tenant_create(name="Two", slug="two")
-    assert one.vapid_public_key != two.vapid_public_key
-    # The private key is what pywebpush is given; it must derive the published public key.
-    vapid = Vapid.from_raw(one.vapid_private_key.encode())
-    public = vapid.public_key.public_numbers()
-    point = _b64decode(one.vapid_public_key)
-    assert len(point) == 65 and point[0] == 4  # uncompressed P-256, as browsers want
-    assert isinstance(vapid.private_key.curve, ec.SECP256R1)
-    assert int.from_bytes(point[1:33], "big") == public.x
-    assert int.from_bytes(point[33:], "big") == public.y
+def test_it_creates_no_tenant_when_a_receiver_of_the_announcement_fails() -> None:
+    def receiver(sender: object, **_: object) -> None:
+        raise RuntimeError("could not make my part of the tenant")
+
+    tenant_created.connect(receiver, dispatch_uid="test-fails")
+    try:
+        with pytest.raises(RuntimeError):
+            services.tenant_create(name="One", slug="one", owner=UserFactory())
+    finally:
+        tenant_created.disconnect(dispatch_uid="test-fails")
+    assert not Tenant.objects.exists() and not Membership.objects.exists()
 
 
 def test_it_refuses_a_taken_slug_and_writes_nothing() -> None:
