@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from audience.models import Consent, Contact, LifecycleStage
-from tenants.forms import timezone_choices
+from tenants.selectors import timezone_choices
 
 
 class ContactFilterForm(forms.Form):

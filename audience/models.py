@@ -67,6 +67,10 @@ class LifecycleStage(models.TextChoices):
     REPEAT = "repeat", "Repeat customer"
 
 
+# The longest userId / anonymousId accepted at any edge: the width of the column that stores them.
+MAX_ID_LENGTH = 255
+
+
 class Contact(models.Model):
     # No index of its own: every index of this table starts with tenant already.
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
@@ -134,7 +138,7 @@ class Identity(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    value = models.CharField(max_length=255)
+    value = models.CharField(max_length=MAX_ID_LENGTH)
     created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:

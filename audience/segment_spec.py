@@ -18,13 +18,12 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.dateparse import parse_datetime
 
-from audience.models import Contact
+from audience.models import MAX_ID_LENGTH, Contact
 from tenants.models import known_timezones
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 TYPES = ("identify", "track", "page", "screen", "alias")
-MAX_ID_LENGTH = 255
 MAX_MESSAGE_ID_LENGTH = 100
 MAX_EVENT_NAME_LENGTH = 200
 

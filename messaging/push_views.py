@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from audience.ingest_views import has_nul
-from audience.segment_spec import MAX_ID_LENGTH
+from audience.models import MAX_ID_LENGTH
 from messaging import push
 from tenants.authentication import write_key_from_request
 from tenants.models import Tenant

@@ -6,11 +6,11 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from audience.demo import seed_shop
+from audience.services import demo_shop_seed
 from messaging.models import Channel, Template
 from messaging.services import template_save
 from segments.models import Segment
-from segments.presets import preset_add
+from segments.services import segment_create_from_preset
 from tenants import services
 from tenants.models import Membership, Role, Tenant
 
@@ -36,7 +36,7 @@ def seed_demo() -> Tenant:
             sender_email="hello@demo-shop.example",
         )
     Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": Role.OWNER})
-    seed_shop(tenant=tenant)
+    demo_shop_seed(tenant=tenant)
     seed_segments(tenant=tenant)
     seed_templates(tenant=tenant)
     return tenant
@@ -50,7 +50,7 @@ def seed_segments(*, tenant: Tenant) -> None:
     if Segment.objects.filter(tenant=tenant).exists():
         return
     for key in DEMO_PRESETS:
-        preset_add(tenant=tenant, key=key)
+        segment_create_from_preset(tenant=tenant, key=key)
 
 
 # Message templates the demo starts with: what the Liquid context offers, ready to preview.

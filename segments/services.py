@@ -433,3 +433,10 @@ def memberships_refresh_all(
             change = membership_refresh(segment=segment)
             changed += len(change.entered) + len(change.exited)
     return changed
+
+
+def segment_create_from_preset(*, tenant: Tenant, key: str) -> Segment:
+    """One of the ready-made segments (segments.presets.PRESETS) as the team's own segment."""
+    from segments.presets import preset_add  # presets create through this module
+
+    return preset_add(tenant=tenant, key=key)
