@@ -4,6 +4,8 @@ identities that point to them, and the events they did."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from django.contrib.postgres.indexes import OpClass
 from django.db import models
@@ -43,7 +45,7 @@ class CoveringIndex(models.Index):
         self.covering = list(include)
         super().__init__(fields=fields, name=name)
 
-    def deconstruct(self) -> tuple[str, tuple[str, ...], dict[str, object]]:
+    def deconstruct(self) -> tuple[str, Sequence[Any], dict[str, object]]:
         _, args, kwargs = super().deconstruct()
         return ("audience.models.CoveringIndex", args, {**kwargs, "include": self.covering})
 

@@ -189,8 +189,8 @@ def apply_message_to_profile(contact: Contact, message: Message, when: datetime)
     if message.type == "identify":
         profile = dict(message.profile)
         attributes = profile.pop("attributes", None)
-        for name, value in profile.items():
-            setattr(contact, name, value)
+        for field, value in profile.items():
+            setattr(contact, field, value)
         if attributes:
             contact.attributes = {**contact.attributes, **attributes}
     if message.user_id and contact.lifecycle_stage == LifecycleStage.VISITOR:

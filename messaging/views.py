@@ -69,7 +69,7 @@ def _field_errors(form: TemplateForm, preview: previews.Preview) -> dict[str, li
     not already among them (saving reports the same ones)."""
     errors: dict[str, list[str]] = {}
     for name in form.fields:
-        shown = list(form.errors.get(name, [])) if form.is_bound else []
+        shown = [str(e) for e in form.errors.get(name, [])] if form.is_bound else []
         shown += [e for e in preview.errors.get(name, []) if e not in shown]
         errors[name] = shown
     return errors

@@ -3,6 +3,8 @@ idempotent so that `make run` can seed on every start."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -54,7 +56,7 @@ def seed_segments(*, tenant: Tenant) -> None:
 
 
 # Message templates the demo starts with: what the Liquid context offers, ready to preview.
-DEMO_TEMPLATES = [
+DEMO_TEMPLATES: list[dict[str, Any]] = [
     {
         "name": "Welcome",
         "channel": Channel.EMAIL,

@@ -25,7 +25,9 @@ from django.db.models import (
     Count,
     Expression,
     F,
+    Field,
     FloatField,
+    Lookup,
     Max,
     Min,
     Q,
@@ -59,25 +61,25 @@ class JSONNumber(Expression):
     """A JSON object's key as a number, or NULL when it holds anything else (so a stray string
     never breaks the query, as a plain cast would)."""
 
-    output_field = FloatField()
+    output_field: Field[Any, Any] = FloatField()
 
     def __init__(self, column: str, key: str) -> None:
         super().__init__()
         self.column, self.key = column, key
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[str, ...]]:
         column = compiler.compile(F(self.column).resolve_expression(compiler.query))[0]
         if connection.vendor == "postgresql":
             return (
                 f"(CASE WHEN jsonb_typeof({column} -> %s) = 'number'"
                 f" THEN ({column} ->> %s)::double precision END)",
-                [self.key, self.key],
+                (self.key, self.key),
             )
         path = '$."' + self.key.replace('"', "") + '"'
         return (
             f"(CASE WHEN json_type({column}, %s) IN ('integer', 'real')"
             f" THEN json_extract({column}, %s) END)",
-            [path, path],
+            (path, path),
         )
 
 
@@ -87,18 +89,18 @@ class JSONBoolean(JSONNumber):
 
     output_field = BooleanField()
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[str, ...]]:
         column = compiler.compile(F(self.column).resolve_expression(compiler.query))[0]
         if connection.vendor == "postgresql":
             return (
                 f"(CASE WHEN jsonb_typeof({column} -> %s) = 'boolean'"
                 f" THEN ({column} ->> %s)::boolean END)",
-                [self.key, self.key],
+                (self.key, self.key),
             )
         path = '$."' + self.key.replace('"', "") + '"'
         return (
             f"(CASE json_type({column}, %s) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)",
-            [path],
+            (path,),
         )
 
 
@@ -282,25 +284,23 @@ class Compiler:
             # 3.0, never "3" or true.
             typed = JSONBoolean(column, key) if isinstance(value, bool) else JSONNumber(column, key)
             lookup = NUMBER_LOOKUPS.get(operator, "exact")  # equals / not_equals: exact
-            q = Q(typed.get_lookup(lookup)(typed, value)) & Q(
-                typed.get_lookup("isnull")(typed, False)
-            )
+            q = Q(_lookup(typed, lookup, value)) & Q(_lookup(typed, "isnull", False))
             return ~q if operator == "not_equals" else q
         # The value as text (numbers and true/false spelled as in JSON), without regard to case.
         text = Coalesce(
             Cast(KeyTextTransform(key, column), TextField()), Value("", output_field=TextField())
         )
         if operator in ("equals", "not_equals"):
-            q = Q(text.get_lookup("iexact")(text, value))
+            q = Q(_lookup(text, "iexact", value))
             return q if operator == "equals" else ~q
         if operator in ("contains", "not_contains"):
-            q = Q(text.get_lookup("icontains")(text, str(value)))
+            q = Q(_lookup(text, "icontains", str(value)))
             return q if operator == "contains" else ~q
         if operator == "starts_with":
-            return Q(text.get_lookup("istartswith")(text, str(value)))
+            return Q(_lookup(text, "istartswith", str(value)))
         if operator in ("in_list", "not_in_list"):
             lower = Lower(text)
-            q = Q(lower.get_lookup("in")(lower, [str(v).lower() for v in value]))
+            q = Q(_lookup(lower, "in", [str(v).lower() for v in value]))
             return q if operator == "in_list" else ~q
         raise AssertionError(operator)
 
@@ -347,7 +347,7 @@ class Compiler:
                 q = Q(email__in=[v.lower() for v in value])
             else:  # without regard to case, as `equals`
                 lower = Lower(field, output_field=CharField())
-                q = Q(lower.get_lookup("in")(lower, [v.lower() for v in value]))
+                q = Q(_lookup(lower, "in", [v.lower() for v in value]))
             return q if operator == "in_list" else ~q
         raise AssertionError(operator)
 
@@ -468,6 +468,13 @@ class Compiler:
             members = members.filter(contact_id__in=self.scope)
         q = Q(pk__in=members.values("contact_id"))
         return q if node["member"] else ~q
+
+
+def _lookup(expression: Any, name: str, value: Any) -> Lookup[Any]:
+    """The lookup `name` of an expression, applied: `expression <name> value`."""
+    lookup = expression.get_lookup(name)
+    assert lookup is not None, name  # Django's own lookups, registered for these output fields
+    return lookup(expression, value)
 
 
 def _order_value() -> Coalesce:

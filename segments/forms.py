@@ -364,7 +364,7 @@ def _node_from(data: QueryDict, path: str) -> dict[str, Any]:
 
 def new_condition(kind: str) -> dict[str, Any]:
     """A condition as "Add condition" starts it: sensible defaults, the rest left to choose."""
-    return {
+    starts: dict[str, dict[str, Any]] = {
         "attribute": {"type": "attribute", "field": "", "operator": "", "value": ""},
         "event": {"type": "event", "event": "", "did": True, "where": [], "window": None},
         "event_time": {
@@ -379,7 +379,8 @@ def new_condition(kind: str) -> dict[str, Any]:
         "lifecycle": {"type": "lifecycle", "operator": "in", "value": []},
         "segment": {"type": "segment", "segment": "", "member": True},
         "rfm": {"type": "rfm", **dict.fromkeys(rules.RFM_DIMENSIONS)},
-    }[kind]
+    }
+    return starts[kind]
 
 
 def _find(tree: dict[str, Any], path: str) -> dict[str, Any] | None:
@@ -570,7 +571,9 @@ def _window_values(window: object) -> dict[str, str]:
 
 def _condition(node: dict[str, Any], path: str) -> BuilderNode:
     kind = node.get("type", "")
-    values = {k: _text_of(v) for k, v in node.items() if not isinstance(v, (dict, list))}
+    values: dict[str, Any] = {
+        k: _text_of(v) for k, v in node.items() if not isinstance(v, (dict, list))
+    }
     values["value"] = _text_of(node.get("value"))
     built = BuilderNode(path=path, kind=kind if kind in rules.KINDS else "attribute", values={})
     operator = str(node.get("operator") or "")
@@ -587,7 +590,7 @@ def _condition(node: dict[str, Any], path: str) -> BuilderNode:
             operator, numeric=numeric and operator in rules.NUMBER_OPERATORS
         )
     elif kind == "event":
-        count = node.get("count") if isinstance(node.get("count"), dict) else {}
+        count = given if isinstance(given := node.get("count"), dict) else {}
         values["did"] = "yes" if node.get("did", True) else "no"
         values["count_operator"] = _text_of(count.get("operator") or "at_least")
         values["count_value"] = _text_of(count.get("value", 1))

@@ -143,7 +143,7 @@ def _require(condition: bool, message: str, path: str) -> None:
 def _int(value: object, name: str, path: str, *, low: int = 0, high: int = 100_000) -> int:
     ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
     _require(ok, f"{name} must be a whole number from {low} to {high}.", path)
-    return int(value)  # type: ignore[arg-type]
+    return int(value)  # type: ignore[call-overload]  # _require raised unless it is an int
 
 
 def _among(value: object, options: Collection[str]) -> bool:
@@ -193,7 +193,9 @@ def _window(raw: object, path: str) -> dict[str, Any] | None:
         _require(set(raw) == {"last_days"}, "window takes last_days alone.", path)
         return {"last_days": _int(raw["last_days"], "window.last_days", path, low=1, high=3650)}
     _require(
-        set(raw) <= {"after", "before"} and raw, "window takes last_days, or after/before.", path
+        set(raw) <= {"after", "before"} and bool(raw),
+        "window takes last_days, or after/before.",
+        path,
     )
     window = {key: _date(raw[key], f"window.{key}", path).isoformat() for key in raw}
     if "after" in window and "before" in window:
@@ -647,7 +649,7 @@ def _validate_node(
     _require(
         count[0] <= MAX_CONDITIONS, f"a segment has at most {MAX_CONDITIONS} conditions.", path
     )
-    return KINDS[kind].validate(raw, path)  # type: ignore[arg-type]
+    return KINDS[kind].validate(raw, path)  # type: ignore[index]  # _among(kind, KINDS) held
 
 
 def conditions(tree: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -33,7 +34,7 @@ class RuleTreeField(serializers.JSONField):
     """Any JSON here; segments.rules checks the tree (and says which condition is wrong)."""
 
 
-def _summary(tree: dict[str, Any], context: dict[str, Any]) -> str:
+def _summary(tree: dict[str, Any], context: Mapping[str, Any]) -> str:
     # The views pass the tenant's segment names once per request (for "is in “…”" parts).
     return rules.describe(tree, context.get("segment_names", {}))
 

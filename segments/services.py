@@ -262,6 +262,7 @@ def membership_refresh(
         return MembershipChange()
     # Two refreshes of one segment take turns, so neither records a change the other made.
     Segment.objects.select_for_update().filter(tenant=tenant, pk=segment.pk).values_list("pk").get()
+    matching_params: Sequence[Any]
     if scope is None:
         matching_sql, matching_params = _sql(
             segment_contacts(tenant=tenant, rules=segment.rules, now=now).values(member_id=F("pk"))

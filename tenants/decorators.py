@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django_htmx.middleware import HtmxDetails
 
 from accounts.models import User
@@ -36,13 +37,13 @@ class TenantRequest(UserRequest):
 
 def role_required(
     minimum: str,
-) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
     """Allow the view only to members with at least `minimum` role (TenantMiddleware has already
     turned away non-members)."""
 
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @functools.wraps(view)
-        def wrapped(request: TenantRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: TenantRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not request.membership.has_role(minimum):
                 raise PermissionDenied(f"This needs the {minimum} role or higher.")
             return view(request, *args, **kwargs)

@@ -8,7 +8,7 @@ from tenants.models import ApiKeyKind, Role, Tenant, validate_tenant_slug
 from tenants.selectors import timezone_choices
 
 
-def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
+def add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
     """Show a service's ValidationError on the form, on the field it names when the form has it."""
     if not hasattr(exc, "error_dict"):
         form.add_error(None, exc)
@@ -41,7 +41,8 @@ class SignUpForm(forms.Form):
     timezone = forms.ChoiceField(choices=timezone_choices, initial="UTC")
 
     def clean(self) -> dict[str, object]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         p1, p2 = data.get("password1"), data.get("password2")
         if p1 and p2 and p1 != p2:
             self.add_error("password2", "The two passwords differ.")

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from tenants import selectors, services
-from tenants.decorators import HtmxRequest, TenantRequest, role_required
+from tenants.decorators import HtmxRequest, TenantRequest, UserRequest, role_required
 from tenants.forms import (
     ApiKeyCreateForm,
     MemberAddForm,
@@ -39,7 +39,7 @@ def _partial(request: HtmxRequest, template: str, partial: str) -> str:
 
 @require_GET
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: UserRequest) -> HttpResponse:
     memberships = list(selectors.memberships_for_user(user=request.user))
     if not memberships:
         return redirect("tenant_new")
@@ -74,7 +74,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def tenant_new(request: HttpRequest) -> HttpResponse:
+def tenant_new(request: UserRequest) -> HttpResponse:
     form = TenantCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
