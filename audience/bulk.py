@@ -175,7 +175,7 @@ def contacts_update(*, tenant_id: int, contacts: Sequence[Contact], fields: Sequ
         Contact.objects.bulk_update(contacts, fields)
         return
     # `fields` name concrete columns of the contact (get_field's other results have no column).
-    model_fields = [cast(Field[Any, Any], Contact._meta.get_field(name)) for name in fields]
+    model_fields = [cast("Field[Any, Any]", Contact._meta.get_field(name)) for name in fields]
     # The record type: base types only, varchar(255) would just repeat the model's checks.
     record = ", ".join(
         [

@@ -177,7 +177,8 @@ class _Waker:
             delay = max(0.0, self._last + WAKE_INTERVAL - moment)
             self._last = moment + delay
         try:
-            inbox_drain.apply_async(countdown=delay, retry=False)  # 0: no countdown
+            # None: no countdown (celery-types says float; Celery takes None).
+            inbox_drain.apply_async(countdown=delay or None, retry=False)  # type: ignore[arg-type]
         except Exception:
             # The row is stored; the periodic drain (config/celery.py) records it once the
             # broker is back. The request must not fail for that, and the next ones must not

@@ -242,7 +242,7 @@ def profile_from_traits(traits: dict[str, Any]) -> dict[str, Any]:
 @cache
 def _max_length(field: str) -> int:
     """The contact column's length: refused here with a 400, not by the database later."""
-    return int(cast(CharField[Any, Any], Contact._meta.get_field(field)).max_length or 255)
+    return int(cast("CharField[Any, Any]", Contact._meta.get_field(field)).max_length or 255)
 
 
 def parse_birthday(value: object) -> dict[str, Any]:
