@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+TOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+CONFIG = TOOLS["importlinter"]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
@@ -92,7 +93,8 @@ def _app_directories() -> set[str]:
 
 def test_it_checks_every_app() -> None:
     # An app missing from root_packages is invisible to every contract: add it there (and to the
-    # layers, where journeys, campaigns, personalisation and analytics wait already).
+    # layers, where journeys, campaigns, personalisation and analytics wait already), and to the
+    # files mypy checks.
     layers = {
         name.strip(" ()")
         for contract in CONFIG["contracts"]
@@ -103,3 +105,4 @@ def test_it_checks_every_app() -> None:
     assert _app_directories() <= set(CONFIG["root_packages"])
     assert _app_directories() <= layers
     assert {"journeys", "campaigns", "personalisation", "analytics", "core"} <= layers
+    assert _app_directories() <= set(TOOLS["mypy"]["files"])
