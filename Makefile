@@ -18,7 +18,7 @@ PYTHON ?= $(shell for c in python3.13 python3.12 python3.14 python3 \
 help:
 	@echo "make run    install, migrate, seed the demo tenant, start web + worker + beat on :$(PORT)"
 	@echo "make test   run the whole test suite (DATABASE_URL / CELERY_BROKER_URL pick the services)"
-	@echo "make lint   ruff lint + format check"
+	@echo "make lint   ruff (lint + format check), import contracts, tenancy lint, mypy"
 
 define install_lock
 	@test -n "$(PYTHON)" || { echo "Wayfarer needs Python >= 3.12 (Django 6); none was found." >&2; exit 1; }
@@ -59,9 +59,13 @@ test: install-dev
 test-fast: install-dev
 	$(VENV)/bin/pytest -m "not e2e" $(PYTEST_ARGS)
 
+# Style, then the boundaries (docs/architecture.md, "Boundaries the tools hold"), then types.
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
+	$(PY) -m lint.tenancy
+	$(VENV)/bin/mypy
 
 format: install-dev
 	$(VENV)/bin/ruff check --fix .

@@ -33,6 +33,7 @@ class EventPagination(NewestFirstPagination):
 
 
 def _with_identities(qs: QuerySet[Any]) -> QuerySet[Any]:
+    # tenancy: ok (the identities of contacts that the tenant's own query selected)
     return qs.prefetch_related(Prefetch("identities", queryset=Identity.objects.order_by("pk")))
 
 

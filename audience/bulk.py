@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import orjson
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Field, Q
 
 from audience.models import Contact, Event, Identity
 from core.db import json_text, raw_cursor
@@ -69,10 +69,10 @@ def identities_load_locked(
             values = [value for k, value in keys if k == kind]
             if values:
                 wanted |= Q(kind=kind, value__in=values)
-        found = Identity.objects.filter(wanted, tenant_id=tenant_id).select_related("contact")
+        identities = Identity.objects.filter(wanted, tenant_id=tenant_id).select_related("contact")
         return [
             (i.kind, i.value, contacts.setdefault(i.contact_id, i.contact))
-            for i in found.order_by("contact_id")
+            for i in identities.order_by("contact_id")
         ]
     fields = Contact._meta.concrete_fields
     json_at = [n for n, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
@@ -161,12 +161,13 @@ def contacts_update(*, tenant_id: int, contacts: Sequence[Contact], fields: Sequ
     if not _postgresql():
         Contact.objects.bulk_update(contacts, fields)
         return
-    model_fields = [Contact._meta.get_field(name) for name in fields]
+    # `fields` name concrete columns of the contact (get_field's other results have no column).
+    model_fields = [cast("Field[Any, Any]", Contact._meta.get_field(name)) for name in fields]
     # The record type: base types only, varchar(255) would just repeat the model's checks.
     record = ", ".join(
         [
             '"id" bigint',
-            *(f'"{f.column}" {f.db_type(connection).split("(")[0]}' for f in model_fields),
+            *(f'"{f.column}" {str(f.db_type(connection)).split("(")[0]}' for f in model_fields),
         ]
     )
     assignments = ", ".join(f'"{f.column}" = v."{f.column}"' for f in model_fields)

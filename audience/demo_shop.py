@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
@@ -23,6 +23,7 @@ from accounts.models import User
 from audience import selectors
 from audience.demo import seed_catalog
 from audience.models import Product
+from tenants.decorators import TenantRequest
 from tenants.models import ApiKey, ApiKeyKind, Tenant
 from tenants.services import api_key_create, api_key_revoke
 
@@ -147,7 +148,7 @@ def demo_shop_open(*, tenant: Tenant, actor: User, sample_catalog: bool) -> tupl
 
 
 @require_http_methods(["GET", "POST"])
-def demo_shop(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def demo_shop(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     if request.method == "GET":
         has_catalog = Product.objects.filter(tenant=request.tenant).exists()
         return render(

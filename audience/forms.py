@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import calendar
 import json
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
 from audience.models import Consent, Contact, LifecycleStage
-from tenants.forms import timezone_choices
+from tenants.selectors import timezone_choices
 
 
 class ContactFilterForm(forms.Form):
@@ -51,8 +51,8 @@ class ContactForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["email_consent"].choices = Consent.choices
-        self.fields["push_consent"].choices = Consent.choices
+        cast(forms.ChoiceField, self.fields["email_consent"]).choices = Consent.choices
+        cast(forms.ChoiceField, self.fields["push_consent"]).choices = Consent.choices
         if self.instance and not self.is_bound:
             self.initial["attributes"] = json.dumps(self.instance.attributes, indent=2)
 
@@ -71,11 +71,12 @@ class ContactForm(forms.ModelForm):
         return value
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         month, day = data.get("birthday_month"), data.get("birthday_day")
         if (month is None) != (day is None):
             self.add_error("birthday_day", "Give the birthday's month and day together.")
-        elif month is not None:
+        elif month is not None and day is not None:
             if not 1 <= month <= 12:
                 self.add_error("birthday_month", "A month is 1 to 12.")
             elif not 1 <= day <= calendar.monthrange(2000, month)[1]:  # 2000: 29 Feb is valid

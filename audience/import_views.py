@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
@@ -18,7 +18,7 @@ from audience import csv_io, selectors
 from audience.forms import ContactFilterForm
 from audience.models import ContactImport
 from audience.tasks import contact_import_run
-from tenants.decorators import role_required
+from tenants.decorators import TenantRequest, role_required
 from tenants.models import Role
 
 
@@ -29,7 +29,7 @@ class _Echo:
         return value
 
 
-def _job(request: HttpRequest, import_id: str) -> ContactImport:
+def _job(request: TenantRequest, import_id: str) -> ContactImport:
     job = ContactImport.objects.filter(tenant=request.tenant, public_id=import_id).first()
     if job is None:
         raise Http404("No such import")
@@ -37,7 +37,7 @@ def _job(request: HttpRequest, import_id: str) -> ContactImport:
 
 
 @require_http_methods(["GET", "POST"])
-def import_start(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def import_start(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     error = None
     if request.method == "POST":
         upload = request.FILES.get("file")
@@ -65,7 +65,7 @@ def import_start(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def import_detail(request: HttpRequest, tenant_slug: str, import_id: str) -> HttpResponse:
+def import_detail(request: TenantRequest, tenant_slug: str, import_id: str) -> HttpResponse:
     job = _job(request, import_id)
     error = None
     if request.method == "POST":
@@ -94,7 +94,9 @@ def import_detail(request: HttpRequest, tenant_slug: str, import_id: str) -> Htt
 
 
 @require_GET
-def import_errors(request: HttpRequest, tenant_slug: str, import_id: str) -> StreamingHttpResponse:
+def import_errors(
+    request: TenantRequest, tenant_slug: str, import_id: str
+) -> StreamingHttpResponse:
     job = _job(request, import_id)
     writer = csv.writer(_Echo())
     rows: Iterator[list[object]] = iter(
@@ -110,7 +112,7 @@ def import_errors(request: HttpRequest, tenant_slug: str, import_id: str) -> Str
 
 @require_GET
 @role_required(Role.MARKETER)
-def contact_export(request: HttpRequest, tenant_slug: str) -> StreamingHttpResponse:
+def contact_export(request: TenantRequest, tenant_slug: str) -> StreamingHttpResponse:
     """Every contact matching the list's filters, streamed: memory stays flat at any size."""
     form = ContactFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}

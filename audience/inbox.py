@@ -85,7 +85,7 @@ def inbox_accept(
         # /v1/track request), insert at once and, if the persistent connection had gone away
         # (a database restart), reconnect and insert again. Nothing was stored by the failed
         # attempt, and a duplicate would carry the same messageIds anyway.
-        connection.health_check_done = True
+        connection.health_check_done = True  # type: ignore[attr-defined]  # Django 5.1's; stubs lack it
         try:
             _insert(values)
         except (InterfaceError, OperationalError):
@@ -177,7 +177,8 @@ class _Waker:
             delay = max(0.0, self._last + WAKE_INTERVAL - moment)
             self._last = moment + delay
         try:
-            inbox_drain.apply_async(countdown=delay or None, retry=False)
+            # None: no countdown (celery-types says float; Celery takes None).
+            inbox_drain.apply_async(countdown=delay or None, retry=False)  # type: ignore[arg-type]
         except Exception:
             # The row is stored; the periodic drain (config/celery.py) records it once the
             # broker is back. The request must not fail for that, and the next ones must not

@@ -4,6 +4,8 @@ identities that point to them, and the events they did."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from django.contrib.postgres.indexes import OpClass
 from django.db import models
@@ -43,7 +45,7 @@ class CoveringIndex(models.Index):
         self.covering = list(include)
         super().__init__(fields=fields, name=name)
 
-    def deconstruct(self) -> tuple[str, tuple[str, ...], dict[str, object]]:
+    def deconstruct(self) -> tuple[str, Sequence[Any], dict[str, object]]:
         _, args, kwargs = super().deconstruct()
         return ("audience.models.CoveringIndex", args, {**kwargs, "include": self.covering})
 
@@ -65,6 +67,10 @@ class LifecycleStage(models.TextChoices):
     LEAD = "lead", "Lead"  # known (identified), not a customer yet
     CUSTOMER = "customer", "Customer"
     REPEAT = "repeat", "Repeat customer"
+
+
+# The longest userId / anonymousId accepted at any edge: the width of the column that stores them.
+MAX_ID_LENGTH = 255
 
 
 class Contact(models.Model):
@@ -134,7 +140,7 @@ class Identity(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    value = models.CharField(max_length=255)
+    value = models.CharField(max_length=MAX_ID_LENGTH)
     created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:

@@ -11,21 +11,21 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db.models import CharField
 from django.utils.dateparse import parse_datetime
 
-from audience.models import Contact
+from audience.models import MAX_ID_LENGTH, Contact
 from core.body import BadRequest
 from tenants.models import known_timezones
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 TYPES = ("identify", "track", "page", "screen", "alias")
-MAX_ID_LENGTH = 255
 MAX_MESSAGE_ID_LENGTH = 100
 MAX_EVENT_NAME_LENGTH = 200
 
@@ -82,7 +82,7 @@ def _time(raw: dict[str, Any], key: str) -> datetime | None:
         raise SpecError(f"{key} must be an ISO-8601 string.", field=key)
     try:
         # fromisoformat (C) reads what SDKs send; parse_datetime covers the rest of ISO 8601.
-        parsed = datetime.fromisoformat(value.strip())
+        parsed: datetime | None = datetime.fromisoformat(value.strip())
     except ValueError:
         try:
             parsed = parse_datetime(value.strip())
@@ -229,7 +229,7 @@ def profile_from_traits(traits: dict[str, Any]) -> dict[str, Any]:
 @cache
 def _max_length(field: str) -> int:
     """The contact column's length: refused here with a 400, not by the database later."""
-    return int(Contact._meta.get_field(field).max_length or 255)
+    return int(cast("CharField[Any, Any]", Contact._meta.get_field(field)).max_length or 255)
 
 
 def parse_birthday(value: object) -> dict[str, Any]:

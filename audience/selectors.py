@@ -9,6 +9,11 @@ from django.http import Http404
 from django.utils.timezone import now
 
 from audience.models import Contact, Event, Identity, InboxBatch, Product
+
+# Product recommendations are reads other apps use (messaging's Liquid context); they live in
+# their own module, published here.
+from audience.recommendations import contact_interests as contact_interests
+from audience.recommendations import recommend as recommend
 from core.ids import uuid_or_404
 from tenants.models import Tenant
 

@@ -149,7 +149,7 @@ class ProductSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "updated_at"]
         # Uniqueness of sku is the upsert's business, not an error.
         validators: list[object] = []
-        extra_kwargs = {"sku": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {"sku": {"validators": []}}
 
     def validate_currency(self, value: str) -> str:
         if len(value) != 3 or not value.isalpha():
@@ -158,7 +158,8 @@ class ProductSerializer(serializers.ModelSerializer):
 
 
 class ProductBulkInputSerializer(serializers.Serializer):
-    products = ProductSerializer(many=True, allow_empty=False, max_length=1000)
+    # many=True makes a ListSerializer, which takes max_length (the stubs type the child's).
+    products = ProductSerializer(many=True, allow_empty=False, max_length=1000)  # type: ignore[call-arg]
 
     def validate_products(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         seen: set[str] = set()

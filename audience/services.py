@@ -189,8 +189,8 @@ def apply_message_to_profile(contact: Contact, message: Message, when: datetime)
     if message.type == "identify":
         profile = dict(message.profile)
         attributes = profile.pop("attributes", None)
-        for name, value in profile.items():
-            setattr(contact, name, value)
+        for field, value in profile.items():
+            setattr(contact, field, value)
         if attributes:
             contact.attributes = {**contact.attributes, **attributes}
     if message.user_id and contact.lifecycle_stage == LifecycleStage.VISITOR:
@@ -339,3 +339,11 @@ def contact_erase(*, tenant: Tenant, contact: Contact) -> dict[str, int]:
     later capabilities hang on it (messages, memberships). Returns what was deleted, by model."""
     _, per_model = Contact.objects.filter(tenant=tenant, pk=contact.pk).delete()
     return {label.split(".")[-1].lower(): count for label, count in per_model.items()}
+
+
+def demo_shop_seed(*, tenant: Tenant) -> int:
+    """The demo shop (`make run`): its catalog and shoppers with histories, once per tenant.
+    Returns the events stored (0 when the tenant has contacts already)."""
+    from audience.demo import seed_shop  # the demo records through this module
+
+    return seed_shop(tenant=tenant)

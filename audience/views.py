@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -11,7 +11,7 @@ from audience import selectors, services
 from audience.forms import ContactFilterForm, ContactForm
 from audience.models import Product
 from core.pagination import keyset_page
-from tenants.decorators import role_required
+from tenants.decorators import TenantRequest, role_required
 from tenants.models import Role
 
 PAGE_SIZE = 50
@@ -19,7 +19,7 @@ TIMELINE_PAGE = 25
 
 
 @require_GET
-def contact_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def contact_list(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     form = ContactFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     qs = selectors.contact_list(
@@ -35,12 +35,12 @@ def contact_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     return render(request, template, ctx)
 
 
-def _products_by_sku(request: HttpRequest, skus: list[str]) -> dict[str, Product]:
+def _products_by_sku(request: TenantRequest, skus: list[str]) -> dict[str, Product]:
     return {p.sku: p for p in Product.objects.filter(tenant=request.tenant, sku__in=set(skus))}
 
 
 @require_GET
-def contact_detail(request: HttpRequest, tenant_slug: str, contact_id: str) -> HttpResponse:
+def contact_detail(request: TenantRequest, tenant_slug: str, contact_id: str) -> HttpResponse:
     contact = selectors.contact_get(tenant=request.tenant, public_id=contact_id)
     skus = [i.get("sku") for i in contact.cart] + contact.wishlist + contact.recently_viewed
     products = _products_by_sku(request, skus)
@@ -55,7 +55,7 @@ def contact_detail(request: HttpRequest, tenant_slug: str, contact_id: str) -> H
 
 
 @require_GET
-def contact_timeline(request: HttpRequest, tenant_slug: str, contact_id: str) -> HttpResponse:
+def contact_timeline(request: TenantRequest, tenant_slug: str, contact_id: str) -> HttpResponse:
     """The events of a contact, newest first, a page at a time (htmx loads it after the page)."""
     contact = selectors.contact_get(tenant=request.tenant, public_id=contact_id)
     events = selectors.event_list(tenant=request.tenant, contact=contact)
@@ -66,7 +66,7 @@ def contact_timeline(request: HttpRequest, tenant_slug: str, contact_id: str) ->
 
 
 @require_http_methods(["GET", "POST"])
-def contact_edit(request: HttpRequest, tenant_slug: str, contact_id: str) -> HttpResponse:
+def contact_edit(request: TenantRequest, tenant_slug: str, contact_id: str) -> HttpResponse:
     contact = selectors.contact_get(tenant=request.tenant, public_id=contact_id)
     form = ContactForm(
         request.POST or None,
@@ -91,7 +91,7 @@ def contact_edit(request: HttpRequest, tenant_slug: str, contact_id: str) -> Htt
 
 @require_POST
 @role_required(Role.ADMIN)
-def contact_erase(request: HttpRequest, tenant_slug: str, contact_id: str) -> HttpResponse:
+def contact_erase(request: TenantRequest, tenant_slug: str, contact_id: str) -> HttpResponse:
     contact = selectors.contact_get(tenant=request.tenant, public_id=contact_id)
     label = str(contact)
     deleted = services.contact_erase(tenant=request.tenant, contact=contact)

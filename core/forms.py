@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 
-def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
+def add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
     """Show a service's ValidationError on the form, on the field it names when the form has it
     (on the form as a whole otherwise)."""
     if not hasattr(exc, "error_dict"):

@@ -33,7 +33,7 @@ class TemplateAdminForm(forms.ModelForm):
         # template can fail at send time.
         from messaging.rendering import template_errors
 
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # Django's (private), not in the stubs
         if not self.errors and (problems := template_errors(self.instance)):
             add_service_errors(self, ValidationError(problems))
 

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils.timezone import now
 
 from audience.models import Contact, Product
-from audience.recommendations import contact_interests, recommend
+from audience.selectors import contact_interests, recommend
 from messaging import links
 from messaging.models import Delivery, SenderIdentity
 from messaging.selectors import sender_identity_get

@@ -86,7 +86,7 @@ class EmailSender:
             recipient = _envelope(message.recipients()[0])
         except (ValueError, IndexError) as exc:
             raise SendFailure(f"unusable address: {exc}", retryable=False) from exc
-        data = message.smtp_data()  # type: ignore[attr-defined]
+        data = message.smtp_data()
         if data is None:  # not on the fast path: Django's own MIME, in full
             data = _smtp_data(message.message())
         return PreparedEmail(message, sender, recipient, data)
@@ -146,13 +146,14 @@ class EmailSender:
             backend = get_connection(fail_silently=False)
             try:
                 backend.open()
-                sock = getattr(getattr(backend, "connection", None), "sock", None)
+                smtp: Any = getattr(backend, "connection", None)  # the SMTP backend's smtplib.SMTP
+                sock = getattr(smtp, "sock", None)
                 if sock is not None:
                     # A message and its final "." are two writes (the handover sits between
                     # them): with Nagle's algorithm the "." would wait for the server's delayed
                     # ACK of the message, ~40 ms per message.
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    backend.connection.ehlo_or_helo_if_needed()
+                    smtp.ehlo_or_helo_if_needed()
             except (OSError, smtplib.SMTPException) as exc:
                 with contextlib.suppress(Exception):
                     backend.close()

@@ -32,8 +32,8 @@ LIQUID_FIELDS = {Channel.EMAIL: EMAIL_FIELDS, Channel.PUSH: PUSH_FIELDS}
 _CODE = {"spellcheck": "false", "autocomplete": "off", "class": "code"}
 
 
-def channel_or_default(value: object) -> str:
-    return value if value in Channel.values else Channel.EMAIL  # type: ignore[return-value]
+def channel_or_default(value: object) -> Channel:
+    return Channel(value) if value in Channel.values else Channel.EMAIL
 
 
 class TemplateForm(forms.Form):
@@ -125,7 +125,8 @@ class TemplateForm(forms.Form):
         return name
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if self.channel == Channel.PUSH:
             actions = []
             for n in ACTION_SLOTS:
@@ -236,7 +237,8 @@ class SendingPolicyForm(forms.ModelForm):
         }
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("quiet_start"), data.get("quiet_end")
         if start is not None and start == end:
             self.add_error("quiet_end", "The end must differ from the start (or leave both empty).")

@@ -15,6 +15,7 @@ from urllib.parse import quote_plus
 from django.conf import settings
 from django.core import signing
 from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils.crypto import constant_time_compare
 
 from messaging.models import Delivery
 
@@ -92,7 +93,7 @@ def url_is_signed(token: str, url: str, signature: str) -> bool:
     key rotation keep working, as their tokens do."""
     signer = _signer(f"{_SALT}.url")
     return any(
-        signing.constant_time_compare(signer.signature(f"{token}|{url}", key), signature)
+        constant_time_compare(signer.signature(f"{token}|{url}", key), signature)
         for key in [signer.key, *signer.fallback_keys]
     )
 

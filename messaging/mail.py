@@ -72,7 +72,9 @@ class BulkEmail(EmailMultiAlternatives):
     `smtp_data()` writes the same message straight to the bytes an SMTP sender puts on the
     wire, for the outbox's SMTP sender (messaging/email_channel.py)."""
 
-    def message(self, *, policy: Any = email.policy.default) -> Message:
+    # A compat32 Message where Django 6 builds an email.message.EmailMessage: senders only call
+    # as_bytes()/as_string(), which both have.
+    def message(self, *, policy: Any = email.policy.default) -> Message:  # type: ignore[override]
         headers = self._fast_headers()
         if headers is None:
             return super().message(policy=policy)
@@ -83,9 +85,10 @@ class BulkEmail(EmailMultiAlternatives):
             policy=_POLICY.clone(linesep=getattr(policy, "linesep", "\n")),
         )
         for name, value in headers:
-            message[name] = value if value.isascii() else Header(value, "utf-8")
-        message.attach(_text_part("plain", self.body))
-        message.attach(_text_part("html", str(self.alternatives[0].content)))
+            # compat32 takes Header values (typeshed's Message[str, str] says str only).
+            message[name] = value if value.isascii() else Header(value, "utf-8")  # type: ignore[assignment]
+        message.attach(_text_part("plain", str(self.body)))
+        message.attach(_text_part("html", str(self._html())))
         return message
 
     def smtp_data(self) -> bytes | None:
@@ -103,7 +106,7 @@ class BulkEmail(EmailMultiAlternatives):
             *(_folded(name, value) for name, value in headers),
             "\r\n",
         ]
-        for subtype, content in (("plain", self.body), ("html", self.alternatives[0].content)):
+        for subtype, content in (("plain", self.body), ("html", self._html())):
             lines.append(
                 f"--{boundary}\r\n"
                 f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
@@ -114,6 +117,11 @@ class BulkEmail(EmailMultiAlternatives):
         lines.append(f"--{boundary}--\r\n")
         return "".join(lines).encode("ascii").replace(b"\r\n.", b"\r\n..")
 
+    def _html(self) -> str:
+        # Django 6's alternatives are EmailAlternative(content, mimetype) named tuples; the stubs
+        # still describe plain tuples.
+        return str(self.alternatives[0].content)  # type: ignore[attr-defined]
+
     def _fast_headers(self) -> list[tuple[str, str]] | None:
         """The headers of the fast path, in order; None when the message needs Django's path."""
         headers = {str(k): str(v) for k, v in self.extra_headers.items()}
@@ -121,7 +129,7 @@ class BulkEmail(EmailMultiAlternatives):
             not self.attachments
             and not self.cc
             and len(self.alternatives) == 1
-            and self.alternatives[0].mimetype == "text/html"
+            and self.alternatives[0].mimetype == "text/html"  # type: ignore[attr-defined]
             and all(_ascii_address(a) for a in (self.from_email, *self.to, *self.reply_to))
         )
         subject = str(self.subject)

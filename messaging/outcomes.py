@@ -88,9 +88,10 @@ def record(
     if unique:
         stored: set[tuple[int, str]] = set()
         for tenant_id in {r.tenant_id for r in rows}:
-            ids = [r.message_id for r in rows if r.tenant_id == tenant_id]
+            message_ids = [r.message_id for r in rows if r.tenant_id == tenant_id]
             stored |= {
-                (tenant_id, m) for m in message_ids_stored(tenant_id=tenant_id, message_ids=ids)
+                (tenant_id, m)
+                for m in message_ids_stored(tenant_id=tenant_id, message_ids=message_ids)
             }
         rows = [r for r in rows if (r.tenant_id, r.message_id) not in stored]
     if not rows:

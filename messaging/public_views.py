@@ -31,7 +31,7 @@ from messaging.models import Channel, Delivery
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 REDIRECT_SCHEMES = ("http", "https")
-CHANNEL_NOUNS = {Channel.EMAIL: "emails", Channel.PUSH: "notifications"}
+CHANNEL_NOUNS: dict[str, str] = {Channel.EMAIL: "emails", Channel.PUSH: "notifications"}
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
@@ -154,7 +154,9 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         if form.is_valid():
             tracking.preferences_save(delivery=delivery, wanted=form.cleaned_data)
             saved = True
-    initial = {c: tracking.receives(delivery=delivery, channel=c) for c in tracking.CHANNELS}
+    initial: dict[str, bool] = {
+        c: tracking.receives(delivery=delivery, channel=c) for c in tracking.CHANNELS
+    }
     context = {
         "tenant": delivery.tenant,
         "contact": delivery.contact,

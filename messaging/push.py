@@ -35,7 +35,6 @@ from django.utils.timezone import now
 from pywebpush import WebPusher
 
 from audience.models import Consent, Contact
-from audience.segment_spec import Message
 from messaging.links import push_click_url
 from messaging.models import Channel, Delivery, PushSubscription, SenderIdentity
 from messaging.outbox import Handover, Outcome, Reclaimed, SendFailure, register
@@ -463,7 +462,7 @@ def push_subscribe(
     """A browser allowed notifications (POST /v1/push/subscribe): record `Push Subscribed` on
     the visitor's contact (found or created from the ids, like any tracked event), grant push
     consent, and save the subscription, all or nothing."""
-    from audience.services import messages_record
+    from audience.services import Message, messages_record
     from messaging.services import consent_set
 
     _validate_keys(endpoint, p256dh, auth)  # before anything is written

@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from audience.segment_spec import MAX_ID_LENGTH
+from audience.models import MAX_ID_LENGTH
 from core.body import BadRequest, body_json
 from core.edge import edge_bad_request, edge_error, edge_unauthorized, with_cors
 from messaging import push

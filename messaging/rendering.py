@@ -116,7 +116,7 @@ class _SandboxContext(RenderContext):
 
     __slots__ = ("_disabled",)
 
-    @property  # type: ignore[override]
+    @property
     def disabled_tags(self) -> list[str]:
         _check_clock()
         return self._disabled
@@ -267,7 +267,7 @@ def _render_field(
         raise TemplateError(field, _describe(field, exc)) from None
     buffer = LimitedStringIO(limit=limit)
     # The context dict is the render's read-only globals as it is: no copy per field.
-    render_context = _SandboxContext(template, globals=context)  # type: ignore[arg-type]
+    render_context = _SandboxContext(template, globals=context)
     deadline = _deadline.set(time.monotonic() + RENDER_SECONDS)
     try:
         template.render_with_context(render_context, buffer)

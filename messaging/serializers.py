@@ -30,7 +30,8 @@ class ContactRefSerializer(serializers.Serializer):
 class MessageInputSerializer(serializers.Serializer):
     template = serializers.UUIDField(help_text="The template's id.")
     contact = ContactRefSerializer()
-    data = serializers.DictField(
+    # DRF's metaclass takes declared fields off the class: `.data` stays the serializer's own.
+    data = serializers.DictField(  # type: ignore[assignment]
         required=False, default=dict, help_text="Extra Liquid data, as `{{ data.… }}`."
     )
     category = serializers.ChoiceField(

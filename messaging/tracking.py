@@ -115,7 +115,7 @@ def preferences_save(
 ) -> list[str]:
     """Grant or revoke each channel's consent as the contact chose; returns the channels that
     changed."""
-    changed = []
+    changed: list[str] = []
     for channel in CHANNELS:
         if channel not in wanted:
             continue

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -37,7 +37,7 @@ from messaging.forms import (
     template_draft,
 )
 from messaging.models import Channel, Suppression, Template
-from tenants.decorators import role_required
+from tenants.decorators import TenantRequest, role_required
 from tenants.models import Role
 
 PAGE_SIZE = 50
@@ -48,12 +48,12 @@ EDITOR = "messaging/template_form.html"
 
 
 @require_GET
-def template_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def template_list(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     templates = selectors.template_list(tenant=request.tenant)
     return render(request, "messaging/template_list.html", {"templates": templates})
 
 
-def _preview_contact(request: HttpRequest, value: str | None) -> Contact | None:
+def _preview_contact(request: TenantRequest, value: str | None) -> Contact | None:
     """The contact the editor previews with (404 for another tenant's); none: the sample."""
     value = (value or "").strip()
     return selectors.preview_contact_get(tenant=request.tenant, public_id=value) if value else None
@@ -70,14 +70,14 @@ def _field_errors(form: TemplateForm, preview: previews.Preview) -> dict[str, li
     not already among them (saving reports the same ones)."""
     errors: dict[str, list[str]] = {}
     for name in form.fields:
-        shown = list(form.errors.get(name, [])) if form.is_bound else []
+        shown = [str(e) for e in form.errors.get(name, [])] if form.is_bound else []
         shown += [e for e in preview.errors.get(name, []) if e not in shown]
         errors[name] = shown
     return errors
 
 
 def _editor_context(
-    request: HttpRequest,
+    request: TenantRequest,
     *,
     template: Template | None,
     form: TemplateForm,
@@ -131,7 +131,7 @@ def _editor_context(
 
 
 def _posted_editor(
-    request: HttpRequest, template: Template | None
+    request: TenantRequest, template: Template | None
 ) -> tuple[TemplateForm, Template, Contact | None]:
     """The editor as posted: an unbound form showing what was typed (no complaints while not
     saving), the draft it makes, and the chosen contact."""
@@ -144,7 +144,7 @@ def _posted_editor(
     return form, draft, _preview_contact(request, request.POST.get("contact"))
 
 
-def _editor_page(request: HttpRequest, *, template: Template | None) -> HttpResponse:
+def _editor_page(request: TenantRequest, *, template: Template | None) -> HttpResponse:
     """New and edit: GET shows the editor with its preview; POST saves, or (without
     JavaScript) refreshes the preview and the contact search."""
     if request.method == "GET":
@@ -196,24 +196,24 @@ def _editor_page(request: HttpRequest, *, template: Template | None) -> HttpResp
 
 
 @require_http_methods(["GET", "POST"])
-def template_new(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def template_new(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     return _editor_page(request, template=None)
 
 
 @require_http_methods(["GET", "POST"])
-def template_edit(request: HttpRequest, tenant_slug: str, template_id: UUID) -> HttpResponse:
+def template_edit(request: TenantRequest, tenant_slug: str, template_id: UUID) -> HttpResponse:
     template = selectors.template_get(tenant=request.tenant, public_id=template_id)
     return _editor_page(request, template=template)
 
 
-def _posted_template(request: HttpRequest) -> Template | None:
+def _posted_template(request: TenantRequest) -> Template | None:
     """The saved template an editor post is about (its channel cannot change), if any."""
     public_id = request.POST.get("template", "").strip()
     return selectors.template_get(tenant=request.tenant, public_id=public_id) if public_id else None
 
 
 @require_POST
-def template_preview(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def template_preview(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     """The preview pane for the posted editor, and the Liquid errors beside its fields."""
     template = _posted_template(request)
     form, draft, contact = _posted_editor(request, template)
@@ -222,7 +222,7 @@ def template_preview(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 
 @require_GET
-def preview_contacts(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def preview_contacts(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     """The contact picker's choices: the sample, the chosen contact and those matching `q`."""
     contact = _preview_contact(request, request.GET.get("contact"))
     search = request.GET.get("contact_q", "")
@@ -238,7 +238,7 @@ def preview_contacts(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 
 @require_POST
-def template_send_test(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def template_send_test(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     """Send the editor's current content once, rendered for the chosen contact: an email to the
     address typed in, a push to the contact's browsers. Saved or not, nothing is recorded."""
     template = _posted_template(request)
@@ -269,7 +269,7 @@ def template_send_test(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 
 @require_GET
-def delivery_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def delivery_list(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     form = DeliveryFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     qs = selectors.delivery_list(
@@ -288,7 +288,7 @@ def delivery_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 
 @require_GET
-def delivery_detail(request: HttpRequest, tenant_slug: str, delivery_id: UUID) -> HttpResponse:
+def delivery_detail(request: TenantRequest, tenant_slug: str, delivery_id: UUID) -> HttpResponse:
     delivery = selectors.delivery_get(tenant=request.tenant, public_id=delivery_id)
     content = [
         (key, value)
@@ -309,7 +309,7 @@ def delivery_detail(request: HttpRequest, tenant_slug: str, delivery_id: UUID) -
 
 
 def _sending_settings_page(
-    request: HttpRequest,
+    request: TenantRequest,
     *,
     sender_form: SenderIdentityForm | None = None,
     policy_form: SendingPolicyForm | None = None,
@@ -328,7 +328,7 @@ def _sending_settings_page(
 
 
 @require_http_methods(["GET", "POST"])
-def sending_settings(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def sending_settings(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     """Everyone on the team may read the rules; admins change them."""
     if request.method == "POST":
         if not request.membership.can_manage:
@@ -345,7 +345,7 @@ def sending_settings(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 @require_POST
 @role_required(Role.ADMIN)
-def sender_identity_edit(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def sender_identity_edit(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     """The sender's name and addresses (a form of the settings page)."""
     form = SenderIdentityForm(
         request.POST, instance=selectors.sender_identity_get(tenant=request.tenant)
@@ -362,7 +362,7 @@ def sender_identity_edit(request: HttpRequest, tenant_slug: str) -> HttpResponse
 
 
 def _suppressions_page(
-    request: HttpRequest, *, form: SuppressionForm, status: int = 200
+    request: TenantRequest, *, form: SuppressionForm, status: int = 200
 ) -> HttpResponse:
     search_form = SuppressionSearchForm(request.GET or None)
     search = search_form.cleaned_data.get("q", "") if search_form.is_valid() else ""
@@ -384,13 +384,13 @@ def _suppressions_page(
 
 
 @require_GET
-def suppression_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def suppression_list(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     return _suppressions_page(request, form=SuppressionForm())
 
 
 @require_POST
 @role_required(Role.ADMIN)
-def suppression_add(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def suppression_add(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     form = SuppressionForm(request.POST)
     if not form.is_valid():
         return _suppressions_page(request, form=form, status=400)
@@ -413,7 +413,7 @@ def suppression_add(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 @require_POST
 @role_required(Role.ADMIN)
-def suppression_remove(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def suppression_remove(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     suppression = selectors.suppression_get(
         tenant=request.tenant, address=request.POST.get("address", "")
     )

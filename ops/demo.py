@@ -3,14 +3,16 @@ idempotent so that `make run` can seed on every start."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from audience.demo import seed_shop
+from audience.services import demo_shop_seed
 from messaging.models import Channel, Template
 from messaging.services import sender_identity_update, template_save
 from segments.models import Segment
-from segments.presets import preset_add
+from segments.services import segment_create_from_preset
 from tenants import services
 from tenants.models import Membership, Role, Tenant
 
@@ -37,7 +39,7 @@ def seed_demo() -> Tenant:
             tenant=tenant, sender_name="Demo Outdoor Shop", sender_email="hello@demo-shop.example"
         )
     Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": Role.OWNER})
-    seed_shop(tenant=tenant)
+    demo_shop_seed(tenant=tenant)
     seed_segments(tenant=tenant)
     seed_templates(tenant=tenant)
     return tenant
@@ -51,11 +53,11 @@ def seed_segments(*, tenant: Tenant) -> None:
     if Segment.objects.filter(tenant=tenant).exists():
         return
     for key in DEMO_PRESETS:
-        preset_add(tenant=tenant, key=key)
+        segment_create_from_preset(tenant=tenant, key=key)
 
 
 # Message templates the demo starts with: what the Liquid context offers, ready to preview.
-DEMO_TEMPLATES = [
+DEMO_TEMPLATES: list[dict[str, Any]] = [
     {
         "name": "Welcome",
         "channel": Channel.EMAIL,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import current_app  # the project's app (config loads it with Django)
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
@@ -20,12 +21,10 @@ def database_status() -> dict[str, Any]:
 
 
 def broker_status() -> dict[str, Any]:
-    from config.celery import app
-
     url = settings.CELERY_BROKER_URL
     transport = url.split("://", 1)[0]
     try:
-        with app.connection_for_write(url) as conn:
+        with current_app.connection_for_write(url) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return {"ok": True, "transport": transport}
     except Exception as exc:  # kombu raises transport-specific errors

@@ -37,7 +37,8 @@ class SegmentAdminForm(forms.ModelForm):
         fields = ["tenant", "name", "description", "rules"]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         # The tenant is chosen when adding, and fixed afterwards (a read-only field then).
         tenant = cleaned.get("tenant") if "tenant" in self.fields else self.instance.tenant
         if tenant is None:
@@ -123,8 +124,8 @@ class SegmentAdmin(TenantScopedAdmin):
                 if used:
                     protected.append(f"{other.name} (uses {', '.join(used)})")
         count = {
-            Segment._meta.verbose_name_plural: len(segments),
-            Membership._meta.verbose_name_plural: Membership.objects.filter(
+            str(Segment._meta.verbose_name_plural): len(segments),
+            str(Membership._meta.verbose_name_plural): Membership.objects.filter(
                 segment__in=pks
             ).count(),
         }

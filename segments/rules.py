@@ -104,7 +104,7 @@ def _child(path: str, index: int) -> str:
 def whole(value: object, name: str, path: str, *, low: int = 0, high: int = 100_000) -> int:
     ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
     require(ok, f"{name} must be a whole number from {low} to {high}.", path)
-    return int(value)  # type: ignore[arg-type]
+    return int(value)  # type: ignore[call-overload]  # require raised unless it is an int
 
 
 def among(value: object, options: Collection[str]) -> bool:
@@ -154,7 +154,9 @@ def window(raw: object, path: str) -> dict[str, Any] | None:
         require(set(raw) == {"last_days"}, "window takes last_days alone.", path)
         return {"last_days": whole(raw["last_days"], "window.last_days", path, low=1, high=3650)}
     require(
-        set(raw) <= {"after", "before"} and raw, "window takes last_days, or after/before.", path
+        set(raw) <= {"after", "before"} and bool(raw),
+        "window takes last_days, or after/before.",
+        path,
     )
     dates = {key: _date(raw[key], f"window.{key}", path).isoformat() for key in raw}
     if "after" in dates and "before" in dates:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
@@ -45,7 +46,7 @@ class RuleTreeFieldExtension(OpenApiSerializerFieldExtension):
         return rule_tree_schema()
 
 
-def _summary(tree: dict[str, Any], context: dict[str, Any]) -> str:
+def _summary(tree: dict[str, Any], context: Mapping[str, Any]) -> str:
     # The views pass the tenant's segment names once per request (for "is in “…”" parts).
     return rules.describe(tree, context.get("segment_names", {}))
 

@@ -262,6 +262,7 @@ def membership_refresh(
         return MembershipChange()
     # Two refreshes of one segment take turns, so neither records a change the other made.
     Segment.objects.select_for_update().filter(tenant=tenant, pk=segment.pk).values_list("pk").get()
+    matching_params: Sequence[Any]
     if scope is None:
         matching_sql, matching_params = _sql(
             segment_contacts(tenant=tenant, rules=segment.rules, now=now).values(member_id=F("pk"))
@@ -433,3 +434,10 @@ def memberships_refresh_all(
             change = membership_refresh(segment=segment)
             changed += len(change.entered) + len(change.exited)
     return changed
+
+
+def segment_create_from_preset(*, tenant: Tenant, key: str) -> Segment:
+    """One of the ready-made segments (segments.presets.PRESETS) as the team's own segment."""
+    from segments.presets import preset_add  # presets create through this module
+
+    return preset_add(tenant=tenant, key=key)

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -19,6 +19,7 @@ from segments import forms, rules, selectors, services
 from segments.models import Segment
 from segments.presets import PRESETS, preset_add
 from segments.services import SegmentError
+from tenants.decorators import TenantRequest
 
 PAGE_SIZE = 50
 SAMPLE_SIZE = 10
@@ -26,7 +27,7 @@ FORM_TEMPLATE = "segments/segment_form.html"
 
 
 @require_GET
-def segment_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def segment_list(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     segments = list(selectors.segment_list(tenant=request.tenant))
     by_name = {s.name: s for s in segments}
     presets = [(preset, by_name.get(preset.name)) for preset in PRESETS.values()]
@@ -34,7 +35,7 @@ def segment_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 
 @require_GET
-def segment_detail(request: HttpRequest, tenant_slug: str, segment_id: UUID) -> HttpResponse:
+def segment_detail(request: TenantRequest, tenant_slug: str, segment_id: UUID) -> HttpResponse:
     segment = selectors.segment_get(tenant=request.tenant, public_id=segment_id)
     members = selectors.segment_members(tenant=request.tenant, segment=segment)
     page = keyset_page(members, field="created_at", cursor=request.GET.get("after"), size=PAGE_SIZE)
@@ -47,7 +48,7 @@ def segment_detail(request: HttpRequest, tenant_slug: str, segment_id: UUID) -> 
 
 
 def _builder_context(
-    request: HttpRequest,
+    request: TenantRequest,
     *,
     tree: dict[str, Any],
     segment: Segment | None,
@@ -98,7 +99,7 @@ def _builder_context(
     return ctx
 
 
-def _builder_page(request: HttpRequest, *, segment: Segment | None) -> HttpResponse:
+def _builder_page(request: TenantRequest, *, segment: Segment | None) -> HttpResponse:
     """New and edit: GET shows the builder; POST saves, or applies a builder button when the
     page runs without JavaScript."""
     if segment is not None:
@@ -170,19 +171,19 @@ def _builder_page(request: HttpRequest, *, segment: Segment | None) -> HttpRespo
 
 
 @require_http_methods(["GET", "POST"])
-def segment_new(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def segment_new(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     return _builder_page(request, segment=None)
 
 
 @require_http_methods(["GET", "POST"])
-def segment_edit(request: HttpRequest, tenant_slug: str, segment_id: UUID) -> HttpResponse:
+def segment_edit(request: TenantRequest, tenant_slug: str, segment_id: UUID) -> HttpResponse:
     segment = selectors.segment_get(tenant=request.tenant, public_id=segment_id)
     return _builder_page(request, segment=segment)
 
 
 @require_POST
 def segment_builder(
-    request: HttpRequest, tenant_slug: str, segment_id: UUID | None = None
+    request: TenantRequest, tenant_slug: str, segment_id: UUID | None = None
 ) -> HttpResponse:
     """The builder after one change (htmx): the posted form, with the pressed button applied."""
     segment = (
@@ -197,7 +198,7 @@ def segment_builder(
 
 
 @require_POST
-def segment_delete(request: HttpRequest, tenant_slug: str, segment_id: UUID) -> HttpResponse:
+def segment_delete(request: TenantRequest, tenant_slug: str, segment_id: UUID) -> HttpResponse:
     segment = selectors.segment_get(tenant=request.tenant, public_id=segment_id)
     try:
         services.segment_delete(tenant=request.tenant, segment=segment)
@@ -209,7 +210,7 @@ def segment_delete(request: HttpRequest, tenant_slug: str, segment_id: UUID) -> 
 
 
 @require_POST
-def segment_presets(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def segment_presets(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     """Add a ready-made segment (one click) and show it."""
     key = request.POST.get("key", "")
     if key not in PRESETS:

@@ -17,9 +17,12 @@ from tenants.models import ApiKey, Membership, Tenant
 
 
 def visible_tenants(request: HttpRequest) -> QuerySet[Tenant]:
-    if request.user.is_superuser:
+    user = request.user
+    if not user.is_authenticated:  # the admin site lets only staff in; this narrows the type
+        return Tenant.objects.none()
+    if user.is_superuser:
         return Tenant.objects.all()
-    return Tenant.objects.filter(memberships__user=request.user)
+    return Tenant.objects.filter(memberships__user=user)
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -104,7 +107,10 @@ class ApiKeyAdmin(TenantScopedAdmin):
             obj.save(update_fields=["name"])
             return
         key, raw = services.api_key_create(
-            tenant=obj.tenant, kind=obj.kind, name=obj.name, actor=request.user
+            tenant=obj.tenant,
+            kind=obj.kind,
+            name=obj.name,
+            actor=request.user if request.user.is_authenticated else None,
         )
         obj.pk = key.pk
         obj.public_id, obj.prefix, obj.key_hash = key.public_id, key.prefix, key.key_hash

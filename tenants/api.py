@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants.models import Tenant
+from tenants.models import ApiKey, Tenant
 from tenants.serializers import TenantOutputSerializer
 
 
@@ -19,7 +21,8 @@ class TenantAPIView(APIView):
 
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         super().initial(request, *args, **kwargs)
-        self.tenant = request.auth.tenant
+        # SecretKeyAuthentication's key: HasTenantKey has refused requests without one.
+        self.tenant = cast(ApiKey, request.auth).tenant
 
 
 class TenantDetailAPI(TenantAPIView):

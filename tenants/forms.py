@@ -1,18 +1,11 @@
 from __future__ import annotations
 
-from functools import cache
-
 from django import forms
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 
-from tenants.models import ApiKeyKind, Role, Tenant, known_timezones, validate_tenant_slug
-
-
-@cache
-def timezone_choices() -> list[tuple[str, str]]:
-    zones = sorted(z for z in known_timezones() if "/" in z or z == "UTC")
-    return [(z, z.replace("_", " ")) for z in zones]
+from tenants.models import ApiKeyKind, Role, Tenant, validate_tenant_slug
+from tenants.selectors import timezone_choices
 
 
 class SignUpForm(forms.Form):
@@ -39,7 +32,8 @@ class SignUpForm(forms.Form):
     timezone = forms.ChoiceField(choices=timezone_choices, initial="UTC")
 
     def clean(self) -> dict[str, object]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         p1, p2 = data.get("password1"), data.get("password2")
         if p1 and p2 and p1 != p2:
             self.add_error("password2", "The two passwords differ.")

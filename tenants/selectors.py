@@ -7,6 +7,7 @@ import hmac
 import re
 import time
 from datetime import timedelta
+from functools import cache
 
 from django.db.models import QuerySet
 from django.http import Http404
@@ -14,11 +15,26 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.ids import uuid_or_404
-from tenants.models import KEY_MARKERS, ApiKey, ApiKeyKind, Membership, Tenant, hash_api_key
+from tenants.models import (
+    KEY_MARKERS,
+    ApiKey,
+    ApiKeyKind,
+    Membership,
+    Tenant,
+    hash_api_key,
+    known_timezones,
+)
 
 RAW_KEY_RE = re.compile(r"^(wf_sk|wf_wk)_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 # last_used_at is a hint for operators, not an audit log: write it at most this often per key.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@cache
+def timezone_choices() -> list[tuple[str, str]]:
+    """The time zones a team or a contact can be given, as form choices (regions, and UTC)."""
+    zones = sorted(z for z in known_timezones() if "/" in z or z == "UTC")
+    return [(z, z.replace("_", " ")) for z in zones]
 
 
 class ApiKeyError(Exception):

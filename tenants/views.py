@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from core.forms import add_service_errors
 from tenants import selectors, services
-from tenants.decorators import role_required
+from tenants.decorators import HtmxRequest, TenantRequest, UserRequest, role_required
 from tenants.forms import (
     ApiKeyCreateForm,
     MemberAddForm,
@@ -33,14 +33,14 @@ from tenants.registry import SETUP_STEPS
 LAST_TENANT_SESSION_KEY = "wayfarer.last_tenant"
 
 
-def _partial(request: HttpRequest, template: str, partial: str) -> str:
+def _partial(request: HtmxRequest, template: str, partial: str) -> str:
     """The whole page, or only the named partial for an htmx request that targets it."""
     return f"{template}#{partial}" if request.htmx and not request.htmx.boosted else template
 
 
 @require_GET
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: UserRequest) -> HttpResponse:
     memberships = list(selectors.memberships_for_user(user=request.user))
     if not memberships:
         return redirect("tenant_new")
@@ -75,7 +75,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def tenant_new(request: HttpRequest) -> HttpResponse:
+def tenant_new(request: UserRequest) -> HttpResponse:
     form = TenantCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -95,7 +95,7 @@ def tenant_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def dashboard(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def dashboard(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     request.session[LAST_TENANT_SESSION_KEY] = request.tenant.slug
     tenant = request.tenant
     ctx = {
@@ -117,7 +117,7 @@ def dashboard(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def tenant_settings(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def tenant_settings(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     tenant = request.tenant
     if request.method == "POST":
         if not request.membership.can_manage:
@@ -140,7 +140,7 @@ def tenant_settings(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 # --- Members ---------------------------------------------------------------------------------
 
 
-def _members_page(request: HttpRequest, form: MemberAddForm | None = None) -> HttpResponse:
+def _members_page(request: TenantRequest, form: MemberAddForm | None = None) -> HttpResponse:
     ctx = {
         "tab": "members",
         "members": selectors.membership_list(tenant=request.tenant),
@@ -154,13 +154,13 @@ def _members_page(request: HttpRequest, form: MemberAddForm | None = None) -> Ht
 
 
 @require_GET
-def members(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def members(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     return _members_page(request)
 
 
 @require_POST
 @role_required(Role.ADMIN)
-def member_add(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def member_add(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     form = MemberAddForm(request.POST)
     if form.is_valid():
         try:
@@ -180,7 +180,7 @@ def member_add(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 @require_POST
 @role_required(Role.ADMIN)
-def member_role(request: HttpRequest, tenant_slug: str, member_id: str) -> HttpResponse:
+def member_role(request: TenantRequest, tenant_slug: str, member_id: str) -> HttpResponse:
     membership = selectors.membership_get(tenant=request.tenant, public_id=member_id)
     form = MemberRoleForm(request.POST)
     try:
@@ -201,7 +201,7 @@ def member_role(request: HttpRequest, tenant_slug: str, member_id: str) -> HttpR
 
 @require_POST
 @role_required(Role.ADMIN)
-def member_remove(request: HttpRequest, tenant_slug: str, member_id: str) -> HttpResponse:
+def member_remove(request: TenantRequest, tenant_slug: str, member_id: str) -> HttpResponse:
     membership = selectors.membership_get(tenant=request.tenant, public_id=member_id)
     try:
         services.membership_remove(
@@ -218,7 +218,7 @@ def member_remove(request: HttpRequest, tenant_slug: str, member_id: str) -> Htt
     return _after_member_change(request)
 
 
-def _after_member_change(request: HttpRequest) -> HttpResponse:
+def _after_member_change(request: TenantRequest) -> HttpResponse:
     if request.htmx:
         return _members_page(request)
     return redirect("members", tenant_slug=request.tenant.slug)
@@ -228,7 +228,7 @@ def _after_member_change(request: HttpRequest) -> HttpResponse:
 
 
 def _api_keys_page(
-    request: HttpRequest,
+    request: TenantRequest,
     form: ApiKeyCreateForm | None = None,
     created: tuple[object, str] | None = None,
 ) -> HttpResponse:
@@ -249,13 +249,13 @@ def _api_keys_page(
 
 
 @require_GET
-def api_keys(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def api_keys(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     return _api_keys_page(request)
 
 
 @require_POST
 @role_required(Role.ADMIN)
-def api_key_create(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def api_key_create(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     form = ApiKeyCreateForm(request.POST)
     if not form.is_valid():
         return _api_keys_page(request, form)
@@ -271,7 +271,7 @@ def api_key_create(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 @require_POST
 @role_required(Role.ADMIN)
-def api_key_revoke(request: HttpRequest, tenant_slug: str, key_id: str) -> HttpResponse:
+def api_key_revoke(request: TenantRequest, tenant_slug: str, key_id: str) -> HttpResponse:
     key = selectors.api_key_get(tenant=request.tenant, public_id=key_id)
     services.api_key_revoke(tenant=request.tenant, api_key=key)
     messages.success(request, f"“{key.name}” is revoked; requests with it now get 401.")

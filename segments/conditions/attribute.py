@@ -151,7 +151,7 @@ class Attribute(ConditionKind):
                 q = Q(email__in=[v.lower() for v in value])
             else:  # without regard to case, as `equals`
                 lower = Lower(field, output_field=CharField())
-                q = Q(lower.get_lookup("in")(lower, [v.lower() for v in value]))
+                q = Q(sql.lookup(lower, "in", [v.lower() for v in value]))
             return q if operator == "in_list" else ~q
         raise AssertionError(operator)
 

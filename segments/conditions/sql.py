@@ -11,6 +11,7 @@ from django.db.models import (
     BooleanField,
     Expression,
     F,
+    Field,
     FloatField,
     Q,
     QuerySet,
@@ -19,6 +20,7 @@ from django.db.models import (
 )
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Lower
+from django.db.models.lookups import Lookup
 
 from audience.models import Event
 from segments.registry import Context
@@ -31,25 +33,25 @@ class JSONNumber(Expression):
     """A JSON object's key as a number, or NULL when it holds anything else (so a stray string
     never breaks the query, as a plain cast would)."""
 
-    output_field = FloatField()
+    output_field: Field[Any, Any] = FloatField()
 
     def __init__(self, column: str, key: str) -> None:
         super().__init__()
         self.column, self.key = column, key
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[str, ...]]:
         column = compiler.compile(F(self.column).resolve_expression(compiler.query))[0]
         if connection.vendor == "postgresql":
             return (
                 f"(CASE WHEN jsonb_typeof({column} -> %s) = 'number'"
                 f" THEN ({column} ->> %s)::double precision END)",
-                [self.key, self.key],
+                (self.key, self.key),
             )
         path = '$."' + self.key.replace('"', "") + '"'
         return (
             f"(CASE WHEN json_type({column}, %s) IN ('integer', 'real')"
             f" THEN json_extract({column}, %s) END)",
-            [path, path],
+            (path, path),
         )
 
 
@@ -59,18 +61,18 @@ class JSONBoolean(JSONNumber):
 
     output_field = BooleanField()
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[str, ...]]:
         column = compiler.compile(F(self.column).resolve_expression(compiler.query))[0]
         if connection.vendor == "postgresql":
             return (
                 f"(CASE WHEN jsonb_typeof({column} -> %s) = 'boolean'"
                 f" THEN ({column} ->> %s)::boolean END)",
-                [self.key, self.key],
+                (self.key, self.key),
             )
         path = '$."' + self.key.replace('"', "") + '"'
         return (
             f"(CASE json_type({column}, %s) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)",
-            [path],
+            (path,),
         )
 
 
@@ -126,24 +128,24 @@ def json_q(column: str, key: str, operator: str, value: Any) -> Q:
         # A number (or true/false) compares with JSON numbers (booleans) alone: 3 equals
         # 3.0, never "3" or true.
         typed = JSONBoolean(column, key) if isinstance(value, bool) else JSONNumber(column, key)
-        lookup = NUMBER_LOOKUPS.get(operator, "exact")  # equals / not_equals: exact
-        q = Q(typed.get_lookup(lookup)(typed, value)) & Q(typed.get_lookup("isnull")(typed, False))
+        name = NUMBER_LOOKUPS.get(operator, "exact")  # equals / not_equals: exact
+        q = Q(lookup(typed, name, value)) & Q(lookup(typed, "isnull", False))
         return ~q if operator == "not_equals" else q
     # The value as text (numbers and true/false spelled as in JSON), without regard to case.
     text = Coalesce(
         Cast(KeyTextTransform(key, column), TextField()), Value("", output_field=TextField())
     )
     if operator in ("equals", "not_equals"):
-        q = Q(text.get_lookup("iexact")(text, value))
+        q = Q(lookup(text, "iexact", value))
         return q if operator == "equals" else ~q
     if operator in ("contains", "not_contains"):
-        q = Q(text.get_lookup("icontains")(text, str(value)))
+        q = Q(lookup(text, "icontains", str(value)))
         return q if operator == "contains" else ~q
     if operator == "starts_with":
-        return Q(text.get_lookup("istartswith")(text, str(value)))
+        return Q(lookup(text, "istartswith", str(value)))
     if operator in ("in_list", "not_in_list"):
         lower = Lower(text)
-        q = Q(lower.get_lookup("in")(lower, [str(v).lower() for v in value]))
+        q = Q(lookup(lower, "in", [str(v).lower() for v in value]))
         return q if operator == "in_list" else ~q
     raise AssertionError(operator)
 
@@ -163,3 +165,10 @@ def of_contact(found: QuerySet[Event], contact_pk: int) -> QuerySet[Event]:
     """`found` narrowed to one contact (evaluation reads that contact's events alone, through
     the (tenant, contact, occurred_at) index)."""
     return found.filter(contact_id=contact_pk)
+
+
+def lookup(expression: Any, name: str, value: Any) -> Lookup[Any]:
+    """The lookup `name` of an expression, applied: `expression <name> value`."""
+    found = expression.get_lookup(name)
+    assert found is not None, name  # Django's own lookups, registered for these output fields
+    return found(expression, value)
