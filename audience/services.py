@@ -1,23 +1,25 @@
-"""Writes for the audience: recording Segment-style messages (events, profiles, identities)."""
+"""Writes for the audience: the one way facts about a contact are recorded (`events_record`,
+and Segment-style messages through ingestion), profiles, identities and consent."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from functools import partial
-from typing import Any
+from functools import lru_cache, partial
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils.timezone import now
 
 from audience.bulk import EventRow, events_insert, message_ids_stored
 from audience.identity import MAX_RECENTLY_VIEWED, IdentityResolver
-from audience.models import Contact, Identity, LifecycleStage
+from audience.models import Contact, Event, Identity, LifecycleStage
 from audience.segment_spec import Message
 from audience.selectors import contact_find
-from audience.signals import contacts_changed, events_recorded
+from audience.signals import RecordedEvent, contacts_changed, events_recorded
 from tenants.models import Tenant
 
 CONTACT_EDITABLE = (
@@ -32,6 +34,7 @@ CONTACT_EDITABLE = (
     "birth_year",
     "lifecycle_stage",
 )
+CONSENT_CHANNELS = ("email", "push")
 ATTEMPTS = 5  # see messages_record: rolled-back calls are tried again
 
 
@@ -87,19 +90,106 @@ def messages_record_in_transaction(
 ) -> IngestResult:
     """The body of `messages_record`, for callers that own the transaction (the inbox worker
     records several requests in one). Must run inside `transaction.atomic()`."""
-    result = _record(tenant, messages, source, received_at)
-    if result.event_ids:
+    return _record(tenant, messages, source, received_at)
+
+
+class Fact(NamedTuple):
+    """Something Wayfarer itself learnt about a contact (a message outcome, a segment entry, a
+    price drop on a wished-for product), to be recorded as a track event by `events_record`.
+
+    `key` names the fact within its `source` (e.g. a delivery's id and the outcome's name): the
+    event's message id is derived from `source`, `key` and the contact, so recording the same
+    fact again, by the same producer or another, stores it once. (A named tuple rather than a
+    frozen dataclass: a segment entering a million contacts makes a million of them.)"""
+
+    contact_id: int
+    name: str
+    key: str
+    source: str
+    properties: Mapping[str, Any] = {}
+    occurred_at: datetime | None = None  # None: now
+
+    @property
+    def message_id(self) -> str:
+        return f"wf:{self.source}:{_digest(self.key)}:{self.contact_id}"
+
+
+@lru_cache(maxsize=1024)  # many facts share a key (a segment's entries, a price drop's contacts)
+def _digest(key: str) -> str:
+    # A digest keeps the id within the column's 100 characters whatever the key's length.
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def events_record(*, tenant: Tenant, facts: Sequence[Fact], fresh: bool = False) -> list[int]:
+    """Record `facts` as events on their contacts, inside the caller's transaction (if any), and
+    announce them with `events_recorded` after commit. Facts stored already (same message id)
+    are left out: a replay is a no-op. Returns the ids of the events stored now.
+
+    Set-based: one look-up of the stored message ids, one insert (COPY for many rows), whatever
+    the number of facts. `fresh=True` is a hint that the keys are new by construction (they name
+    the moment of this very transaction, as segment entries do): the look-up is skipped, and
+    done after all only if the insert finds a repeat."""
+    stamp = now()
+    rows: dict[str, EventRow] = {}
+    for fact in facts:
+        message_id = f"wf:{fact.source}:{_digest(fact.key)}:{fact.contact_id}"  # Fact.message_id
+        if message_id not in rows:
+            rows[message_id] = EventRow(
+                tenant_id=tenant.pk,
+                contact_id=fact.contact_id,
+                type=Event.Type.TRACK,
+                name=fact.name,
+                properties=dict(fact.properties),
+                context={},
+                occurred_at=fact.occurred_at or stamp,
+                received_at=stamp,
+                message_id=message_id,
+                source=fact.source,
+            )
+    if not rows:
+        return []
+    if fresh:
+        try:
+            with transaction.atomic():  # a savepoint: a repeat must not break the caller's
+                return _events_store(tenant, list(rows.values()))
+        except IntegrityError:
+            pass  # some were stored before after all: leave them out below
+    for attempt in range(2):
+        stored = message_ids_stored(tenant_id=tenant.pk, message_ids=list(rows))
+        new = [row for message_id, row in rows.items() if message_id not in stored]
+        if not new:
+            return []
+        try:
+            with transaction.atomic():
+                return _events_store(tenant, new)
+        except IntegrityError:
+            # Another transaction stored one of them since the look-up (a pixel loaded twice at
+            # once); it has committed now, so a second look-up sees it.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _events_store(tenant: Tenant, rows: Sequence[EventRow]) -> list[int]:
+    """Insert events and announce them after commit: the one place where both happen, for
+    ingestion and `events_record` alike. Must run inside `transaction.atomic()`."""
+    ids = events_insert(rows)
+    if ids:
         transaction.on_commit(
             partial(
                 events_recorded.send,
                 sender=None,
                 tenant=tenant,
-                event_ids=result.event_ids,
-                contact_ids=result.contact_ids,
+                event_ids=ids,
+                contact_ids=sorted({row.contact_id for row in rows}),
+                events=[
+                    RecordedEvent(pk, row.contact_id, row.name)
+                    for pk, row in zip(ids, rows, strict=True)
+                ],
             ),
             robust=True,  # a failing receiver (the broker down) must not fail the committed caller
         )
-    return result
+    return ids
 
 
 def _is_serialization_failure(exc: OperationalError) -> bool:
@@ -146,7 +236,7 @@ def _record(
         )
         for message, when, received, contact in pending
     ]
-    result.event_ids = events_insert(rows)
+    result.event_ids = _events_store(tenant, rows)
     result.stored = len(rows)
     result.contact_ids = sorted({row.contact_id for row in rows})
     return result
@@ -246,8 +336,19 @@ def apply_message_to_profile(contact: Contact, message: Message, when: datetime)
 NULLABLE_FIELDS = ("birthday_month", "birthday_day", "birth_year")
 
 
-def contacts_changed_announce(*, tenant: Tenant, contact_ids: list[int]) -> None:
-    """Send `audience.signals.contacts_changed` once the current transaction commits."""
+def contacts_changed_announce(
+    *, tenant: Tenant, contact_ids: Sequence[int] = (), emails: Sequence[str] = ()
+) -> None:
+    """Send `audience.signals.contacts_changed` once the current transaction commits, for
+    `contact_ids` and the tenant's contacts with one of `emails` (a suppression names an
+    address, not a contact). Other apps call this when they change what makes a contact
+    reachable: a suppression, a push subscription."""
+    contact_ids = list(contact_ids)
+    if emails:
+        wanted = sorted({e.strip().lower() for e in emails if e.strip()})
+        contact_ids += Contact.objects.filter(tenant=tenant, email__in=wanted).values_list(
+            "pk", flat=True
+        )
     if contact_ids:
         transaction.on_commit(
             partial(
@@ -309,6 +410,27 @@ def contact_update(
     return contact
 
 
+def contact_consent_set(
+    *, tenant: Tenant, contact: Contact, channel: str, consent: str, source: str
+) -> bool:
+    """Set `contact`'s consent for `channel` ("email" or "push"), stamped with the time and
+    `source`, and announce `contacts_changed` after commit (a "reachable" segment follows).
+    Returns whether it changed; `contact` is updated in place."""
+    if channel not in CONSENT_CHANNELS:
+        raise ValueError(f"no consent for channel {channel!r}")
+    field = f"{channel}_consent"
+    with transaction.atomic():
+        locked = Contact.objects.select_for_update().only(field).get(tenant=tenant, pk=contact.pk)
+        if getattr(locked, field) == consent:
+            return False
+        values = {field: consent, f"{field}_at": now(), f"{field}_source": source[:100]}
+        Contact.objects.filter(tenant=tenant, pk=contact.pk).update(**values)
+        for name, value in values.items():
+            setattr(contact, name, value)
+        contacts_changed_announce(tenant=tenant, contact_ids=[contact.pk])
+    return True
+
+
 def contact_apply_fields(*, contact: Contact, fields: dict[str, Any], source: str) -> None:
     """Set CONTACT_EDITABLE fields, merge `attributes`, and record consent changes with their
     time and source."""
@@ -323,7 +445,7 @@ def contact_apply_fields(*, contact: Contact, fields: dict[str, Any], source: st
     if "attributes" in fields:
         contact.attributes = {**contact.attributes, **fields["attributes"]}
     stamp = now()
-    for channel in ("email", "push"):
+    for channel in CONSENT_CHANNELS:
         value = fields.get(f"{channel}_consent")
         if value and value != getattr(contact, f"{channel}_consent"):
             setattr(contact, f"{channel}_consent", value)

@@ -20,7 +20,7 @@ import binascii
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Any
@@ -37,6 +37,7 @@ from pywebpush import WebPusher
 
 from audience.models import Consent, Contact
 from audience.segment_spec import Message
+from audience.services import contacts_changed_announce
 from messaging.links import push_click_url
 from messaging.models import Channel, Delivery, PushSubscription
 from messaging.outbox import Handover, Outcome, Reclaimed, SendFailure, register
@@ -258,7 +259,7 @@ def _host(subscription: PushSubscription) -> str:
     return urlsplit(subscription.endpoint).netloc
 
 
-def _deactivate(subscriptions: Iterable[PushSubscription]) -> None:
+def _deactivate(subscriptions: Sequence[PushSubscription]) -> None:
     ids = [s.pk for s in subscriptions]
     tenants = {s.tenant_id for s in subscriptions}
     PushSubscription.objects.filter(tenant_id__in=tenants, pk__in=ids).update(
@@ -268,6 +269,10 @@ def _deactivate(subscriptions: Iterable[PushSubscription]) -> None:
     )
     for s in subscriptions:
         s.active = False
+    # Rare (a browser gone for good), so one more query for the tenants is no cost that counts.
+    for tenant in Tenant.objects.filter(pk__in=tenants):
+        contact_ids = [s.contact_id for s in subscriptions if s.tenant_id == tenant.pk]
+        contacts_changed_announce(tenant=tenant, contact_ids=contact_ids)
 
 
 def _failure(result: PushResult) -> SendFailure:
@@ -436,19 +441,26 @@ def push_subscription_save(
     _validate_keys(endpoint, p256dh, auth)
     if contact.tenant_id != tenant.pk:
         raise ValueError("the contact belongs to another tenant")
-    subscription, _ = PushSubscription.objects.update_or_create(
-        tenant=tenant,
-        endpoint=endpoint,
-        defaults={
-            "contact": contact,
-            "p256dh": p256dh,
-            "auth": auth,
-            "user_agent": user_agent[:500],
-            "active": True,
-            "deactivated_reason": "",
-            "updated_at": now(),
-        },
-    )
+    with transaction.atomic():
+        # The browser may have belonged to another contact until now: both became (un)reachable.
+        previous = PushSubscription.objects.filter(tenant=tenant, endpoint=endpoint).values_list(
+            "contact_id", flat=True
+        )
+        changed = [contact.pk, *previous]
+        subscription, _ = PushSubscription.objects.update_or_create(
+            tenant=tenant,
+            endpoint=endpoint,
+            defaults={
+                "contact": contact,
+                "p256dh": p256dh,
+                "auth": auth,
+                "user_agent": user_agent[:500],
+                "active": True,
+                "deactivated_reason": "",
+                "updated_at": now(),
+            },
+        )
+        contacts_changed_announce(tenant=tenant, contact_ids=changed)
     return subscription
 
 
@@ -501,7 +513,9 @@ def push_subscribe(
 
 def push_subscription_deactivate(*, tenant: Tenant, endpoint: str, reason: str) -> bool:
     """Turn off the tenant's subscription with this endpoint; False if it has none."""
-    changed = PushSubscription.objects.filter(tenant=tenant, endpoint=endpoint).update(
-        active=False, deactivated_reason=reason[:200], updated_at=now()
-    )
+    with transaction.atomic():
+        found = PushSubscription.objects.filter(tenant=tenant, endpoint=endpoint)
+        contact_ids = list(found.values_list("contact_id", flat=True))
+        changed = found.update(active=False, deactivated_reason=reason[:200], updated_at=now())
+        contacts_changed_announce(tenant=tenant, contact_ids=contact_ids)
     return bool(changed)
