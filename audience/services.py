@@ -129,34 +129,38 @@ def events_record(*, tenant: Tenant, facts: Sequence[Fact], fresh: bool = False)
     the number of facts. `fresh=True` is a hint that the keys are new by construction (they name
     the moment of this very transaction, as segment entries do): the look-up is skipped, and
     done after all only if the insert finds a repeat."""
-    stamp = now()
-    rows: dict[str, EventRow] = {}
-    for fact in facts:
-        message_id = f"wf:{fact.source}:{_digest(fact.key)}:{fact.contact_id}"  # Fact.message_id
-        if message_id not in rows:
-            rows[message_id] = EventRow(
-                tenant_id=tenant.pk,
-                contact_id=fact.contact_id,
-                type=Event.Type.TRACK,
-                name=fact.name,
-                properties=dict(fact.properties),
-                context={},
-                occurred_at=fact.occurred_at or stamp,
-                received_at=stamp,
-                message_id=message_id,
-                source=fact.source,
-            )
+    stamp, tenant_id, track = now(), tenant.pk, Event.Type.TRACK.value
+    # Positional and without copying `properties` (facts often share one dict): a segment's
+    # entries make this run for each of many thousand contacts.
+    rows = [
+        EventRow(
+            tenant_id,
+            contact_id,
+            track,
+            name,
+            properties,  # type: ignore[arg-type]
+            {},
+            occurred or stamp,
+            stamp,
+            f"wf:{source}:{_digest(key)}:{contact_id}",  # as Fact.message_id says
+            source,
+        )
+        for contact_id, name, key, source, properties, occurred in facts
+    ]
     if not rows:
         return []
     if fresh:
         try:
             with transaction.atomic():  # a savepoint: a repeat must not break the caller's
-                return _events_store(tenant, list(rows.values()))
+                return _events_store(tenant, rows)
         except IntegrityError:
-            pass  # some were stored before after all: leave them out below
+            pass  # some were stored before after all (or repeated here): leave them out below
+    unique: dict[str, EventRow] = {}
+    for row in rows:
+        unique.setdefault(row.message_id, row)
     for attempt in range(2):
-        stored = message_ids_stored(tenant_id=tenant.pk, message_ids=list(rows))
-        new = [row for message_id, row in rows.items() if message_id not in stored]
+        stored = message_ids_stored(tenant_id=tenant_id, message_ids=list(unique))
+        new = [row for message_id, row in unique.items() if message_id not in stored]
         if not new:
             return []
         try:
@@ -182,10 +186,9 @@ def _events_store(tenant: Tenant, rows: Sequence[EventRow]) -> list[int]:
                 tenant=tenant,
                 event_ids=ids,
                 contact_ids=sorted({row.contact_id for row in rows}),
-                events=[
-                    RecordedEvent(pk, row.contact_id, row.name)
-                    for pk, row in zip(ids, rows, strict=True)
-                ],
+                events=list(
+                    map(RecordedEvent, ids, [r.contact_id for r in rows], [r.name for r in rows])
+                ),
             ),
             robust=True,  # a failing receiver (the broker down) must not fail the committed caller
         )

@@ -67,11 +67,11 @@ def record(
             tenants[delivery.tenant_id] = delivery.tenant
         by_tenant.setdefault(delivery.tenant_id, []).append(
             Fact(
-                contact_id=delivery.contact_id,
-                name=name,
-                key=f"{delivery.public_id}:{name}{moment}",
-                source=SOURCE,
-                properties={**delivery_properties(delivery), **extra},
+                delivery.contact_id,
+                name,
+                f"{delivery.public_id}:{name}{moment}",
+                SOURCE,
+                {**delivery_properties(delivery), **extra},
             )
         )
     ids: list[int] = []
