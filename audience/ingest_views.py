@@ -19,10 +19,10 @@ from django.views.decorators.http import require_http_methods
 from audience.inbox import inbox_accept
 from audience.segment_spec import (
     MAX_BATCH_BYTES,
-    MAX_MESSAGE_BYTES,
+    MAX_CALL_BYTES,
     SpecError,
     parse_batch,
-    parse_message,
+    parse_call,
 )
 from tenants.authentication import write_key_from_request
 from tenants.models import ApiKey, ApiKeyKind
@@ -104,7 +104,7 @@ def ingest(request: HttpRequest, kind: str) -> HttpResponse:
 def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
     body_error: SpecError | None = None
     try:
-        payload, size = _payload(request, MAX_BATCH_BYTES if kind == "batch" else MAX_MESSAGE_BYTES)
+        payload, size = _payload(request, MAX_BATCH_BYTES if kind == "batch" else MAX_CALL_BYTES)
     except SpecError as exc:
         payload, size, body_error = None, 0, exc
     # Authenticate before judging the payload: strangers learn nothing about it.
@@ -118,11 +118,11 @@ def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
         if body_error is not None:
             raise body_error
         if kind == "batch":
-            messages = parse_batch(payload, body_bytes=size)
-        else:  # the body's limit is the message's
-            messages = [parse_message(payload, type_=kind, check_size=False)]
+            calls = parse_batch(payload, body_bytes=size)
+        else:  # the body's limit is the call's
+            calls = [parse_call(payload, type_=kind, check_size=False)]
     except SpecError as exc:
         return _error(400, **exc.as_dict())
     # Accepted: the ingest worker records it shortly (audience/inbox.py), as Segment's API does.
-    inbox_accept(tenant=key.tenant, messages=messages, source="http")
+    inbox_accept(tenant=key.tenant, calls=calls, source="http")
     return JsonResponse({"success": True})

@@ -1,5 +1,5 @@
 """Writes for the audience: the one way facts about a contact are recorded (`events_record`,
-and Segment-style messages through ingestion), profiles, identities and consent."""
+and Segment-style calls through ingestion), profiles, identities and consent."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from django.utils.timezone import now
 from audience.bulk import EventRow, events_insert, message_ids_stored
 from audience.identity import MAX_RECENTLY_VIEWED, IdentityResolver
 from audience.models import Contact, Event, Identity, LifecycleStage
-from audience.segment_spec import Message
+from audience.segment_spec import Call
 from audience.selectors import contact_find
 from audience.signals import RecordedEvent, contacts_changed, events_recorded
 from tenants.models import Tenant
@@ -35,7 +35,7 @@ CONTACT_EDITABLE = (
     "lifecycle_stage",
 )
 CONSENT_CHANNELS = ("email", "push")
-ATTEMPTS = 5  # see messages_record: rolled-back calls are tried again
+ATTEMPTS = 5  # see calls_record: rolled-back calls are tried again
 
 
 @dataclass
@@ -46,27 +46,27 @@ class IngestResult:
     contact_ids: list[int] = field(default_factory=list)
 
 
-def occurred_at(message: Message, received_at: datetime) -> datetime:
+def occurred_at(call: Call, received_at: datetime) -> datetime:
     """Client time corrected by the client's clock skew (received_at - sentAt), as Segment does."""
-    if message.timestamp is None:
+    if call.timestamp is None:
         return received_at
-    if message.sent_at is None:
-        return message.timestamp
-    return message.timestamp + (received_at - message.sent_at)
+    if call.sent_at is None:
+        return call.timestamp
+    return call.timestamp + (received_at - call.sent_at)
 
 
-def messages_record(
+def calls_record(
     *,
     tenant: Tenant,
-    messages: list[Message],
+    calls: list[Call],
     source: str = "api",
     received_at: datetime | None = None,
 ) -> IngestResult:
-    """Store a list of messages completely or not at all. Repeated messageIds (in the list or
+    """Store a list of calls completely or not at all. Repeated messageIds (in the list or
     already stored) are stored once. Announces `events_recorded` after commit."""
     received_at = received_at or now()
     return atomic_with_retries(
-        partial(messages_record_in_transaction, tenant, messages, source, received_at)
+        partial(calls_record_in_transaction, tenant, calls, source, received_at)
     )
 
 
@@ -85,12 +85,12 @@ def atomic_with_retries[T](work: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def messages_record_in_transaction(
-    tenant: Tenant, messages: list[Message], source: str, received_at: datetime
+def calls_record_in_transaction(
+    tenant: Tenant, calls: list[Call], source: str, received_at: datetime
 ) -> IngestResult:
-    """The body of `messages_record`, for callers that own the transaction (the inbox worker
+    """The body of `calls_record`, for callers that own the transaction (the inbox worker
     records several requests in one). Must run inside `transaction.atomic()`."""
-    return _record(tenant, messages, source, received_at)
+    return _record(tenant, calls, source, received_at)
 
 
 class Fact(NamedTuple):
@@ -200,44 +200,42 @@ def _is_serialization_failure(exc: OperationalError) -> bool:
     return getattr(exc.__cause__, "sqlstate", None) in ("40P01", "40001")
 
 
-def _record(
-    tenant: Tenant, messages: list[Message], source: str, received_at: datetime
-) -> IngestResult:
+def _record(tenant: Tenant, calls: list[Call], source: str, received_at: datetime) -> IngestResult:
     result = IngestResult()
-    seen = message_ids_stored(tenant_id=tenant.pk, message_ids=[m.message_id for m in messages])
+    seen = message_ids_stored(tenant_id=tenant.pk, message_ids=[m.message_id for m in calls])
     fresh = []
-    for message in messages:
-        if message.message_id in seen:
+    for call in calls:
+        if call.message_id in seen:
             result.duplicates += 1
         else:
-            seen.add(message.message_id)
-            fresh.append(message)
+            seen.add(call.message_id)
+            fresh.append(call)
     if not fresh:
         return result
     resolver = IdentityResolver(tenant)
     resolver.load(fresh)
-    pending: list[tuple[Message, datetime, datetime, Contact]] = []
-    for message in fresh:
-        contact = resolver.resolve(message)
-        received = message.received_at or received_at
-        when = occurred_at(message, received)
-        apply_message_to_profile(contact, message, when)
-        pending.append((message, when, received, contact))
+    pending: list[tuple[Call, datetime, datetime, Contact]] = []
+    for call in fresh:
+        contact = resolver.resolve(call)
+        received = call.received_at or received_at
+        when = occurred_at(call, received)
+        apply_call_to_profile(contact, call, when)
+        pending.append((call, when, received, contact))
     resolver.flush()
     rows = [
         EventRow(
             tenant_id=tenant.pk,
             contact_id=resolver.canonical(contact).pk,
-            type=message.type,
-            name=_event_name(message),
-            properties=message.traits if message.type == "identify" else message.properties,
-            context=message.context,
+            type=call.type,
+            name=_event_name(call),
+            properties=call.traits if call.type == "identify" else call.properties,
+            context=call.context,
             occurred_at=when,
             received_at=received,
-            message_id=message.message_id,
+            message_id=call.message_id,
             source=source,
         )
-        for message, when, received, contact in pending
+        for call, when, received, contact in pending
     ]
     result.event_ids = _events_store(tenant, rows)
     result.stored = len(rows)
@@ -245,14 +243,14 @@ def _record(
     return result
 
 
-def _event_name(message: Message) -> str:
-    if message.type == "track":
-        return message.event or ""
-    if message.type == "page":
-        return f"Viewed {message.event} Page" if message.event else "Page Viewed"
-    if message.type == "screen":
-        return f"Viewed {message.event} Screen" if message.event else "Screen Viewed"
-    return {"identify": "Identify", "alias": "Alias"}[message.type]
+def _event_name(call: Call) -> str:
+    if call.type == "track":
+        return call.event or ""
+    if call.type == "page":
+        return f"Viewed {call.event} Page" if call.event else "Page Viewed"
+    if call.type == "screen":
+        return f"Viewed {call.event} Screen" if call.event else "Screen Viewed"
+    return {"identify": "Identify", "alias": "Alias"}[call.type]
 
 
 def _sku(properties: dict[str, Any]) -> str | None:
@@ -274,24 +272,24 @@ def _price(properties: dict[str, Any]) -> str | None:
         return None
 
 
-def apply_message_to_profile(contact: Contact, message: Message, when: datetime) -> None:
+def apply_call_to_profile(contact: Contact, call: Call, when: datetime) -> None:
     """Keep the profile's derived state current: traits, last seen, lifecycle, cart, wishlist,
     recently viewed (Segment E-commerce spec names)."""
     if contact.last_seen_at is None or when > contact.last_seen_at:
         contact.last_seen_at = when
-    if message.type == "identify":
-        profile = dict(message.profile)
+    if call.type == "identify":
+        profile = dict(call.profile)
         attributes = profile.pop("attributes", None)
         for name, value in profile.items():
             setattr(contact, name, value)
         if attributes:
             contact.attributes = {**contact.attributes, **attributes}
-    if message.user_id and contact.lifecycle_stage == LifecycleStage.VISITOR:
+    if call.user_id and contact.lifecycle_stage == LifecycleStage.VISITOR:
         contact.lifecycle_stage = LifecycleStage.LEAD
-    if message.type != "track":
+    if call.type != "track":
         return
-    props, sku = message.properties, _sku(message.properties)
-    name = message.event
+    props, sku = call.properties, _sku(call.properties)
+    name = call.event
     if name == "Product Viewed" and sku:
         contact.recently_viewed = [sku, *[s for s in contact.recently_viewed if s != sku]][
             :MAX_RECENTLY_VIEWED

@@ -36,7 +36,7 @@ from py_vapid import Vapid
 from pywebpush import WebPusher
 
 from audience.models import Consent, Contact
-from audience.segment_spec import Message
+from audience.segment_spec import Call
 from audience.services import contacts_changed_announce
 from messaging.links import push_click_url
 from messaging.models import Channel, Delivery, PushSubscription
@@ -478,11 +478,11 @@ def push_subscribe(
     """A browser allowed notifications (POST /v1/push/subscribe): record `Push Subscribed` on
     the visitor's contact (found or created from the ids, like any tracked event), grant push
     consent, and save the subscription, all or nothing."""
-    from audience.services import messages_record
+    from audience.services import calls_record
     from messaging.services import consent_set
 
     _validate_keys(endpoint, p256dh, auth)  # before anything is written
-    message = Message(
+    call = Call(
         type="track",
         message_id=f"push-subscribed:{uuid.uuid4()}",
         user_id=user_id,
@@ -492,7 +492,7 @@ def push_subscribe(
         context=context or {},
     )
     with transaction.atomic():
-        recorded = messages_record(tenant=tenant, messages=[message], source="push")
+        recorded = calls_record(tenant=tenant, calls=[call], source="push")
         contact = Contact.objects.get(tenant=tenant, pk=recorded.contact_ids[0])
         consent_set(
             tenant=tenant,

@@ -13,8 +13,8 @@ from django.db import transaction
 
 from audience.catalog import PRICE_DROPPED, products_upsert
 from audience.models import Contact, Event
-from audience.segment_spec import parse_message
-from audience.services import Fact, events_record, messages_record
+from audience.segment_spec import parse_call
+from audience.services import Fact, calls_record, events_record
 from audience.signals import RecordedEvent, events_recorded
 from messaging import outcomes, tracking
 from messaging.models import Channel, Template
@@ -181,9 +181,9 @@ def test_it_announces_what_every_producer_records_with_the_event_names(
     }
     with django_capture_on_commit_callbacks(execute=True):  # ingestion
         wish = {"type": "track", "event": "Product Added to Wishlist", "messageId": "w1"}
-        messages_record(
+        calls_record(
             tenant=world.acme,
-            messages=[parse_message({**wish, "userId": "u1", "properties": {"sku": "S1"}})],
+            calls=[parse_call({**wish, "userId": "u1", "properties": {"sku": "S1"}})],
         )
     assert names(heard) == ["Product Added to Wishlist"]
     with django_capture_on_commit_callbacks(execute=True):  # segment entry
