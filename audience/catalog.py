@@ -12,12 +12,13 @@ from django.db.models import Q, QuerySet
 from django.utils.timezone import now
 
 from audience.models import Contact, Product
-from audience.recording import events_record_for_contacts
+from audience.services import Fact, events_record
 from tenants.models import Tenant
 
 PRODUCT_FIELDS = ("name", "url", "image_url", "price", "currency", "in_stock", "category")
 PRICE_DROPPED = "Product Price Dropped"
 BACK_IN_STOCK = "Product Back in Stock"
+SOURCE = "catalog"
 
 
 @dataclass
@@ -93,11 +94,13 @@ def _notify_interested(tenant: Tenant, product: Product, name: str, extra: dict[
         "category": product.category,
         **extra,
     }
-    events_record_for_contacts(
+    # One such event per contact per change, however often the same update is sent.
+    key = f"{name}:{product.sku}:{product.updated_at.isoformat()}"
+    interested = contacts_interested_in(tenant=tenant, sku=product.sku)
+    events_record(
         tenant=tenant,
-        contacts=contacts_interested_in(tenant=tenant, sku=product.sku),
-        name=name,
-        properties=properties,
-        # One such event per contact per change, however often the same update is sent.
-        message_id_prefix=f"{name}:{product.sku}:{product.updated_at.isoformat()}",
+        facts=[
+            Fact(contact_id=pk, name=name, key=key, source=SOURCE, properties=properties)
+            for pk in interested.values_list("pk", flat=True)
+        ],
     )

@@ -13,8 +13,8 @@ from django.utils.timezone import now
 
 from audience.catalog import products_upsert
 from audience.models import Contact, Product
-from audience.segment_spec import parse_message
-from audience.services import messages_record
+from audience.segment_spec import parse_call
+from audience.services import calls_record
 from tenants.models import Tenant
 
 CATALOG = {
@@ -133,7 +133,7 @@ def seed_catalog(*, tenant: Tenant, rng: random.Random | None = None) -> None:
 
 
 def _send(tenant: Tenant, raw: list[dict[str, object]]) -> int:
-    result = messages_record(tenant=tenant, messages=[parse_message(m) for m in raw], source="demo")
+    result = calls_record(tenant=tenant, calls=[parse_call(m) for m in raw], source="demo")
     return result.stored
 
 

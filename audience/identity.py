@@ -1,4 +1,4 @@
-"""Identity resolution: which contact a message belongs to, merging profiles when an anonymous
+"""Identity resolution: which contact a call belongs to, merging profiles when an anonymous
 visitor turns out to be a known customer. Used inside the ingestion transaction.
 
 Built for batches. `load()` reads every id a batch mentions with one query and locks those
@@ -23,24 +23,24 @@ from django.db import connection
 
 from audience.bulk import contacts_update, identities_load_locked
 from audience.models import Contact, Event, Identity
-from audience.segment_spec import Message
+from audience.segment_spec import Call
 from audience.signals import contacts_merged
 from tenants.models import Tenant
 
 Kind = Identity.Kind
 MAX_RECENTLY_VIEWED = 20
-# What resolving and applying messages may change on a stored contact.
+# What resolving and applying calls may change on a stored contact.
 SAVED_FIELDS = [
     f.name for f in Contact._meta.concrete_fields if f.name not in ("id", "tenant", "public_id")
 ]
 
 
-def message_identities(message: Message) -> Iterable[tuple[str, str]]:
-    """Every (kind, value) a message may resolve through."""
-    for value in (message.user_id, message.previous_id):
+def call_identities(call: Call) -> Iterable[tuple[str, str]]:
+    """Every (kind, value) a call may resolve through."""
+    for value in (call.user_id, call.previous_id):
         if value:
             yield Kind.USER_ID, value
-    for value in (message.anonymous_id, message.previous_id):
+    for value in (call.anonymous_id, call.previous_id):
         if value:
             yield Kind.ANONYMOUS_ID, value
 
@@ -70,7 +70,7 @@ def lock_identities(tenant: Tenant, keys: Iterable[tuple[str, str]]) -> None:
 
 
 class IdentityResolver:
-    """Resolves the messages of one tenant to contacts, within one transaction."""
+    """Resolves the calls of one tenant to contacts, within one transaction."""
 
     def __init__(self, tenant: Tenant) -> None:
         self.tenant = tenant
@@ -83,9 +83,9 @@ class IdentityResolver:
         self._new_identities: list[tuple[str, str, Contact]] = []
         self._absorbed: list[Contact] = []  # stored contacts merged into another, to delete
 
-    def load(self, messages: Iterable[Message]) -> None:
-        """Read (and lock) every id the messages mention. Call once, before resolve()."""
-        keys = {key for m in messages for key in message_identities(m)}
+    def load(self, calls: Iterable[Call]) -> None:
+        """Read (and lock) every id the calls mention. Call once, before resolve()."""
+        keys = {key for m in calls for key in call_identities(m)}
         if not keys:
             return
         lock_identities(self.tenant, keys)
@@ -155,10 +155,10 @@ class IdentityResolver:
             self._absorbed.append(source)
         return target
 
-    def resolve(self, message: Message) -> Contact:
-        if message.type == "alias":
-            return self._resolve_alias(message)
-        user_id, anonymous_id = message.user_id, message.anonymous_id
+    def resolve(self, call: Call) -> Contact:
+        if call.type == "alias":
+            return self._resolve_alias(call)
+        user_id, anonymous_id = call.user_id, call.anonymous_id
         by_user = self._lookup(Kind.USER_ID, user_id)
         by_anon = self._lookup(Kind.ANONYMOUS_ID, anonymous_id)
         if user_id is None:
@@ -177,26 +177,26 @@ class IdentityResolver:
             return by_anon
         return self._create(user_id=user_id, anonymous_id=anonymous_id if by_anon is None else None)
 
-    def _resolve_alias(self, message: Message) -> Contact:
-        assert message.user_id is not None and message.previous_id is not None
-        target = self._lookup(Kind.USER_ID, message.user_id)
-        previous = self._lookup(Kind.USER_ID, message.previous_id) or self._lookup(
-            Kind.ANONYMOUS_ID, message.previous_id
+    def _resolve_alias(self, call: Call) -> Contact:
+        assert call.user_id is not None and call.previous_id is not None
+        target = self._lookup(Kind.USER_ID, call.user_id)
+        previous = self._lookup(Kind.USER_ID, call.previous_id) or self._lookup(
+            Kind.ANONYMOUS_ID, call.previous_id
         )
         if target is None and previous is None:
-            return self._create(user_id=message.user_id, anonymous_id=message.previous_id)
+            return self._create(user_id=call.user_id, anonymous_id=call.previous_id)
         if target is None:
             assert previous is not None
-            self._attach(previous, Kind.USER_ID, message.user_id)
+            self._attach(previous, Kind.USER_ID, call.user_id)
             return previous
         if previous is None:
-            self._attach(target, Kind.ANONYMOUS_ID, message.previous_id)
+            self._attach(target, Kind.ANONYMOUS_ID, call.previous_id)
             return target
         return target if previous is target else self.merge(previous, target)
 
     # --- writes --------------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write every contact handed out, in its final state (call it once, after every message
+        """Write every contact handed out, in its final state (call it once, after every call
         was applied): insert the new ones, move merged contacts' events and ids to their target
         and delete them, update the others, store the new ids."""
         Contact.objects.bulk_create(

@@ -11,7 +11,7 @@ The guarantees stay those of the synchronous path:
 - a repeated messageId is stored once (the recorder checks, as before);
 - a row the worker cannot record is kept, marked failed with the reason, never dropped.
 
-A row is JSON text: a list of normalised messages (`_document` below), their client time already
+A row is JSON text: a list of normalised calls (`_document` below), their client time already
 corrected for clock skew, so the worker does not validate again.
 """
 
@@ -33,10 +33,10 @@ from django.db.models import F
 from django.utils.timezone import now
 
 from audience.models import InboxBatch
-from audience.segment_spec import Message
+from audience.segment_spec import Call
 from audience.services import (
     atomic_with_retries,
-    messages_record_in_transaction,
+    calls_record_in_transaction,
     occurred_at,
 )
 from core.db import raw_cursor
@@ -44,10 +44,10 @@ from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
 
-# The worker records about CHUNK_MESSAGES messages per transaction: large enough that the
-# set-based statements cost little per message, small enough to keep transactions short. Rows
-# hold 1 (/v1/track) to ~2,500 (/v1/batch) messages, so the rows claimed per chunk adapt.
-CHUNK_MESSAGES = 5_000
+# The worker records about CHUNK_CALLS calls per transaction: large enough that the
+# set-based statements cost little per call, small enough to keep transactions short. Rows
+# hold 1 (/v1/track) to ~2,500 (/v1/batch) calls, so the rows claimed per chunk adapt.
+CHUNK_CALLS = 5_000
 MAX_CHUNK_ROWS = 1_000
 WAKE_INTERVAL = 0.25  # seconds: a web process asks for a drain at most this often
 BROKER_PAUSE = 5.0  # seconds without trying after the broker refused a wake-up
@@ -56,7 +56,7 @@ BROKER_PAUSE = 5.0  # seconds without trying after the broker refused a wake-up
 @dataclass
 class DrainResult:
     batches: int = 0
-    messages: int = 0
+    calls: int = 0
     stored: int = 0
     duplicates: int = 0
     failed: int = 0
@@ -69,14 +69,14 @@ class DrainResult:
 def inbox_accept(
     *,
     tenant: Tenant,
-    messages: list[Message],
+    calls: list[Call],
     source: str,
     received_at: datetime | None = None,
 ) -> None:
-    """Keep validated messages for the ingest worker and wake it after commit."""
+    """Keep validated calls for the ingest worker and wake it after commit."""
     received_at = received_at or now()
-    document = orjson.dumps([_document(m, received_at) for m in messages]).decode()
-    values = [tenant.pk, source, _received_at_db(received_at, connection), len(messages), document]
+    document = orjson.dumps([_document(c, received_at) for c in calls]).decode()
+    values = [tenant.pk, source, _received_at_db(received_at, connection), len(calls), document]
     if connection.in_atomic_block:
         _insert(values)
     else:
@@ -113,30 +113,30 @@ _INSERT = (
 _received_at_db = InboxBatch._meta.get_field("received_at").get_db_prep_value
 
 
-def _document(message: Message, received_at: datetime) -> dict[str, Any]:
+def _document(call: Call, received_at: datetime) -> dict[str, Any]:
     document: dict[str, Any] = {
-        "type": message.type,
-        "messageId": message.message_id,
-        "occurredAt": occurred_at(message, received_at),  # orjson writes ISO 8601
+        "type": call.type,
+        "messageId": call.message_id,
+        "occurredAt": occurred_at(call, received_at),  # orjson writes ISO 8601
     }
     for key, value in (
-        ("userId", message.user_id),
-        ("anonymousId", message.anonymous_id),
-        ("previousId", message.previous_id),
-        ("event", message.event),
-        ("properties", message.properties),
-        ("traits", message.traits),
-        ("context", message.context),
-        ("profile", message.profile),
+        ("userId", call.user_id),
+        ("anonymousId", call.anonymous_id),
+        ("previousId", call.previous_id),
+        ("event", call.event),
+        ("properties", call.properties),
+        ("traits", call.traits),
+        ("context", call.context),
+        ("profile", call.profile),
     ):
         if value:
             document[key] = value
     return document
 
 
-def _message(document: dict[str, Any], received_at: datetime) -> Message:
+def _call(document: dict[str, Any], received_at: datetime) -> Call:
     get = document.get
-    return Message(
+    return Call(
         type=document["type"],
         message_id=document["messageId"],
         user_id=get("userId"),
@@ -195,14 +195,14 @@ inbox_wake = _Waker()
 
 
 def inbox_drain(*, seconds: float | None = None) -> DrainResult:
-    """Record the waiting inbox rows, oldest first, ~CHUNK_MESSAGES per transaction. Any number
+    """Record the waiting inbox rows, oldest first, ~CHUNK_CALLS per transaction. Any number
     of workers may drain at once: each claims rows with SKIP LOCKED. A chunk that fails is
     recorded again one row at a time, so one bad row is set aside (failed, with the error)
     without holding up the others. After `seconds` it stops between chunks with `more` set,
     so that a worker shared with other queues gets back to them."""
     result = DrainResult()
     deadline = None if seconds is None else time.monotonic() + seconds
-    rows = 50  # a first guess: requests of 100 messages, as SDKs send them
+    rows = 50  # a first guess: requests of 100 calls, as SDKs send them
     while True:
         try:
             chunk = atomic_with_retries(partial(_record_claimed, rows))
@@ -210,7 +210,7 @@ def inbox_drain(*, seconds: float | None = None) -> DrainResult:
             log.exception("An inbox chunk failed; recording its rows one by one.")
             chunk = _record_one_by_one(rows)
         result.batches += chunk.batches
-        result.messages += chunk.messages
+        result.calls += chunk.calls
         result.stored += chunk.stored
         result.duplicates += chunk.duplicates
         result.failed += chunk.failed
@@ -222,8 +222,8 @@ def inbox_drain(*, seconds: float | None = None) -> DrainResult:
         if deadline is not None and time.monotonic() > deadline:
             result.more = True
             return result
-        size = max(1, chunk.messages // max(1, chunk.batches))
-        rows = max(1, min(MAX_CHUNK_ROWS, CHUNK_MESSAGES // size))
+        size = max(1, chunk.calls // max(1, chunk.batches))
+        rows = max(1, min(MAX_CHUNK_ROWS, CHUNK_CALLS // size))
 
 
 def _claim(limit: int) -> list[InboxBatch]:
@@ -236,16 +236,16 @@ def _record_claimed(limit: int, claimed: list[int] | None = None) -> DrainResult
     rows = _claim(limit)
     if claimed is not None:
         claimed[:] = [row.pk for row in rows]
-    chunk = DrainResult(batches=len(rows), messages=sum(row.size for row in rows))
+    chunk = DrainResult(batches=len(rows), calls=sum(row.size for row in rows))
     if not rows:
         return chunk
-    groups: dict[tuple[int, str], list[Message]] = defaultdict(list)
+    groups: dict[tuple[int, str], list[Call]] = defaultdict(list)
     for row in rows:
-        messages = [_message(document, row.received_at) for document in orjson.loads(row.messages)]
-        groups[row.tenant_id, row.source].extend(messages)
+        calls = [_call(document, row.received_at) for document in orjson.loads(row.messages)]
+        groups[row.tenant_id, row.source].extend(calls)
     tenants = Tenant.objects.in_bulk({tenant_id for tenant_id, _ in groups})
-    for (tenant_id, source), messages in groups.items():
-        recorded = messages_record_in_transaction(tenants[tenant_id], messages, source, now())
+    for (tenant_id, source), calls in groups.items():
+        recorded = calls_record_in_transaction(tenants[tenant_id], calls, source, now())
         chunk.stored += recorded.stored
         chunk.duplicates += recorded.duplicates
     InboxBatch.objects.filter(pk__in=[row.pk for row in rows]).delete()
@@ -269,7 +269,7 @@ def _record_one_by_one(limit: int) -> DrainResult:
         if not one.batches:
             break
         done.batches += 1
-        done.messages += one.messages
+        done.calls += one.calls
         done.stored += one.stored
         done.duplicates += one.duplicates
     return done

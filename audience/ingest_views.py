@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from audience.inbox import inbox_accept
-from audience.segment_spec import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, parse_batch, parse_message
+from audience.segment_spec import MAX_BATCH_BYTES, MAX_CALL_BYTES, parse_batch, parse_call
 from core.body import BadRequest, body_json
 from core.edge import edge_bad_request, edge_unauthorized, with_cors
 from tenants.authentication import write_key_from_request
@@ -43,7 +43,7 @@ def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
     body_error: BadRequest | None = None
     try:
         payload, size = body_json(
-            request, limit=MAX_BATCH_BYTES if kind == "batch" else MAX_MESSAGE_BYTES
+            request, limit=MAX_BATCH_BYTES if kind == "batch" else MAX_CALL_BYTES
         )
     except BadRequest as exc:
         payload, size, body_error = None, 0, exc
@@ -56,11 +56,11 @@ def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
         if body_error is not None:
             raise body_error
         if kind == "batch":
-            messages = parse_batch(payload, body_bytes=size)
-        else:  # the body's limit is the message's
-            messages = [parse_message(payload, type_=kind, check_size=False)]
-    except BadRequest as exc:  # the body's or the messages' (SpecError)
+            calls = parse_batch(payload, body_bytes=size)
+        else:  # the body's limit is the call's
+            calls = [parse_call(payload, type_=kind, check_size=False)]
+    except BadRequest as exc:  # the body's or the calls' (SpecError)
         return edge_bad_request(exc)
     # Accepted: the ingest worker records it shortly (audience/inbox.py), as Segment's API does.
-    inbox_accept(tenant=key.tenant, messages=messages, source="http")
+    inbox_accept(tenant=key.tenant, calls=calls, source="http")
     return JsonResponse({"success": True})

@@ -1,5 +1,5 @@
-"""Reading Segment HTTP Tracking API messages: validation with precise errors, and normalisation
-into `Message` values that the ingestion service stores. Pure functions, no database.
+"""Reading Segment HTTP Tracking API calls: validation with precise errors, and normalisation
+into `Call` values that the ingestion service stores. Pure functions, no database.
 
 https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/
 """
@@ -23,7 +23,7 @@ from audience.models import MAX_ID_LENGTH, Contact
 from core.body import BadRequest
 from tenants.models import known_timezones
 
-MAX_MESSAGE_BYTES = 32 * 1024
+MAX_CALL_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 TYPES = ("identify", "track", "page", "screen", "alias")
 MAX_MESSAGE_ID_LENGTH = 100
@@ -35,7 +35,11 @@ class SpecError(BadRequest):
 
 
 @dataclass(frozen=True)
-class Message:
+class Call:
+    """One Segment API call (identify, track, page, screen, alias), validated. Segment's docs
+    name it a "message" (hence `messageId`, kept on the wire and in `Event.message_id`); here it
+    is a call, so that "message" names only what messaging sends."""
+
     type: str
     message_id: str
     user_id: str | None
@@ -48,8 +52,8 @@ class Message:
     timestamp: datetime | None = None
     sent_at: datetime | None = None
     profile: dict[str, Any] = field(default_factory=dict)  # identify: contact fields from traits
-    # When the server took the message, if not the time of the call that records it (the inbox
-    # records messages received by several requests at once).
+    # When the server took the call, if not the time of the recording (the inbox records calls
+    # received by several requests at once).
     received_at: datetime | None = None
 
 
@@ -95,15 +99,15 @@ def _time(raw: dict[str, Any], key: str) -> datetime | None:
     return parsed
 
 
-def parse_message(raw: object, *, type_: str | None = None, check_size: bool = True) -> Message:
-    """Validate one message. `type_` is the type implied by the endpoint (/v1/track → "track");
+def parse_call(raw: object, *, type_: str | None = None, check_size: bool = True) -> Call:
+    """Validate one call. `type_` is the type implied by the endpoint (/v1/track → "track");
     batch items carry their own. `check_size=False` when the caller knows it is small enough."""
     if not isinstance(raw, dict):
         raise SpecError("A message must be a JSON object.")
     if check_size:
         size = len(orjson.dumps(raw))
-        if size > MAX_MESSAGE_BYTES:
-            raise SpecError(f"The message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}.")
+        if size > MAX_CALL_BYTES:
+            raise SpecError(f"The message is {size} bytes; the limit is {MAX_CALL_BYTES}.")
     kind = type_ or raw.get("type")
     if kind not in TYPES:
         shown = "missing" if kind is None else f"“{kind}”"
@@ -150,7 +154,7 @@ def parse_message(raw: object, *, type_: str | None = None, check_size: bool = T
             properties = {"category": category.strip(), **properties}
 
     traits = _object(raw, "traits") or _object(_object(raw, "context"), "traits")
-    return Message(
+    return Call(
         type=kind,
         message_id=message_id.strip(),
         user_id=user_id,
@@ -254,11 +258,11 @@ def parse_birthday(value: object) -> dict[str, Any]:
     }
 
 
-def parse_batch(raw: object, *, body_bytes: int | None = None) -> list[Message]:
-    """Validate a whole batch; the first bad message is reported with its index. When the body
-    was `body_bytes` long and that is within one message's limit, no message can exceed it, so
-    the per-message size check (a serialisation each) is skipped."""
-    check_size = body_bytes is None or body_bytes > MAX_MESSAGE_BYTES
+def parse_batch(raw: object, *, body_bytes: int | None = None) -> list[Call]:
+    """Validate a whole batch; the first bad call is reported with its index. When the body
+    was `body_bytes` long and that is within one call's limit, no call can exceed it, so
+    the per-call size check (a serialisation each) is skipped."""
+    check_size = body_bytes is None or body_bytes > MAX_CALL_BYTES
     if not isinstance(raw, dict):
         raise SpecError("The body must be a JSON object with a batch list.")
     items = raw.get("batch")
@@ -266,10 +270,10 @@ def parse_batch(raw: object, *, body_bytes: int | None = None) -> list[Message]:
         raise SpecError("batch must be a list of messages.", field="batch")
     if not items:
         raise SpecError("batch is empty.", field="batch")
-    # Batch-level context and sentAt apply to every message, as Segment's libraries send them.
+    # Batch-level context and sentAt apply to every call, as Segment's libraries send them.
     shared_context = _object(raw, "context")
     shared_sent_at = raw.get("sentAt")
-    messages = []
+    calls = []
     for index, item in enumerate(items):
         if isinstance(item, dict):
             if shared_context and "context" not in item:
@@ -277,8 +281,8 @@ def parse_batch(raw: object, *, body_bytes: int | None = None) -> list[Message]:
             if shared_sent_at is not None and "sentAt" not in item:
                 item = {**item, "sentAt": shared_sent_at}
         try:
-            messages.append(parse_message(item, check_size=check_size))
+            calls.append(parse_call(item, check_size=check_size))
         except SpecError as exc:
             exc.index = index
             raise
-    return messages
+    return calls

@@ -1,23 +1,25 @@
-"""Writes for the audience: recording Segment-style messages (events, profiles, identities)."""
+"""Writes for the audience: the one way facts about a contact are recorded (`events_record`,
+and Segment-style calls through ingestion), profiles, identities and consent."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from functools import partial
-from typing import Any
+from functools import lru_cache, partial
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils.timezone import now
 
 from audience.bulk import EventRow, events_insert, message_ids_stored
 from audience.identity import MAX_RECENTLY_VIEWED, IdentityResolver
-from audience.models import Contact, Identity, LifecycleStage
-from audience.segment_spec import Message
+from audience.models import Contact, Event, Identity, LifecycleStage
+from audience.segment_spec import Call
 from audience.selectors import contact_find
-from audience.signals import contacts_changed, events_recorded
+from audience.signals import RecordedEvent, contacts_changed, events_recorded
 from tenants.models import Tenant
 
 CONTACT_EDITABLE = (
@@ -32,7 +34,8 @@ CONTACT_EDITABLE = (
     "birth_year",
     "lifecycle_stage",
 )
-ATTEMPTS = 5  # see messages_record: rolled-back calls are tried again
+CONSENT_CHANNELS = ("email", "push")
+ATTEMPTS = 5  # see calls_record: rolled-back calls are tried again
 
 
 @dataclass
@@ -43,27 +46,27 @@ class IngestResult:
     contact_ids: list[int] = field(default_factory=list)
 
 
-def occurred_at(message: Message, received_at: datetime) -> datetime:
+def occurred_at(call: Call, received_at: datetime) -> datetime:
     """Client time corrected by the client's clock skew (received_at - sentAt), as Segment does."""
-    if message.timestamp is None:
+    if call.timestamp is None:
         return received_at
-    if message.sent_at is None:
-        return message.timestamp
-    return message.timestamp + (received_at - message.sent_at)
+    if call.sent_at is None:
+        return call.timestamp
+    return call.timestamp + (received_at - call.sent_at)
 
 
-def messages_record(
+def calls_record(
     *,
     tenant: Tenant,
-    messages: list[Message],
+    calls: list[Call],
     source: str = "api",
     received_at: datetime | None = None,
 ) -> IngestResult:
-    """Store a list of messages completely or not at all. Repeated messageIds (in the list or
+    """Store a list of calls completely or not at all. Repeated messageIds (in the list or
     already stored) are stored once. Announces `events_recorded` after commit."""
     received_at = received_at or now()
     return atomic_with_retries(
-        partial(messages_record_in_transaction, tenant, messages, source, received_at)
+        partial(calls_record_in_transaction, tenant, calls, source, received_at)
     )
 
 
@@ -82,24 +85,114 @@ def atomic_with_retries[T](work: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def messages_record_in_transaction(
-    tenant: Tenant, messages: list[Message], source: str, received_at: datetime
+def calls_record_in_transaction(
+    tenant: Tenant, calls: list[Call], source: str, received_at: datetime
 ) -> IngestResult:
-    """The body of `messages_record`, for callers that own the transaction (the inbox worker
+    """The body of `calls_record`, for callers that own the transaction (the inbox worker
     records several requests in one). Must run inside `transaction.atomic()`."""
-    result = _record(tenant, messages, source, received_at)
-    if result.event_ids:
+    return _record(tenant, calls, source, received_at)
+
+
+class Fact(NamedTuple):
+    """Something Wayfarer itself learnt about a contact (a message outcome, a segment entry, a
+    price drop on a wished-for product), to be recorded as a track event by `events_record`.
+
+    `key` names the fact within its `source` (e.g. a delivery's id and the outcome's name): the
+    event's message id is derived from `source`, `key` and the contact, so recording the same
+    fact again, by the same producer or another, stores it once. (A named tuple rather than a
+    frozen dataclass: a segment entering a million contacts makes a million of them.)"""
+
+    contact_id: int
+    name: str
+    key: str
+    source: str
+    properties: Mapping[str, Any] = {}
+    occurred_at: datetime | None = None  # None: now
+
+    @property
+    def message_id(self) -> str:
+        return f"wf:{self.source}:{_digest(self.key)}:{self.contact_id}"
+
+
+@lru_cache(maxsize=1024)  # many facts share a key (a segment's entries, a price drop's contacts)
+def _digest(key: str) -> str:
+    # A digest keeps the id within the column's 100 characters whatever the key's length.
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def events_record(*, tenant: Tenant, facts: Sequence[Fact], fresh: bool = False) -> list[int]:
+    """Record `facts` as events on their contacts, inside the caller's transaction (if any), and
+    announce them with `events_recorded` after commit. Facts stored already (same message id)
+    are left out: a replay is a no-op. Returns the ids of the events stored now.
+
+    Set-based: one look-up of the stored message ids, one insert (COPY for many rows), whatever
+    the number of facts. `fresh=True` is a hint that the keys are new by construction (they name
+    the moment of this very transaction, as segment entries do): the look-up is skipped, and
+    done after all only if the insert finds a repeat."""
+    stamp, tenant_id, track = now(), tenant.pk, Event.Type.TRACK.value
+    # Positional and without copying `properties` (facts often share one dict): a segment's
+    # entries make this run for each of many thousand contacts.
+    rows = [
+        EventRow(
+            tenant_id,
+            contact_id,
+            track,
+            name,
+            properties,  # type: ignore[arg-type]
+            {},
+            occurred or stamp,
+            stamp,
+            f"wf:{source}:{_digest(key)}:{contact_id}",  # as Fact.message_id says
+            source,
+        )
+        for contact_id, name, key, source, properties, occurred in facts
+    ]
+    if not rows:
+        return []
+    if fresh:
+        try:
+            with transaction.atomic():  # a savepoint: a repeat must not break the caller's
+                return _events_store(tenant, rows)
+        except IntegrityError:
+            pass  # some were stored before after all (or repeated here): leave them out below
+    unique: dict[str, EventRow] = {}
+    for row in rows:
+        unique.setdefault(row.message_id, row)
+    for attempt in range(2):
+        stored = message_ids_stored(tenant_id=tenant_id, message_ids=list(unique))
+        new = [row for message_id, row in unique.items() if message_id not in stored]
+        if not new:
+            return []
+        try:
+            with transaction.atomic():
+                return _events_store(tenant, new)
+        except IntegrityError:
+            # Another transaction stored one of them since the look-up (a pixel loaded twice at
+            # once); it has committed now, so a second look-up sees it.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _events_store(tenant: Tenant, rows: Sequence[EventRow]) -> list[int]:
+    """Insert events and announce them after commit: the one place where both happen, for
+    ingestion and `events_record` alike. Must run inside `transaction.atomic()`."""
+    ids = events_insert(rows)
+    if ids:
         transaction.on_commit(
             partial(
                 events_recorded.send,
                 sender=None,
                 tenant=tenant,
-                event_ids=result.event_ids,
-                contact_ids=result.contact_ids,
+                event_ids=ids,
+                contact_ids=sorted({row.contact_id for row in rows}),
+                events=list(
+                    map(RecordedEvent, ids, [r.contact_id for r in rows], [r.name for r in rows])
+                ),
             ),
             robust=True,  # a failing receiver (the broker down) must not fail the committed caller
         )
-    return result
+    return ids
 
 
 def _is_serialization_failure(exc: OperationalError) -> bool:
@@ -107,59 +200,57 @@ def _is_serialization_failure(exc: OperationalError) -> bool:
     return getattr(exc.__cause__, "sqlstate", None) in ("40P01", "40001")
 
 
-def _record(
-    tenant: Tenant, messages: list[Message], source: str, received_at: datetime
-) -> IngestResult:
+def _record(tenant: Tenant, calls: list[Call], source: str, received_at: datetime) -> IngestResult:
     result = IngestResult()
-    seen = message_ids_stored(tenant_id=tenant.pk, message_ids=[m.message_id for m in messages])
+    seen = message_ids_stored(tenant_id=tenant.pk, message_ids=[m.message_id for m in calls])
     fresh = []
-    for message in messages:
-        if message.message_id in seen:
+    for call in calls:
+        if call.message_id in seen:
             result.duplicates += 1
         else:
-            seen.add(message.message_id)
-            fresh.append(message)
+            seen.add(call.message_id)
+            fresh.append(call)
     if not fresh:
         return result
     resolver = IdentityResolver(tenant)
     resolver.load(fresh)
-    pending: list[tuple[Message, datetime, datetime, Contact]] = []
-    for message in fresh:
-        contact = resolver.resolve(message)
-        received = message.received_at or received_at
-        when = occurred_at(message, received)
-        apply_message_to_profile(contact, message, when)
-        pending.append((message, when, received, contact))
+    pending: list[tuple[Call, datetime, datetime, Contact]] = []
+    for call in fresh:
+        contact = resolver.resolve(call)
+        received = call.received_at or received_at
+        when = occurred_at(call, received)
+        apply_call_to_profile(contact, call, when)
+        pending.append((call, when, received, contact))
     resolver.flush()
     rows = [
         EventRow(
             tenant_id=tenant.pk,
             contact_id=resolver.canonical(contact).pk,
-            type=message.type,
-            name=_event_name(message),
-            properties=message.traits if message.type == "identify" else message.properties,
-            context=message.context,
+            type=call.type,
+            name=_event_name(call),
+            properties=call.traits if call.type == "identify" else call.properties,
+            context=call.context,
             occurred_at=when,
             received_at=received,
-            message_id=message.message_id,
+            message_id=call.message_id,
             source=source,
         )
-        for message, when, received, contact in pending
+        for call, when, received, contact in pending
     ]
-    result.event_ids = events_insert(rows)
+    result.event_ids = _events_store(tenant, rows)
     result.stored = len(rows)
     result.contact_ids = sorted({row.contact_id for row in rows})
     return result
 
 
-def _event_name(message: Message) -> str:
-    if message.type == "track":
-        return message.event or ""
-    if message.type == "page":
-        return f"Viewed {message.event} Page" if message.event else "Page Viewed"
-    if message.type == "screen":
-        return f"Viewed {message.event} Screen" if message.event else "Screen Viewed"
-    return {"identify": "Identify", "alias": "Alias"}[message.type]
+def _event_name(call: Call) -> str:
+    if call.type == "track":
+        return call.event or ""
+    if call.type == "page":
+        return f"Viewed {call.event} Page" if call.event else "Page Viewed"
+    if call.type == "screen":
+        return f"Viewed {call.event} Screen" if call.event else "Screen Viewed"
+    return {"identify": "Identify", "alias": "Alias"}[call.type]
 
 
 def _sku(properties: dict[str, Any]) -> str | None:
@@ -181,24 +272,24 @@ def _price(properties: dict[str, Any]) -> str | None:
         return None
 
 
-def apply_message_to_profile(contact: Contact, message: Message, when: datetime) -> None:
+def apply_call_to_profile(contact: Contact, call: Call, when: datetime) -> None:
     """Keep the profile's derived state current: traits, last seen, lifecycle, cart, wishlist,
     recently viewed (Segment E-commerce spec names)."""
     if contact.last_seen_at is None or when > contact.last_seen_at:
         contact.last_seen_at = when
-    if message.type == "identify":
-        profile = dict(message.profile)
+    if call.type == "identify":
+        profile = dict(call.profile)
         attributes = profile.pop("attributes", None)
         for field, value in profile.items():
             setattr(contact, field, value)
         if attributes:
             contact.attributes = {**contact.attributes, **attributes}
-    if message.user_id and contact.lifecycle_stage == LifecycleStage.VISITOR:
+    if call.user_id and contact.lifecycle_stage == LifecycleStage.VISITOR:
         contact.lifecycle_stage = LifecycleStage.LEAD
-    if message.type != "track":
+    if call.type != "track":
         return
-    props, sku = message.properties, _sku(message.properties)
-    name = message.event
+    props, sku = call.properties, _sku(call.properties)
+    name = call.event
     if name == "Product Viewed" and sku:
         contact.recently_viewed = [sku, *[s for s in contact.recently_viewed if s != sku]][
             :MAX_RECENTLY_VIEWED
@@ -246,8 +337,19 @@ def apply_message_to_profile(contact: Contact, message: Message, when: datetime)
 NULLABLE_FIELDS = ("birthday_month", "birthday_day", "birth_year")
 
 
-def contacts_changed_announce(*, tenant: Tenant, contact_ids: list[int]) -> None:
-    """Send `audience.signals.contacts_changed` once the current transaction commits."""
+def contacts_changed_announce(
+    *, tenant: Tenant, contact_ids: Sequence[int] = (), emails: Sequence[str] = ()
+) -> None:
+    """Send `audience.signals.contacts_changed` once the current transaction commits, for
+    `contact_ids` and the tenant's contacts with one of `emails` (a suppression names an
+    address, not a contact). Other apps call this when they change what makes a contact
+    reachable: a suppression, a push subscription."""
+    contact_ids = list(contact_ids)
+    if emails:
+        wanted = sorted({e.strip().lower() for e in emails if e.strip()})
+        contact_ids += Contact.objects.filter(tenant=tenant, email__in=wanted).values_list(
+            "pk", flat=True
+        )
     if contact_ids:
         transaction.on_commit(
             partial(
@@ -309,6 +411,27 @@ def contact_update(
     return contact
 
 
+def contact_consent_set(
+    *, tenant: Tenant, contact: Contact, channel: str, consent: str, source: str
+) -> bool:
+    """Set `contact`'s consent for `channel` ("email" or "push"), stamped with the time and
+    `source`, and announce `contacts_changed` after commit (a "reachable" segment follows).
+    Returns whether it changed; `contact` is updated in place."""
+    if channel not in CONSENT_CHANNELS:
+        raise ValueError(f"no consent for channel {channel!r}")
+    field = f"{channel}_consent"
+    with transaction.atomic():
+        locked = Contact.objects.select_for_update().only(field).get(tenant=tenant, pk=contact.pk)
+        if getattr(locked, field) == consent:
+            return False
+        values = {field: consent, f"{field}_at": now(), f"{field}_source": source[:100]}
+        Contact.objects.filter(tenant=tenant, pk=contact.pk).update(**values)
+        for name, value in values.items():
+            setattr(contact, name, value)
+        contacts_changed_announce(tenant=tenant, contact_ids=[contact.pk])
+    return True
+
+
 def contact_apply_fields(*, contact: Contact, fields: dict[str, Any], source: str) -> None:
     """Set CONTACT_EDITABLE fields, merge `attributes`, and record consent changes with their
     time and source."""
@@ -323,7 +446,7 @@ def contact_apply_fields(*, contact: Contact, fields: dict[str, Any], source: st
     if "attributes" in fields:
         contact.attributes = {**contact.attributes, **fields["attributes"]}
     stamp = now()
-    for channel in ("email", "push"):
+    for channel in CONSENT_CHANNELS:
         value = fields.get(f"{channel}_consent")
         if value and value != getattr(contact, f"{channel}_consent"):
             setattr(contact, f"{channel}_consent", value)

@@ -1,12 +1,20 @@
 """Facts the audience app announces to the apps above it (they subscribe in AppConfig.ready()).
 
-events_recorded(sender=None, tenant=Tenant, event_ids=list[int], contact_ids=list[int])
-    Sent after the transaction that stored the events has committed, once per ingestion call
-    (a whole /v1/batch is one call). Duplicates that were not stored are not included.
+events_recorded(sender=None, tenant=Tenant, event_ids=list[int], contact_ids=list[int],
+                events=list[RecordedEvent])
+    Sent after the transaction that stored the events has committed, by the one place that
+    stores events (audience.services: ingestion's calls and `events_record`'s facts alike), once
+    per recording call (a whole /v1/batch is one call, a chunk of the ingest worker one per
+    tenant and source). Events that were not stored (repeats) are not included. `event_ids` is
+    in the order of `events`; `contact_ids` is sorted and distinct; `events` gives each event's
+    id, contact id and name, so that a receiver (a journey trigger) can match names without
+    reading the events again.
 
 contacts_changed(sender=None, tenant=Tenant, contact_ids=list[int])
-    Sent after commit when profiles were edited other than by events: the REST API's upsert,
-    the contacts UI, a CSV import (once per chunk of rows).
+    Sent after commit when profiles or what makes a contact reachable changed other than by
+    events: the REST API's upsert, the contacts UI, a CSV import (once per chunk of rows),
+    consent set by the preference centre or an unsubscribe, an address suppressed or released,
+    a browser push subscription saved or turned off.
 
 contacts_merged(sender=None, tenant=Tenant, merged=dict[int, int])
     Sent inside the ingestion transaction when profiles are merged (an anonymous visitor turned
@@ -18,7 +26,18 @@ contacts_merged(sender=None, tenant=Tenant, merged=dict[int, int])
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.dispatch import Signal
+
+
+class RecordedEvent(NamedTuple):
+    """One stored event, as `events_recorded` announces it."""
+
+    id: int
+    contact_id: int
+    name: str
+
 
 events_recorded = Signal()
 contacts_changed = Signal()

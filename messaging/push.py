@@ -20,7 +20,7 @@ import binascii
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Any
@@ -35,6 +35,7 @@ from django.utils.timezone import now
 from pywebpush import WebPusher
 
 from audience.models import Consent, Contact
+from audience.services import Call, contacts_changed_announce
 from messaging.links import push_click_url
 from messaging.models import Channel, Delivery, PushSubscription, SenderIdentity
 from messaging.outbox import Handover, Outcome, Reclaimed, SendFailure, register
@@ -254,7 +255,7 @@ def _host(subscription: PushSubscription) -> str:
     return urlsplit(subscription.endpoint).netloc
 
 
-def _deactivate(subscriptions: Iterable[PushSubscription]) -> None:
+def _deactivate(subscriptions: Sequence[PushSubscription]) -> None:
     ids = [s.pk for s in subscriptions]
     tenants = {s.tenant_id for s in subscriptions}
     PushSubscription.objects.filter(tenant_id__in=tenants, pk__in=ids).update(
@@ -264,6 +265,10 @@ def _deactivate(subscriptions: Iterable[PushSubscription]) -> None:
     )
     for s in subscriptions:
         s.active = False
+    # Rare (a browser gone for good), so one more query for the tenants is no cost that counts.
+    for tenant in Tenant.objects.filter(pk__in=tenants):
+        contact_ids = [s.contact_id for s in subscriptions if s.tenant_id == tenant.pk]
+        contacts_changed_announce(tenant=tenant, contact_ids=contact_ids)
 
 
 def _failure(result: PushResult) -> SendFailure:
@@ -432,19 +437,26 @@ def push_subscription_save(
     _validate_keys(endpoint, p256dh, auth)
     if contact.tenant_id != tenant.pk:
         raise ValueError("the contact belongs to another tenant")
-    subscription, _ = PushSubscription.objects.update_or_create(
-        tenant=tenant,
-        endpoint=endpoint,
-        defaults={
-            "contact": contact,
-            "p256dh": p256dh,
-            "auth": auth,
-            "user_agent": user_agent[:500],
-            "active": True,
-            "deactivated_reason": "",
-            "updated_at": now(),
-        },
-    )
+    with transaction.atomic():
+        # The browser may have belonged to another contact until now: both became (un)reachable.
+        previous = PushSubscription.objects.filter(tenant=tenant, endpoint=endpoint).values_list(
+            "contact_id", flat=True
+        )
+        changed = [contact.pk, *previous]
+        subscription, _ = PushSubscription.objects.update_or_create(
+            tenant=tenant,
+            endpoint=endpoint,
+            defaults={
+                "contact": contact,
+                "p256dh": p256dh,
+                "auth": auth,
+                "user_agent": user_agent[:500],
+                "active": True,
+                "deactivated_reason": "",
+                "updated_at": now(),
+            },
+        )
+        contacts_changed_announce(tenant=tenant, contact_ids=changed)
     return subscription
 
 
@@ -462,11 +474,11 @@ def push_subscribe(
     """A browser allowed notifications (POST /v1/push/subscribe): record `Push Subscribed` on
     the visitor's contact (found or created from the ids, like any tracked event), grant push
     consent, and save the subscription, all or nothing."""
-    from audience.services import Message, messages_record
+    from audience.services import calls_record
     from messaging.services import consent_set
 
     _validate_keys(endpoint, p256dh, auth)  # before anything is written
-    message = Message(
+    call = Call(
         type="track",
         message_id=f"push-subscribed:{uuid.uuid4()}",
         user_id=user_id,
@@ -476,7 +488,7 @@ def push_subscribe(
         context=context or {},
     )
     with transaction.atomic():
-        recorded = messages_record(tenant=tenant, messages=[message], source="push")
+        recorded = calls_record(tenant=tenant, calls=[call], source="push")
         contact = Contact.objects.get(tenant=tenant, pk=recorded.contact_ids[0])
         consent_set(
             tenant=tenant,
@@ -497,7 +509,9 @@ def push_subscribe(
 
 def push_subscription_deactivate(*, tenant: Tenant, endpoint: str, reason: str) -> bool:
     """Turn off the tenant's subscription with this endpoint; False if it has none."""
-    changed = PushSubscription.objects.filter(tenant=tenant, endpoint=endpoint).update(
-        active=False, deactivated_reason=reason[:200], updated_at=now()
-    )
+    with transaction.atomic():
+        found = PushSubscription.objects.filter(tenant=tenant, endpoint=endpoint)
+        contact_ids = list(found.values_list("contact_id", flat=True))
+        changed = found.update(active=False, deactivated_reason=reason[:200], updated_at=now())
+        contacts_changed_announce(tenant=tenant, contact_ids=contact_ids)
     return bool(changed)

@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils.timezone import now
 
 from audience.models import Consent, Contact
+from audience.services import Fact, contact_consent_set, contacts_changed_announce, events_record
 from messaging import outcomes
 from messaging.models import (
     TEMPLATE_FIELDS,
@@ -194,50 +195,45 @@ def _publish(task: Any, runs: int) -> None:
 def consent_set(
     *, tenant: Tenant, contact: Contact, channel: str, consent: str, source: str
 ) -> bool:
-    """Set a contact's consent for `channel`; records `Unsubscribed` when it is revoked.
-    Returns whether it changed. Takes effect for the very next message: senders read consent
-    when they send, not when they decided."""
-    field = f"{channel}_consent"
+    """A contact's choice about messages on `channel` (an unsubscribe link, the preference
+    centre, a browser allowing notifications): audience sets the consent and announces it;
+    a revocation is also recorded as `Unsubscribed`. Returns whether it changed. Takes effect
+    for the very next message: senders read consent when they send, not when they decided."""
     with transaction.atomic():
-        locked = Contact.objects.select_for_update().get(tenant=tenant, pk=contact.pk)
-        if getattr(locked, field) == consent:
-            return False
-        stamp = now()
-        Contact.objects.filter(pk=contact.pk).update(
-            **{field: consent, f"{field}_at": stamp, f"{field}_source": source[:100]}
+        changed = contact_consent_set(
+            tenant=tenant, contact=contact, channel=channel, consent=consent, source=source
         )
-        setattr(contact, field, consent)
-        if consent == Consent.REVOKED:
-            _record_contact_event(
-                tenant, contact, outcomes.UNSUBSCRIBED, {"channel": channel, "source": source}
+        if changed and consent == Consent.REVOKED:
+            stamp = getattr(contact, f"{channel}_consent_at")
+            events_record(
+                tenant=tenant,
+                facts=[
+                    Fact(
+                        contact_id=contact.pk,
+                        name=outcomes.UNSUBSCRIBED,
+                        key=f"{outcomes.UNSUBSCRIBED}:{channel}:{stamp.isoformat()}",
+                        source=outcomes.SOURCE,
+                        properties={"channel": channel, "source": source},
+                    )
+                ],
             )
-    return True
-
-
-def _record_contact_event(
-    tenant: Tenant, contact: Contact, name: str, properties: dict[str, Any]
-) -> None:
-    from audience.recording import events_record_for_contacts
-
-    events_record_for_contacts(
-        tenant=tenant,
-        contacts=[contact],
-        name=name,
-        properties=properties,
-        message_id_prefix=f"{name}:{contact.public_id}:{now().isoformat()}",
-        source="messaging",
-    )
+    return changed
 
 
 def suppression_add(
     *, tenant: Tenant, address: str, reason: str, detail: str = ""
 ) -> tuple[Suppression, bool]:
-    """Suppress an email address for the tenant (idempotent)."""
-    return Suppression.objects.get_or_create(
-        tenant=tenant,
-        address=address.strip().lower(),
-        defaults={"reason": reason, "detail": detail[:500]},
-    )
+    """Suppress an email address for the tenant (idempotent). Its contacts' reachability
+    changed: audience announces it."""
+    with transaction.atomic():
+        suppression, created = Suppression.objects.get_or_create(
+            tenant=tenant,
+            address=address.strip().lower(),
+            defaults={"reason": reason, "detail": detail[:500]},
+        )
+        if created:
+            contacts_changed_announce(tenant=tenant, emails=[suppression.address])
+    return suppression, created
 
 
 def deliveries_retry(*, deliveries: Iterable[Delivery]) -> int:
@@ -263,7 +259,10 @@ def deliveries_retry(*, deliveries: Iterable[Delivery]) -> int:
 
 def suppression_remove(*, tenant: Tenant, suppression: Suppression) -> None:
     """Let messages go to a suppressed address again (an operator's decision)."""
-    Suppression.objects.filter(tenant=tenant, pk=suppression.pk).delete()
+    with transaction.atomic():
+        deleted, _ = Suppression.objects.filter(tenant=tenant, pk=suppression.pk).delete()
+        if deleted:
+            contacts_changed_announce(tenant=tenant, emails=[suppression.address])
 
 
 SENDER_IDENTITY_FIELDS = ("sender_name", "sender_email", "reply_to_email")

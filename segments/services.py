@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from audience.models import Contact
-from audience.recording import events_record_for_contact_ids
+from audience.services import Fact, events_record
 from core.db import raw_cursor
 from segments import rules as rule_tree
 from segments.compiler import segment_contacts
@@ -31,6 +31,7 @@ from tenants.models import Tenant
 
 ENTERED = "Segment Entered"
 EXITED = "Segment Exited"
+SOURCE = "segments"  # the source of the events above
 
 
 class SegmentError(ValueError):
@@ -331,21 +332,15 @@ def membership_refresh(
     stamp = now.isoformat()
     # The refresh time makes each entry and exit a fact of its own (a contact may leave and
     # come back); running the same refresh twice finds nothing to change the second time.
-    events_record_for_contact_ids(
+    entered_key = f"segment:{segment.public_id}:entered:{stamp}"
+    exited_key = f"segment:{segment.public_id}:exited:{stamp}"
+    events_record(
         tenant=tenant,
-        contact_ids=entered,
-        name=ENTERED,
-        properties=properties,
-        message_id_prefix=f"segment:{segment.public_id}:entered:{stamp}",
-        source="segments",
-    )
-    events_record_for_contact_ids(
-        tenant=tenant,
-        contact_ids=exited,
-        name=EXITED,
-        properties=properties,
-        message_id_prefix=f"segment:{segment.public_id}:exited:{stamp}",
-        source="segments",
+        facts=[
+            *(Fact(pk, ENTERED, entered_key, SOURCE, properties) for pk in entered),
+            *(Fact(pk, EXITED, exited_key, SOURCE, properties) for pk in exited),
+        ],
+        fresh=True,  # the keys carry this refresh's time: no need to look for stored ones
     )
     if scope is None:  # a full refresh counts afresh (and stamps the time)
         segment.member_count = Membership.objects.filter(tenant=tenant, segment=segment).count()

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from audience.models import Contact, Event, Identity, Product
-from audience.segment_spec import parse_message
-from audience.services import messages_record
+from audience.segment_spec import parse_call
+from audience.services import calls_record
 
 pytestmark = pytest.mark.django_db
 
 
 def ingest(tenant, *raw: dict) -> None:  # type: ignore[no-untyped-def]
-    messages_record(tenant=tenant, messages=[parse_message(m) for m in raw])
+    calls_record(tenant=tenant, calls=[parse_call(m) for m in raw])
 
 
 def test_it_upserts_a_contact_by_user_id_then_email(api, world) -> None:

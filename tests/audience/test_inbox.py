@@ -22,7 +22,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from audience import inbox, tasks
 from audience.inbox import DrainResult, inbox_accept, inbox_drain, inbox_retry
 from audience.models import Contact, Event, InboxBatch
-from audience.segment_spec import parse_message
+from audience.segment_spec import parse_call
 from config.celery import app as celery_app
 from tenants import services
 from tests.factories import UserFactory
@@ -221,15 +221,15 @@ def test_it_sets_an_unreadable_row_aside_and_records_the_rest(accept, world) -> 
 @pytest.fixture
 def globex_unrecordable(monkeypatch, world):  # type: ignore[no-untyped-def]
     """Recording anything for globex raises, until the returned `fix()` is called."""
-    real = inbox.messages_record_in_transaction
+    real = inbox.calls_record_in_transaction
     broken = {"yes": True}
 
-    def recorder(tenant, messages, source, received_at):  # type: ignore[no-untyped-def]
+    def recorder(tenant, calls, source, received_at):  # type: ignore[no-untyped-def]
         if broken["yes"] and tenant == world.globex:
             raise RuntimeError("globex's recorder is broken")
-        return real(tenant, messages, source, received_at)
+        return real(tenant, calls, source, received_at)
 
-    monkeypatch.setattr(inbox, "messages_record_in_transaction", recorder)
+    monkeypatch.setattr(inbox, "calls_record_in_transaction", recorder)
 
     def fix() -> None:
         broken["yes"] = False
@@ -264,10 +264,10 @@ def test_it_sets_a_failing_row_aside_without_dropping_or_blocking_the_others(
 def test_it_never_sets_a_row_aside_because_the_database_failed(accept, world, monkeypatch) -> None:
     accept([track("Product Viewed", "a1", anonymousId="a")])
 
-    def timing_out(tenant, messages, source, received_at):  # type: ignore[no-untyped-def]
+    def timing_out(tenant, calls, source, received_at):  # type: ignore[no-untyped-def]
         raise OperationalError("canceling statement due to statement timeout")
 
-    monkeypatch.setattr(inbox, "messages_record_in_transaction", timing_out)
+    monkeypatch.setattr(inbox, "calls_record_in_transaction", timing_out)
     with pytest.raises(OperationalError):  # the task fails; the next drain tries again
         inbox_drain()
     batch = InboxBatch.objects.get()
@@ -321,7 +321,7 @@ def test_it_leaves_waiting_rows_alone_when_asked_to_retry_them(accept) -> None:
 def test_it_records_each_row_once_when_workers_drain_at_the_same_time(world, published) -> None:
     for n in range(240):
         raw = track("Product Viewed", f"m{n}", anonymousId=f"visitor-{n % 7}")
-        inbox_accept(tenant=world.acme, messages=[parse_message(raw)], source="http")
+        inbox_accept(tenant=world.acme, calls=[parse_call(raw)], source="http")
     results: list[DrainResult] = []
     errors: list[BaseException] = []
 

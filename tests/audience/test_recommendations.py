@@ -11,8 +11,8 @@ import pytest
 from audience import recommendations
 from audience.models import Contact, Product
 from audience.recommendations import recommend
-from audience.segment_spec import parse_message
-from audience.services import messages_record
+from audience.segment_spec import parse_call
+from audience.services import calls_record
 from tenants.models import Tenant
 
 CATALOG = [
@@ -44,7 +44,7 @@ def track(tenant: Tenant, user_id: str, event: str, **properties: Any) -> None:
         "properties": properties,
         "messageId": str(uuid.uuid4()),
     }
-    messages_record(tenant=tenant, messages=[parse_message(message)])
+    calls_record(tenant=tenant, calls=[parse_call(message)])
 
 
 def order(tenant: Tenant, user_id: str, *skus: str) -> None:

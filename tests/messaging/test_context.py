@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from audience.models import Contact, Product
-from audience.segment_spec import parse_message
-from audience.services import messages_record
+from audience.segment_spec import parse_call
+from audience.services import calls_record
 from messaging import links
 from messaging.context import context_for_contact, contexts_build, sample_context
 from messaging.models import Channel, Delivery, Template
@@ -30,7 +30,7 @@ def track(tenant: Tenant, user_id: str, event: str, **properties: Any) -> None:
         "properties": properties,
         "messageId": str(uuid.uuid4()),
     }
-    messages_record(tenant=tenant, messages=[parse_message(message)])
+    calls_record(tenant=tenant, calls=[parse_call(message)])
 
 
 def add_products(tenant: Tenant, prefix: str = "") -> None:

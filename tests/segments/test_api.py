@@ -9,8 +9,8 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from audience.models import Contact
-from audience.segment_spec import parse_message
-from audience.services import messages_record
+from audience.segment_spec import parse_call
+from audience.services import calls_record
 from segments import services
 from segments.models import Membership, Segment
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def ingest(tenant: Any, *raw: dict[str, Any]) -> None:
-    messages_record(tenant=tenant, messages=[parse_message(m) for m in raw])
+    calls_record(tenant=tenant, calls=[parse_call(m) for m in raw])
 
 
 def person(tenant: Any, user_id: str, *, orders: int = 0, first_name: str = "") -> Contact:

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from audience.segment_spec import parse_message
-from audience.services import messages_record
+from audience.segment_spec import parse_call
+from audience.services import calls_record
 from segments.models import Segment
 from tests.factories import PASSWORD
 
@@ -32,7 +32,7 @@ expect.set_options(timeout=10_000)
 
 
 def send(tenant: Any, *messages: dict[str, Any]) -> None:
-    messages_record(tenant=tenant, messages=[parse_message(m) for m in messages])
+    calls_record(tenant=tenant, calls=[parse_call(m) for m in messages])
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from audience.models import Consent, Contact
-from audience.segment_spec import parse_message
-from audience.services import messages_record
+from audience.segment_spec import parse_call
+from audience.services import calls_record
 from segments import rules, services
 from segments.compiler import segment_contacts
 
@@ -25,7 +25,7 @@ NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
 
 def _record(tenant: Any, who: str, message: dict[str, Any]) -> None:
     key = "anonymousId" if who.startswith("anon-") else "userId"
-    messages_record(tenant=tenant, messages=[parse_message({**message, key: who})])
+    calls_record(tenant=tenant, calls=[parse_call({**message, key: who})])
 
 
 def identify(tenant: Any, who: str, at: str = "2026-01-01T09:00:00Z", **traits: Any) -> None:

@@ -18,8 +18,8 @@ import pytest
 from django.db import connection
 
 from audience.models import Consent, Contact, LifecycleStage
-from audience.segment_spec import parse_message
-from audience.services import messages_record
+from audience.segment_spec import parse_call
+from audience.services import calls_record
 from segments import registry, rules
 from segments.compiler import Compiler, segment_contacts, segment_count
 from segments.models import Membership, Segment
@@ -142,7 +142,7 @@ def generate(rng: random.Random, tenant: Any, *, contacts: int) -> None:
                     "timestamp": moment(rng).isoformat(),
                 }
             )
-    messages_record(tenant=tenant, messages=[parse_message(m) for m in messages])
+    calls_record(tenant=tenant, calls=[parse_call(m) for m in messages])
     for contact in Contact.objects.filter(tenant=tenant).order_by("pk"):
         Contact.objects.filter(pk=contact.pk).update(
             created_at=moment(rng),

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from audience.models import Contact, Event
-from audience.segment_spec import parse_message
-from audience.services import messages_record
+from audience.segment_spec import parse_call
+from audience.services import calls_record
 from segments import services
 from segments.models import Membership, Segment
 from segments.services import SegmentError
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def track(tenant: Any, anonymous_id: str, event: str, n: str, **properties: Any) -> None:
-    message = parse_message(
+    call = parse_call(
         {
             "type": "track",
             "event": event,
@@ -28,7 +28,7 @@ def track(tenant: Any, anonymous_id: str, event: str, n: str, **properties: Any)
             "properties": properties,
         }
     )
-    messages_record(tenant=tenant, messages=[message])
+    calls_record(tenant=tenant, calls=[call])
 
 
 def buyers(times: int = 1) -> dict[str, Any]:

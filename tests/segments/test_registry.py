@@ -15,8 +15,8 @@ from django.db.models import Q
 from drf_spectacular.generators import SchemaGenerator
 
 from audience.models import Contact, Event
-from audience.segment_spec import parse_message
-from audience.services import messages_record
+from audience.segment_spec import parse_call
+from audience.services import calls_record
 from segments import registry, rules, services
 from segments.compiler import segment_contacts
 from segments.models import Segment
@@ -78,7 +78,7 @@ def has_phone(settings: Any) -> Iterator[None]:
 
 
 def send(tenant: Any, *messages: dict[str, Any]) -> None:
-    messages_record(tenant=tenant, messages=[parse_message(m) for m in messages])
+    calls_record(tenant=tenant, calls=[parse_call(m) for m in messages])
 
 
 def person(tenant: Any, user_id: str, **traits: Any) -> Contact:

@@ -20,8 +20,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audience.models import Contact
-from audience.segment_spec import parse_message
-from audience.services import messages_record
+from audience.segment_spec import parse_call
+from audience.services import calls_record
 from segments import forms, rules, services
 from segments.models import Segment
 from segments.presets import PRESETS
@@ -39,7 +39,7 @@ def detail(segment: Segment) -> str:
 
 
 def send(tenant: Any, *messages: dict[str, Any]) -> None:
-    messages_record(tenant=tenant, messages=[parse_message(m) for m in messages])
+    calls_record(tenant=tenant, calls=[parse_call(m) for m in messages])
 
 
 def person(tenant: Any, user_id: str, email: str, **traits: Any) -> None:
