@@ -230,6 +230,10 @@ class Suppression(models.Model):
     def __str__(self) -> str:
         return f"{self.address} ({self.reason})"
 
+    def clean(self) -> None:
+        # Stored lower-cased (as suppression_add does): reachability matches the address so.
+        self.address = self.address.strip().lower()
+
 
 class SendingPolicy(models.Model):
     """One per tenant: what every message must pass before it leaves (messaging/policy.py)."""
