@@ -113,11 +113,14 @@ class Reachability:
     require_opt_in: bool
     suppressed: frozenset[str]  # the contacts' addresses on the suppression list, lower-cased
     push_subscribed: frozenset[int]  # pks of the contacts with an active push subscription
+    channels: frozenset[str] = frozenset(CHANNELS)  # what was loaded: only these can be judged
 
     def reason(
         self, contact: Contact, channel: str, category: str = Category.MARKETING
     ) -> str | None:
         """Why `contact` cannot be reached on `channel`, or None when it can."""
+        if channel not in self.channels:
+            raise ValueError(f"{channel!r} was not loaded")
         return unreachable_reason(
             contact,
             channel,
@@ -151,7 +154,7 @@ def reachability_load(
     contacts = list(contacts)
     if any(c.tenant_id != tenant.pk for c in contacts):
         raise ValueError("a contact of another tenant")
-    wanted = set(channels)
+    wanted = {Channel(channel) for channel in channels}
     if require_opt_in is None:
         require_opt_in = sending_policy_get(tenant=tenant).require_opt_in
     suppressed: frozenset[str] = frozenset()
@@ -166,7 +169,10 @@ def reachability_load(
         )
         push_subscribed = frozenset(active.values_list("contact_id", flat=True))
     return Reachability(
-        require_opt_in=require_opt_in, suppressed=suppressed, push_subscribed=push_subscribed
+        require_opt_in=require_opt_in,
+        suppressed=suppressed,
+        push_subscribed=push_subscribed,
+        channels=frozenset(wanted),
     )
 
 

@@ -241,7 +241,9 @@ def test_it_loads_a_batch_in_the_same_few_queries_whatever_its_size(
     load(200)
 
 
-def test_it_refuses_another_tenants_contact_and_an_unknown_channel(world: Any) -> None:
+def test_it_refuses_another_tenants_contact_an_unknown_channel_and_one_not_loaded(
+    world: Any,
+) -> None:
     theirs = _contact(world.globex, "theirs", "theirs@example.com")
     with pytest.raises(ValueError, match="another tenant"):
         contact_reachable(tenant=world.acme, contact=theirs, channel=Channel.EMAIL)
@@ -249,3 +251,10 @@ def test_it_refuses_another_tenants_contact_and_an_unknown_channel(world: Any) -
         reachable_q(tenant=world.globex, channel="sms")
     with pytest.raises(ValueError, match="unknown channel"):
         contact_reachable(tenant=world.globex, contact=theirs, channel="sms")
+    # A batch loaded for email knows nothing of push subscriptions: it refuses to guess.
+    facts = reachability.reachability_load(
+        tenant=world.globex, contacts=[theirs], channels=[Channel.EMAIL]
+    )
+    assert facts.reason(theirs, Channel.EMAIL) is None
+    with pytest.raises(ValueError, match="not loaded"):
+        facts.reason(theirs, Channel.PUSH)
