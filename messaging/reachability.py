@@ -41,10 +41,14 @@ CONSENT_REASONS = frozenset({UNSUBSCRIBED, NO_OPT_IN})
 REASONS = frozenset({NO_EMAIL, SUPPRESSED, NO_PUSH, *CONSENT_REASONS})
 
 
-def _consent_field(channel: str) -> str:
+def _channel(channel: str) -> Channel:
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
-    return f"{channel}_consent"
+    return Channel(channel)
+
+
+def _consent_field(channel: str) -> str:
+    return f"{_channel(channel)}_consent"
 
 
 def consent_reason(consent: str, *, category: str, require_opt_in: bool) -> str | None:
@@ -154,7 +158,7 @@ def reachability_load(
     contacts = list(contacts)
     if any(c.tenant_id != tenant.pk for c in contacts):
         raise ValueError("a contact of another tenant")
-    wanted = {Channel(channel) for channel in channels}
+    wanted = {_channel(channel) for channel in channels}
     if require_opt_in is None:
         require_opt_in = sending_policy_get(tenant=tenant).require_opt_in
     suppressed: frozenset[str] = frozenset()
@@ -180,7 +184,6 @@ def contact_unreachable_reason(
     *, tenant: Tenant, contact: Contact, channel: str, category: str = Category.MARKETING
 ) -> str | None:
     """Why the tenant's `contact` cannot be reached on `channel` now, or None when it can."""
-    _consent_field(channel)
     facts = reachability_load(tenant=tenant, contacts=[contact], channels=[channel])
     return facts.reason(contact, channel, category)
 
@@ -189,7 +192,7 @@ def contact_reachable(
     *, tenant: Tenant, contact: Contact, channel: str, category: str = Category.MARKETING
 ) -> bool:
     """Whether the tenant's `contact` can be reached on `channel` now (one contact, in Python:
-    a journey branching on it, the preference centre); agrees with `reachable_q`."""
+    a journey branching on it); agrees with `reachable_q`."""
     reason = contact_unreachable_reason(
         tenant=tenant, contact=contact, channel=channel, category=category
     )
