@@ -232,6 +232,10 @@ class Suppression(models.Model):
     def __str__(self) -> str:
         return f"{self.address} ({self.reason})"
 
+    def clean(self) -> None:
+        # Stored lower-cased (as suppression_add does): reachability matches the address so.
+        self.address = self.address.strip().lower()
+
 
 class SenderIdentity(models.Model):
     """One per tenant: who its messages come from. For email the From and Reply-To addresses;

@@ -1,5 +1,6 @@
-"""What a message must pass before it leaves: consent, the suppression list, the frequency cap,
-quiet hours and the tenant's hourly limit (DESIGN §7).
+"""What a message must pass before it leaves: reachability (the address or push subscription,
+the suppression list, consent; messaging/reachability.py), the frequency cap, quiet hours and the
+tenant's hourly limit (DESIGN §7).
 
 `decide()` judges a claimed batch with a few queries whatever its size, and says for each
 delivery: send, skip (with the reason, recorded on the contact) or defer (until when, and why).
@@ -16,16 +17,9 @@ from datetime import datetime, time, timedelta
 from django.db import transaction
 from django.db.models import Count, F
 
-from audience.models import Consent, Contact
-from messaging.models import (
-    Category,
-    Channel,
-    Delivery,
-    PushSubscription,
-    SendCounter,
-    SendingPolicy,
-    Suppression,
-)
+from audience.models import Contact
+from messaging.models import Category, Delivery, SendCounter, SendingPolicy
+from messaging.reachability import reachability_load
 from messaging.selectors import sending_policy_get
 from tenants.models import Tenant
 
@@ -93,10 +87,15 @@ def _decide_for_tenant(deliveries: list[Delivery], *, at: datetime) -> dict[int,
     tenant = deliveries[0].tenant
     policy = sending_policy_get(tenant=tenant)
     verdicts: dict[int, Verdict] = {}
-    suppressed = _suppressed(tenant, deliveries)
-    reachable_push = _contacts_with_push(tenant, deliveries)
+    reach = reachability_load(
+        tenant=tenant,
+        contacts=[d.contact for d in deliveries],
+        channels={d.channel for d in deliveries},
+        require_opt_in=policy.require_opt_in,
+    )
     for d in deliveries:
-        verdicts[d.pk] = _reachable(d, policy, suppressed, reachable_push) or SEND
+        reason = reach.reason(d.contact, d.channel, d.category)
+        verdicts[d.pk] = SEND if reason is None else Verdict("skip", reason)
     marketing = [
         d for d in deliveries if verdicts[d.pk] is SEND and d.category == Category.MARKETING
     ]
@@ -119,44 +118,6 @@ def _decide_for_tenant(deliveries: list[Delivery], *, at: datetime) -> dict[int,
         for d in sending[granted:]:
             verdicts[d.pk] = Verdict("defer", "hourly sending limit reached", next_hour)
     return verdicts
-
-
-def _reachable(
-    d: Delivery, policy: SendingPolicy, suppressed: set[str], reachable_push: set[int]
-) -> Verdict | None:
-    contact = d.contact
-    if d.channel == Channel.EMAIL:
-        if not contact.email:
-            return Verdict("skip", "no email address")
-        if contact.email.lower() in suppressed:
-            return Verdict("skip", "address suppressed (bounce or complaint)")
-        consent = contact.email_consent
-    else:
-        if contact.pk not in reachable_push:
-            return Verdict("skip", "no active push subscription")
-        consent = contact.push_consent
-    if d.category == Category.MARKETING:
-        if consent == Consent.REVOKED:
-            return Verdict("skip", "unsubscribed")
-        if policy.require_opt_in and consent != Consent.GRANTED:
-            return Verdict("skip", "no opt-in")
-    return None
-
-
-def _suppressed(tenant: Tenant, deliveries: list[Delivery]) -> set[str]:
-    emails = {d.contact.email.lower() for d in deliveries if d.contact.email}
-    if not emails:
-        return set()
-    found = Suppression.objects.filter(tenant=tenant, address__in=emails)
-    return set(found.values_list("address", flat=True))
-
-
-def _contacts_with_push(tenant: Tenant, deliveries: list[Delivery]) -> set[int]:
-    ids = {d.contact_id for d in deliveries if d.channel == Channel.PUSH}
-    if not ids:
-        return set()
-    found = PushSubscription.objects.filter(tenant=tenant, contact_id__in=ids, active=True)
-    return set(found.values_list("contact_id", flat=True))
 
 
 def _over_cap(policy: SendingPolicy, deliveries: list[Delivery], *, at: datetime) -> list[Delivery]:

@@ -24,7 +24,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from messaging import links, tracking
+from messaging import links, reachability, tracking
 from messaging.models import Channel, Delivery
 
 # The smallest transparent GIF: one pixel, one transparent palette entry, 42 bytes.
@@ -32,6 +32,14 @@ PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRA
 
 REDIRECT_SCHEMES = ("http", "https")
 CHANNEL_NOUNS: dict[str, str] = {Channel.EMAIL: "emails", Channel.PUSH: "notifications"}
+# The preference centre says why a channel it shows as wanted still cannot reach the contact.
+UNREACHABLE_NOTES = {
+    reachability.NO_EMAIL: "We have no email address for you, so no emails reach you.",
+    reachability.SUPPRESSED: (
+        "Emails to your address bounced or were marked as spam, so we no longer send any."
+    ),
+    reachability.NO_PUSH: "No browser of yours is signed up for notifications.",
+}
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
@@ -154,13 +162,22 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         if form.is_valid():
             tracking.preferences_save(delivery=delivery, wanted=form.cleaned_data)
             saved = True
-    initial: dict[str, bool] = {
-        c: tracking.receives(delivery=delivery, channel=c) for c in tracking.CHANNELS
-    }
+    # Read after a save: what the page shows is what the next message will meet.
+    contact = delivery.contact
+    reach = reachability.reachability_load(tenant=delivery.tenant, contacts=[contact])
+    form = PreferencesForm(initial={c: reach.consents(contact, c) for c in tracking.CHANNELS})
+    notes = []
+    for channel in tracking.CHANNELS:
+        # A checked box means consent; a note, when something else keeps the channel shut.
+        note = UNREACHABLE_NOTES.get(reach.reason(contact, channel) or "")
+        if note:
+            form.fields[channel].widget.attrs["aria-describedby"] = f"{channel}-note"
+            notes.append((channel, note))
     context = {
         "tenant": delivery.tenant,
-        "contact": delivery.contact,
-        "form": PreferencesForm(initial=initial),
+        "contact": contact,
+        "form": form,
+        "notes": notes,
         "saved": saved,
         "unsubscribe_url": links.unsubscribe_url(delivery),
     }

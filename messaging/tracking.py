@@ -19,7 +19,6 @@ from audience.models import Consent
 from core.ids import parse_uuid
 from messaging import links, outcomes, services
 from messaging.models import Channel, Delivery
-from messaging.selectors import sending_policy_get
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +128,3 @@ def preferences_save(
         ):
             changed.append(channel)
     return changed
-
-
-def receives(*, delivery: Delivery, channel: str) -> bool:
-    """Whether the contact gets marketing on `channel` now, as the sending policy judges it:
-    revoked never, granted always, unknown unless the tenant requires an opt-in."""
-    consent = getattr(delivery.contact, f"{channel}_consent")
-    if consent == Consent.UNKNOWN:
-        return not sending_policy_get(tenant=delivery.tenant).require_opt_in
-    return consent == Consent.GRANTED

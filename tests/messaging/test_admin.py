@@ -8,7 +8,8 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from audience.models import Contact
-from messaging.models import Delivery, Template
+from messaging.models import Delivery, Suppression, Template
+from messaging.reachability import contact_reachable
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -93,3 +94,17 @@ def test_staff_see_and_retry_only_their_own_teams_failed_messages(client: Any, w
     theirs.refresh_from_db()
     assert (mine.status, mine.attempts) == ("queued", 0)
     assert theirs.status == "failed"
+
+
+def test_it_stores_a_suppression_added_by_an_operator_lower_cased(
+    operator: Any, world: Any
+) -> None:
+    ann = Contact.objects.create(tenant=world.acme, email="ann@example.com")
+    response = operator.post(
+        "/admin/messaging/suppression/add/",
+        {"tenant": world.acme.pk, "address": " Ann@Example.COM ", "reason": "manual"},
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Suppression.objects.get().address == "ann@example.com"
+    # So the address is unreachable for everything that asks.
+    assert not contact_reachable(tenant=world.acme, contact=ann, channel="email")

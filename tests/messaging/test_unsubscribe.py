@@ -14,8 +14,16 @@ from django.test import Client
 
 from audience.models import Consent, Contact, Event
 from messaging import links, outbox, outcomes
-from messaging.models import Category, Channel, Delivery, SendingPolicy, Template
-from messaging.services import delivery_create
+from messaging.models import (
+    Category,
+    Channel,
+    Delivery,
+    PushSubscription,
+    SendingPolicy,
+    Suppression,
+    Template,
+)
+from messaging.services import delivery_create, suppression_add
 from tests.factories import sent_delivery
 from tests.mail_sink import MailSink
 
@@ -340,3 +348,30 @@ def test_it_answers_a_forged_or_unknown_preference_link_with_404(
         assert client.get(path).status_code == 404, path
         assert client.post(path, {"email": "on"}).status_code == 404, path
     assert _contact(delivery).email_consent == Consent.UNKNOWN
+
+
+def test_it_says_when_something_besides_consent_keeps_a_channel_from_the_contact(
+    client: Client, delivery: Delivery
+) -> None:
+    path = _path(links.preferences_url(delivery))
+    suppression_add(tenant=delivery.tenant, address="ANN@example.com", reason="bounced")
+
+    page = client.get(path).content.decode()
+
+    # The boxes still say what the contact chose; the notes say why nothing arrives anyway.
+    assert _checked(page, "email") and _checked(page, "push")
+    assert re.search(r'<p class="help" id="email-note">Emails to your address bounced', page)
+    assert re.search(r'<p class="help" id="push-note">No browser of yours', page)
+    assert 'aria-describedby="push-note"' in page
+    PushSubscription.objects.create(
+        tenant=delivery.tenant,
+        contact=delivery.contact,
+        endpoint="https://push.example/1",
+        p256dh="k",
+        auth="a",
+    )
+    Suppression.objects.filter(tenant=delivery.tenant).delete()
+
+    page = client.get(path).content.decode()
+
+    assert 'id="email-note"' not in page and 'id="push-note"' not in page

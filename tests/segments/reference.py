@@ -43,6 +43,9 @@ class ContactRow:
     fields: dict[str, Any]  # the contact's columns by name
     events: list[EventRow] = field(default_factory=list)
     segments: set[str] = field(default_factory=set)  # public ids of its segments
+    email_suppressed: bool = False  # its address is on the tenant's suppression list
+    push_subscribed: bool = False  # it has an active push subscription
+    opt_in_required: bool = False  # the tenant's sending policy asks for explicit consent
 
 
 def load(tenant: Tenant) -> list[ContactRow]:
@@ -59,6 +62,20 @@ def load(tenant: Tenant) -> list[ContactRow]:
         "contact_id", "segment__public_id"
     ):
         contacts[contact_id].segments.add(str(public_id))
+    # Reachability reads messaging's rows: the suppression list, push subscriptions, the policy.
+    from messaging.models import PushSubscription, SendingPolicy, Suppression
+
+    suppressed = set(Suppression.objects.filter(tenant=tenant).values_list("address", flat=True))
+    subscribed = set(
+        PushSubscription.objects.filter(tenant=tenant, active=True).values_list(
+            "contact_id", flat=True
+        )
+    )
+    policy = SendingPolicy.objects.filter(tenant=tenant).first()
+    for row in contacts.values():
+        row.email_suppressed = row.fields["email"].lower() in suppressed
+        row.push_subscribed = row.pk in subscribed
+        row.opt_in_required = bool(policy and policy.require_opt_in)
     return list(contacts.values())
 
 
@@ -245,12 +262,20 @@ class Reference:
         return compare(measured, operator, value)
 
     def reachable(self, node: dict[str, Any], contact: ContactRow) -> bool:
+        # Marketing reach: an address not suppressed (or an active push subscription), and
+        # consent not revoked — granted, where the tenant requires opt-in.
         fields = contact.fields
         if node["channel"] == "email":
-            can = fields["email"] != "" and fields["email_consent"] != Consent.REVOKED
+            address = fields["email"] != "" and not contact.email_suppressed
+            consent = fields["email_consent"]
         else:
-            can = fields["push_consent"] == Consent.GRANTED
-        return can == node["reachable"]
+            address = contact.push_subscribed
+            consent = fields["push_consent"]
+        if contact.opt_in_required:
+            consents = consent == Consent.GRANTED
+        else:
+            consents = consent != Consent.REVOKED
+        return (address and consents) == node["reachable"]
 
     def lifecycle(self, node: dict[str, Any], contact: ContactRow) -> bool:
         return (contact.fields["lifecycle_stage"] in node["value"]) == (node["operator"] == "in")

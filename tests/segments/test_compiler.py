@@ -724,22 +724,39 @@ def test_it_tests_order_metrics(spending: Any, node: dict[str, Any], expected: s
 
 
 def test_it_tests_reachability(world: Any) -> None:
+    # Reachability is messaging's one definition (messaging/reachability.py): an address that is
+    # not suppressed, or an active push subscription, and consent that is not revoked.
+    from messaging.models import PushSubscription, Suppression
+
     t = world.acme
     identify(t, "plain", email="plain@x.test")
     identify(t, "revoked", email="revoked@x.test")
     identify(t, "granted", email="granted@x.test")
+    identify(t, "bounced", email="Bounced@x.test")
     identify(t, "no-email", firstName="Nomail")
     update(t, "revoked", email_consent=Consent.REVOKED)
     update(t, "granted", email_consent=Consent.GRANTED, push_consent=Consent.GRANTED)
     update(t, "no-email", push_consent=Consent.REVOKED)
+    update(t, "bounced", push_consent=Consent.GRANTED)
+    Suppression.objects.create(tenant=t, address="bounced@x.test", reason="bounced")
+    for who, active in (("granted", True), ("bounced", False), ("no-email", True)):
+        PushSubscription.objects.create(
+            tenant=t,
+            contact=Contact.objects.get(tenant=t, user_id=who),
+            endpoint=f"https://push.example/{who}",
+            p256dh="k",
+            auth="a",
+            active=active,
+        )
     email, push = (
         {"type": "reachable", "channel": "email"},
         {"type": "reachable", "channel": "push"},
     )
     assert members(t, email) == {"plain", "granted"}
-    assert members(t, {**email, "reachable": False}) == {"revoked", "no-email"}
+    assert members(t, {**email, "reachable": False}) == {"revoked", "no-email", "bounced"}
+    # A subscribed browser is needed (consent alone is not enough), and revoked consent wins.
     assert members(t, push) == {"granted"}
-    assert members(t, {**push, "reachable": False}) == {"plain", "revoked", "no-email"}
+    assert members(t, {**push, "reachable": False}) == {"plain", "revoked", "no-email", "bounced"}
 
 
 def test_it_tests_lifecycle_stages(world: Any) -> None:

@@ -150,6 +150,28 @@ def generate(rng: random.Random, tenant: Any, *, contacts: int) -> None:
             email_consent=rng.choice(Consent.values),
             push_consent=rng.choice(Consent.values),
         )
+    reach(random.Random(f"reach-{tenant.slug}"), tenant)
+
+
+def reach(rng: random.Random, tenant: Any) -> None:
+    """What reachability reads besides consent: suppressed addresses and push subscriptions
+    (own generator, so the trees a seed gives stay the same)."""
+    from messaging.models import PushSubscription, Suppression
+
+    for contact in Contact.objects.filter(tenant=tenant).order_by("pk"):
+        if contact.email and rng.random() < 0.2:
+            Suppression.objects.create(
+                tenant=tenant, address=contact.email.lower(), reason="bounced"
+            )
+        if rng.random() < 0.4:
+            PushSubscription.objects.create(
+                tenant=tenant,
+                contact=contact,
+                endpoint=f"https://push.example/{contact.pk}",
+                p256dh="k",
+                auth="a",
+                active=rng.random() < 0.7,
+            )
 
 
 # --- trees -------------------------------------------------------------------------------------
