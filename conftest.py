@@ -38,6 +38,15 @@ def pytest_configure(config: pytest.Config) -> None:
         _require_services(settings)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # "browser" means: drives Chromium. Decided by the fixture closure rather than by hand, so a
+    # new test that asks for the `browser` fixture (directly or through a `page` fixture) is
+    # marked without anyone remembering to.
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
 def _require_services(settings: object) -> None:
     import psycopg
     import redis

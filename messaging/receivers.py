@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Case, Value, When
 from django.dispatch import receiver
 
 from audience.signals import contacts_merged
@@ -20,11 +21,13 @@ def move_to_surviving_contact(
 ) -> None:
     """An anonymous visitor turned out to be a known customer: their messages and browser
     subscriptions follow them (the absorbed contact is deleted right after this signal)."""
-    for absorbed, target in merged.items():
-        Delivery.objects.filter(tenant=tenant, contact_id=absorbed).update(contact_id=target)
-        PushSubscription.objects.filter(tenant=tenant, contact_id=absorbed).update(
-            contact_id=target
-        )
+    if not merged:
+        return
+    # One statement per table however many contacts a batch merged (an anonymous visitor has
+    # few deliveries and subscriptions, so a CASE with a branch per merge is cheap).
+    target = Case(*(When(contact_id=pk, then=Value(to)) for pk, to in merged.items()))
+    for model in (Delivery, PushSubscription):
+        model.objects.filter(tenant=tenant, contact_id__in=list(merged)).update(contact_id=target)
 
 
 @receiver(tenant_created, dispatch_uid="messaging.tenant_created")
