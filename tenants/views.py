@@ -143,7 +143,7 @@ def _members_page(request: HttpRequest, form: MemberAddForm | None = None) -> Ht
 
 
 @require_GET
-def members(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def member_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     return _members_page(request)
 
 
@@ -210,7 +210,7 @@ def member_remove(request: HttpRequest, tenant_slug: str, member_id: str) -> Htt
 def _after_member_change(request: HttpRequest) -> HttpResponse:
     if request.htmx:
         return _members_page(request)
-    return redirect("members", tenant_slug=request.tenant.slug)
+    return redirect("member_list", tenant_slug=request.tenant.slug)
 
 
 # --- API keys --------------------------------------------------------------------------------
@@ -238,7 +238,7 @@ def _api_keys_page(
 
 
 @require_GET
-def api_keys(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+def api_key_list(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     return _api_keys_page(request)
 
 
@@ -266,4 +266,4 @@ def api_key_revoke(request: HttpRequest, tenant_slug: str, key_id: str) -> HttpR
     messages.success(request, f"“{key.name}” is revoked; requests with it now get 401.")
     if request.htmx:
         return _api_keys_page(request)
-    return redirect("api_keys", tenant_slug=request.tenant.slug)
+    return redirect("api_key_list", tenant_slug=request.tenant.slug)
