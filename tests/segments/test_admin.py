@@ -214,7 +214,9 @@ def test_it_hides_other_tenants_segments_from_staff_by_id(staff_alice, world, sh
     globex = shop["globex"]
     assert staff_alice.get(f"/admin/segments/segment/{globex.pk}/change/").status_code == 302
     assert staff_alice.get(f"/admin/segments/segment/{shop['acme'].pk}/change/").status_code == 200
-    members = staff_alice.get(f"/admin/segments/segmentmembership/?segment={globex.pk}").content.decode()
+    members = staff_alice.get(
+        f"/admin/segments/segmentmembership/?segment={globex.pk}"
+    ).content.decode()
     assert "gus@example.com" not in members
     # Nor can staff act on them or file a segment under another tenant.
     staff_alice.post(
