@@ -37,7 +37,7 @@ def _job(request: TenantRequest, import_id: str) -> ContactImport:
 
 
 @require_http_methods(["GET", "POST"])
-def import_start(request: TenantRequest, tenant_slug: str) -> HttpResponse:
+def contact_import_start(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     error = None
     if request.method == "POST":
         upload = request.FILES.get("file")
@@ -54,7 +54,9 @@ def import_start(request: TenantRequest, tenant_slug: str) -> HttpResponse:
             except csv_io.CsvRejected as exc:
                 error = str(exc)
             else:
-                return redirect("contact_import", tenant_slug=tenant_slug, import_id=job.public_id)
+                return redirect(
+                    "contact_import_detail", tenant_slug=tenant_slug, import_id=job.public_id
+                )
     recent = ContactImport.objects.filter(tenant=request.tenant).defer("content")[:10]
     return render(
         request,
@@ -65,7 +67,7 @@ def import_start(request: TenantRequest, tenant_slug: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def import_detail(request: TenantRequest, tenant_slug: str, import_id: str) -> HttpResponse:
+def contact_import_detail(request: TenantRequest, tenant_slug: str, import_id: str) -> HttpResponse:
     job = _job(request, import_id)
     error = None
     if request.method == "POST":
@@ -79,7 +81,9 @@ def import_detail(request: TenantRequest, tenant_slug: str, import_id: str) -> H
             job.mapping = mapping  # show the person's choices again, not the guesses
         else:
             messages.success(request, f"Importing {job.total_rows} rows from {job.filename}.")
-            return redirect("contact_import", tenant_slug=tenant_slug, import_id=job.public_id)
+            return redirect(
+                "contact_import_detail", tenant_slug=tenant_slug, import_id=job.public_id
+            )
     ctx = {
         "job": job,
         "error": error,
@@ -94,7 +98,7 @@ def import_detail(request: TenantRequest, tenant_slug: str, import_id: str) -> H
 
 
 @require_GET
-def import_errors(
+def contact_import_errors(
     request: TenantRequest, tenant_slug: str, import_id: str
 ) -> StreamingHttpResponse:
     job = _job(request, import_id)

@@ -7,13 +7,17 @@ from django.urls import path
 from audience import demo_shop, import_views, views
 
 urlpatterns = [
-    path("contacts/", views.contact_list, name="contacts"),
+    path("contacts/", views.contact_list, name="contact_list"),
     path("contacts/export.csv", import_views.contact_export, name="contact_export"),
-    path("contacts/import/", import_views.import_start, name="contact_import_start"),
-    path("contacts/import/<uuid:import_id>/", import_views.import_detail, name="contact_import"),
+    path("contacts/import/", import_views.contact_import_start, name="contact_import_start"),
+    path(
+        "contacts/import/<uuid:import_id>/",
+        import_views.contact_import_detail,
+        name="contact_import_detail",
+    ),
     path(
         "contacts/import/<uuid:import_id>/errors.csv",
-        import_views.import_errors,
+        import_views.contact_import_errors,
         name="contact_import_errors",
     ),
     path("contacts/<uuid:contact_id>/", views.contact_detail, name="contact_detail"),

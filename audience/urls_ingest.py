@@ -4,8 +4,7 @@ from django.urls import path
 
 from audience import ingest_views
 
-app_name = "ingest"
 urlpatterns = [
-    path(f"{kind}", ingest_views.ingest, {"kind": kind}, name=kind)
+    path(f"{kind}", ingest_views.ingest, {"kind": kind}, name=f"ingest_{kind}")
     for kind in ("identify", "track", "page", "screen", "alias", "batch")
 ]

@@ -99,4 +99,4 @@ def contact_erase(request: TenantRequest, tenant_slug: str, contact_id: str) -> 
         request,
         f"Erased {label} with {deleted.get('event', 0)} event(s). Nothing about them remains.",
     )
-    return redirect("contacts", tenant_slug=request.tenant.slug)
+    return redirect("contact_list", tenant_slug=request.tenant.slug)

@@ -22,7 +22,7 @@ One run, on its own database (nothing touches the development data):
    buyers).
 4. Membership: creates segments with `segments.services.segment_create` (a full refresh each,
    timed), then, for a sample of active contacts, adds one event and times
-   `memberships_refresh_contacts` for that one contact (the incremental update an event
+   `segment_memberships_refresh_contacts` for that one contact (the incremental update an event
    causes), and for 100 contacts per call (one ingested batch).
 5. Prints the report against the targets (MET / MISSED) and drops the database.
 
@@ -710,7 +710,7 @@ class StatementLog:
             re.compile(r"^WITH matching AS MATERIALIZED"),
             "INSERT entered / DELETE exited members (one statement)",
         ),
-        (re.compile(r'^SELECT COUNT\(\*\).*FROM "segments_membership"'), "member count"),
+        (re.compile(r'^SELECT COUNT\(\*\).*FROM "segments_segmentmembership"'), "member count"),
         (re.compile(r'^UPDATE "segments_segment"'), "UPDATE segment (member_count)"),
         (re.compile(r'FROM "segments_segment"'), "list the tenant's segments"),
         (re.compile(r"SAVEPOINT"), "savepoints"),
@@ -990,7 +990,8 @@ def segment_insert_directly(*, tenant: Any, name: str, rules: dict[str, Any]) ->
         )
         with connection.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO segments_membership (tenant_id, segment_id, contact_id, entered_at)"
+                "INSERT INTO segments_segmentmembership"
+                " (tenant_id, segment_id, contact_id, entered_at)"
                 f" SELECT %s, %s, m.member_id, now() FROM ({matching}) AS m",
                 [tenant.pk, segment.pk, *params],
             )
@@ -1079,7 +1080,7 @@ def measure_membership(
             result.segments.append((name, segment.member_count, None))
     with connection.cursor() as cursor:
         # As autovacuum would have by the time events arrive; the table was empty before.
-        cursor.execute("ANALYZE segments_membership")
+        cursor.execute("ANALYZE segments_segmentmembership")
 
     # Contacts who do something are the active ones: sample them by activity.
     wanted = args.sample + 5 + args.batch * args.batches + 50
@@ -1099,7 +1100,7 @@ def measure_membership(
             new_event(rng, tenant.pk, contact_id, timezone.now())
             statements.paused = False
             began = time.perf_counter()
-            changed += services.memberships_refresh_contacts(
+            changed += services.segment_memberships_refresh_contacts(
                 tenant=tenant, contact_ids=[contact_id]
             )
             times.append(time.perf_counter() - began)
@@ -1142,7 +1143,7 @@ def measure_membership(
         for contact_id in chunk:
             new_event(rng, tenant.pk, contact_id, now)
         began = time.perf_counter()
-        result.batch_changed += services.memberships_refresh_contacts(
+        result.batch_changed += services.segment_memberships_refresh_contacts(
             tenant=tenant, contact_ids=chunk
         )
         result.batch.append((time.perf_counter() - began) / len(chunk))
@@ -1152,7 +1153,7 @@ def measure_membership(
     for segment in segments:
         began = time.perf_counter()
         for contact_id in probe:
-            services.membership_refresh(segment=segment, scope=[contact_id])
+            services.segment_membership_refresh(segment=segment, scope=[contact_id])
         result.per_segment.append((segment.name, 1000 * (time.perf_counter() - began) / len(probe)))
     result.events_after = Event.objects.filter(tenant=tenant, source="segments").count()
     return result
@@ -1187,7 +1188,7 @@ def table_sizes() -> list[str]:
         cursor.execute(
             "SELECT relname, pg_relation_size(oid), pg_indexes_size(oid), reltuples"
             " FROM pg_class WHERE relname = ANY(%s) ORDER BY 1",
-            [[*TABLES, "segments_membership"]],
+            [[*TABLES, "segments_segmentmembership"]],
         )
         return [
             f"{name} {size / 2**20:,.0f} MB + indexes {indexes / 2**20:,.0f} MB"
@@ -1341,8 +1342,8 @@ def print_report(
     segments = len(membership.segments)
     print()
     print(
-        f"  incremental update (memberships_refresh_contacts over {segments} segments, after one"
-        " new event per contact):"
+        f"  incremental update (segment_memberships_refresh_contacts over {segments} segments,"
+        " after one new event per contact):"
     )
     print(
         f"    1 contact per call, {len(single_ms)} calls: median {statistics.median(single_ms):.1f}"
@@ -1389,7 +1390,9 @@ def print_report(
             f" for the WAL flush of the commits (one transaction per segment) costs"
             f" ~{single_mean - no_fsync:.1f} ms per call"
         )
-    print("    one segment, one contact, nothing to change (membership_refresh with scope):")
+    print(
+        "    one segment, one contact, nothing to change (segment_membership_refresh with scope):"
+    )
     print_table(
         ("segment", "ms"),
         [(n, f"{ms:.2f}") for n, ms in membership.per_segment],

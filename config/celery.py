@@ -49,7 +49,7 @@ app.conf.beat_schedule = {
     "messaging.send-push-due": {"task": "messaging.tasks.send_push_due", "schedule": 10.0},
     # Rolling windows ("in the last 30 days") and birthdays move with the clock, not with events.
     "segments.refresh-time-relative": {
-        "task": "segments.tasks.memberships_refresh_time_relative",
+        "task": "segments.tasks.segment_memberships_refresh_time_relative",
         "schedule": 600.0,
     },
 }

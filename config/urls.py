@@ -30,8 +30,8 @@ urlpatterns = [
     # Links inside emails and pushes (signed, no login), and ESP webhooks (bounces, complaints).
     path("m/", include("messaging.public_urls")),
     path("anymail/", include("anymail.urls")),
-    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("admin/", admin.site.urls),
 ]
 

@@ -7,8 +7,8 @@ from django.urls import path
 from messaging import api
 
 urlpatterns = [
-    path("messages/", api.MessageListAPI.as_view(), name="api-messages"),
-    path("messages/<str:public_id>/", api.MessageDetailAPI.as_view(), name="api-message"),
-    path("message-templates/", api.TemplateListAPI.as_view(), name="api-message-templates"),
-    path("sender-identity/", api.SenderIdentityAPI.as_view(), name="api-sender-identity"),
+    path("messages/", api.MessageListAPI.as_view(), name="api_message_list"),
+    path("messages/<str:public_id>/", api.MessageDetailAPI.as_view(), name="api_message_detail"),
+    path("message-templates/", api.TemplateListAPI.as_view(), name="api_template_list"),
+    path("sender-identity/", api.SenderIdentityAPI.as_view(), name="api_sender_identity"),
 ]

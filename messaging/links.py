@@ -103,7 +103,7 @@ def _absolute(path: str) -> str:
 
 
 def open_url(delivery: Delivery) -> str:
-    return _absolute(_path("messaging:open", _token(delivery)))
+    return _absolute(_path("open_pixel", _token(delivery)))
 
 
 def _query(token: str, url: str) -> str:
@@ -113,18 +113,18 @@ def _query(token: str, url: str) -> str:
 
 def click_url(delivery: Delivery, url: str) -> str:
     token = _token(delivery)
-    return _absolute(f"{_path('messaging:click', token)}?{_query(token, url)}")
+    return _absolute(f"{_path('click', token)}?{_query(token, url)}")
 
 
 def push_click_url(delivery: Delivery, url: str) -> str:
     token = _token(delivery)
-    return _absolute(f"{_path('messaging:push-click', token)}?{_query(token, url)}")
+    return _absolute(f"{_path('push_click', token)}?{_query(token, url)}")
 
 
 def unsubscribe_url(delivery: Delivery) -> str:
     """GET shows a confirmation page; POST (RFC 8058 one-click) unsubscribes at once."""
-    return _absolute(_path("messaging:unsubscribe", _token(delivery)))
+    return _absolute(_path("unsubscribe", _token(delivery)))
 
 
 def preferences_url(delivery: Delivery) -> str:
-    return _absolute(_path("messaging:preferences", _token(delivery)))
+    return _absolute(_path("preferences", _token(delivery)))

@@ -1,5 +1,5 @@
 """Links inside messages (no login): open pixel, click redirects, unsubscribe, preferences.
-Mounted under /m/ with the namespace "messaging" (messaging/links.py builds them)."""
+Mounted under /m/, named after their views (messaging/links.py builds them)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from django.urls import path
 
 from messaging import public_views
 
-app_name = "messaging"
 urlpatterns = [
-    path("o/<str:token>.gif", public_views.open_pixel, name="open"),
+    path("o/<str:token>.gif", public_views.open_pixel, name="open_pixel"),
     path("c/<str:token>", public_views.click, name="click"),
-    path("pc/<str:token>", public_views.push_click, name="push-click"),
+    path("pc/<str:token>", public_views.push_click, name="push_click"),
     path("u/<str:token>", public_views.unsubscribe, name="unsubscribe"),
     path("p/<str:token>", public_views.preferences, name="preferences"),
 ]

@@ -6,9 +6,8 @@ from django.urls import path
 
 from messaging import push_views
 
-app_name = "push"
 urlpatterns = [
-    path("push/key", push_views.push_key, name="key"),
-    path("push/subscribe", push_views.push_subscribe, name="subscribe"),
-    path("push/unsubscribe", push_views.push_unsubscribe, name="unsubscribe"),
+    path("push/key", push_views.push_key, name="push_key"),
+    path("push/subscribe", push_views.push_subscribe, name="push_subscribe"),
+    path("push/unsubscribe", push_views.push_unsubscribe, name="push_unsubscribe"),
 ]

@@ -96,9 +96,9 @@ def _editor_context(
     if send_form is None:
         send_form = SendTestForm(initial={"test_to": request.user.email})
     if template is not None:
-        save_url = reverse("message_template_edit", args=[slug, template.public_id])
+        save_url = reverse("template_edit", args=[slug, template.public_id])
     else:
-        save_url = f"{reverse('message_template_new', args=[slug])}?channel={form.channel}"
+        save_url = f"{reverse('template_new', args=[slug])}?channel={form.channel}"
     return {
         "template": template,
         "channel": form.channel,
@@ -123,10 +123,10 @@ def _editor_context(
         "send_form": send_form,
         "send_result": send_result,
         "save_url": save_url,
-        "preview_url": reverse("message_template_preview", args=[slug]),
-        "contacts_url": reverse("message_preview_contacts", args=[slug]),
-        "send_test_url": reverse("message_template_send_test", args=[slug]),
-        "cancel_url": reverse("message_templates", args=[slug]),
+        "preview_url": reverse("template_preview", args=[slug]),
+        "contacts_url": reverse("template_preview_contacts", args=[slug]),
+        "send_test_url": reverse("template_send_test", args=[slug]),
+        "cancel_url": reverse("template_list", args=[slug]),
     }
 
 
@@ -183,7 +183,7 @@ def _editor_page(request: TenantRequest, *, template: Template | None) -> HttpRe
         else:
             messages.success(request, f"Saved “{saved.name}”.")
             return redirect(
-                "message_template_edit",
+                "template_edit",
                 tenant_slug=request.tenant.slug,
                 template_id=saved.public_id,
             )
@@ -222,7 +222,7 @@ def template_preview(request: TenantRequest, tenant_slug: str) -> HttpResponse:
 
 
 @require_GET
-def preview_contacts(request: TenantRequest, tenant_slug: str) -> HttpResponse:
+def template_preview_contacts(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     """The contact picker's choices: the sample, the chosen contact and those matching `q`."""
     contact = _preview_contact(request, request.GET.get("contact"))
     search = request.GET.get("contact_q", "")
@@ -232,7 +232,7 @@ def preview_contacts(request: TenantRequest, tenant_slug: str) -> HttpResponse:
         "search": search,
         "contact_choices": _contact_choices(contact, matches),
         "no_match": bool(search.strip()) and not matches,
-        "preview_url": reverse("message_template_preview", args=[request.tenant.slug]),
+        "preview_url": reverse("template_preview", args=[request.tenant.slug]),
     }
     return render(request, f"{EDITOR}#contact_choices", ctx)
 
@@ -408,7 +408,7 @@ def suppression_add(request: TenantRequest, tenant_slug: str) -> HttpResponse:
             f"{suppression.address} was already suppressed "
             f"({suppression.get_reason_display().lower()}).",
         )
-    return redirect("suppressions", tenant_slug=request.tenant.slug)
+    return redirect("suppression_list", tenant_slug=request.tenant.slug)
 
 
 @require_POST
@@ -419,4 +419,4 @@ def suppression_remove(request: TenantRequest, tenant_slug: str) -> HttpResponse
     )
     services.suppression_remove(tenant=request.tenant, suppression=suppression)
     messages.success(request, f"Messages may go to {suppression.address} again.")
-    return redirect("suppressions", tenant_slug=request.tenant.slug)
+    return redirect("suppression_list", tenant_slug=request.tenant.slug)

@@ -15,7 +15,7 @@ from django.utils.html import format_html
 
 from segments import rules as rule_tree
 from segments import selectors, services
-from segments.models import Membership, Segment
+from segments.models import Segment, SegmentMembership
 from segments.services import SegmentError
 from tenants.admin import TenantScopedAdmin, visible_tenants
 
@@ -94,7 +94,7 @@ class SegmentAdmin(TenantScopedAdmin):
 
     @admin.display(description="Members")
     def members(self, segment: Segment) -> str:
-        url = reverse("admin:segments_membership_changelist")
+        url = reverse("admin:segments_segmentmembership_changelist")
         link = '<a href="{}?segment={}">List the members ({})</a>'
         return format_html(link, url, segment.pk, segment.member_count)
 
@@ -125,7 +125,7 @@ class SegmentAdmin(TenantScopedAdmin):
                     protected.append(f"{other.name} (uses {', '.join(used)})")
         count = {
             str(Segment._meta.verbose_name_plural): len(segments),
-            str(Membership._meta.verbose_name_plural): Membership.objects.filter(
+            str(SegmentMembership._meta.verbose_name_plural): SegmentMembership.objects.filter(
                 segment__in=pks
             ).count(),
         }
@@ -145,7 +145,7 @@ class SegmentAdmin(TenantScopedAdmin):
         entered = exited = 0
         segments = services.segments_in_dependency_order(queryset)  # referenced segments first
         for segment in segments:
-            change = services.membership_refresh(segment=segment)
+            change = services.segment_membership_refresh(segment=segment)
             entered, exited = entered + len(change.entered), exited + len(change.exited)
         self.message_user(
             request,
@@ -165,13 +165,13 @@ class SegmentFilter(admin.SimpleListFilter):
         )
         return [(str(s.pk), f"{s.name} ({s.tenant.slug})") for s in segments]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> QuerySet:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[SegmentMembership]) -> QuerySet:
         value = self.value()
         return queryset.filter(segment_id=int(value)) if value and value.isdigit() else queryset
 
 
-@admin.register(Membership)
-class MembershipAdmin(TenantScopedAdmin):
+@admin.register(SegmentMembership)
+class SegmentMembershipAdmin(TenantScopedAdmin):
     """Read-only: membership follows the rules, it is never edited by hand."""
 
     list_display = ("contact", "segment", "tenant", "entered_at")

@@ -17,7 +17,7 @@ from audience.models import Contact
 from core.pagination import PAGE_PARAMETERS, NewestFirstPagination
 from segments import presets, selectors, services
 from segments import rules as rule_tree
-from segments.models import Membership, Segment
+from segments.models import Segment, SegmentMembership
 from segments.serializers import (
     ContactSegmentListOutputSerializer,
     ContactSegmentOutputSerializer,
@@ -172,7 +172,7 @@ class RulesCountAPI(SegmentAPIView):
 
 def _with_entered_at(contacts: QuerySet[Contact], segment: Segment) -> QuerySet[Contact]:
     """Each member's entry time, read for the page's rows only (by the unique index)."""
-    entered_at = Membership.objects.filter(
+    entered_at = SegmentMembership.objects.filter(
         tenant_id=segment.tenant_id, segment=segment, contact=OuterRef("pk")
     ).values("entered_at")[:1]
     return contacts.annotate(entered_at=Subquery(entered_at))

@@ -8,20 +8,20 @@ from django.urls import path
 from segments import api
 
 urlpatterns = [
-    path("segments/", api.SegmentListAPI.as_view(), name="api-segments"),
+    path("segments/", api.SegmentListAPI.as_view(), name="api_segment_list"),
     # Fixed words before <public_id>, which would otherwise take them.
-    path("segments/count/", api.RulesCountAPI.as_view(), name="api-segments-count"),
-    path("segments/presets/", api.PresetListAPI.as_view(), name="api-segment-presets"),
-    path("segments/presets/<str:key>/", api.PresetAddAPI.as_view(), name="api-segment-preset"),
-    path("segments/<str:public_id>/", api.SegmentDetailAPI.as_view(), name="api-segment"),
+    path("segments/count/", api.RulesCountAPI.as_view(), name="api_rules_count"),
+    path("segments/presets/", api.PresetListAPI.as_view(), name="api_preset_list"),
+    path("segments/presets/<str:key>/", api.PresetAddAPI.as_view(), name="api_preset_add"),
+    path("segments/<str:public_id>/", api.SegmentDetailAPI.as_view(), name="api_segment_detail"),
     path(
         "segments/<str:public_id>/members/",
         api.SegmentMembersAPI.as_view(),
-        name="api-segment-members",
+        name="api_segment_members",
     ),
     path(
         "contacts/<str:public_id>/segments/",
         api.ContactSegmentsAPI.as_view(),
-        name="api-contact-segments",
+        name="api_contact_segments",
     ),
 ]

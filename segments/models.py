@@ -39,9 +39,10 @@ class Segment(models.Model):
         return self.name
 
 
-class Membership(models.Model):
+class SegmentMembership(models.Model):
     """A contact currently in a segment, since `entered_at`. Leaving deletes the row (and
-    records a `Segment Exited` event on the contact)."""
+    records a `Segment Exited` event on the contact). Not `tenants.Membership`, a user's role in
+    a team."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
@@ -51,11 +52,13 @@ class Membership(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "segment", "contact"], name="membership_tenant_segment_contact"
+                fields=["tenant", "segment", "contact"],
+                name="segment_membership_tenant_segment_contact",
             ),
         ]
         indexes = [
-            models.Index(fields=["tenant", "contact"], name="membership_tenant_contact_idx"),
+            # Index names are capped at 30 characters, hence no "tenant" in it.
+            models.Index(fields=["tenant", "contact"], name="segment_membership_contact_idx"),
         ]
 
     def __str__(self) -> str:

@@ -14,12 +14,12 @@ CHUNK = 500
 
 
 def _queue(tenant: Tenant, contact_ids: list[int]) -> None:
-    from segments.tasks import memberships_refresh_contacts
+    from segments.tasks import segment_memberships_refresh_contacts
 
     if not contact_ids or not Segment.objects.filter(tenant=tenant).exists():
         return
     for start in range(0, len(contact_ids), CHUNK):
-        memberships_refresh_contacts.delay(tenant.pk, contact_ids[start : start + CHUNK])
+        segment_memberships_refresh_contacts.delay(tenant.pk, contact_ids[start : start + CHUNK])
 
 
 def on_events_recorded(sender: object, tenant: Tenant, contact_ids: list[int], **_: Any) -> None:

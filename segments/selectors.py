@@ -10,7 +10,7 @@ from django.http import Http404
 from audience.models import Contact
 from core.ids import uuid_or_404
 from segments.compiler import segment_contacts, segment_count
-from segments.models import Membership, Segment
+from segments.models import Segment, SegmentMembership
 from tenants.models import Tenant
 
 
@@ -49,14 +49,16 @@ def segment_members(*, tenant: Tenant, segment: Segment) -> QuerySet[Contact]:
     """The segment's current (materialised) members."""
     return Contact.objects.filter(
         tenant=tenant,
-        pk__in=Membership.objects.filter(tenant=tenant, segment=segment).values("contact_id"),
+        pk__in=SegmentMembership.objects.filter(tenant=tenant, segment=segment).values(
+            "contact_id"
+        ),
     )
 
 
-def contact_segments(*, tenant: Tenant, contact: Contact) -> QuerySet[Membership]:
+def contact_segments(*, tenant: Tenant, contact: Contact) -> QuerySet[SegmentMembership]:
     """The segments a contact is in now, with when it entered each."""
     return (
-        Membership.objects.filter(tenant=tenant, contact=contact)
+        SegmentMembership.objects.filter(tenant=tenant, contact=contact)
         .select_related("segment")
         .order_by("segment__name")
     )

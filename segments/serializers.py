@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from audience.models import Contact
 from segments import registry, rules
-from segments.models import Membership, Segment
+from segments.models import Segment, SegmentMembership
 from segments.presets import Preset
 
 
@@ -109,7 +109,7 @@ class ContactSegmentOutputSerializer(serializers.ModelSerializer):
     description = serializers.CharField(source="segment.description", read_only=True)
 
     class Meta:
-        model = Membership
+        model = SegmentMembership
         fields = ["id", "name", "description", "entered_at"]
         read_only_fields = fields
 

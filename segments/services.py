@@ -1,6 +1,6 @@
 """Writes for segments: saving rule trees (validated), and keeping membership materialised.
 
-Membership changes are set-based: one INSERT … SELECT for the contacts that entered and one
+Segment membership changes are set-based: one INSERT … SELECT for the contacts that entered and one
 DELETE for those that left, each built around the compiled rule query, then one `Segment
 Entered` / `Segment Exited` event per change, all in one transaction. A refresh that runs twice
 changes nothing the second time, so every real entry and exit is recorded exactly once.
@@ -25,8 +25,8 @@ from audience.services import Fact, events_record
 from core.db import raw_cursor
 from segments import rules as rule_tree
 from segments.compiler import segment_contacts
-from segments.models import Membership, Segment
-from segments.signals import membership_changed
+from segments.models import Segment, SegmentMembership
+from segments.signals import segment_membership_changed
 from tenants.models import Tenant
 
 ENTERED = "Segment Entered"
@@ -43,7 +43,7 @@ class SegmentError(ValueError):
 
 
 @dataclass
-class MembershipChange:
+class SegmentMembershipChange:
     entered: list[int] = field(default_factory=list)
     exited: list[int] = field(default_factory=list)
 
@@ -110,7 +110,7 @@ def segment_create(*, tenant: Tenant, name: str, rules: object, description: str
             segment.save()
     except IntegrityError:
         raise SegmentError("A segment with this name exists already.", field="name") from None
-    membership_refresh(segment=segment)
+    segment_membership_refresh(segment=segment)
     return segment
 
 
@@ -131,7 +131,7 @@ def segment_update(
             segment.save()
     except IntegrityError:
         raise SegmentError("A segment with this name exists already.", field="name") from None
-    membership_refresh(segment=segment)
+    segment_membership_refresh(segment=segment)
     return segment
 
 
@@ -204,7 +204,7 @@ def _differing(*, segments: Sequence[Segment], scope: Sequence[int], now: dateti
     segment's rule appears once, so PostgreSQL plans it once)."""
     if not scope or not segments:
         return set()
-    table = Membership._meta.db_table
+    table = SegmentMembership._meta.db_table
     contacts = Contact._meta.db_table
     marks = ", ".join(["%s"] * len(scope))
     parts: list[str] = []
@@ -242,13 +242,13 @@ def _differing(*, segments: Sequence[Segment], scope: Sequence[int], now: dateti
 
 
 @transaction.atomic(savepoint=False)  # nested in a caller's transaction, no savepoint per segment
-def membership_refresh(
+def segment_membership_refresh(
     *,
     segment: Segment,
     scope: Sequence[int] | None = None,
     now: datetime | None = None,
     checked: bool = False,
-) -> MembershipChange:
+) -> SegmentMembershipChange:
     """Bring the segment's membership up to date — for every contact, or only for `scope`
     (contact ids) — recording `Segment Entered` / `Segment Exited` events and announcing the
     change after commit. `checked`: the caller found with `_differing` that `scope` changes."""
@@ -260,7 +260,7 @@ def membership_refresh(
         and not _differing(segments=[segment], scope=scope, now=now)
     ):
         # The common case after an event: nothing changes, so take no lock and write nothing.
-        return MembershipChange()
+        return SegmentMembershipChange()
     # Two refreshes of one segment take turns, so neither records a change the other made.
     Segment.objects.select_for_update().filter(tenant=tenant, pk=segment.pk).values_list("pk").get()
     matching_params: Sequence[Any]
@@ -270,7 +270,7 @@ def membership_refresh(
         )
     else:
         matching_sql, matching_params = _scoped_matching(segment=segment, scope=scope, now=now)
-    table = Membership._meta.db_table
+    table = SegmentMembership._meta.db_table
     scope_sql, scope_params = "", []
     if scope is not None:
         scope_sql = (
@@ -327,7 +327,7 @@ def membership_refresh(
             exited = sorted(row[0] for row in cursor.fetchall())
         if set_oriented:
             cursor.execute("SET LOCAL enable_nestloop = on")
-    change = MembershipChange(entered=entered, exited=exited)
+    change = SegmentMembershipChange(entered=entered, exited=exited)
     properties = {"segment_id": str(segment.public_id), "segment": segment.name}
     stamp = now.isoformat()
     # The refresh time makes each entry and exit a fact of its own (a contact may leave and
@@ -343,7 +343,9 @@ def membership_refresh(
         fresh=True,  # the keys carry this refresh's time: no need to look for stored ones
     )
     if scope is None:  # a full refresh counts afresh (and stamps the time)
-        segment.member_count = Membership.objects.filter(tenant=tenant, segment=segment).count()
+        segment.member_count = SegmentMembership.objects.filter(
+            tenant=tenant, segment=segment
+        ).count()
         segment.refreshed_at = now
         Segment.objects.filter(tenant=tenant, pk=segment.pk).update(
             member_count=segment.member_count, refreshed_at=now
@@ -356,7 +358,7 @@ def membership_refresh(
     if entered or exited:
         transaction.on_commit(
             partial(
-                membership_changed.send,
+                segment_membership_changed.send,
                 sender=None,
                 tenant=tenant,
                 segment=segment,
@@ -388,7 +390,7 @@ def segments_in_dependency_order(segments: Iterable[Segment]) -> list[Segment]:
 
 
 @transaction.atomic
-def memberships_refresh_contacts(*, tenant: Tenant, contact_ids: Sequence[int]) -> int:
+def segment_memberships_refresh_contacts(*, tenant: Tenant, contact_ids: Sequence[int]) -> int:
     """Re-evaluate every segment of the tenant for these contacts (after their events or
     profile changed), in one transaction. Returns how many memberships changed."""
     scope, now = list(contact_ids), timezone.now()
@@ -402,7 +404,7 @@ def memberships_refresh_contacts(*, tenant: Tenant, contact_ids: Sequence[int]) 
     for segment in ordered:
         # A segment that includes one whose membership just changed may change too.
         if segment.pk in differing or rule_tree.references(segment.rules) & changed_ids:
-            change = membership_refresh(
+            change = segment_membership_refresh(
                 segment=segment, scope=scope, now=now, checked=segment.pk in differing
             )
             if change.entered or change.exited:
@@ -411,7 +413,7 @@ def memberships_refresh_contacts(*, tenant: Tenant, contact_ids: Sequence[int]) 
     return changed
 
 
-def memberships_refresh_all(
+def segment_memberships_refresh_all(
     *, tenant: Tenant | None = None, time_relative_only: bool = True
 ) -> int:
     """The scheduled refresh: segments whose membership the clock alone can change."""
@@ -426,7 +428,7 @@ def memberships_refresh_all(
         by_tenant.setdefault(segment.tenant_id, []).append(segment)
     for group in by_tenant.values():
         for segment in segments_in_dependency_order(group):
-            change = membership_refresh(segment=segment)
+            change = segment_membership_refresh(segment=segment)
             changed += len(change.entered) + len(change.exited)
     return changed
 

@@ -1,5 +1,5 @@
 """Segments UI, mounted by config/urls.py under /t/<tenant_slug>/ (TenantMiddleware resolves
-it); URL names are global like the audience app's (e.g. "segments", "segment_detail")."""
+it); URL names: see docs/architecture.md (e.g. "segment_list", "segment_detail")."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.urls import path
 from segments import views
 
 urlpatterns = [
-    path("segments/", views.segment_list, name="segments"),
+    path("segments/", views.segment_list, name="segment_list"),
     path("segments/new/", views.segment_new, name="segment_new"),
     path("segments/builder/", views.segment_builder, name="segment_builder"),
     path("segments/presets/", views.segment_presets, name="segment_presets"),
@@ -17,7 +17,7 @@ urlpatterns = [
     path(
         "segments/<uuid:segment_id>/builder/",
         views.segment_builder,
-        name="segment_edit_builder",
+        name="segment_builder_edit",
     ),
     path("segments/<uuid:segment_id>/delete/", views.segment_delete, name="segment_delete"),
 ]

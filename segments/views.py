@@ -77,7 +77,7 @@ def _builder_context(
     if segment is not None:  # a segment cannot include itself
         others = [item for item in others if item[0] != str(segment.public_id)]
     builder_url = (
-        reverse("segment_edit_builder", args=[request.tenant.slug, segment.public_id])
+        reverse("segment_builder_edit", args=[request.tenant.slug, segment.public_id])
         if segment is not None
         else reverse("segment_builder", args=[request.tenant.slug])
     )
@@ -106,7 +106,7 @@ def _builder_page(request: TenantRequest, *, segment: Segment | None) -> HttpRes
         cancel_url = reverse("segment_detail", args=[request.tenant.slug, segment.public_id])
         save_url = reverse("segment_edit", args=[request.tenant.slug, segment.public_id])
     else:
-        cancel_url = reverse("segments", args=[request.tenant.slug])
+        cancel_url = reverse("segment_list", args=[request.tenant.slug])
         save_url = reverse("segment_new", args=[request.tenant.slug])
     page = {
         "segment": segment,
@@ -206,7 +206,7 @@ def segment_delete(request: TenantRequest, tenant_slug: str, segment_id: UUID) -
         messages.error(request, f"“{segment.name}” was not deleted. {exc.message}")
         return redirect("segment_detail", tenant_slug=request.tenant.slug, segment_id=segment_id)
     messages.success(request, f"Deleted “{segment.name}”.")
-    return redirect("segments", tenant_slug=request.tenant.slug)
+    return redirect("segment_list", tenant_slug=request.tenant.slug)
 
 
 @require_POST
@@ -219,6 +219,6 @@ def segment_presets(request: TenantRequest, tenant_slug: str) -> HttpResponse:
         segment = preset_add(tenant=request.tenant, key=key)
     except SegmentError as exc:
         messages.error(request, exc.message)
-        return redirect("segments", tenant_slug=request.tenant.slug)
+        return redirect("segment_list", tenant_slug=request.tenant.slug)
     messages.success(request, f"Added “{segment.name}”. It is your segment now: change it freely.")
     return redirect("segment_detail", tenant_slug=request.tenant.slug, segment_id=segment.public_id)

@@ -5,5 +5,5 @@ from django.urls import path
 from tenants import api
 
 urlpatterns = [
-    path("tenant/", api.TenantDetailAPI.as_view(), name="api-tenant"),
+    path("tenant/", api.TenantDetailAPI.as_view(), name="api_tenant_detail"),
 ]

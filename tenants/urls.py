@@ -10,11 +10,11 @@ from tenants import views
 tenant_patterns = [
     path("", views.dashboard, name="dashboard"),
     path("settings/", views.tenant_settings, name="tenant_settings"),
-    path("settings/members/", views.members, name="members"),
+    path("settings/members/", views.member_list, name="member_list"),
     path("settings/members/add/", views.member_add, name="member_add"),
     path("settings/members/<uuid:member_id>/role/", views.member_role, name="member_role"),
     path("settings/members/<uuid:member_id>/remove/", views.member_remove, name="member_remove"),
-    path("settings/api-keys/", views.api_keys, name="api_keys"),
+    path("settings/api-keys/", views.api_key_list, name="api_key_list"),
     path("settings/api-keys/new/", views.api_key_create, name="api_key_create"),
     path("settings/api-keys/<uuid:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
 ]

@@ -154,7 +154,7 @@ def _members_page(request: TenantRequest, form: MemberAddForm | None = None) -> 
 
 
 @require_GET
-def members(request: TenantRequest, tenant_slug: str) -> HttpResponse:
+def member_list(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     return _members_page(request)
 
 
@@ -221,7 +221,7 @@ def member_remove(request: TenantRequest, tenant_slug: str, member_id: str) -> H
 def _after_member_change(request: TenantRequest) -> HttpResponse:
     if request.htmx:
         return _members_page(request)
-    return redirect("members", tenant_slug=request.tenant.slug)
+    return redirect("member_list", tenant_slug=request.tenant.slug)
 
 
 # --- API keys --------------------------------------------------------------------------------
@@ -249,7 +249,7 @@ def _api_keys_page(
 
 
 @require_GET
-def api_keys(request: TenantRequest, tenant_slug: str) -> HttpResponse:
+def api_key_list(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     return _api_keys_page(request)
 
 
@@ -277,4 +277,4 @@ def api_key_revoke(request: TenantRequest, tenant_slug: str, key_id: str) -> Htt
     messages.success(request, f"“{key.name}” is revoked; requests with it now get 401.")
     if request.htmx:
         return _api_keys_page(request)
-    return redirect("api_keys", tenant_slug=request.tenant.slug)
+    return redirect("api_key_list", tenant_slug=request.tenant.slug)

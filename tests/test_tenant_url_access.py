@@ -132,8 +132,8 @@ def snapshot() -> tuple:
 
 def test_it_finds_the_tenant_routes() -> None:
     names = {r.name for r in ROUTES}
-    assert {"dashboard", "members", "member_role", "api_key_revoke", "tenant_settings"} <= names
-    assert {"message_template_edit", "delivery_detail", "sending_settings"} <= names
+    assert {"dashboard", "member_list", "member_role", "api_key_revoke", "tenant_settings"} <= names
+    assert {"template_edit", "delivery_detail", "sending_settings"} <= names
     assert "sender_identity_edit" in names
 
 

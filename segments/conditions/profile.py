@@ -13,7 +13,7 @@ from django.db.models import Q
 
 from audience.models import Contact, LifecycleStage
 from segments import rules
-from segments.models import Membership
+from segments.models import SegmentMembership
 from segments.registry import ConditionKind, Context, FormFields, RuleError, register, require
 
 
@@ -119,7 +119,9 @@ class SegmentMember(ConditionKind):
         return True  # the other segment may be
 
     def _members(self, node: dict[str, Any], ctx: Context) -> Any:
-        return Membership.objects.filter(tenant=ctx.tenant, segment__public_id=node["segment"])
+        return SegmentMembership.objects.filter(
+            tenant=ctx.tenant, segment__public_id=node["segment"]
+        )
 
     def q(self, node: dict[str, Any], ctx: Context) -> Q:
         members = self._members(node, ctx)

@@ -21,7 +21,7 @@ from audience.signals import contacts_changed
 from messaging import links, services
 from messaging.models import Delivery, Suppression, Template
 from messaging.push import push_subscription_deactivate, push_subscription_save
-from segments.models import Membership
+from segments.models import SegmentMembership
 from segments.services import segment_create
 from tests.factories import sent_delivery
 
@@ -85,7 +85,9 @@ def test_it_puts_a_contact_back_in_a_reachable_segment_when_they_resubscribe_fro
     segment = segment_create(tenant=world.acme, name="Reachable by email", rules=reachable)
 
     def members() -> list[int]:
-        return list(Membership.objects.filter(segment=segment).values_list("contact_id", flat=True))
+        return list(
+            SegmentMembership.objects.filter(segment=segment).values_list("contact_id", flat=True)
+        )
 
     assert members() == [delivery.contact_id]
 

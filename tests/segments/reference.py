@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from audience.models import Consent, Contact, Event
-from segments.models import Membership
+from segments.models import SegmentMembership
 from tenants.models import Tenant
 
 ORDER = "Order Completed"
@@ -58,7 +58,7 @@ def load(tenant: Tenant) -> list[ContactRow]:
         tenant=tenant
     ).values_list("contact_id", "name", "properties", "occurred_at"):
         contacts[contact_id].events.append(EventRow(name, properties, occurred_at))
-    for contact_id, public_id in Membership.objects.filter(tenant=tenant).values_list(
+    for contact_id, public_id in SegmentMembership.objects.filter(tenant=tenant).values_list(
         "contact_id", "segment__public_id"
     ):
         contacts[contact_id].segments.add(str(public_id))

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission
 
 from audience.models import Contact, Event
 from segments import services
-from segments.models import Membership, Segment
+from segments.models import Segment, SegmentMembership
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -87,10 +87,10 @@ def test_it_adds_a_segment_through_the_service_so_members_follow(superuser, worl
     assert segment.tenant == world.acme and segment.member_count == 1
     assert segment.refreshed_at is not None
     assert segment.rules["children"][0]["where"] == []  # saved normalised
-    assert Membership.objects.filter(segment=segment, contact=shop["ann"]).exists()
+    assert SegmentMembership.objects.filter(segment=segment, contact=shop["ann"]).exists()
     page = superuser.get(f"/admin/segments/segment/{segment.pk}/change/").content.decode()
     assert "did “Order Completed”" in page  # the summary
-    assert f"/admin/segments/membership/?segment={segment.pk}" in page
+    assert f"/admin/segments/segmentmembership/?segment={segment.pk}" in page
 
 
 @pytest.mark.parametrize(
@@ -136,7 +136,7 @@ def test_it_changes_a_segment_through_the_service(superuser, world, shop) -> Non
     assert response.status_code == 302
     segment.refresh_from_db()
     assert (segment.name, segment.member_count) == ("Repeat buyers", 0)
-    assert not Membership.objects.filter(segment=segment).exists()
+    assert not SegmentMembership.objects.filter(segment=segment).exists()
     assert Event.objects.filter(contact=shop["ann"], name="Segment Exited").count() == 1
 
 
@@ -200,7 +200,7 @@ def test_it_shows_superusers_every_tenants_segments(superuser, shop) -> None:
     ("path", "own", "other"),
     [
         ("/admin/segments/segment/", "Acme buyers", "Globex buyers"),
-        ("/admin/segments/membership/", "ann@example.com", "gus@example.com"),
+        ("/admin/segments/segmentmembership/", "ann@example.com", "gus@example.com"),
         ("/admin/segments/segment/add/", ">Acme<", ">Globex<"),  # the tenant choices
     ],
 )
@@ -214,7 +214,9 @@ def test_it_hides_other_tenants_segments_from_staff_by_id(staff_alice, world, sh
     globex = shop["globex"]
     assert staff_alice.get(f"/admin/segments/segment/{globex.pk}/change/").status_code == 302
     assert staff_alice.get(f"/admin/segments/segment/{shop['acme'].pk}/change/").status_code == 200
-    members = staff_alice.get(f"/admin/segments/membership/?segment={globex.pk}").content.decode()
+    members = staff_alice.get(
+        f"/admin/segments/segmentmembership/?segment={globex.pk}"
+    ).content.decode()
     assert "gus@example.com" not in members
     # Nor can staff act on them or file a segment under another tenant.
     staff_alice.post(

@@ -12,7 +12,7 @@ from audience.models import Contact
 from audience.segment_spec import parse_call
 from audience.services import calls_record
 from segments import services
-from segments.models import Membership, Segment
+from segments.models import Segment, SegmentMembership
 
 pytestmark = pytest.mark.django_db
 
@@ -198,9 +198,9 @@ def test_it_shows_replaces_and_patches_a_segment(api, world, shop) -> None:
     assert (body["name"], body["description"], body["member_count"]) == ("Repeat buyers", "", 1)
     assert body["summary"] == "did “Order Completed” at least 2 times"
     ann = shop["ann"]
-    assert list(Membership.objects.filter(segment=segment).values_list("contact", flat=True)) == [
-        ann.pk
-    ]
+    assert list(
+        SegmentMembership.objects.filter(segment=segment).values_list("contact", flat=True)
+    ) == [ann.pk]
 
 
 def test_it_refuses_a_bad_change_and_keeps_the_segment(api, world, shop) -> None:
@@ -239,7 +239,7 @@ def test_it_deletes_a_segment_unless_others_use_it(api, world, shop) -> None:
     assert api("delete", f"segments/{user.public_id}/").status_code == 204
     assert api("delete", f"segments/{used.public_id}/").status_code == 204
     assert not Segment.objects.filter(tenant=world.acme).exists()
-    assert not Membership.objects.filter(tenant=world.acme).exists()
+    assert not SegmentMembership.objects.filter(tenant=world.acme).exists()
 
 
 # --- counting a draft -----------------------------------------------------------------------
@@ -297,7 +297,9 @@ def test_it_lists_members_with_when_they_entered_in_pages(
 ) -> None:
     segment = services.segment_create(tenant=world.acme, name="Buyers", rules=group(ordered()))
     entered = dict(
-        Membership.objects.filter(segment=segment).values_list("contact__user_id", "entered_at")
+        SegmentMembership.objects.filter(segment=segment).values_list(
+            "contact__user_id", "entered_at"
+        )
     )
     with django_assert_num_queries(4):  # the key (2), the segment, the page
         page = api("get", f"segments/{segment.public_id}/members/?limit=1").json()

@@ -22,7 +22,7 @@ from audience.segment_spec import parse_call
 from audience.services import calls_record
 from segments import registry, rules
 from segments.compiler import Compiler, segment_contacts, segment_count
-from segments.models import Membership, Segment
+from segments.models import Segment, SegmentMembership
 from segments.services import _differing
 from tests.segments.reference import ContactRow, Reference, load
 
@@ -401,9 +401,9 @@ def test_it_selects_what_a_brute_force_reference_selects(world: Any) -> None:
             # parameters on PostgreSQL): it must see a difference exactly when there is one.
             probe.rules = rules_tree
             for members in (expected & set(scope), set(), set(scope) - expected, set(scope)):
-                Membership.objects.filter(segment=probe).delete()
-                Membership.objects.bulk_create(
-                    Membership(tenant=tenant, segment=probe, contact_id=pk, entered_at=NOW)
+                SegmentMembership.objects.filter(segment=probe).delete()
+                SegmentMembership.objects.bulk_create(
+                    SegmentMembership(tenant=tenant, segment=probe, contact_id=pk, entered_at=NOW)
                     for pk in members
                 )
                 differs = members != expected & set(scope)

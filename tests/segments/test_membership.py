@@ -11,9 +11,9 @@ from audience.models import Contact, Event
 from audience.segment_spec import parse_call
 from audience.services import calls_record
 from segments import services
-from segments.models import Membership, Segment
+from segments.models import Segment, SegmentMembership
 from segments.services import SegmentError
-from segments.signals import membership_changed
+from segments.signals import segment_membership_changed
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ def buyers(times: int = 1) -> dict[str, Any]:
 
 
 def members(segment: Segment) -> set[str]:
-    ids = Membership.objects.filter(segment=segment).values_list("contact_id", flat=True)
+    ids = SegmentMembership.objects.filter(segment=segment).values_list("contact_id", flat=True)
     return set(Contact.objects.filter(pk__in=ids).values_list("identities__value", flat=True))
 
 
@@ -71,20 +71,20 @@ def test_it_records_each_entry_and_exit_exactly_once(world) -> None:
     ) -> None:
         changes.append((entered, exited))
 
-    membership_changed.connect(spy)
+    segment_membership_changed.connect(spy)
     try:
         track(world.acme, "ann", "Order Completed", "o1")
         track(world.acme, "ann", "Order Completed", "o2")
         ann = Contact.objects.get(tenant=world.acme)
         for _ in range(3):  # a refresh that runs again (a retried task) changes nothing
-            services.memberships_refresh_contacts(tenant=world.acme, contact_ids=[ann.pk])
+            services.segment_memberships_refresh_contacts(tenant=world.acme, contact_ids=[ann.pk])
         assert members(segment) == {"ann"}
         segment = services.segment_update(
             tenant=world.acme, segment=segment, name="Repeat", rules=buyers(3)
         )
-        services.membership_refresh(segment=segment)
+        services.segment_membership_refresh(segment=segment)
     finally:
-        membership_changed.disconnect(spy)
+        segment_membership_changed.disconnect(spy)
     assert members(segment) == set()
     names = list(
         Event.objects.filter(contact=ann, name__startswith="Segment")
@@ -145,7 +145,7 @@ def test_it_follows_rolling_windows_on_the_scheduled_refresh(world) -> None:
     }
     segment = services.segment_create(tenant=world.acme, name="Recent", rules=rules)
     assert segment.time_relative and members(segment) == {"ann"}
-    services.membership_refresh(segment=segment, now=datetime.now(UTC) + timedelta(days=8))
+    services.segment_membership_refresh(segment=segment, now=datetime.now(UTC) + timedelta(days=8))
     assert members(segment) == set()
 
 
@@ -186,14 +186,14 @@ def test_it_updates_membership_after_a_profile_edit(
         contact, _ = contact_upsert(
             tenant=world.acme, user_id="u1", fields={"attributes": {"plan": "pro"}}, source="api"
         )
-    assert set(Membership.objects.filter(segment=segment).values_list("contact_id", flat=True)) == {
-        contact.pk
-    }
+    assert set(
+        SegmentMembership.objects.filter(segment=segment).values_list("contact_id", flat=True)
+    ) == {contact.pk}
     with django_capture_on_commit_callbacks(execute=True):
         contact_upsert(
             tenant=world.acme, user_id="u1", fields={"attributes": {"plan": "free"}}, source="api"
         )
-    assert not Membership.objects.filter(segment=segment).exists()
+    assert not SegmentMembership.objects.filter(segment=segment).exists()
     assert list(
         Event.objects.filter(contact=contact, name__startswith="Segment")
         .order_by("pk")
@@ -210,11 +210,11 @@ def test_it_reuses_a_segments_sql_for_other_contacts_correctly(world) -> None:
     ann, bob = (
         Contact.objects.get(tenant=world.acme, identities__value=name) for name in ("ann", "bob")
     )
-    services.memberships_refresh_contacts(tenant=world.acme, contact_ids=[ann.pk])
-    services.memberships_refresh_contacts(tenant=world.acme, contact_ids=[bob.pk])
+    services.segment_memberships_refresh_contacts(tenant=world.acme, contact_ids=[ann.pk])
+    services.segment_memberships_refresh_contacts(tenant=world.acme, contact_ids=[bob.pk])
     assert members(segment) == {"ann"}
     track(world.acme, "bob", "Order Completed", "o2")
-    services.memberships_refresh_contacts(tenant=world.acme, contact_ids=[bob.pk])
+    services.segment_memberships_refresh_contacts(tenant=world.acme, contact_ids=[bob.pk])
     assert members(segment) == {"ann", "bob"}
 
 
@@ -231,5 +231,7 @@ def test_it_refreshes_a_segment_that_includes_one_whose_members_changed(world) -
     )
     track(world.acme, "ann", "Order Completed", "o1")
     ann = Contact.objects.get(tenant=world.acme)
-    assert services.memberships_refresh_contacts(tenant=world.acme, contact_ids=[ann.pk]) == 2
+    assert (
+        services.segment_memberships_refresh_contacts(tenant=world.acme, contact_ids=[ann.pk]) == 2
+    )
     assert members(inner) == members(outer) == {"ann"}

@@ -1,4 +1,4 @@
-"""Membership refreshes are set-based (segments/services.py): one statement finds who entered and
+"""Segment membership refreshes are set-based (segments/services.py): one statement finds who entered and
 who left, whatever their number, and their `Segment Entered` / `Segment Exited` events are
 inserted together. What grows with the work is the number of segments, never of contacts.
 
@@ -18,7 +18,7 @@ import pytest
 
 from audience.models import Contact
 from segments import services
-from segments.models import Membership, Segment
+from segments.models import Segment, SegmentMembership
 from tests.statements import assert_same_statements, statements_by_size
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +60,7 @@ def test_it_refreshes_a_whole_segment_with_the_same_statements_however_many_chan
         contacts(world.acme, n, cohort=f"c{n}")
 
         def step() -> None:
-            change = services.membership_refresh(segment=segment)
+            change = services.segment_membership_refresh(segment=segment)
             assert (len(change.entered), len(change.exited)) == (n, n)
 
         return step
@@ -93,14 +93,16 @@ def test_it_refreshes_contacts_after_their_events_with_the_same_statements_howev
         ids = contacts(world.acme, n, tier="vip")
 
         def step() -> None:
-            changed = services.memberships_refresh_contacts(tenant=world.acme, contact_ids=ids)
+            changed = services.segment_memberships_refresh_contacts(
+                tenant=world.acme, contact_ids=ids
+            )
             assert changed == 2 * n  # VIP, and the segment that includes VIP
 
         return step
 
     found = statements_by_size(new_vips, SIZES)
 
-    assert Membership.objects.filter(segment__in=vip_segments[1:]).count() == 2 * sum(SIZES)
+    assert SegmentMembership.objects.filter(segment__in=vip_segments[1:]).count() == 2 * sum(SIZES)
     assert_same_statements(found, pinned={"postgresql": 23, "sqlite": 19}, fewer_up_to=1)
 
 
@@ -111,7 +113,10 @@ def test_it_checks_contacts_that_change_nothing_with_the_same_statements_however
         ids = contacts(world.acme, n, tier="regular")
 
         def step() -> None:
-            assert services.memberships_refresh_contacts(tenant=world.acme, contact_ids=ids) == 0
+            assert (
+                services.segment_memberships_refresh_contacts(tenant=world.acme, contact_ids=ids)
+                == 0
+            )
 
         return step
 

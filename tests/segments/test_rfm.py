@@ -145,7 +145,7 @@ def test_it_refreshes_a_contact_alone_without_changing_its_group(world, shop) ->
     assert segment.time_relative
     assert segment.member_count == 2
     for contact in shop.values():
-        change = services.membership_refresh(segment=segment, scope=[contact.pk])
+        change = services.segment_membership_refresh(segment=segment, scope=[contact.pk])
         assert (change.entered, change.exited) == ([], [])
 
 
