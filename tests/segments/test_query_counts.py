@@ -1,6 +1,6 @@
-"""Segment membership refreshes are set-based (segments/services.py): one statement finds who entered and
-who left, whatever their number, and their `Segment Entered` / `Segment Exited` events are
-inserted together. What grows with the work is the number of segments, never of contacts.
+"""Segment membership refreshes are set-based (segments/services.py): one statement finds who
+entered and who left, whatever their number, and their `Segment Entered` / `Segment Exited`
+events are inserted together. What grows with the work is the number of segments, never of contacts.
 
 Statements are counted with tests/statements.py (it also sees those sent on psycopg cursors
 directly). On PostgreSQL the events of a handful of contacts are inserted with one INSERT …
