@@ -1,4 +1,4 @@
-"""Product recommendations beside the catalog (DESIGN §4), shared by messaging and, later,
+"""Product recommendations beside the catalog, shared by messaging and, later,
 personalisation.
 
 Two strategies, ranked together for each contact:

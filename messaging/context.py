@@ -1,4 +1,4 @@
-"""What a message's Liquid can read (DESIGN §7): contact, event, cart, wishlist, recently
+"""What a message's Liquid can read: contact, event, cart, wishlist, recently
 viewed, recommendations, tenant, data, unsubscribe and preference links, now.
 
 Plain dicts, lists, strings and numbers only — never a model object — so a template can reach

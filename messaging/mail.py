@@ -1,6 +1,6 @@
 """A rendered email (messaging/rendering.py) made into the message that is sent: sender and
 reply address, the preheader, CSS inlined, tracked links and an open pixel, the plain-text
-part, and the headers that mailbox providers expect of bulk mail (DESIGN §7).
+part, and the headers that mailbox providers expect of bulk mail.
 
 Without a delivery (the editor's test send) nothing is tracked, there is no List-Unsubscribe,
 and the subject says "[Test]".

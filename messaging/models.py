@@ -1,5 +1,5 @@
 """Message templates, the delivery outbox, push subscriptions, suppressions and each tenant's
-sender identity and sending policy (DESIGN §7)."""
+sender identity and sending policy."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sending what the outbox holds, exactly once (DESIGN §7; docs/architecture.md).
+"""Sending what the outbox holds, exactly once (docs/architecture.md).
 
 1. `claim()` moves due rows queued → sending in one statement (`FOR UPDATE SKIP LOCKED`), stamping
    a claim token: any number of workers share the queue, none takes a row another holds.

@@ -1,4 +1,4 @@
-"""Every outcome of a message is an event on its contact (DESIGN §1): the names, and recording
+"""Every outcome of a message is an event on its contact: the names, and recording
 them in bulk as facts through audience's one fact API."""
 
 from __future__ import annotations

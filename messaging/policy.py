@@ -1,6 +1,6 @@
 """What a message must pass before it leaves: reachability (the address or push subscription,
 the suppression list, consent; messaging/reachability.py), the frequency cap, quiet hours and the
-tenant's hourly limit (DESIGN §7).
+tenant's hourly limit.
 
 `decide()` judges a claimed batch with a few queries whatever its size, and says for each
 delivery: send, skip (with the reason, recorded on the contact) or defer (until when, and why).

@@ -1,4 +1,4 @@
-"""Web push (DESIGN §7): the channel sender, browsers' subscriptions, and test sends.
+"""Web push: the channel sender, browsers' subscriptions, and test sends.
 
 A message goes to every active subscription of its contact: a JSON payload encrypted for each
 browser (RFC 8291, aes128gcm) and POSTed to its push service (RFC 8030) with the tenant's VAPID

@@ -1,4 +1,4 @@
-"""Liquid for messages (DESIGN §7): a sandboxed python-liquid environment, parsed templates
+"""Liquid for messages: a sandboxed python-liquid environment, parsed templates
 cached by their source, and errors that name the field and line for the editor.
 
 The sandbox. Liquid resolves `a.b` as `a["b"]` on the plain dicts and lists of the context

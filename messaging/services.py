@@ -1,7 +1,7 @@
 """Writes for messaging: templates, deciding deliveries, consent and suppression.
 
 Journeys and campaigns decide sends through `delivery_create` / `deliveries_create`, inside
-their own transaction, so that the decision and their state change commit together (DESIGN §7).
+their own transaction, so that the decision and their state change commit together.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What the apps above tenants add to its pages, without tenants importing them (DESIGN §2):
+"""What the apps above tenants add to its pages, without tenants importing them:
 they register here in their AppConfig.ready()."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What tenants announces to the apps above it (DESIGN §2: a lower app never imports a higher one;
+"""What tenants announces to the apps above it (a lower app never imports a higher one;
 the higher app connects a receiver in its AppConfig.ready())."""
 
 from __future__ import annotations
