@@ -141,12 +141,18 @@ def api(client, world):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def ingest_inline() -> object:
-    """The ingest worker's job done right after each accepted /v1/* request commits, in the web
-    process (Celery eager), for tests that talk to a live server and then look for what it
-    stored. tests/e2e has the same journey through a real Celery worker."""
+def eager_tasks() -> object:
+    """Celery tasks run in-process when queued: the worker's code without the broker (the
+    worker itself is proven by the e2e tests)."""
     from config.celery import app
 
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def ingest_inline(eager_tasks: None) -> None:
+    """The ingest worker's job done right after each accepted /v1/* request commits, in the web
+    process, for tests that talk to a live server and then look for what it stored.
+    tests/e2e has the same journey through a real Celery worker."""

@@ -13,16 +13,6 @@ from audience.models import Contact, ContactImport
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def eager_celery():  # type: ignore[no-untyped-def]
-    """Run queued tasks in-process (the worker itself is proven by the e2e tests)."""
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
 def upload(client, text: str, name: str = "people.csv"):  # type: ignore[no-untyped-def]
     return client.post(
         "/t/acme/contacts/import/",
@@ -42,7 +32,7 @@ PEOPLE = (
 
 
 def test_it_imports_a_csv_with_a_mapping_preview_and_a_report(
-    login, world, eager_celery, django_capture_on_commit_callbacks
+    login, world, eager_tasks, django_capture_on_commit_callbacks
 ) -> None:
     Contact.objects.create(tenant=world.acme, email="bob@example.com", first_name="Robert")
     client = login(world.dave)

@@ -38,16 +38,6 @@ def heard() -> Iterator[list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def eager_tasks() -> Iterator[None]:
-    """Celery tasks run in-process when queued (segments refresh on what is announced)."""
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
 def ann(world: Any) -> Contact:
     return Contact.objects.create(tenant=world.acme, email="ann@example.com")
 

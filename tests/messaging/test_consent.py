@@ -42,16 +42,6 @@ def changed() -> Iterator[list[list[int]]]:
 
 
 @pytest.fixture
-def eager_tasks() -> Iterator[None]:
-    """Celery tasks run in-process when queued (segments refresh on what is announced)."""
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
 def delivery(world: Any, email_template: Template) -> Delivery:
     return sent_delivery(world.acme, email_template, source="campaign:1")
 

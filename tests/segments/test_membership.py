@@ -149,16 +149,6 @@ def test_it_follows_rolling_windows_on_the_scheduled_refresh(world) -> None:
     assert members(segment) == set()
 
 
-@pytest.fixture
-def eager_tasks():  # type: ignore[no-untyped-def]
-    """Celery tasks run in-process when queued (the worker's code, without the broker)."""
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
 def test_it_updates_membership_right_after_an_ingested_event(
     world, eager_tasks, django_capture_on_commit_callbacks
 ) -> None:
