@@ -174,6 +174,22 @@ def _check_condition(node: dict[str, Any], path: str) -> None:
     registry.get(kind).validate(node, path)
 
 
+# The rules' messages name the JSON keys, right for the API; the builder says its field labels.
+BUILDER_WORDS = {
+    "window.last_days": "Days",
+    "window.after": "From",
+    "window.before": "Until",
+    "count.operator": "How often",
+    "count.value": "Times",
+    "where.value": "The filter's value",
+}
+_JSON_KEY = re.compile("|".join(re.escape(key) for key in BUILDER_WORDS))
+
+
+def _in_builder_words(message: str) -> str:
+    return _JSON_KEY.sub(lambda m: BUILDER_WORDS[m.group(0)], message)
+
+
 @dataclass
 class Checked:
     tree: dict[str, Any] | None  # the validated tree, when it has no errors
@@ -189,13 +205,13 @@ def check(tree: dict[str, Any], *, for_save: bool = False) -> Checked:
             try:
                 _check_condition(node, path)
             except rules.RuleError as exc:
-                errors[path] = exc.message
+                errors[path] = _in_builder_words(exc.message)
     if for_save and tree.get("children") == []:
         errors[""] = "add at least one condition."
     try:
         valid = rules.validate(tree, allow_empty=not for_save)
     except rules.RuleError as exc:
-        errors.setdefault(exc.path, exc.message)
+        errors.setdefault(exc.path, _in_builder_words(exc.message))
         valid = None
     return Checked(tree=None if errors else valid, errors=errors)
 

@@ -102,6 +102,19 @@ def test_it_lets_an_admin_change_the_sender(login: Any, world: Any) -> None:
     assert sender_identity_get(tenant=world.globex).sender_email == ""
 
 
+def test_it_says_the_site_address_is_used_until_the_team_sets_a_sender_email(
+    login: Any, world: Any, settings: Any
+) -> None:
+    settings.DEFAULT_FROM_EMAIL = "Wayfarer <noreply@wayfarer.example>"
+
+    page = unescape(login(world.bob).get(SETTINGS).content.decode())
+
+    assert (
+        "No sender email is set yet, so your messages come from the site's address, "
+        "<strong>Wayfarer <noreply@wayfarer.example></strong>." in page
+    )
+
+
 def test_it_explains_a_bad_sender_address_and_saves_nothing(login: Any, world: Any) -> None:
     response = login(world.alice).post(
         SENDER, {"sender_name": "Acme", "sender_email": "nope", "reply_to_email": "x@"}
