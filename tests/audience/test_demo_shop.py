@@ -27,6 +27,7 @@ from audience.demo_shop import DEMO_KEY_NAME
 from audience.inbox import inbox_drain
 from audience.models import Contact, Event, Identity, LifecycleStage, Product
 from tenants.models import ApiKey, ApiKeyKind, Tenant
+from tests.browser import live_context
 from tests.factories import PASSWORD, api_key
 
 SHOP = "/t/acme/demo-shop/"
@@ -305,12 +306,9 @@ def page(
     requests_made: list[Request],
     ingest_inline: None,
 ) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_server.url)
-    context.set_default_timeout(10_000)
-    context.on("request", lambda request: requests_made.append(request))
-    page = context.new_page()
-    yield page
-    context.close()
+    with live_context(browser, live_server.url) as context:
+        context.on("request", lambda request: requests_made.append(request))
+        yield context.new_page()
 
 
 def sign_in_and_open_shop(page: Page, live_server: Any) -> str:

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 
 from tenants.models import ApiKey, Membership, Role, Tenant, hash_api_key
+from tests.browser import live_context
 from tests.factories import PASSWORD, MembershipFactory, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.e2e
@@ -31,12 +32,9 @@ def requested_urls() -> list[str]:
 
 @pytest.fixture
 def page(browser: Browser, live_server: Any, requested_urls: list[str]) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_server.url)
-    context.set_default_timeout(30_000)
-    context.on("request", lambda request: requested_urls.append(request.url))
-    page = context.new_page()
-    yield page
-    context.close()
+    with live_context(browser, live_server.url, timeout_ms=30_000) as context:
+        context.on("request", lambda request: requested_urls.append(request.url))
+        yield context.new_page()
 
 
 def assert_only_live_server(requested_urls: list[str], live_server: Any) -> None:

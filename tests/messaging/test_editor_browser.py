@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from audience.models import Contact
 from messaging.models import Delivery, Template
+from tests.browser import live_context
 from tests.factories import PASSWORD
 from tests.mail_sink import MailSink
 
@@ -22,11 +23,8 @@ expect.set_options(timeout=10_000)
 
 @pytest.fixture
 def page(browser: Browser, live_server: Any, transactional_db: None, world: Any) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_server.url)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    context.close()
+    with live_context(browser, live_server.url) as context:
+        yield context.new_page()
 
 
 def settle(page: Page) -> None:

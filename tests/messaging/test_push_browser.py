@@ -31,6 +31,7 @@ from messaging import outbox
 from messaging.models import Channel, Delivery, PushSubscription, Template
 from messaging.selectors import sender_identity_get
 from messaging.services import delivery_create
+from tests.browser import live_context
 from tests.factories import PASSWORD, api_key
 from tests.messaging.push_receiver import BrowserSubscription, PushReceiver
 
@@ -110,15 +111,13 @@ def shop_context(
 ) -> Iterator[BrowserContext]:
     raw_key = api_key(world.acme, kind="write")[1]
     html = PAGE.replace("WRITE_KEY", raw_key).replace("SERVICE_WORKER", SERVICE_WORKER)
-    context = browser.new_context(base_url=live_server.url)
-    context.set_default_timeout(10_000)
+    with live_context(browser, live_server.url) as context:
 
-    def fulfill(route: Route) -> None:
-        route.fulfill(status=200, content_type="text/html", body=html)
+        def fulfill(route: Route) -> None:
+            route.fulfill(status=200, content_type="text/html", body=html)
 
-    context.route(f"{live_server.url}{SHOP}", fulfill)
-    yield context
-    context.close()
+        context.route(f"{live_server.url}{SHOP}", fulfill)
+        yield context
 
 
 @pytest.fixture
@@ -363,10 +362,8 @@ def notifications_of(page: Page) -> list[dict[str, Any]]:
 def test_it_lets_a_marketer_try_the_prompt_in_the_demo_shop(
     browser: Browser, live_server: Any, transactional_db: None, world: Any, ingest_inline: None
 ) -> None:
-    context = browser.new_context(base_url=live_server.url)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    try:
+    with live_context(browser, live_server.url) as context:
+        page = context.new_page()
         page.goto("/t/acme/demo-shop/")
         page.get_by_label("Email").fill("dave@example.com")
         page.get_by_label("Password").fill(PASSWORD)
@@ -380,5 +377,3 @@ def test_it_lets_a_marketer_try_the_prompt_in_the_demo_shop(
         dialog.get_by_role("button", name="Not now").click()
 
         expect(page.locator("#push-status")).to_have_text("“Not now”: not asked again for 30 days")
-    finally:
-        context.close()

@@ -25,6 +25,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from audience.segment_spec import parse_call
 from audience.services import calls_record
 from segments.models import Segment
+from tests.browser import live_context
 from tests.factories import PASSWORD
 
 NEW = "/t/acme/segments/new/"
@@ -66,11 +67,8 @@ def contacts(world: Any) -> Any:
 def page(
     browser: Browser, live_server: Any, transactional_db: None, contacts: Any
 ) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_server.url)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    context.close()
+    with live_context(browser, live_server.url) as context:
+        yield context.new_page()
 
 
 def condition(scope: Page | Locator, number: str) -> Locator:
