@@ -1,4 +1,5 @@
-"""Segment-compatible ingestion: POST /v1/identify | track | page | screen | alias | batch.
+"""Segment-compatible ingestion: POST /v1/identify | track | page | screen | alias | group |
+batch, and their one-letter names (/v1/i, /v1/t, … /v1/b) that Segment's analytics.js uses.
 
 Existing Segment and RudderStack SDKs work by changing only their host. Authentication is the
 tenant's write key as the HTTP Basic user name. Answers: 200 {"success": true} once the messages
