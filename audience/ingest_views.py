@@ -40,6 +40,14 @@ def ingest(request: HttpRequest, kind: str) -> HttpResponse:
     return with_cors(_ingest(request, kind))
 
 
+@csrf_exempt
+@require_http_methods(["POST", "OPTIONS"])
+def sdk_metrics(request: HttpRequest) -> HttpResponse:
+    """POST /v1/m: analytics.js's own telemetry (counts of its calls and errors), which it posts
+    to its API host every 30 s. Acknowledged and dropped, so it neither fails nor fills logs."""
+    return with_cors(HttpResponse(status=204 if request.method == "OPTIONS" else 200))
+
+
 def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
     body_error: BadRequest | None = None
     try:

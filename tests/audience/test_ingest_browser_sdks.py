@@ -67,9 +67,7 @@ def message(type_: str, message_id: str, **fields: object) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(("short", "kind"), sorted(SHORT.items()))
-def test_it_takes_every_call_on_its_one_letter_path_as_on_its_long_one(
-    send, short, kind
-) -> None:
+def test_it_takes_every_call_on_its_one_letter_path_as_on_its_long_one(send, short, kind) -> None:
     for path, message_id in ((short, f"{short}-short"), (kind, f"{short}-long")):
         body: object = message(kind, message_id) if kind != "batch" else None
         if kind == "batch":
@@ -202,3 +200,12 @@ def test_it_refuses_a_bad_group_call_naming_the_field(send, body, field, text) -
 def test_it_accepts_a_numeric_group_id_as_text(send) -> None:
     assert send("group", message("group", "g-1", groupId=42)).status_code == 200
     assert Contact.objects.get().attributes == {"group_id": "42"}
+
+
+def test_it_acknowledges_analytics_js_telemetry_and_stores_nothing(client) -> None:
+    preflight = client.options("/v1/m", HTTP_ORIGIN="https://shop.example")
+    assert (preflight.status_code, preflight["Access-Control-Allow-Origin"]) == (204, "*")
+    metrics = {"series": [{"type": "Counter", "metric": "analytics_js.invoke", "value": 1}]}
+    response = client.post("/v1/m", data=json.dumps(metrics), content_type="text/plain")
+    assert (response.status_code, response["Access-Control-Allow-Origin"]) == (200, "*")
+    assert not Event.objects.exists()

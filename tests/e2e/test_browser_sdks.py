@@ -113,7 +113,7 @@ class _ShopHandler(http.server.SimpleHTTPRequestHandler):
             return str(RUDDERSTACK_BUNDLE / "index.js")
         return "/nonexistent"
 
-    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+    def do_GET(self) -> None:
         name = self.path.split("?", 1)[0].strip("/")
         if name in ("segment.html", "rudderstack.html"):
             body = PAGE.format(script=name.replace(".html", ".js")).encode()
@@ -125,7 +125,7 @@ class _ShopHandler(http.server.SimpleHTTPRequestHandler):
             return
         super().do_GET()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -237,7 +237,7 @@ def test_it_records_the_browser_sdks_calls_on_one_contact(
 
     assert flaky_door.failed in retried
     if delivery == "batching":
-        assert all(path.endswith("/b") or path.endswith("/batch") for path in retried)
+        assert all(path.endswith(("/b", "/batch")) for path in retried)
     assert Contact.objects.filter(tenant=world.acme).count() == 1  # the visitor became Ann
     events = list(Event.objects.filter(tenant=world.acme).values_list("type", "name"))
     assert sorted(events) == sorted(
@@ -259,4 +259,3 @@ def test_it_records_the_browser_sdks_calls_on_one_contact(
 
 def _describe(message: ConsoleMessage) -> str:
     return json.dumps([message.type, message.text[:300]])
-
