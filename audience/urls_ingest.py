@@ -14,5 +14,5 @@ urlpatterns = (
         path(f"{kind[0]}", ingest_views.ingest, {"kind": kind}, name=f"ingest_{kind}_short")
         for kind in KINDS
     ]
-    + [path("m", ingest_views.sdk_metrics, name="ingest_sdk_metrics")]
+    + [path("m", ingest_views.sdk_metrics, name="sdk_metrics")]
 )
