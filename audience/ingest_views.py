@@ -1,4 +1,5 @@
-"""Segment-compatible ingestion: POST /v1/identify | track | page | screen | alias | batch.
+"""Segment-compatible ingestion: POST /v1/identify | track | page | screen | alias | group |
+batch, and their one-letter names (/v1/i, /v1/t, … /v1/b) that Segment's analytics.js uses.
 
 Existing Segment and RudderStack SDKs work by changing only their host. Authentication is the
 tenant's write key as the HTTP Basic user name. Answers: 200 {"success": true} once the messages
@@ -37,6 +38,14 @@ def ingest(request: HttpRequest, kind: str) -> HttpResponse:
     if request.method == "OPTIONS":
         return with_cors(HttpResponse(status=204))
     return with_cors(_ingest(request, kind))
+
+
+@csrf_exempt
+@require_http_methods(["POST", "OPTIONS"])
+def sdk_metrics(request: HttpRequest) -> HttpResponse:
+    """POST /v1/m: analytics.js's own telemetry (counts of its calls and errors), which it posts
+    to its API host every 30 s. Acknowledged and dropped, so it neither fails nor fills logs."""
+    return with_cors(HttpResponse(status=204 if request.method == "OPTIONS" else 200))
 
 
 def _ingest(request: HttpRequest, kind: str) -> HttpResponse:

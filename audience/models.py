@@ -163,6 +163,7 @@ class Event(models.Model):
         SCREEN = "screen", "Screen"
         IDENTIFY = "identify", "Identify"
         ALIAS = "alias", "Alias"
+        GROUP = "group", "Group"
 
     # No index of its own: every index of this table starts with tenant already.
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)

@@ -25,7 +25,7 @@ from tenants.models import known_timezones
 
 MAX_CALL_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
-TYPES = ("identify", "track", "page", "screen", "alias")
+TYPES = ("identify", "track", "page", "screen", "alias", "group")
 MAX_MESSAGE_ID_LENGTH = 100
 MAX_EVENT_NAME_LENGTH = 200
 
@@ -36,7 +36,7 @@ class SpecError(BadRequest):
 
 @dataclass(frozen=True)
 class Call:
-    """One Segment API call (identify, track, page, screen, alias), validated. Segment's docs
+    """One Segment API call (identify, track, page, screen, alias, group), validated. Segment's docs
     name it a "message" (hence `messageId`, kept on the wire and in `Event.message_id`); here it
     is a call, so that "message" names only what messaging sends."""
 
@@ -49,6 +49,7 @@ class Call:
     traits: dict[str, Any] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
     previous_id: str | None = None  # alias
+    group_id: str | None = None  # group: the contact's company or account
     timestamp: datetime | None = None
     sent_at: datetime | None = None
     profile: dict[str, Any] = field(default_factory=dict)  # identify: contact fields from traits
@@ -153,7 +154,15 @@ def parse_call(raw: object, *, type_: str | None = None, check_size: bool = True
             # SDKs send a page's category beside its name; keep it with the properties.
             properties = {"category": category.strip(), **properties}
 
-    traits = _object(raw, "traits") or _object(_object(raw, "context"), "traits")
+    group_id = None
+    if kind == "group":
+        group_id = _id(raw, "groupId")
+        if group_id is None:
+            raise SpecError("group needs a groupId.", field="groupId")
+        # A group's traits describe the group, never the user (context.traits would).
+        traits = _object(raw, "traits")
+    else:
+        traits = _object(raw, "traits") or _object(_object(raw, "context"), "traits")
     return Call(
         type=kind,
         message_id=message_id.strip(),
@@ -164,10 +173,36 @@ def parse_call(raw: object, *, type_: str | None = None, check_size: bool = True
         traits=traits,
         context=_object(raw, "context"),
         previous_id=previous_id,
+        group_id=group_id,
         timestamp=_time(raw, "timestamp") or _time(raw, "originalTimestamp"),
         sent_at=_time(raw, "sentAt"),
-        profile=profile_from_traits(traits) if kind == "identify" else {},
+        profile=(
+            profile_from_traits(traits)
+            if kind == "identify"
+            else group_profile(group_id, traits)
+            if group_id is not None
+            else {}
+        ),
     )
+
+
+GROUP_PREFIX = "group_"
+
+
+def group_profile(group_id: str, traits: dict[str, Any]) -> dict[str, Any]:
+    """A group call's contact attributes: the group (the contact's company or account) flat
+    under `group_`: `group_id` and `group_<trait>` (`group_name`, `group_plan`…). Flat, so the
+    segment builder's attribute condition (`attributes.group_plan`) and templates
+    (`{{ contact.attributes.group_name }}`) reach them like any custom attribute. Grouping the
+    contact with another group replaces the previous group's attributes."""
+    attributes: dict[str, Any] = {"group_id": group_id}
+    for key, value in traits.items():
+        if key in ("id", "groupId"):
+            continue  # the groupId is the id
+        if not isinstance(key, str) or not key.strip():
+            continue
+        attributes[GROUP_PREFIX + key.strip()] = value
+    return {"attributes": attributes}
 
 
 # Traits that are contact fields; every other trait is kept in Contact.attributes.

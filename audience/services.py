@@ -17,7 +17,7 @@ from django.utils.timezone import now
 from audience.bulk import EventRow, events_insert, message_ids_stored
 from audience.identity import MAX_RECENTLY_VIEWED, IdentityResolver
 from audience.models import Contact, Event, Identity, LifecycleStage
-from audience.segment_spec import Call
+from audience.segment_spec import GROUP_PREFIX, Call
 from audience.selectors import contact_find
 from audience.signals import RecordedEvent, contacts_changed, events_recorded
 from tenants.models import Tenant
@@ -228,7 +228,7 @@ def _record(tenant: Tenant, calls: list[Call], source: str, received_at: datetim
             contact_id=resolver.canonical(contact).pk,
             type=call.type,
             name=_event_name(call),
-            properties=call.traits if call.type == "identify" else call.properties,
+            properties=_event_properties(call),
             context=call.context,
             occurred_at=when,
             received_at=received,
@@ -243,6 +243,14 @@ def _record(tenant: Tenant, calls: list[Call], source: str, received_at: datetim
     return result
 
 
+def _event_properties(call: Call) -> dict[str, Any]:
+    if call.type == "identify":
+        return call.traits
+    if call.type == "group":
+        return {"groupId": call.group_id, "traits": call.traits}
+    return call.properties
+
+
 def _event_name(call: Call) -> str:
     if call.type == "track":
         return call.event or ""
@@ -250,7 +258,7 @@ def _event_name(call: Call) -> str:
         return f"Viewed {call.event} Page" if call.event else "Page Viewed"
     if call.type == "screen":
         return f"Viewed {call.event} Screen" if call.event else "Screen Viewed"
-    return {"identify": "Identify", "alias": "Alias"}[call.type]
+    return {"identify": "Identify", "alias": "Alias", "group": "Group"}[call.type]
 
 
 def _sku(properties: dict[str, Any]) -> str | None:
@@ -284,6 +292,11 @@ def apply_call_to_profile(contact: Contact, call: Call, when: datetime) -> None:
             setattr(contact, field, value)
         if attributes:
             contact.attributes = {**contact.attributes, **attributes}
+    elif call.type == "group":
+        # One group per contact: the new group's attributes replace the last one's, so no
+        # trait of a former company lingers.
+        kept = {k: v for k, v in contact.attributes.items() if not k.startswith(GROUP_PREFIX)}
+        contact.attributes = {**kept, **call.profile["attributes"]}
     if call.user_id and contact.lifecycle_stage == LifecycleStage.VISITOR:
         contact.lifecycle_stage = LifecycleStage.LEAD
     if call.type != "track":

@@ -35,11 +35,32 @@ def edge_unauthorized(message: str) -> JsonResponse:
     return response
 
 
+# Every request header the Segment-compatible browser SDKs send, so that their preflights pass:
+# analytics.js adds X-Retry-Count to retries; RudderStack's JavaScript SDK sends Accept, the
+# AnonymousId (base64) and SentAt on every request and Rsa-* on retries.
+ALLOWED_HEADERS = ", ".join(
+    (
+        "Authorization",
+        "Content-Type",
+        "Content-Encoding",
+        "Accept",
+        "X-Retry-Count",
+        "AnonymousId",
+        "SentAt",
+        "Rsa-Recovered",
+        "Rsa-Retry-Attempt",
+        "Rsa-Retry-Reason",
+        "Rsa-Since-First-Attempt",
+        "Rsa-Since-Last-Attempt",
+    )
+)
+
+
 def with_cors(response: HttpResponse, *, methods: str = "POST") -> HttpResponse:
     # No cookies are involved (the write key travels in the request), so any origin — the
     # tenant's shops — may call.
     response["Access-Control-Allow-Origin"] = "*"
     response["Access-Control-Allow-Methods"] = f"{methods}, OPTIONS"
-    response["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Content-Encoding"
+    response["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
     response["Access-Control-Max-Age"] = "86400"
     return response

@@ -324,9 +324,15 @@ OVERSIZED = {
         ("batch", {"batch": "x"}, 400, {"field": "batch"}),
         (
             "batch",
-            {"batch": [track("Fine", "f1", anonymousId="a"), {"type": "group", "userId": "u"}]},
+            {"batch": [track("Fine", "f1", anonymousId="a"), {"type": "purchase", "userId": "u"}]},
             400,
             {"index": 1, "field": "type"},
+        ),
+        (
+            "batch",
+            {"batch": [track("Fine", "f3", anonymousId="a"), {"type": "group", "userId": "u"}]},
+            400,
+            {"index": 1, "field": "groupId"},
         ),
         (
             "batch",
