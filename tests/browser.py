@@ -49,7 +49,7 @@ def browser() -> Iterator[Browser]:
 
 @contextmanager
 def live_context(
-    browser: Browser, base_url: str, *, timeout_ms: int = 10_000
+    browser: Browser, base_url: str | None = None, *, timeout_ms: int = 10_000
 ) -> Iterator[BrowserContext]:
     """A browser context on the live server that, when the test is done, waits for the
     requests its pages already sent before closing. A request the live server is still

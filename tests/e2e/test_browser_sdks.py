@@ -27,6 +27,7 @@ from playwright.sync_api import Browser, ConsoleMessage
 from audience import ingest_views
 from audience.models import Contact, Event
 from tenants import services
+from tests.browser import live_context
 from tests.e2e.conftest import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -206,12 +207,10 @@ def test_it_records_the_browser_sdks_calls_on_one_contact(
     ingest_inline: None,
 ) -> None:
     user_id = f"{sdk}-{delivery}-ann"
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(60_000)
     console: list[str] = []
-    page.on("console", lambda message: console.append(_describe(message)))
-    try:
+    with live_context(browser, timeout_ms=60_000) as context:
+        page = context.new_page()
+        page.on("console", lambda message: console.append(_describe(message)))
         page.goto(f"{shop}/{sdk}.html", wait_until="load")
         arguments = {"writeKey": write_key, "batching": delivery == "batching", "userId": user_id}
         if sdk == "segment":
@@ -232,8 +231,6 @@ def test_it_records_the_browser_sdks_calls_on_one_contact(
             timeout=RECORDED_WITHIN_SECONDS,
             what=f"{sdk} to retry {flaky_door.failed} (requests: {flaky_door.requests})",
         )
-    finally:
-        context.close()
 
     assert flaky_door.failed in retried
     if delivery == "batching":
