@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import factory
@@ -55,6 +56,11 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
 def api_key(tenant: Tenant, kind: str = "secret", name: str = "Test key") -> tuple[object, str]:
     return services.api_key_create(tenant=tenant, kind=kind, name=name)
+
+
+def basic(raw_key: str) -> str:
+    """An Authorization header with a write key as HTTP Basic user name, as the SDKs send it."""
+    return "Basic " + base64.b64encode(f"{raw_key}:".encode()).decode()
 
 
 def sent_delivery(

@@ -9,7 +9,6 @@ left when the visitor leaves goes out in a beacon.
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import re
@@ -28,7 +27,7 @@ from audience.inbox import inbox_drain
 from audience.models import Contact, Event, Identity, LifecycleStage, Product
 from tenants.models import ApiKey, ApiKeyKind, Tenant
 from tests.browser import live_context
-from tests.factories import PASSWORD, api_key
+from tests.factories import PASSWORD, api_key, basic
 
 SHOP = "/t/acme/demo-shop/"
 RAW_WRITE_KEY_RE = re.compile(r"wf_wk_[0-9a-f]{12}_")
@@ -38,10 +37,6 @@ LOAD_CALL_RE = re.compile(r'\bw\.load\("([^"]+)"')
 def raw_keys_in(html: str) -> set[str]:
     """The write keys the page passes to wayfarer.load()."""
     return set(LOAD_CALL_RE.findall(html))
-
-
-def basic(raw: str) -> str:
-    return "Basic " + base64.b64encode(f"{raw}:".encode()).decode()
 
 
 def track_with(client, raw_key: str, message_id: str = "m1"):  # type: ignore[no-untyped-def]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ from audience.inbox import inbox_drain
 from audience.models import Contact, Event, Identity, LifecycleStage
 from audience.signals import events_recorded
 from tenants import services
+from tests.factories import basic
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -21,10 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=False)
 @pytest.fixture
 def write_key(world) -> str:  # type: ignore[no-untyped-def]
     return services.api_key_create(tenant=world.acme, kind="write", name="site")[1]
-
-
-def basic(raw: str) -> str:
-    return "Basic " + base64.b64encode(f"{raw}:".encode()).decode()
 
 
 @pytest.fixture

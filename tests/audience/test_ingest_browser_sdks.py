@@ -4,7 +4,6 @@ headers), and `group` calls, which both send."""
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
@@ -16,6 +15,7 @@ from messaging.rendering import render_push
 from segments.selectors import segment_members
 from segments.services import segment_create
 from tenants import services
+from tests.factories import basic
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -33,10 +33,6 @@ SHORT = {
 @pytest.fixture
 def write_key(world) -> str:  # type: ignore[no-untyped-def]
     return services.api_key_create(tenant=world.acme, kind="write", name="site")[1]
-
-
-def basic(raw: str) -> str:
-    return "Basic " + base64.b64encode(f"{raw}:".encode()).decode()
 
 
 @pytest.fixture

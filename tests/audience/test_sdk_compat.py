@@ -8,7 +8,6 @@ user name (RudderStack gzips by default). The tests then read what was stored.
 
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from segment.analytics import Client as SegmentClient
 
 from audience.models import Contact, Event, LifecycleStage
 from tenants import services
+from tests.factories import basic
 
 # Each SDK: its client class and the module whose `_session` does the HTTP posts.
 SDKS = {
@@ -105,10 +105,6 @@ def uploads(sdk: str) -> Iterator[list[Upload]]:
 
     with mock.patch.object(session, "post", side_effect=spy):
         yield seen
-
-
-def basic(raw: str) -> str:
-    return "Basic " + base64.b64encode(f"{raw}:".encode()).decode()
 
 
 def names(contact: Contact) -> list[str]:

@@ -4,7 +4,6 @@ VAPID signature and decrypts each message with the fake browser's keys, as a bro
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import json
 import time
@@ -34,7 +33,7 @@ from messaging.push import push_send_test, push_subscription_save
 from messaging.push_http import Answer, Post, Poster
 from messaging.selectors import sender_identity_get
 from messaging.services import delivery_create, sender_identity_update
-from tests.factories import api_key
+from tests.factories import api_key, basic
 from tests.messaging.push_receiver import DROP, BrowserSubscription, PushReceiver, b64url
 
 pytestmark = pytest.mark.django_db
@@ -97,10 +96,6 @@ def decide(contact: Contact, template: Template, key: str = "k1") -> Delivery:
 
 def send() -> SendReport:
     return outbox.deliveries_send(channel=Channel.PUSH)
-
-
-def basic(raw: str) -> str:
-    return "Basic " + base64.b64encode(f"{raw}:".encode()).decode()
 
 
 @pytest.fixture
