@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.utils.csp import CSP
+from django.views.decorators.csp import csp_override
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from ops import views as ops_views
 from tenants import views as tenant_views
@@ -31,7 +34,15 @@ urlpatterns = [
     path("m/", include("messaging.public_urls")),
     path("anymail/", include("anymail.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api_schema"),
-    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    # The split view serves Swagger UI's start-up script as a file: the CSP allows no inline
+    # script. Its page and Swagger UI itself write inline <style>, which this read-only page may.
+    path(
+        "api/v1/docs/",
+        csp_override({**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api_schema")
+        ),
+        name="api_docs",
+    ),
     path("admin/", admin.site.urls),
 ]
 
