@@ -43,14 +43,14 @@ def body_json(request: HttpRequest, *, limit: int) -> tuple[Any, int]:
 def json_loads(raw: bytes) -> Any:
     """Parse a JSON body and refuse what cannot be stored (core/storable.py): BadRequest names
     the field. orjson already refuses unpaired surrogates, bad UTF-8, raw control characters,
-    NaN and numbers beyond float range (integers beyond 64 bits become floats)."""
+    NaN and numbers beyond float range."""
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.") from None
     # JSON can only carry a NUL character escaped, so text is scanned only when the escape is
     # there; the depth is checked on every body (one pass, no copies).
-    check_json(payload, max_depth=MAX_DEPTH, texts=b"\\u0000" in raw)
+    check_json(payload, max_depth=MAX_DEPTH, texts=b"\\u0000" in raw, source=raw)
     return payload
 
 

@@ -16,6 +16,7 @@ Each check raises `Unstorable` (a `BadRequest`) naming the offending field by it
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -58,13 +59,24 @@ def check_text(value: str, *, field: str) -> str:
 
 
 def check_json(
-    value: object, *, field: str = "", max_depth: int = MAX_DEPTH, texts: bool = True
+    value: object,
+    *,
+    field: str = "",
+    max_depth: int = MAX_DEPTH,
+    texts: bool = True,
+    source: bytes | None = None,
 ) -> None:
     """Refuse a JSON value (as parsed) nested deeper than `max_depth` levels (a bare value is
     level 0, the outermost object or array level 1), with a non-finite number or an integer
     beyond 64 bits, or — unless `texts=False`, when the caller knows there is none — text or a
-    key with NUL or an unpaired surrogate. One pass; the path is built only for an error."""
-    found = _problem(value, max_depth, texts)
+    key with NUL or an unpaired surrogate. One pass; the path is built only for an error.
+
+    `source` is the JSON text that orjson read `value` from: orjson reads an integer beyond 64
+    bits as a float, losing digits silently, so a float that large (rare) has the text read
+    again exactly by the standard library, to find such an integer."""
+    found = _problem(value, max_depth, texts, source is not None)
+    if found is not None and found[1] is _MAYBE_BIG_INTEGER:
+        found = _problem(json.loads(source or b""), max_depth, texts, False)
     if found is None:
         return
     steps, problem = found
@@ -83,7 +95,12 @@ def _shown(key: str) -> str:
     return repr(key)[1:-1]
 
 
-def _problem(value: Any, room: int, texts: bool) -> tuple[list[str | int], str] | None:
+_MAYBE_BIG_INTEGER = "may be an integer beyond 64 bits"
+
+
+def _problem(
+    value: Any, room: int, texts: bool, big_floats: bool
+) -> tuple[list[str | int], str] | None:
     kind = type(value)
     if kind is str:
         if texts:
@@ -100,13 +117,15 @@ def _problem(value: Any, room: int, texts: bool) -> tuple[list[str | int], str] 
                 problem = text_problem(key)
                 if problem is not None:
                     return [_shown(key)], f"is a key that {problem}"
-            found = _problem(item, room - 1, texts)
+            found = _problem(item, room - 1, texts, big_floats)
             if found is not None:
                 found[0].append(key)
                 return found
         return None
     if kind is float:
-        return None if math.isfinite(value) else ([], "is not a finite number")
+        if not math.isfinite(value):
+            return [], "is not a finite number"
+        return ([], _MAYBE_BIG_INTEGER) if big_floats and abs(value) >= 2**63 else None
     if kind is int:
         return None if INT_MIN <= value <= INT_MAX else ([], "is beyond the 64-bit integer range")
     return None

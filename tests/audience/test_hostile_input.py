@@ -107,6 +107,13 @@ TRACKING = [
     ("surrogate event name", "track", b'{"event":"X\\udfff","userId":"u"}', None, "JSON"),
     ("infinity", "track", call(b'"properties":{"n":1e999}'), None, "not valid JSON"),
     (
+        "integer beyond 64 bits",
+        "track",
+        call(b'"properties":{"n":[1,123456789012345678901234567890]}'),
+        "properties.n[1]",
+        "64-bit",
+    ),
+    (
         "cart quantity beyond 64 bits",
         "track",
         b'{"event":"Product Added","userId":"u","properties":{"sku":"S","quantity":1e30}}',
