@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -23,6 +22,7 @@ from audience.serializers import (
     ProductSerializer,
 )
 from core.pagination import PAGE_PARAMETERS, NewestFirstPagination
+from core.storable import parse_iso_datetime
 from tenants.api import TenantAPIView
 
 RECENT_EVENTS = 20
@@ -39,14 +39,9 @@ def _with_identities(qs: QuerySet[Any]) -> QuerySet[Any]:
 
 def _datetime_param(request: Request, name: str) -> Any:
     raw = request.query_params.get(name)
-    if not raw:
-        return None
-    value = parse_datetime(raw)
-    if value is None or value.tzinfo is None:
-        raise serializers.ValidationError(
-            {name: f"“{raw}” is not an ISO-8601 date and time with a time zone."}
-        )
-    return value
+    # An impossible date (2026-02-30) or one outside the window the database reads back is a
+    # 400 naming the parameter (core/storable.py), never a 500.
+    return parse_iso_datetime(raw, field=name) if raw else None
 
 
 class ContactListAPI(TenantAPIView):

@@ -10,24 +10,37 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db import DatabaseError, transaction
+from django.db.models import CharField, F, QuerySet
 from django.utils.timezone import now
 
-from audience.models import Consent, Contact, ContactImport
+from audience.models import MAX_ID_LENGTH, Consent, Contact, ContactImport
 from audience.segment_spec import SpecError, parse_birthday
 from audience.services import contact_upsert, contacts_changed_announce
+from core.storable import text_problem
 from tenants.models import Tenant, known_timezones
+
+logger = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 200_000
 CHUNK_ROWS = 500
 MAX_REPORTED_ERRORS = 1000
+# The longest cell each target stores: a longer one fails its row with this reason (the
+# database would refuse it, and the whole chunk with it).
+CELL_LIMITS = {
+    "user_id": MAX_ID_LENGTH,
+    **{
+        name: int(cast("CharField[Any, Any]", Contact._meta.get_field(name)).max_length or 0)
+        for name in ("email", "first_name", "last_name", "phone", "timezone", "locale")
+    },
+}
 PREVIEW_ROWS = 5
 
 # What a column can become. "attributes.<column>" keeps any other column on the profile.
@@ -86,6 +99,13 @@ class CsvRejected(ValueError):
 def decode_upload(data: bytes) -> str:
     if len(data) > MAX_UPLOAD_BYTES:
         raise CsvRejected(f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+    if b"\x00" in data:
+        # The file is kept in the database until it is imported, and no text column holds NUL.
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise CsvRejected(
+            f"Line {line} contains the NUL character, which cannot be stored: this looks like a "
+            "binary file (or UTF-16 text; save it as UTF-8 CSV)."
+        )
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding)
@@ -194,6 +214,18 @@ def row_fields(job: ContactImport, row: list[str]) -> tuple[str, str, dict[str, 
     if len(row) > len(job.columns):
         raise ValueError(f"has {len(row)} cells but the header names {len(job.columns)} columns")
     values = dict(zip(job.columns, [c.strip() for c in row], strict=False))
+    for column, value in values.items():
+        target = job.mapping.get(column)
+        if not target:
+            continue
+        problem = text_problem(value)
+        if problem is not None:
+            raise ValueError(f"{column}: the cell {problem}")
+        limit = CELL_LIMITS.get(target)
+        if limit is not None and len(value) > limit:
+            raise ValueError(
+                f"{column}: {len(value)} characters, but {TARGETS[target]} holds at most {limit}"
+            )
     fields: dict[str, Any] = {}
     attributes: dict[str, str] = {}
     user_id = email = ""
@@ -205,7 +237,7 @@ def row_fields(job: ContactImport, row: list[str]) -> tuple[str, str, dict[str, 
             if value:
                 attributes[column] = value
         elif target == "user_id":
-            user_id = value[:255]
+            user_id = value
         elif target == "email":
             if value:
                 try:
@@ -230,7 +262,7 @@ def row_fields(job: ContactImport, row: list[str]) -> tuple[str, str, dict[str, 
             if consent:
                 fields[target] = consent
         elif value:
-            fields[target] = value[:120]
+            fields[target] = value
     if not user_id and not email:
         raise ValueError("has neither a user id nor an email")
     if attributes:
@@ -270,6 +302,12 @@ def import_run(*, tenant: Tenant, job: ContactImport) -> ContactImport:
                 except (ValueError, ValidationError) as exc:
                     failed += 1
                     errors.append({"row": line, "message": f"Row {line} {exc}"})
+                    continue
+                except DatabaseError:
+                    # Not foreseen by row_fields: the row's savepoint rolled back, the others go on.
+                    logger.exception("import %s: row %s could not be stored", job.pk, line)
+                    failed += 1
+                    errors.append({"row": line, "message": f"Row {line} could not be stored"})
                     continue
                 created += was_created
                 updated += not was_created

@@ -9,6 +9,8 @@ are validated and stored in the inbox (the ingest worker records them within mom
 
 from __future__ import annotations
 
+import re
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -20,6 +22,8 @@ from core.edge import edge_bad_request, edge_unauthorized, with_cors
 from tenants.authentication import write_key_from_request
 from tenants.models import ApiKey, ApiKeyKind
 from tenants.selectors import ApiKeyError, api_key_authenticate
+
+BATCH_ITEM = re.compile(r"^batch\[(\d+)\]")
 
 
 def _authenticate(request: HttpRequest, payload: object) -> ApiKey:
@@ -69,6 +73,8 @@ def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
         else:  # the body's limit is the call's
             calls = [parse_call(payload, type_=kind, check_size=False)]
     except BadRequest as exc:  # the body's or the calls' (SpecError)
+        if exc.index is None and exc.field and (match := BATCH_ITEM.match(exc.field)):
+            exc.index = int(match[1])  # found in the body as a whole: say which call
         return edge_bad_request(exc)
     # Accepted: the ingest worker records it shortly (audience/inbox.py), as Segment's API does.
     inbox_accept(tenant=key.tenant, calls=calls, source="http")

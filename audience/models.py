@@ -71,6 +71,7 @@ class LifecycleStage(models.TextChoices):
 
 # The longest userId / anonymousId accepted at any edge: the width of the column that stores them.
 MAX_ID_LENGTH = 255
+MAX_QUANTITY = 1_000_000  # a cart line's quantity (Segment's e-commerce `quantity`)
 
 
 class Contact(models.Model):

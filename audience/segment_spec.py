@@ -17,10 +17,10 @@ import orjson
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import CharField
-from django.utils.dateparse import parse_datetime
 
-from audience.models import MAX_ID_LENGTH, Contact
-from core.body import BadRequest
+from audience.models import MAX_ID_LENGTH, MAX_QUANTITY, Contact
+from core.bad_request import BadRequest
+from core.storable import EARLIEST, LATEST, WINDOW, parse_iso_datetime
 from tenants.models import known_timezones
 
 MAX_CALL_BYTES = 32 * 1024
@@ -86,18 +86,9 @@ def _time(raw: dict[str, Any], key: str) -> datetime | None:
     if not isinstance(value, str):
         raise SpecError(f"{key} must be an ISO-8601 string.", field=key)
     try:
-        # fromisoformat (C) reads what SDKs send; parse_datetime covers the rest of ISO 8601.
-        parsed: datetime | None = datetime.fromisoformat(value.strip())
-    except ValueError:
-        try:
-            parsed = parse_datetime(value.strip())
-        except ValueError:
-            parsed = None
-    if parsed is None:
-        raise SpecError(f"{key} “{value[:40]}” is not an ISO-8601 date and time.", field=key)
-    if parsed.tzinfo is None:
-        raise SpecError(f"{key} needs a time zone offset (e.g. Z or +02:00).", field=key)
-    return parsed
+        return parse_iso_datetime(value, field=key)
+    except BadRequest as exc:  # outside the window the database reads back, or not a time
+        raise SpecError(exc.message, field=key) from None
 
 
 def parse_call(raw: object, *, type_: str | None = None, check_size: bool = True) -> Call:
@@ -143,6 +134,11 @@ def parse_call(raw: object, *, type_: str | None = None, check_size: bool = True
         if len(event) > MAX_EVENT_NAME_LENGTH:
             raise SpecError(
                 f"event is longer than {MAX_EVENT_NAME_LENGTH} characters.", field="event"
+            )
+        quantity = properties.get("quantity")
+        if isinstance(quantity, (int, float)) and abs(quantity) > MAX_QUANTITY:
+            raise SpecError(
+                f"properties.quantity is beyond {MAX_QUANTITY:,}.", field="properties.quantity"
             )
     elif kind in ("page", "screen"):
         name = raw.get("name")
@@ -280,6 +276,10 @@ def parse_birthday(value: object) -> dict[str, Any]:
             "traits.birthday must look like 1990-05-17 or --05-17.", field="traits.birthday"
         )
     year, month, day = match.groups()
+    if year and not EARLIEST.year <= int(year) <= LATEST.year:
+        raise SpecError(
+            f"traits.birthday “{value}” is outside the {WINDOW}.", field="traits.birthday"
+        )
     try:
         date(int(year or 2000), int(month), int(day))  # 2000 is a leap year: 29 Feb is fine
     except ValueError:

@@ -16,10 +16,11 @@ from django.utils.timezone import now
 
 from audience.bulk import EventRow, events_insert, message_ids_stored
 from audience.identity import MAX_RECENTLY_VIEWED, IdentityResolver
-from audience.models import Contact, Event, Identity, LifecycleStage
+from audience.models import MAX_QUANTITY, Contact, Event, Identity, LifecycleStage
 from audience.segment_spec import GROUP_PREFIX, Call
 from audience.selectors import contact_find
 from audience.signals import RecordedEvent, contacts_changed, events_recorded
+from core.storable import EARLIEST, LATEST
 from tenants.models import Tenant
 
 CONTACT_EDITABLE = (
@@ -52,7 +53,12 @@ def occurred_at(call: Call, received_at: datetime) -> datetime:
         return received_at
     if call.sent_at is None:
         return call.timestamp
-    return call.timestamp + (received_at - call.sent_at)
+    try:
+        corrected = call.timestamp + (received_at - call.sent_at)
+    except OverflowError:  # a sentAt centuries off: no clock is that wrong, keep the timestamp
+        return call.timestamp
+    # Both times are within the window (core/storable.py), their sum may not be.
+    return corrected if EARLIEST <= corrected <= LATEST else call.timestamp
 
 
 def calls_record(
@@ -267,9 +273,16 @@ def _sku(properties: dict[str, Any]) -> str | None:
 
 
 def _quantity(properties: dict[str, Any]) -> int:
+    return _clamped_quantity(properties.get("quantity"))
+
+
+def _clamped_quantity(value: object) -> int:
+    """A cart quantity from 1 to MAX_QUANTITY, whatever was sent or stored before the edge
+    refused larger ones: a number beyond 64 bits in the cart failed every later update of the
+    contact."""
     try:
-        return max(1, int(properties.get("quantity") or 1))
-    except (TypeError, ValueError):
+        return min(MAX_QUANTITY, max(1, int(value or 1)))  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
         return 1
 
 
@@ -311,7 +324,9 @@ def apply_call_to_profile(contact: Contact, call: Call, when: datetime) -> None:
         cart = [dict(item) for item in contact.cart]
         for item in cart:
             if item.get("sku") == sku:
-                item["quantity"] = item.get("quantity", 1) + _quantity(props)
+                item["quantity"] = min(
+                    MAX_QUANTITY, _clamped_quantity(item.get("quantity")) + _quantity(props)
+                )
                 break
         else:
             cart.append(
@@ -328,7 +343,7 @@ def apply_call_to_profile(contact: Contact, call: Call, when: datetime) -> None:
         cart = []
         for item in contact.cart:
             if item.get("sku") == sku:
-                left = item.get("quantity", 1) - _quantity(props)
+                left = _clamped_quantity(item.get("quantity")) - _quantity(props)
                 if left > 0:
                     cart.append({**item, "quantity": left})
             else:

@@ -46,6 +46,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "ops.views.error_400"
 handler403 = "ops.views.error_403"
 handler404 = "ops.views.error_404"
 handler500 = "ops.views.error_500"

@@ -2,7 +2,8 @@
 
 `exception_handler` is DRF's EXCEPTION_HANDLER (config/settings.py); `api_error` builds the same
 body for the few JSON answers made outside DRF (the API's 404 page in ops/views.py).
-The browser edge (/v1/track, /v1/push) answers in Segment's shape instead: see core/http.py.
+The browser edge (/v1/track, /v1/push) answers in Segment's shape instead: see core/edge.py.
+An uncaught exception is answered in the same shapes by ops.views.error_500.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.bad_request import BadRequest
+
 
 def api_error(*, code: str, message: str, fields: Any = None) -> dict[str, Any]:
     """The body of an API error; `fields` maps field names to their messages, when any."""
@@ -24,7 +27,10 @@ def api_error(*, code: str, message: str, fields: Any = None) -> dict[str, Any]:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, BadRequest):
+        # The storable checks (core/storable.py) of query parameters and bodies.
+        exc = exceptions.ValidationError({exc.field or "non_field_errors": [exc.message]})
+    elif isinstance(exc, DjangoValidationError):
         # Services raise Django's ValidationError; the API shows it like a serializer error.
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

@@ -1,7 +1,8 @@
-"""Request bodies: JSON within a size limit, maybe gzipped, and free of the NUL character.
+"""Request bodies: JSON within a size limit, maybe gzipped, and storable (core/storable.py: no
+NUL character, no unpaired surrogate, nesting within the limit, numbers within range).
 
-The limit is checked after decompression and before parsing. PostgreSQL stores no NUL in text or
-jsonb, so text holding one is refused at the door rather than failing the transaction later.
+The limit is checked after decompression and before parsing. What the database cannot store is
+refused at the door, naming the field, rather than failing the transaction (or a read) later.
 """
 
 from __future__ import annotations
@@ -13,24 +14,10 @@ from typing import Any
 import orjson
 from django.http import HttpRequest
 
+from core.bad_request import BadRequest
+from core.storable import MAX_DEPTH, check_json
 
-class BadRequest(Exception):
-    """A request refused with 400; the message is safe to show the caller. `field` names the
-    offending field, `index` the message's place in a batch."""
-
-    def __init__(self, message: str, *, field: str | None = None, index: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.index = index
-
-    def as_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": "invalid", "message": self.message}
-        if self.index is not None:
-            body["index"] = self.index
-        if self.field is not None:
-            body["field"] = self.field
-        return body
+__all__ = ["BadRequest", "body_bytes", "body_json", "has_nul"]
 
 
 def body_bytes(request: HttpRequest, *, limit: int) -> bytes:
@@ -50,14 +37,21 @@ def body_bytes(request: HttpRequest, *, limit: int) -> bytes:
 def body_json(request: HttpRequest, *, limit: int) -> tuple[Any, int]:
     """The decoded JSON body and its size in bytes (after gzip); BadRequest says what is wrong."""
     raw = body_bytes(request, limit=limit)
+    return json_loads(raw), len(raw)
+
+
+def json_loads(raw: bytes) -> Any:
+    """Parse a JSON body and refuse what cannot be stored (core/storable.py): BadRequest names
+    the field. orjson already refuses unpaired surrogates, bad UTF-8, raw control characters,
+    NaN and numbers beyond float range."""
     try:
         payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:  # also bad UTF-8 and NaN (big integers become floats)
+    except orjson.JSONDecodeError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.") from None
-    # JSON can only carry a NUL character escaped, so the scan runs only when the escape is there.
-    if b"\\u0000" in raw and has_nul(payload):
-        raise BadRequest("The body contains the NUL character (\\u0000), which cannot be stored.")
-    return payload, len(raw)
+    # JSON can only carry a NUL character escaped, so text is scanned only when the escape is
+    # there; the depth is checked on every body (one pass, no copies).
+    check_json(payload, max_depth=MAX_DEPTH, texts=b"\\u0000" in raw, source=raw)
+    return payload
 
 
 def has_nul(value: object) -> bool:

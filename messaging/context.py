@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.utils.timezone import now
 
-from audience.models import Contact, Product
+from audience.models import MAX_QUANTITY, Contact, Product
 from audience.selectors import contact_interests, recommend
 from messaging import links
 from messaging.models import Delivery, SenderIdentity
@@ -120,9 +120,11 @@ def _event_dict(event: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _quantity(value: Any) -> int:
+    # Clamped as audience keeps it: a cart stored before the edge refused huge quantities
+    # must not break a message.
     try:
-        return max(1, int(value or 1))
-    except (TypeError, ValueError):
+        return min(MAX_QUANTITY, max(1, int(value or 1)))
+    except (TypeError, ValueError, OverflowError):
         return 1
 
 

@@ -14,6 +14,7 @@ from django.db import models
 from django.utils.timezone import now
 
 from audience.models import Contact
+from core.storable import single_line, validate_single_line
 from tenants.models import Tenant
 
 
@@ -246,7 +247,8 @@ class SenderIdentity(models.Model):
     Browsers subscribed with the public key, so the pair never changes once made."""
 
     tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="+")
-    sender_name = models.CharField(max_length=120, blank=True)
+    # One line: it goes into the From header (a line break there stopped every email).
+    sender_name = models.CharField(max_length=120, blank=True, validators=[validate_single_line])
     sender_email = models.EmailField(blank=True, help_text="Default From address of messages.")
     reply_to_email = models.EmailField(blank=True)
     # Both base64url, raw EC P-256 keys (messaging.push.vapid_key_pair).
@@ -265,7 +267,8 @@ class SenderIdentity(models.Model):
         if not self.sender_email:
             return settings.DEFAULT_FROM_EMAIL
         # formataddr quotes a name with commas or other specials ("Smith, Jones & Co").
-        return formataddr((self.sender_name, self.sender_email))
+        # single_line: a name stored before it was validated must not stop the tenant's mail.
+        return formataddr((single_line(self.sender_name), self.sender_email))
 
 
 class SendingPolicy(models.Model):

@@ -18,6 +18,7 @@ from django.utils.timezone import now
 
 from audience.models import Consent, Contact
 from audience.services import Fact, contact_consent_set, contacts_changed_announce, events_record
+from core.storable import single_line
 from messaging import outcomes
 from messaging.models import (
     TEMPLATE_FIELDS,
@@ -275,7 +276,7 @@ def sender_identity_create(*, tenant: Tenant, sender_name: str = "") -> SenderId
     identity, _ = SenderIdentity.objects.get_or_create(
         tenant=tenant,
         defaults={
-            "sender_name": sender_name,
+            "sender_name": single_line(sender_name)[:120],  # a tenant name may hold a line break
             "vapid_public_key": public,
             "vapid_private_key": private,
         },

@@ -158,3 +158,43 @@ def test_it_exports_the_filtered_contacts_safely(login, world) -> None:
     assert rows[0]["first_name"] == "'=HYPERLINK(1)"  # no formula reaches a spreadsheet
     assert rows[0]["birthday"] == "02-29"
     assert login(world.bob).get("/t/acme/contacts/export.csv").status_code == 403
+
+
+def test_an_over_long_or_unstorable_cell_fails_only_its_row_and_says_why(
+    login, world, eager_tasks, django_capture_on_commit_callbacks
+) -> None:
+    text = (
+        "Email,Phone,Customer ID,Locale,Note\n"
+        "ann@example.com,+1 555,c-1,en,fine\n"
+        f"bob@example.com,{'5' * 41},c-2,en,\n"
+        f"cara@example.com,,{'c' * 256},en,\n"
+        f"{'d' * 250}@example.com,,c-4,en,\n"
+        "eve@example.com,,c-5,en-GB-x-very-long-private-use-tag-here,\n"
+        "fay@example.com,,c-6,en,ok\n"
+    )
+    client = login(world.dave)
+    response = upload(client, text)
+    job = ContactImport.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            response["Location"],
+            {f"map-{i}": job.mapping[column] for i, column in enumerate(job.columns)},
+        )
+    job.refresh_from_db()
+    assert (job.status, job.created_count, job.failed_count) == ("done", 2, 4)
+    messages = {e["row"]: e["message"] for e in job.errors}
+    assert messages[3] == "Row 3 Phone: 41 characters, but Phone holds at most 40"
+    assert "Customer ID: 256 characters, but User id holds at most 255" in messages[4]
+    assert "Email: 262 characters" in messages[5]
+    assert "Locale:" in messages[6] and "at most 35" in messages[6]
+    assert sorted(Contact.objects.values_list("email", flat=True)) == [
+        "ann@example.com",
+        "fay@example.com",
+    ]
+
+
+def test_it_refuses_a_file_with_a_nul_character_saying_where(login, world) -> None:
+    response = upload(login(world.alice), "email\nann@example.com\nb\x00b@example.com\n")
+    assert response.status_code == 400
+    assert "Line 3 contains the NUL character" in response.content.decode()
+    assert not ContactImport.objects.exists()

@@ -313,7 +313,7 @@ OVERSIZED = {
             "track",
             {"event": "X", "userId": "u", "properties": {"note": "a\u0000b"}},
             400,
-            {"message": "The body contains the NUL character"},
+            {"field": "properties.note", "message": "properties.note contains the NUL character"},
         ),
         ("alias", {"userId": "u"}, 400, {"field": "previousId"}),
         ("batch", {"batch": []}, 400, {"message": "batch is empty."}),

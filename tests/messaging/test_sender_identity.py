@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
 from py_vapid import Vapid
 
 from messaging.models import SenderIdentity
@@ -193,3 +195,33 @@ def test_the_admin_changes_the_sender_and_shows_only_the_public_key(login: Any, 
 
     assert identity.vapid_public_key in page and identity.vapid_private_key not in page
     assert sender_identity_get(tenant=world.acme).sender_email == "ops@acme.example"
+
+
+@pytest.mark.parametrize("name", ["Acme\nBcc: all@example.com", "Acme\rX", "Ac\x1bme"])
+def test_it_refuses_a_sender_name_with_a_line_break_or_control_character(
+    login: Any, world: Any, name: str
+) -> None:
+    client = login(world.alice)
+    response = client.post(
+        SENDER, {"sender_name": name, "sender_email": "news@acme.example", "reply_to_email": ""}
+    )
+    assert response.status_code == 400  # the form again, with the field's error
+    assert "control characters are not allowed" in unescape(response.content.decode())
+    assert "\n" not in sender_identity_get(tenant=world.acme).sender_name
+    with pytest.raises(ValidationError):
+        sender_identity_update(tenant=world.acme, sender_name="Acme\nBcc: x@example.com")
+
+
+def test_a_sender_name_stored_with_a_line_break_does_not_stop_the_mail(world: Any) -> None:
+    SenderIdentity.objects.filter(tenant=world.acme).update(
+        sender_name="Acme\nBcc: all@example.com", sender_email="news@acme.example"
+    )
+    identity = sender_identity_get(tenant=world.acme)
+    assert identity.from_email == '"Acme Bcc: all@example.com" <news@acme.example>'
+    message = EmailMessage("Hi", "Body", identity.from_email, ["ann@example.com"]).message()
+    assert message["From"] == identity.from_email  # no header injection, no BadHeaderError
+
+
+def test_a_tenant_name_with_a_line_break_makes_a_one_line_sender_name() -> None:
+    tenant = tenant_services.tenant_create(name="Two\nLines", slug="two-lines")
+    assert sender_identity_get(tenant=tenant).sender_name == "Two Lines"
