@@ -21,7 +21,8 @@ from audience.serializers import (
     ProductBulkInputSerializer,
     ProductSerializer,
 )
-from core.pagination import PAGE_PARAMETERS, NewestFirstPagination
+from core.openapi import API_ERROR
+from core.pagination import NewestFirstPagination
 from core.storable import parse_iso_datetime
 from tenants.api import TenantAPIView
 
@@ -45,6 +46,8 @@ def _datetime_param(request: Request, name: str) -> Any:
 
 
 class ContactListAPI(TenantAPIView):
+    pagination_class = NewestFirstPagination
+
     @extend_schema(
         summary="List contacts, newest first",
         parameters=[
@@ -52,7 +55,6 @@ class ContactListAPI(TenantAPIView):
             OpenApiParameter("email", str),
             OpenApiParameter("user_id", str),
             OpenApiParameter("lifecycle_stage", str, enum=LifecycleStage.values),
-            *PAGE_PARAMETERS,
         ],
         responses=ContactOutputSerializer(many=True),
     )
@@ -69,7 +71,7 @@ class ContactListAPI(TenantAPIView):
             user_id=request.query_params.get("user_id", ""),
             lifecycle_stage=stage,
         )
-        paginator = NewestFirstPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(_with_identities(qs), request, view=self)
         return paginator.get_paginated_response(ContactOutputSerializer(page, many=True).data)
 
@@ -121,16 +123,17 @@ class ContactDetailAPI(TenantAPIView):
 
 
 class EventListAPI(TenantAPIView):
+    pagination_class = EventPagination
+
     @extend_schema(
         summary="List events, newest first",
         parameters=[
-            OpenApiParameter("contact", OpenApiTypes.UUID),
+            OpenApiParameter("contact", OpenApiTypes.UUID, description="a contact's id"),
             OpenApiParameter("name", str),
             OpenApiParameter("since", OpenApiTypes.DATETIME),
             OpenApiParameter("until", OpenApiTypes.DATETIME),
-            *PAGE_PARAMETERS,
         ],
-        responses=EventOutputSerializer(many=True),
+        responses={200: EventOutputSerializer(many=True), 404: API_ERROR},
     )
     def get(self, request: Request) -> Response:
         contact_id = request.query_params.get("contact")
@@ -144,12 +147,14 @@ class EventListAPI(TenantAPIView):
             since=_datetime_param(request, "since"),
             until=_datetime_param(request, "until"),
         )
-        paginator = EventPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(EventOutputSerializer(page, many=True).data)
 
 
 class ProductListAPI(TenantAPIView):
+    pagination_class = NewestFirstPagination
+
     @extend_schema(
         summary="List products",
         parameters=[OpenApiParameter("category", str), OpenApiParameter("in_stock", bool)],
@@ -164,7 +169,7 @@ class ProductListAPI(TenantAPIView):
             category=request.query_params.get("category", ""),
             in_stock=None if in_stock is None else in_stock == "true",
         )
-        paginator = NewestFirstPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(ProductSerializer(page, many=True).data)
 

@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import OpenApiParameter
-from rest_framework.pagination import CursorPagination
+from rest_framework import exceptions
+from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.request import Request
 
 
 @dataclass
@@ -51,13 +52,39 @@ def keyset_page(qs: QuerySet[Any], *, field: str, cursor: str | None, size: int)
 
 class NewestFirstPagination(CursorPagination):
     """The REST API's lists: cursor pages stay fast at any depth (no OFFSET) and stable while rows
-    arrive. Subclass it to order by another column (`ordering`)."""
+    arrive. Subclass it to order by another column (`ordering`). A list view names it as its
+    `pagination_class`, which is also how the OpenAPI schema knows the list is paginated."""
 
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 500
     ordering = "-created_at"
+    page_size_query_description = f"Rows per page, at most {max_page_size} (default {page_size})."
+    cursor_query_description = "Where the page starts: copied from a `next` or `previous` link."
 
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        # DRF answers a mangled cursor with 404, as if the list did not exist: it is a bad
+        # parameter, so 400 naming it, like every other invalid field.
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError(
+                {
+                    self.cursor_query_param: [
+                        "Not a cursor: copy it from a `next` or `previous` link."
+                    ]
+                }
+            ) from None
 
-# The query parameters NewestFirstPagination reads, for a list's OpenAPI description.
-PAGE_PARAMETERS = [OpenApiParameter("limit", int), OpenApiParameter("cursor", str)]
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        link = {"type": "string", "format": "uri", "nullable": True}
+        return {
+            "type": "object",
+            "description": "A page of the list: follow `next` until it is null.",
+            "required": ["next", "previous", "results"],
+            "properties": {
+                "next": {**link, "description": "The following page, or null on the last."},
+                "previous": {**link, "description": "The page before, or null on the first."},
+                "results": schema,
+            },
+        }

@@ -19,13 +19,15 @@ from rest_framework.response import Response
 
 from audience import selectors as audience_selectors
 from audience.models import Contact
-from core.pagination import PAGE_PARAMETERS, NewestFirstPagination
+from core.openapi import API_ERROR
+from core.pagination import NewestFirstPagination
 from messaging import selectors, services
 from messaging.models import Delivery
 from messaging.serializers import (
     DeliveryOutputSerializer,
     MessageInputSerializer,
     SenderIdentityOutputSerializer,
+    TemplateListOutputSerializer,
     TemplateOutputSerializer,
 )
 from tenants.api import TenantAPIView
@@ -63,11 +65,18 @@ def _contact(tenant: Any, ref: dict[str, Any]) -> Contact:
 
 
 class MessageListAPI(TenantAPIView):
+    pagination_class = NewestFirstPagination
+
     @extend_schema(
         summary="Send a message to one contact (transactional by default)",
         request=MessageInputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: DeliveryOutputSerializer, 200: DeliveryOutputSerializer},
+        responses={
+            201: DeliveryOutputSerializer,
+            200: DeliveryOutputSerializer,
+            404: API_ERROR,  # no such template
+            409: API_ERROR,  # the Idempotency-Key was used for another message
+        },
     )
     def post(self, request: Request) -> Response:
         key = request.headers.get("Idempotency-Key", "").strip()
@@ -102,12 +111,11 @@ class MessageListAPI(TenantAPIView):
         parameters=[
             OpenApiParameter("status", str, enum=[s.value for s in Delivery.Status]),
             OpenApiParameter("channel", str, enum=["email", "push"]),
-            *PAGE_PARAMETERS,
         ],
         responses=DeliveryOutputSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        paginator = NewestFirstPagination()
+        paginator = self.pagination_class()
         qs = selectors.delivery_list(
             tenant=self.tenant,
             status=request.query_params.get("status", ""),
@@ -129,7 +137,7 @@ class MessageDetailAPI(TenantAPIView):
 
 
 class TemplateListAPI(TenantAPIView):
-    @extend_schema(summary="List message templates", responses=TemplateOutputSerializer(many=True))
+    @extend_schema(summary="List message templates", responses=TemplateListOutputSerializer)
     def get(self, request: Request) -> Response:
         templates = selectors.template_list(tenant=self.tenant)
         return Response({"results": TemplateOutputSerializer(templates, many=True).data})

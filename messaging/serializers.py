@@ -105,6 +105,10 @@ class TemplateOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class TemplateListOutputSerializer(serializers.Serializer):
+    results = TemplateOutputSerializer(many=True)
+
+
 class SenderIdentityOutputSerializer(serializers.ModelSerializer):
     """Who the tenant's messages come from; the VAPID public key for subscribing browsers (the
     private key never leaves the server)."""

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from audience import selectors as audience_selectors
 from audience.models import Contact
-from core.pagination import PAGE_PARAMETERS, NewestFirstPagination
+from core.pagination import NewestFirstPagination
 from segments import presets, selectors, services
 from segments import rules as rule_tree
 from segments.models import Segment, SegmentMembership
@@ -61,13 +61,14 @@ class SegmentAPIView(TenantAPIView):
 
 
 class SegmentListAPI(SegmentAPIView):
+    pagination_class = NewestFirstPagination
+
     @extend_schema(
         summary="List segments, newest first",
-        parameters=PAGE_PARAMETERS,
         responses=SegmentOutputSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        paginator = NewestFirstPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             selectors.segment_list(tenant=self.tenant), request, view=self
         )
@@ -179,15 +180,17 @@ def _with_entered_at(contacts: QuerySet[Contact], segment: Segment) -> QuerySet[
 
 
 class SegmentMembersAPI(SegmentAPIView):
+    pagination_class = NewestFirstPagination
+
     @extend_schema(
         summary="A segment's current members, newest contacts first",
-        parameters=[SEGMENT_ID, *PAGE_PARAMETERS],
+        parameters=[SEGMENT_ID],
         responses=SegmentMemberOutputSerializer(many=True),
     )
     def get(self, request: Request, public_id: str) -> Response:
         segment = selectors.segment_get(tenant=self.tenant, public_id=public_id)
         members = selectors.segment_members(tenant=self.tenant, segment=segment)
-        paginator = NewestFirstPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(_with_entered_at(members, segment), request, view=self)
         return paginator.get_paginated_response(SegmentMemberOutputSerializer(page, many=True).data)
 

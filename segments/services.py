@@ -135,6 +135,12 @@ def segment_update(
     return segment
 
 
+def _segment_lock(*, tenant: Tenant, segment: Segment) -> bool:
+    """Lock the segment's row until the transaction ends; False when it no longer exists."""
+    locked = Segment.objects.select_for_update().filter(tenant=tenant, pk=segment.pk)
+    return bool(list(locked.values_list("pk", flat=True)))
+
+
 @transaction.atomic
 def segment_delete(*, tenant: Tenant, segment: Segment) -> None:
     users = [
@@ -144,7 +150,10 @@ def segment_delete(*, tenant: Tenant, segment: Segment) -> None:
     ]
     if users:
         raise SegmentError(f"Other segments use this one: {', '.join(sorted(users))}.")
-    Segment.objects.filter(tenant=tenant, pk=segment.pk).delete()
+    # Wait for a refresh that holds the segment: deleting collects the memberships first, and one
+    # that the refresh then adds would break the foreign key when this commits.
+    if _segment_lock(tenant=tenant, segment=segment):
+        Segment.objects.filter(tenant=tenant, pk=segment.pk).delete()
 
 
 def _sql(queryset: Any) -> tuple[str, tuple[Any, ...]]:
@@ -262,7 +271,10 @@ def segment_membership_refresh(
         # The common case after an event: nothing changes, so take no lock and write nothing.
         return SegmentMembershipChange()
     # Two refreshes of one segment take turns, so neither records a change the other made.
-    Segment.objects.select_for_update().filter(tenant=tenant, pk=segment.pk).values_list("pk").get()
+    if not _segment_lock(tenant=tenant, segment=segment):
+        # Deleted since the caller selected it (a deletion commits while this waits for the
+        # lock): nothing to refresh, and the caller's other segments still are.
+        return SegmentMembershipChange()
     matching_params: Sequence[Any]
     if scope is None:
         matching_sql, matching_params = _sql(
