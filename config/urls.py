@@ -29,7 +29,7 @@ urlpatterns = [
     path("v1/", include("messaging.urls_ingest")),
     # Links inside emails and pushes (signed, no login), and ESP webhooks (bounces, complaints).
     path("m/", include("messaging.public_urls")),
-    path("anymail/", include("anymail.urls")),
+    path("anymail/", include("messaging.webhook_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("admin/", admin.site.urls),
