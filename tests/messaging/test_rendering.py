@@ -256,10 +256,10 @@ def test_it_has_no_way_out_through_filters_or_partials(
 
 
 def test_it_stops_nested_million_loops_at_once_naming_the_field(context: dict[str, Any]) -> None:
-    started = time.monotonic()
+    started = time.thread_time()  # CPU: a loaded machine stretches the wall clock
     error = rendering_error(email(html=f"<p>Hi</p>\n{NESTED_LOOPS}"), context)
 
-    assert time.monotonic() - started < 1
+    assert time.thread_time() - started < 1
     assert error.field == "html"
     assert error.message == "html, line 2: loops would repeat more than 10,000 times"
 
@@ -287,10 +287,10 @@ def test_it_stops_nested_million_loops_at_once_naming_the_field(context: dict[st
     ],
 )
 def test_it_stops_size_bombs_fast_naming_the_field(context: dict[str, Any], bomb: str) -> None:
-    started = time.monotonic()
+    started = time.thread_time()
     error = rendering_error(email(html=bomb), context)
 
-    assert time.monotonic() - started < 1
+    assert time.thread_time() - started < 1
     assert error.field == "html"
     assert error.message.startswith("html, line 1: ")
 
