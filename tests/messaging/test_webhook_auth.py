@@ -35,8 +35,9 @@ def delivery(world: Any, email_template: Template) -> Delivery:
 
 @pytest.fixture
 def client() -> Client:
-    # A provider sees the status code, never a traceback: let a 500 be a response here.
-    return Client(raise_request_exception=False)
+    # A provider sees the status code, never a traceback: let a 500 be a response here. It
+    # sends no CSRF token either.
+    return Client(raise_request_exception=False, enforce_csrf_checks=True)
 
 
 def _metadata(delivery: Delivery) -> dict[str, str]:
