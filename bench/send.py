@@ -984,6 +984,8 @@ def environment(args: argparse.Namespace, var_dir: Path) -> dict[str, str]:
     env["CELERY_BROKER_URL"] = args.broker_url
     # The tracking links of the messages point here; nothing needs to answer.
     env["SITE_URL"] = "https://wayfarer.bench.example"
+    # The push receiver listens on loopback, which the outbound guard refuses by default.
+    env["WAYFARER_OUTBOUND_ALLOW_PRIVATE"] = "true"
     return env
 
 

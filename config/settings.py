@@ -243,6 +243,12 @@ MESSAGING_PUSH_CONNECTIONS = env.int("MESSAGING_PUSH_CONNECTIONS", default=8)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Wayfarer <wayfarer@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# --- Outbound requests ------------------------------------------------------------------------
+# URLs requested on a tenant's or visitor's behalf (push endpoints) go only to public https
+# addresses (core/outbound.py). true lets tests and local development reach receivers on
+# loopback and the private network (and plain http on loopback); /healthz warns while it is on.
+WAYFARER_OUTBOUND_ALLOW_PRIVATE = env_bool("WAYFARER_OUTBOUND_ALLOW_PRIVATE", default=False)
+
 # --- Celery ----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "filesystem://localhost//"
 if CELERY_BROKER_URL.startswith("filesystem://"):

@@ -32,7 +32,7 @@ urlpatterns = [
     path("v1/", include("messaging.urls_ingest")),
     # Links inside emails and pushes (signed, no login), and ESP webhooks (bounces, complaints).
     path("m/", include("messaging.public_urls")),
-    path("anymail/", include("anymail.urls")),
+    path("anymail/", include("messaging.webhook_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     # The split view serves Swagger UI's start-up script as a file: the CSP allows no inline
     # script. Its page and Swagger UI itself write inline <style>, which this read-only page may.

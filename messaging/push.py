@@ -5,6 +5,10 @@ browser (RFC 8291, aes128gcm) and POSTed to its push service (RFC 8030) with the
 signature (RFC 8292): encrypted by pywebpush, POSTed over kept-alive connections, a group of
 messages at once (messaging/push_http.py).
 
+Endpoints go through the outbound guard (core/outbound.py): refused when subscribing if not
+https or not public, and again before and while connecting; a stored endpoint the guard refuses
+is never requested, and its subscription is deactivated with the reason.
+
 What the push service answers decides the outcome: 201/202 took it; 404/410 means the browser
 dropped the subscription, which is deactivated for good; 429, 5xx and connection errors are
 temporary, and the outbox tries again later if no subscription took the message. Every POST
@@ -36,6 +40,7 @@ from pywebpush import WebPusher
 
 from audience.models import Consent, Contact
 from audience.services import Call, contacts_changed_announce
+from core.outbound import OutboundRefused, url_check
 from messaging.links import push_click_url
 from messaging.models import Channel, Delivery, PushSubscription, SenderIdentity
 from messaging.outbox import Handover, Outcome, Reclaimed, SendFailure, register
@@ -51,7 +56,6 @@ CONSENT_SOURCE = "browser permission"
 # Push services must accept 4096-byte bodies (RFC 8291 §4); aes128gcm adds an 86-byte header,
 # a padding delimiter and a 16-byte tag to what we send.
 MAX_PAYLOAD_BYTES = 4096 - 86 - 1 - 16
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def _ttl_seconds() -> int:
@@ -173,6 +177,7 @@ class PushResult:
     took: int = 0
     location: str = ""
     gone: list[PushSubscription] = field(default_factory=list)
+    blocked: list[tuple[PushSubscription, str]] = field(default_factory=list)  # by the guard
     temporary: list[str] = field(default_factory=list)  # 429, 5xx, no connection
     refused: list[str] = field(default_factory=list)  # other 4xx: this message never will
 
@@ -228,10 +233,19 @@ def _post_all(
     gone = [s for r in results for s in r.gone]
     if gone:
         _deactivate(gone)
+    blocked = [b for r in results for b in r.blocked]
+    if blocked:
+        _deactivate_blocked(blocked)
     return results
 
 
 def _record(result: PushResult, subscription: PushSubscription, answer: Answer | Exception) -> None:
+    if isinstance(answer, OutboundRefused):
+        # Refused before a byte was sent (a host that resolves to a private address): this
+        # endpoint will never be requested again.
+        result.blocked.append((subscription, answer.reason))
+        result.refused.append(f"{_host(subscription)}: endpoint refused, {answer.reason}")
+        return
     if isinstance(answer, Exception):
         # A timeout is ambiguous (the service may have it); a retry is still right: Topic and
         # the notification tag collapse a second copy.
@@ -255,13 +269,14 @@ def _host(subscription: PushSubscription) -> str:
     return urlsplit(subscription.endpoint).netloc
 
 
-def _deactivate(subscriptions: Sequence[PushSubscription]) -> None:
+def _deactivate(
+    subscriptions: Sequence[PushSubscription],
+    reason: str = "the push service no longer knows it (404/410)",
+) -> None:
     ids = [s.pk for s in subscriptions]
     tenants = {s.tenant_id for s in subscriptions}
     PushSubscription.objects.filter(tenant_id__in=tenants, pk__in=ids).update(
-        active=False,
-        deactivated_reason="the push service no longer knows it (404/410)",
-        updated_at=now(),
+        active=False, deactivated_reason=reason[:200], updated_at=now()
     )
     for s in subscriptions:
         s.active = False
@@ -269,6 +284,30 @@ def _deactivate(subscriptions: Sequence[PushSubscription]) -> None:
     for tenant in Tenant.objects.filter(pk__in=tenants):
         contact_ids = [s.contact_id for s in subscriptions if s.tenant_id == tenant.pk]
         contacts_changed_announce(tenant=tenant, contact_ids=contact_ids)
+
+
+def _deactivate_blocked(blocked: Sequence[tuple[PushSubscription, str]]) -> None:
+    by_reason: dict[str, list[PushSubscription]] = {}
+    for subscription, reason in blocked:
+        by_reason.setdefault(reason, []).append(subscription)
+    for reason, subscriptions in by_reason.items():
+        _deactivate(subscriptions, f"endpoint refused: {reason}")
+
+
+def _guarded(prepared: PreparedPush) -> tuple[PreparedPush, list[tuple[PushSubscription, str]]]:
+    """The message without the subscriptions whose stored endpoint the outbound guard refuses
+    as it is written (no DNS here: connecting checks the addresses), and those refused."""
+    kept, blocked = [], []
+    for e in prepared.encrypted:
+        try:
+            url_check(e.subscription.endpoint, resolve=False)
+        except OutboundRefused as exc:
+            blocked.append((e.subscription, exc.reason))
+            continue
+        kept.append(e)
+    if not blocked:
+        return prepared, []
+    return PreparedPush(prepared.payload, prepared.topic, tuple(kept)), blocked
 
 
 def _failure(result: PushResult) -> SendFailure:
@@ -321,9 +360,14 @@ class PushSender:
         ready: dict[int, tuple[PreparedPush, list[Post]]] = {}
         for i, (d, prepared) in enumerate(group):
             # A subscription a message earlier in the batch found gone is left out.
-            prepared = _still_active(prepared)
+            prepared, blocked = _guarded(_still_active(prepared))
+            if blocked:
+                _deactivate_blocked(blocked)
             if not prepared.encrypted:
-                outcomes[i] = SendFailure("no active push subscription", retryable=False)
+                reasons = [f"endpoint refused, {reason}" for _s, reason in blocked]
+                outcomes[i] = SendFailure(
+                    "; ".join(reasons) or "no active push subscription", retryable=False
+                )
                 continue
             try:
                 ready[i] = (prepared, _posts(self._signer_for(d.tenant), prepared))
@@ -376,9 +420,13 @@ def push_send_test(*, tenant: Tenant, contact: Contact, rendered: Any) -> int:
         return 0
     # Each test is a new notification (its own tag), never collapsed with the previous one.
     data = _encode(push_payload(rendered=rendered, tag=f"wayfarer-test-{uuid.uuid4()}"))
+    prepared, blocked = _guarded(PreparedPush(data, "", tuple(_encrypted(subscriptions, data))))
+    if blocked:
+        _deactivate_blocked(blocked)
+    if not prepared.encrypted:
+        return 0
     poster = Poster(per_origin=push_connections(), timeout=_timeout_seconds())
     try:
-        prepared = PreparedPush(data, "", tuple(_encrypted(subscriptions, data)))
         [result] = _post_all(poster, [(prepared, _posts(VapidSigner(tenant), prepared))])
     finally:
         poster.close()
@@ -403,14 +451,11 @@ def _validate_keys(endpoint: object, p256dh: object, auth: object) -> None:
     if len(endpoint) > 2000:
         raise ValidationError({"endpoint": "The endpoint is longer than 2000 characters."})
     try:
-        parts = urlsplit(endpoint)
-        hostname = parts.hostname
-    except ValueError:  # e.g. "https://[::1" (an unclosed IPv6 bracket)
-        raise ValidationError({"endpoint": "The endpoint is not a valid URL."}) from None
-    # Push services are HTTPS; plain HTTP only on this machine, for a local test receiver.
-    local = parts.scheme == "http" and hostname in LOCAL_HOSTS
-    if not hostname or not (parts.scheme == "https" or local):
-        raise ValidationError({"endpoint": "The endpoint must be an https:// URL."})
+        # Push services are public HTTPS services (core/outbound.py; a local test receiver
+        # only with WAYFARER_OUTBOUND_ALLOW_PRIVATE).
+        url_check(endpoint)
+    except OutboundRefused as exc:
+        raise ValidationError({"endpoint": f"The endpoint is refused: {exc.reason}."}) from None
     point = _b64url_decode(p256dh, "p256dh")
     if len(point) != 65 or point[0] != 4:
         raise ValidationError({"p256dh": "Expected an uncompressed P-256 public key (65 bytes)."})

@@ -4,6 +4,12 @@
 before it reads any answer, so the services work on all of them while this worker prepares the
 next messages (`idle()`), and a group's requests leave together right after its handover
 stamp. Plain http.client: requests cannot write a request without waiting for its answer.
+
+Connections to a push service go through the outbound guard (core.outbound.create_connection:
+public addresses only, the checked address pinned, the peer checked before the request is
+written); redirects are never followed (an answer is an answer). Through an HTTPS_PROXY the
+proxy connects: the guard checks the service's addresses before the tunnel is asked for, and
+the proxy, the operator's, is trusted to connect where it resolved.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from urllib.parse import urlsplit
 
 import certifi
 
+from core.outbound import create_connection, url_check
 from messaging.outbox import idle_until_answered
 
 
@@ -124,14 +131,18 @@ class Poster:
 
     def _connect(self, origin: tuple[str, str, int]) -> http.client.HTTPConnection:
         scheme, host, port = origin
-        if scheme != "https":  # a local test receiver only (push.py refuses other http URLs)
-            return http.client.HTTPConnection(host, port, timeout=self.timeout)
+        conn: http.client.HTTPConnection
+        if scheme != "https":  # a local test receiver only (the guard refuses other http URLs)
+            conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+            return _guarded(conn)
         if self._tls is None:
             self._tls = ssl.create_default_context(cafile=_ca_bundle())
         proxy = urllib.request.getproxies().get("https")
         if not proxy or urllib.request.proxy_bypass(host):
-            return http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self._tls)
+            conn = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self._tls)
+            return _guarded(conn)
         # HTTPS_PROXY: a CONNECT tunnel through it, TLS with the push service inside.
+        url_check(f"https://{_bracketed(host)}:{port}/")  # the proxy will resolve it again
         via = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
         conn = http.client.HTTPSConnection(
             via.hostname or "", via.port or 80, timeout=self.timeout, context=self._tls
@@ -144,6 +155,18 @@ class Poster:
             for conn in connections:
                 conn.close()
         self.pool.clear()
+
+
+def _guarded(conn: http.client.HTTPConnection) -> http.client.HTTPConnection:
+    """`conn` connecting through the outbound guard: http.client opens its socket with
+    `self._create_connection`, which TLS then wraps with the host name (certificates are
+    still checked against the name, not the pinned address)."""
+    conn._create_connection = create_connection  # type: ignore[attr-defined]
+    return conn
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _ca_bundle() -> str:

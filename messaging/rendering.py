@@ -11,10 +11,17 @@ functions. What remains is resource use, bounded by:
 - a guard around every filter: no array longer than the loop limit and no string longer than
   the output limit goes in or comes out, and `replace`/`join` are refused before they would
   build such a string (one `replace` can square its input);
-- a render time limit. python-liquid has no timeout option, so the render context checks a
-  deadline each time a node renders (loop bodies included, empty ones too) and each filter
-  checks it as it runs. Anything slow must loop or filter, so a template stops within a few
-  milliseconds of the deadline.
+- time budgets per field: one to parse and check it (PARSE_SECONDS of CPU), one to render it
+  (RENDER_SECONDS). python-liquid has no timeout option, so the parser checks the deadline for
+  each part it parses, the render context each time a node renders (loop bodies included, empty
+  ones too) and each filter as it runs. Anything slow must loop or filter, so a template stops
+  within a few milliseconds of the deadline;
+- a limit on the parts of one field (Liquid tags, outputs, the text between them), counted
+  before parsing and while parsing: parsing and the static analysis cost time and memory in
+  proportion to them (~40 µs and ~600 bytes each, measured), so together with the source size
+  limit it bounds what one field can cost before a deadline is even needed;
+- parsed templates are cached by their source in an LRU bounded by the bytes its entries keep
+  (estimated from their parts and size), not only by their number.
 
 `template_errors()` runs all of this on a rich sample contact when a template is saved, so a
 template that fails at send time is one whose contact's data broke it, not a bad template.
@@ -24,10 +31,12 @@ from __future__ import annotations
 
 import contextvars
 import math
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache, wraps
+from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from liquid import Environment
@@ -40,6 +49,7 @@ from liquid.exceptions import (
     OutputStreamLimitError,
 )
 from liquid.output import LimitedStringIO
+from liquid.stream import TokenStream
 from liquid.template import BoundTemplate
 
 from messaging.models import EMAIL_FIELDS, Channel
@@ -55,8 +65,13 @@ LOCAL_NAMESPACE_LIMIT = 1_000_000  # bytes held by {% assign %} and {% capture %
 CONTEXT_DEPTH_LIMIT = 10
 BLOCK_NESTING_LIMIT = 20
 SOURCE_LIMIT = 500_000  # characters of one field's source; parsing is linear
+PART_LIMIT = 5_000  # Liquid tags, outputs and text runs of one field (a newsletter has ~500)
 RENDER_SECONDS = 0.25  # per field; a real template takes well under a millisecond
-PARSE_CACHE_SIZE = 1024
+# CPU time to parse and check a field before it renders (once per source: the result is
+# cached). A real template takes a few ms; PART_LIMIT parts take ~0.1 s.
+PARSE_SECONDS = 0.5
+PARSE_CACHE_BYTES = 32 * 1024 * 1024  # what the parsed templates of one process may keep
+PART_BYTES = 600  # what a parsed part keeps, measured with tracemalloc (460 to 590 bytes)
 
 PUSH_TEXT_FIELDS = ("title", "body", "icon_url", "image_url", "target_url")
 PUSH_URL_FIELDS = ("icon_url", "image_url", "target_url")
@@ -101,12 +116,40 @@ class _Limit(LiquidError):
         super().__init__(message, token=None)
 
 
-_deadline: contextvars.ContextVar[float] = contextvars.ContextVar("deadline", default=math.inf)
+# The deadline in force: (clock, the time it ends, what is being done).
+_deadline: contextvars.ContextVar[tuple[Callable[[], float], float, str]] = contextvars.ContextVar(
+    "deadline", default=(time.monotonic, math.inf, "render")
+)
 
 
 def _check_clock() -> None:
-    if time.monotonic() > _deadline.get():
-        raise _Limit(f"took longer than {RENDER_SECONDS:g} s to render")
+    clock, deadline, doing = _deadline.get()
+    if clock() > deadline:
+        seconds = RENDER_SECONDS if doing == "render" else PARSE_SECONDS
+        raise _Limit(f"took longer than {seconds:g} s to {doing}")
+
+
+class _Budget:
+    """A deadline for what runs inside. Rendering, on every send, reads the cheap wall clock
+    (0.2 µs); parsing, once per source, reads this thread's CPU time (0.7 µs), which a loaded
+    machine does not stretch: a template is refused for its cost, never for a busy neighbour."""
+
+    def __init__(self, doing: str) -> None:
+        self.doing = doing
+
+    def __enter__(self) -> None:
+        if self.doing == "render":
+            clock, seconds = time.monotonic, RENDER_SECONDS
+        else:
+            clock, seconds = time.thread_time, PARSE_SECONDS
+        self._token = _deadline.set((clock, clock() + seconds, self.doing))
+
+    def __exit__(self, *exc: object) -> None:
+        _deadline.reset(self._token)
+
+
+# The parts parsed so far by the parse running in this context (a one-item list: a counter).
+_parts: contextvars.ContextVar[list[int]] = contextvars.ContextVar("parts")
 
 
 class _SandboxContext(RenderContext):
@@ -193,6 +236,30 @@ def money(value: object, currency: object = "") -> str:
     return f"{amount:,.2f} {code}".rstrip()
 
 
+def _too_many_parts() -> _Limit:
+    return _Limit(
+        f"more than {PART_LIMIT:,} Liquid tags, outputs and texts between them: "
+        "split it into smaller templates"
+    )
+
+
+def _counted(get_node: Callable[[TokenStream], Any]) -> Callable[[TokenStream], Any]:
+    """A tag's `get_node` that counts the part against PART_LIMIT and checks the deadline.
+    Every node python-liquid parses goes through one (the lines of a `{% liquid %}` tag too),
+    so this is the one hook that sees all of parsing without patching python-liquid."""
+
+    def counted(stream: TokenStream) -> Any:
+        parts = _parts.get(None)
+        if parts is not None:
+            parts[0] += 1
+            if parts[0] > PART_LIMIT:
+                raise _too_many_parts()
+        _check_clock()
+        return get_node(stream)
+
+    return counted
+
+
 class SandboxEnvironment(Environment):
     """The one Liquid configuration for messages. It exists twice (see below) only because
     python-liquid's filters read `autoescape` from the environment itself."""
@@ -206,10 +273,12 @@ class SandboxEnvironment(Environment):
     def setup_tags_and_filters(self, *, extra: bool = False) -> None:
         super().setup_tags_and_filters(extra=False)
         # No partials exist, and each would be a way around the limits of the one template.
-        for tag in ("include", "render"):
-            self.tags.pop(tag, None)
+        for name in ("include", "render"):
+            self.tags.pop(name, None)
         self.add_filter("money", money)
         self.filters = {name: _guarded(name, f) for name, f in self.filters.items()}
+        for tag in {id(t): t for t in self.tags.values()}.values():
+            tag.get_node = _counted(tag.get_node)  # type: ignore[method-assign,assignment]
 
 
 # Email HTML escapes every value it outputs; subjects, preheaders and push fields are text.
@@ -217,11 +286,77 @@ HTML_ENV = SandboxEnvironment(autoescape=True)
 TEXT_ENV = SandboxEnvironment(autoescape=False)
 
 
-@lru_cache(maxsize=PARSE_CACHE_SIZE)
+class ParseCache:
+    """Parsed templates by (source, is_html), least recently used dropped first once what they
+    keep passes `max_bytes`. What an entry keeps is estimated as it is parsed: its source plus
+    PART_BYTES for each part (both measured with tracemalloc; tests/messaging/
+    test_render_budget.py holds the estimate to what a process really keeps)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = self.misses = 0
+        self._entries: OrderedDict[tuple[str, bool], tuple[BoundTemplate, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple[str, bool]) -> BoundTemplate | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return found[0]
+
+    def put(self, key: tuple[str, bool], template: BoundTemplate, size: int) -> None:
+        if size > self.max_bytes // 4:
+            return  # one template may not push out everything the sender uses
+        with self._lock:
+            if key in self._entries:
+                return
+            self._entries[key] = (template, size)
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self.bytes -= dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.bytes = self.hits = self.misses = 0
+
+
+PARSE_CACHE = ParseCache(PARSE_CACHE_BYTES)
+
+
 def _parse(source: str, html: bool) -> BoundTemplate:
     """A parsed template, cached by its source: the sender renders the same few templates
-    thousands of times. Raises LiquidError (not cached) for a template that does not parse."""
-    return (HTML_ENV if html else TEXT_ENV).from_string(source)
+    thousands of times. Parsing counts against the caller's budget (`_Budget`) and PART_LIMIT.
+    Raises LiquidError (not cached) for a template that does not parse or is too big."""
+    key = (source, html)
+    template = PARSE_CACHE.get(key)
+    if template is not None:
+        return template
+    # Every part opens with a delimiter: count them before parsing anything.
+    if source.count("{{") + source.count("{%") > PART_LIMIT:
+        raise _too_many_parts()
+    parts = _parts.set([0])
+    try:
+        template = (HTML_ENV if html else TEXT_ENV).from_string(source)
+    except LiquidError as exc:
+        # from_string wraps what is not a syntax error: a limit of ours is the real reason.
+        if isinstance(exc.__cause__, _Limit):
+            raise exc.__cause__ from None
+        raise
+    finally:
+        count = _parts.get()[0]
+        _parts.reset(parts)
+    PARSE_CACHE.put(key, template, len(source) + PART_BYTES * count)
+    return template
 
 
 # --- Rendering ---------------------------------------------------------------------------------
@@ -261,22 +396,21 @@ def _render_field(
         raise TemplateError(field, f"{field}: longer than {SOURCE_LIMIT:,} characters")
     if "{" not in source:
         return source  # nothing to personalise: no parse, no render
-    try:
-        template = _parse(source, html)
-    except LiquidError as exc:
-        raise TemplateError(field, _describe(field, exc)) from None
+    with _Budget("parse"):
+        try:
+            template = _parse(source, html)
+        except LiquidError as exc:
+            raise TemplateError(field, _describe(field, exc)) from None
     buffer = LimitedStringIO(limit=limit)
     # The context dict is the render's read-only globals as it is: no copy per field.
     render_context = _SandboxContext(template, globals=context)
-    deadline = _deadline.set(time.monotonic() + RENDER_SECONDS)
-    try:
-        template.render_with_context(render_context, buffer)
-    except LiquidError as exc:
-        raise TemplateError(field, _describe(field, exc, limit=limit)) from None
-    except (ValueError, TypeError, ArithmeticError, RecursionError, MemoryError) as exc:
-        raise TemplateError(field, _describe(field, exc)) from None
-    finally:
-        _deadline.reset(deadline)
+    with _Budget("render"):
+        try:
+            template.render_with_context(render_context, buffer)
+        except LiquidError as exc:
+            raise TemplateError(field, _describe(field, exc, limit=limit)) from None
+        except (ValueError, TypeError, ArithmeticError, RecursionError, MemoryError) as exc:
+            raise TemplateError(field, _describe(field, exc)) from None
     return buffer.getvalue()
 
 
@@ -390,11 +524,15 @@ def _static_errors(field: str, source: str, html: bool) -> list[str]:
     sample would not take), and reaching for names that start with "_" (Python internals)."""
     if len(source) > SOURCE_LIMIT:
         return [f"{field}: longer than {SOURCE_LIMIT:,} characters"]
-    try:
-        template = _parse(source, html)
-    except LiquidError as exc:
-        return [_describe(field, exc)]
-    analysis = template.analyze(include_partials=False)
+    with _Budget("parse"):
+        try:
+            template = _parse(source, html)
+            # python-liquid's analysis cannot be interrupted, but it is linear in the parts
+            # (~20 µs each, measured), which PART_LIMIT bounds; overrunning counts as one.
+            analysis = template.analyze(include_partials=False)
+            _check_clock()
+        except LiquidError as exc:
+            return [_describe(field, exc)]
     env = HTML_ENV if html else TEXT_ENV
     errors = []
     for name, spans in analysis.filters.items():

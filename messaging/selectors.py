@@ -110,3 +110,11 @@ def preview_contact_get(*, tenant: Tenant, public_id: object) -> Contact:
     if contact is None:
         raise Http404("No such contact")
     return contact
+
+
+def email_webhook_status() -> dict[str, object]:
+    """Whether the email provider EMAIL_BACKEND sends through can report bounces and
+    complaints: {"esp": "postmark" | None, "configured": bool | None, "url", "settings"}."""
+    from messaging.esp_webhooks import webhook_status  # anymail's views load only when asked
+
+    return webhook_status()

@@ -2,11 +2,16 @@
 complained, opened, clicked, unsubscribed (django-anymail's normalised `tracking` signal,
 connected in MessagingConfig.ready()).
 
-anymail's webhook views (mounted at /anymail/, e.g. /anymail/postmark/tracking/) check the
-ESP's basic auth or signature and turn its payload into AnymailTrackingEvents. The message is
-found by the metadata messaging/mail.py gives every email: {"delivery": public id, "tenant":
-slug}. An event for a message we do not know (sent by something else, or since erased) is
-logged and ignored, so the ESP does not retry it forever.
+anymail's webhook views (mounted at /anymail/, e.g. /anymail/postmark/tracking/, by
+messaging/esp_webhooks.py, which refuses them until their secret or signature is configured)
+check the ESP's basic auth or signature and turn its payload into AnymailTrackingEvents. The
+message is found by the metadata messaging/mail.py gives every email: {"delivery": public id,
+"tenant": slug}. An event for a message we do not know (sent by something else, or since
+erased) is logged and ignored, so the ESP does not retry it forever.
+
+An event changes only its own message's recipient: one that names another address than the
+delivery's contact has is ignored (the delivery id is in every email's headers, so a forged or
+confused report must not suppress someone else).
 """
 
 from __future__ import annotations
@@ -40,13 +45,22 @@ def tracking_received(sender: Any, *, event: AnymailTrackingEvent, esp_name: str
         tracking_apply(delivery=delivery, event=event, esp_name=esp_name)
 
 
+def _text(value: object) -> str:
+    """A field of the provider's payload as text: "" for a missing or non-text value."""
+    return value if isinstance(value, str) else ""
+
+
+def _address(value: object) -> str:
+    return _text(value).strip().lower()
+
+
 def _delivery(event: AnymailTrackingEvent) -> Delivery | None:
     metadata = event.metadata if isinstance(event.metadata, dict) else {}
-    public_id = str(metadata.get("delivery") or "")
+    public_id = _text(metadata.get("delivery"))
     delivery = None
     if public_id:
         delivery = message_tracking.delivery_for_public_id(
-            public_id=public_id, tenant_slug=str(metadata.get("tenant") or "")
+            public_id=public_id, tenant_slug=_text(metadata.get("tenant"))
         )
     if delivery is None or delivery.channel != Channel.EMAIL:
         log.info(
@@ -56,13 +70,24 @@ def _delivery(event: AnymailTrackingEvent) -> Delivery | None:
             event.message_id,
         )
         return None
+    recipient = event.recipient
+    if recipient and (
+        not isinstance(recipient, str) or _address(recipient) != _address(delivery.contact.email)
+    ):
+        log.warning(
+            "ignoring an ESP %s event for delivery %s: it names another recipient",
+            event.event_type,
+            delivery.public_id,
+        )
+        return None
     return delivery
 
 
 def tracking_apply(*, delivery: Delivery, event: AnymailTrackingEvent, esp_name: str) -> None:
     """Turn one ESP event about `delivery` into suppressions, consent and outcome events."""
     kind = event.event_type
-    address = (event.recipient or delivery.contact.email or "").strip().lower()
+    # The delivery's own recipient (_delivery() ignored an event naming another).
+    address = _address(delivery.contact.email)
     detail = _detail(event)
     facts = {"esp": esp_name, **({"detail": detail} if detail else {})}
     if kind == EventType.BOUNCED and _is_soft(event):
@@ -101,15 +126,15 @@ def tracking_apply(*, delivery: Delivery, event: AnymailTrackingEvent, esp_name:
         )
     elif kind == EventType.OPENED:
         message_tracking.open_record(
-            delivery=delivery, user_agent=event.user_agent or "", via=esp_name
+            delivery=delivery, user_agent=_text(event.user_agent), via=esp_name
         )
     elif kind == EventType.CLICKED:
-        if _is_our_link(event.click_url or ""):
+        if _is_our_link(_text(event.click_url)):
             return  # the ESP wrapped our own click redirect, which records the click itself
         message_tracking.click_record(
             delivery=delivery,
-            url=event.click_url or "",
-            user_agent=event.user_agent or "",
+            url=_text(event.click_url),
+            user_agent=_text(event.user_agent),
             via=esp_name,
         )
     elif kind == EventType.UNSUBSCRIBED:

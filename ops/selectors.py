@@ -8,6 +8,8 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from audience.selectors import inbox_backlog
+from core.outbound import allow_private
+from messaging.selectors import email_webhook_status
 from ops.models import Heartbeat
 
 
@@ -59,6 +61,25 @@ def ingest_status() -> dict[str, Any]:
     return {"ok": not late and not backlog["failed"], **backlog}
 
 
+def configuration_warnings() -> list[str]:
+    """What the configuration leaves unsafe or not working, said loudly: not a process being
+    down, so it does not change the status."""
+    warnings = []
+    if allow_private():
+        warnings.append(
+            "WAYFARER_OUTBOUND_ALLOW_PRIVATE is on: push endpoints (and later webhooks) may "
+            "reach loopback and private addresses. For tests and local development only."
+        )
+    webhook = email_webhook_status()
+    if webhook["esp"] and not webhook["configured"]:
+        warnings.append(
+            f"The {webhook['esp']} tracking webhook is not configured: bounces, complaints and "
+            f"unsubscribes are refused until {webhook.get('settings') or 'its secret'} is set "
+            "(docs/operations.md)."
+        )
+    return warnings
+
+
 def health_report() -> dict[str, Any]:
     report = {
         "database": database_status(),
@@ -66,6 +87,8 @@ def health_report() -> dict[str, Any]:
         "beat": heartbeat_status(process=Heartbeat.Process.BEAT),
         "worker": heartbeat_status(process=Heartbeat.Process.WORKER),
         "ingest": ingest_status(),
+        "outbound": {"allow_private": allow_private()},
+        "email_webhook": email_webhook_status(),
     }
     if not (report["database"]["ok"] and report["broker"]["ok"]):
         status = "down"
@@ -73,4 +96,4 @@ def health_report() -> dict[str, Any]:
         status = "degraded"
     else:
         status = "ok"
-    return {"status": status, **report}
+    return {"status": status, "warnings": configuration_warnings(), **report}

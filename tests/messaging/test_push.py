@@ -42,6 +42,12 @@ TARGET = "https://shop.example/tents/trail-2p?utm_source=push"
 BUY = "https://shop.example/cart/add/TEN-01"
 
 
+@pytest.fixture(autouse=True)
+def loopback_allowed(settings: Any) -> None:
+    # The push receiver listens on loopback, which the outbound guard refuses by default.
+    settings.WAYFARER_OUTBOUND_ALLOW_PRIVATE = True
+
+
 @pytest.fixture
 def receiver() -> Iterator[PushReceiver]:
     with PushReceiver() as running:

@@ -99,6 +99,12 @@ FAKE_PUSH_MANAGER = """
 """
 
 
+@pytest.fixture(autouse=True)
+def loopback_allowed(settings: Any) -> None:
+    # The push receiver listens on loopback, which the outbound guard refuses by default.
+    settings.WAYFARER_OUTBOUND_ALLOW_PRIVATE = True
+
+
 @pytest.fixture
 def receiver() -> Iterator[PushReceiver]:
     with PushReceiver() as running:

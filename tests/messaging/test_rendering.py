@@ -201,17 +201,17 @@ def test_it_renders_by_the_content_channel(context: dict[str, Any]) -> None:
 
 
 def test_it_reuses_a_parsed_template_for_the_same_source(context: dict[str, Any]) -> None:
-    from messaging.rendering import _parse
+    from messaging.rendering import PARSE_CACHE
 
-    _parse.cache_clear()
+    PARSE_CACHE.clear()
     for name in ("Ada", "Grace", "Edsger"):
         context["contact"]["first_name"] = name
         assert render_email(email(html="<p>{{ contact.first_name }}</p>"), context).html == (
             f"<p>{name}</p>"
         )
 
-    assert _parse.cache_info().misses == 1
-    assert _parse.cache_info().hits == 2
+    assert PARSE_CACHE.misses == 1
+    assert PARSE_CACHE.hits == 2
 
 
 # --- The sandbox -------------------------------------------------------------------------------
@@ -256,10 +256,10 @@ def test_it_has_no_way_out_through_filters_or_partials(
 
 
 def test_it_stops_nested_million_loops_at_once_naming_the_field(context: dict[str, Any]) -> None:
-    started = time.monotonic()
+    started = time.thread_time()  # CPU: a loaded machine stretches the wall clock
     error = rendering_error(email(html=f"<p>Hi</p>\n{NESTED_LOOPS}"), context)
 
-    assert time.monotonic() - started < 1
+    assert time.thread_time() - started < 1
     assert error.field == "html"
     assert error.message == "html, line 2: loops would repeat more than 10,000 times"
 
@@ -287,10 +287,10 @@ def test_it_stops_nested_million_loops_at_once_naming_the_field(context: dict[st
     ],
 )
 def test_it_stops_size_bombs_fast_naming_the_field(context: dict[str, Any], bomb: str) -> None:
-    started = time.monotonic()
+    started = time.thread_time()
     error = rendering_error(email(html=bomb), context)
 
-    assert time.monotonic() - started < 1
+    assert time.thread_time() - started < 1
     assert error.field == "html"
     assert error.message.startswith("html, line 1: ")
 
@@ -315,10 +315,12 @@ def test_it_refuses_a_field_too_long_to_parse_quickly(tenant: Tenant) -> None:
 def test_it_stops_a_render_that_runs_out_of_time(context: dict[str, Any]) -> None:
     # Each loop stays within the iteration limit and outputs nothing: only the clock stops it.
     empty_loops = "{% for i in (1..10000) %}{% if i == 0 %}x{% endif %}{% endfor %}\n" * 400
-    started = time.monotonic()
+    # This thread's CPU time, not the wall clock: a loaded machine stretches the wall clock
+    # (the deadline is one) but not the work done before the deadline stops it.
+    started = time.thread_time()
     error = rendering_error(email(preheader=empty_loops), context)
 
-    assert time.monotonic() - started < 1
+    assert time.thread_time() - started < 1
     assert error.field == "preheader"
     assert "took longer than 0.25 s to render" in error.message
 
