@@ -188,7 +188,7 @@ X_FRAME_OPTIONS = "DENY"
 # attributes stay allowed: an email preview (a srcdoc iframe, which inherits this policy) shows the
 # email's own inline styles, as a mail client does. Images may come from any https host: product
 # photos and email images live on the tenant's own servers.
-SECURE_CSP = {
+SECURE_CSP: dict[str, list[str]] = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF, CSP.NONCE],
