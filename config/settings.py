@@ -221,6 +221,12 @@ MESSAGING_PUSH_CONNECTIONS = env.int("MESSAGING_PUSH_CONNECTIONS", default=8)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Wayfarer <wayfarer@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# --- Send test limits ------------------------------------------------------------------------
+# The editor's "Send test" goes out at once, past the outbox: it has limits of its own
+# (messaging/send_test_limits.py), counted in the Django cache.
+MESSAGING_SEND_TESTS_PER_USER_HOUR = env.int("MESSAGING_SEND_TESTS_PER_USER_HOUR", default=10)
+MESSAGING_SEND_TESTS_PER_TENANT_DAY = env.int("MESSAGING_SEND_TESTS_PER_TENANT_DAY", default=50)
+
 # --- Celery ----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "filesystem://localhost//"
 if CELERY_BROKER_URL.startswith("filesystem://"):
