@@ -10,6 +10,7 @@ PASSWORD_RESET_TIMEOUT (3 days by default), and stops working once used.
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
@@ -75,19 +76,16 @@ def email_verification_resend(*, user: User) -> bool:
     return True
 
 
-def email_verification_user(*, public_id: object, token: str) -> User | None:
+def email_verification_user(*, public_id: UUID, token: str) -> User | None:
     """The user a verification link is for, if the link is valid (right user and address, not
     expired, not used); None otherwise. Changes nothing: the link's page asks first."""
-    try:
-        user = User.objects.filter(public_id=public_id, is_active=True).first()
-    except (ValueError, TypeError):  # not a UUID
-        return None
+    user = User.objects.filter(public_id=public_id, is_active=True).first()
     if user is None or user.email_verified_at is not None or not _tokens.check_token(user, token):
         return None
     return user
 
 
-def user_email_verify(*, public_id: object, token: str) -> User | None:
+def user_email_verify(*, public_id: UUID, token: str) -> User | None:
     """Confirm the address a valid link is for; returns its user, or None for a link that is
     forged, expired, used already or meant for another address."""
     user = email_verification_user(public_id=public_id, token=token)

@@ -15,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import services
+from accounts.models import User
 
 
 @require_http_methods(["GET", "POST"])
@@ -48,10 +49,10 @@ def email_verify(request: HttpRequest, public_id: UUID, token: str) -> HttpRespo
 @require_POST
 @login_required
 def email_verification_resend(request: HttpRequest) -> HttpResponse:
-    user = request.user
+    user: User = request.user  # type: ignore[assignment]  # login_required
     if services.user_email_verified(user):
         messages.info(request, "Your email address is confirmed already.")
-    elif services.email_verification_resend(user=user):  # type: ignore[arg-type]
+    elif services.email_verification_resend(user=user):
         messages.success(request, f"We sent a new link to {user.email}. It works for three days.")
     else:
         messages.info(request, "A link went out less than a minute ago: check your inbox first.")

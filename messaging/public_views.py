@@ -197,5 +197,8 @@ def sender_email_confirm(request: HttpRequest, token: str) -> HttpResponse:
             request, "sender_confirmed.html", {"identity": identity, "tenant": identity.tenant}
         )
     identity = sender_verification.sender_email_link_check(token=token)
-    context = {"identity": identity, "tenant": identity.tenant if identity else None}
+    context: dict[str, object] = {
+        "identity": identity,
+        "tenant": identity.tenant if identity else None,
+    }
     return _page(request, "sender_confirm.html", context, status=200 if identity else 400)

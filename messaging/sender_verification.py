@@ -71,14 +71,14 @@ def sender_email_link_check(*, token: str) -> SenderIdentity | None:
     """The sender identity (tenant loaded) whose pending address `token` confirms; None for a
     forged, expired or superseded link (the team changed or cancelled the address since)."""
     try:
-        payload = signing.loads(token, salt=SALT, max_age=SENDER_LINK_MAX_AGE.total_seconds())
+        payload = signing.loads(token, salt=SALT, max_age=SENDER_LINK_MAX_AGE)
     except signing.BadSignature:  # forged, cut short, or expired (SignatureExpired)
         return None
-    if not isinstance(payload, dict) or not payload.get("a"):
+    if not isinstance(payload, dict) or not payload.get("a") or not payload.get("t"):
         return None
     identity = (
         SenderIdentity.objects.select_related("tenant")
-        .filter(tenant__public_id=payload.get("t"))
+        .filter(tenant__public_id=str(payload["t"]))
         .first()
     )
     if identity is None or _payload(identity, identity.tenant) != payload:
