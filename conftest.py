@@ -106,6 +106,15 @@ def world(db: None) -> World:
     return World(acme=acme, globex=globex, **people)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Each test starts with an empty Django cache: limits counted there (Send test's, the
+    verification links' resend interval) must not carry over from another test."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def login(client):  # type: ignore[no-untyped-def]
     """login(user) signs the test client in as that user and returns the client."""

@@ -39,6 +39,9 @@ class User(AbstractUser):
     username = None  # type: ignore[assignment]
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     email = models.EmailField("email address", unique=True)
+    # Set when the person proved the address is theirs (the link emailed at sign-up). Until then
+    # they may sign in and look around, but not send (accounts.services.user_email_verified).
+    email_verified_at = models.DateTimeField("email verified", null=True, blank=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []

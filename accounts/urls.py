@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from accounts import views
 from accounts.forms import EmailAuthenticationForm
 
 urlpatterns = [
@@ -13,6 +14,8 @@ urlpatterns = [
         ),
         name="login",
     ),
+    path("verify/<uuid:public_id>/<str:token>/", views.email_verify, name="email_verify"),
+    path("verify/resend/", views.email_verification_resend, name="email_verification_resend"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
     path(

@@ -249,6 +249,12 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # loopback and the private network (and plain http on loopback); /healthz warns while it is on.
 WAYFARER_OUTBOUND_ALLOW_PRIVATE = env_bool("WAYFARER_OUTBOUND_ALLOW_PRIVATE", default=False)
 
+# --- Send test limits ------------------------------------------------------------------------
+# The editor's "Send test" goes out at once, past the outbox: it has limits of its own
+# (messaging/send_test_limits.py), counted in the Django cache.
+MESSAGING_SEND_TESTS_PER_USER_HOUR = env.int("MESSAGING_SEND_TESTS_PER_USER_HOUR", default=10)
+MESSAGING_SEND_TESTS_PER_TENANT_DAY = env.int("MESSAGING_SEND_TESTS_PER_TENANT_DAY", default=50)
+
 # --- Celery ----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "filesystem://localhost//"
 if CELERY_BROKER_URL.startswith("filesystem://"):

@@ -27,6 +27,7 @@ urlpatterns = [
     path("", tenant_views.home, name="home"),
     path("healthz", ops_views.healthz, name="healthz"),
     path("signup/", tenant_views.signup, name="signup"),
+    path("signup/done/", tenant_views.signup_done, name="signup_done"),
     path("accounts/", include("accounts.urls")),
     path("t/<slug:tenant_slug>/", include("audience.urls")),
     path("t/<slug:tenant_slug>/", include("segments.urls")),

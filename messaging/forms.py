@@ -177,7 +177,14 @@ def template_draft(
 
 
 class SendTestForm(forms.Form):
-    test_to = forms.EmailField(label="Send to", max_length=254)
+    """Whom a test goes to: one of the team's members with a confirmed address (the choices,
+    from selectors.send_test_recipients), never an address typed in."""
+
+    test_to = forms.ChoiceField(label="Send to", choices=())
+
+    def __init__(self, *args: Any, recipients: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["test_to"].choices = recipients  # type: ignore[attr-defined]
 
 
 class DeliveryFilterForm(forms.Form):

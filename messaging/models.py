@@ -251,6 +251,11 @@ class SenderIdentity(models.Model):
     sender_name = models.CharField(max_length=120, blank=True, validators=[validate_single_line])
     sender_email = models.EmailField(blank=True, help_text="Default From address of messages.")
     reply_to_email = models.EmailField(blank=True)
+    # A new From address waits here until someone at it follows the link emailed to it
+    # (messaging/sender_verification.py); `sender_email` is always one that was confirmed (or
+    # set before confirmation was asked), so nothing is ever sent from an unproven address.
+    pending_sender_email = models.EmailField(blank=True)
+    pending_sender_requested_at = models.DateTimeField(null=True, blank=True)
     # Both base64url, raw EC P-256 keys (messaging.push.vapid_key_pair).
     vapid_public_key = models.CharField(max_length=100, editable=False)
     vapid_private_key = models.CharField(max_length=100, editable=False)

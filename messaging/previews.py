@@ -15,7 +15,11 @@ from anymail.exceptions import AnymailError
 
 from audience.models import Contact
 from messaging.models import Channel, Delivery, Template
-from messaging.selectors import sender_identity_get
+from messaging.selectors import (
+    send_test_recipients,
+    sender_identity_get,
+    suppression_find,
+)
 from tenants.models import Tenant
 
 # rendering, context and mail are imported where they are used: Liquid and css-inline load only
@@ -111,13 +115,53 @@ def delivery_preview(*, delivery: Delivery) -> Preview:
 
 
 def template_send_test(
-    *, tenant: Tenant, template: Template, contact: Contact | None, to: str = ""
+    *,
+    tenant: Tenant,
+    template: Template,
+    contact: Contact | None,
+    actor: Any,
+    to: str = "",
 ) -> SendResult:
     """Send `template` as rendered for `contact` once: an email to `to` through the configured
-    email backend, a push to the contact's active subscriptions."""
+    email backend, a push to the contact's active subscriptions.
+
+    A test is a real send, so it is refused unless `actor` confirmed their own address; an
+    email goes only to a member of the team with a confirmed address (never to any address
+    typed in) that is not on the suppression list; and a person and a team may send only so
+    many (messaging/send_test_limits.py)."""
+    from accounts.services import user_email_verified
+    from messaging.send_test_limits import send_test_take
+
+    if not user_email_verified(actor):
+        return SendResult(
+            False,
+            f"Nothing was sent: confirm your email address first (follow the link we sent "
+            f"to {actor.email}).",
+        )
     preview = preview_build(tenant=tenant, template=template, contact=contact)
     if preview.errors:
         return SendResult(False, "Nothing was sent: fix the errors in the template first.")
+    if template.channel == Channel.EMAIL:
+        to = to.strip()
+        members = {address.lower() for address, _ in send_test_recipients(tenant=tenant)}
+        if to.lower() not in members:
+            return SendResult(
+                False,
+                "Nothing was sent: tests go only to your team's members, at confirmed addresses.",
+            )
+        suppressed = suppression_find(tenant=tenant, address=to)
+        if suppressed is not None:
+            return SendResult(
+                False,
+                f"Nothing was sent: {suppressed.address} is on your suppression list "
+                f"({suppressed.get_reason_display().lower()}), so no message goes there, "
+                "tests included.",
+            )
+    elif preview.contact is None:
+        return SendResult(False, "Choose a contact to send the test push to.")
+    refused = send_test_take(tenant=tenant, user_id=actor.pk)
+    if refused:
+        return SendResult(False, refused)
     if template.channel == Channel.EMAIL:
         return _send_email(tenant=tenant, preview=preview, to=to)
     return _send_push(tenant=tenant, preview=preview)

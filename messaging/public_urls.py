@@ -1,4 +1,5 @@
-"""Links inside messages (no login): open pixel, click redirects, unsubscribe, preferences.
+"""Links inside messages (no login): open pixel, click redirects, unsubscribe, preferences,
+and confirming a team's From address.
 Mounted under /m/, named after their views (messaging/links.py builds them)."""
 
 from __future__ import annotations
@@ -13,4 +14,5 @@ urlpatterns = [
     path("pc/<str:token>", public_views.push_click, name="push_click"),
     path("u/<str:token>", public_views.unsubscribe, name="unsubscribe"),
     path("p/<str:token>", public_views.preferences, name="preferences"),
+    path("s/<str:token>", public_views.sender_email_confirm, name="sender_email_confirm"),
 ]

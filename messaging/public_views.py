@@ -9,6 +9,9 @@ names the delivery, which names the tenant and the contact).
 - /m/u/<token>       unsubscribe: GET asks, POST does it (RFC 8058 one-click, from the mail
                       provider itself: no cookie, no CSRF token).
 - /m/p/<token>       the preference centre: consent per channel (a normal CSRF-protected form).
+- /m/s/<token>       a team asks to send from this address: GET asks, POST (CSRF-protected)
+                      confirms (messaging/sender_verification.py). Asking first, because mail
+                      scanners open the links in incoming messages and must not confirm.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from messaging import links, reachability, tracking
+from messaging import links, reachability, sender_verification, tracking
 from messaging.models import Channel, Delivery
 
 # The smallest transparent GIF: one pixel, one transparent palette entry, 42 bytes.
@@ -182,3 +185,20 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         "unsubscribe_url": links.unsubscribe_url(delivery),
     }
     return _page(request, "preferences.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def sender_email_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    if request.method == "POST":
+        identity = sender_verification.sender_email_confirm(token=token)
+        if identity is None:
+            return _page(request, "sender_confirm.html", {"identity": None}, status=400)
+        return _page(
+            request, "sender_confirmed.html", {"identity": identity, "tenant": identity.tenant}
+        )
+    identity = sender_verification.sender_email_link_check(token=token)
+    context: dict[str, object] = {
+        "identity": identity,
+        "tenant": identity.tenant if identity else None,
+    }
+    return _page(request, "sender_confirm.html", context, status=200 if identity else 400)

@@ -72,6 +72,24 @@ def suppression_get(*, tenant: Tenant, address: str) -> Suppression:
     return suppression
 
 
+def suppression_find(*, tenant: Tenant, address: str) -> Suppression | None:
+    return Suppression.objects.filter(tenant=tenant, address=address.strip().lower()).first()
+
+
+def send_test_recipients(*, tenant: Tenant) -> list[tuple[str, str]]:
+    """Where the editor may send a test: the team's members whose address is confirmed, as
+    (address, label) choices. Never a typed address: a test is not a way to mail anyone."""
+    from tenants.selectors import membership_list
+
+    choices = []
+    for membership in membership_list(tenant=tenant):
+        user = membership.user
+        if user.email_verified_at is not None and user.is_active:
+            name = user.get_full_name()
+            choices.append((user.email, f"{name} <{user.email}>" if name else user.email))
+    return choices
+
+
 def sender_identity_get(*, tenant: Tenant) -> SenderIdentity:
     """The tenant's sender identity. Every tenant gets one when it is created; one made before
     that (or by a raw fixture) gets it here, on first use, with a new VAPID key pair."""

@@ -115,5 +115,13 @@ class SenderIdentityOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SenderIdentity
-        fields = ["sender_name", "sender_email", "reply_to_email", "from_email", "vapid_public_key"]
+        fields = [
+            "sender_name",
+            "sender_email",
+            "reply_to_email",
+            "from_email",
+            # A new From address waiting for someone at it to follow the link emailed to it.
+            "pending_sender_email",
+            "vapid_public_key",
+        ]
         read_only_fields = fields

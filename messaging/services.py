@@ -284,17 +284,60 @@ def sender_identity_create(*, tenant: Tenant, sender_name: str = "") -> SenderId
     return identity
 
 
-@transaction.atomic
-def sender_identity_update(*, tenant: Tenant, **fields: str) -> SenderIdentity:
-    """Change who the tenant's messages come from; the very next message uses it."""
+def sender_identity_update(
+    *, tenant: Tenant, verified: bool = False, **fields: str
+) -> SenderIdentity:
+    """Change who the tenant's messages come from. The name and Reply-To apply to the very next
+    message. A new From address (`sender_email`) only once someone at it follows the link this
+    emails to it (messaging/sender_verification.py): until then it is pending and messages keep
+    their From. Clearing it, or going back to the current one, applies at once (the site's own
+    address needs no confirming). `verified`: the caller knows the address is the team's (the
+    demo seed)."""
+    from messaging import sender_verification
+
     unknown = set(fields) - set(SENDER_IDENTITY_FIELDS)
     if unknown:
         raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
+    new_email = fields.pop("sender_email", None)
+    send_link = False
+    with transaction.atomic():
+        identity = SenderIdentity.objects.select_for_update().get(
+            pk=sender_identity_get(tenant=tenant).pk
+        )
+        for name, value in fields.items():
+            setattr(identity, name, value)
+        changed = list(fields)
+        if new_email is not None:
+            new_email = new_email.strip()
+            pending = identity.pending_sender_email
+            if verified or not new_email or new_email.lower() == identity.sender_email.lower():
+                identity.sender_email, identity.pending_sender_email = new_email, ""
+                identity.pending_sender_requested_at = None
+            elif new_email.lower() != pending.lower():
+                # A new request: a link for an address asked before no longer confirms it.
+                identity.pending_sender_email = new_email
+                identity.pending_sender_requested_at = now()
+                send_link = True
+            changed += ["sender_email", "pending_sender_email", "pending_sender_requested_at"]
+        try:
+            identity.full_clean()
+        except ValidationError as exc:
+            # The pending address is the one typed into the sender_email field.
+            errors = exc.message_dict
+            if "pending_sender_email" in errors:
+                errors.setdefault("sender_email", []).extend(errors.pop("pending_sender_email"))
+            raise ValidationError(errors) from None
+        identity.save(update_fields=changed)
+    if send_link:
+        sender_verification.sender_email_verification_send(tenant=tenant, identity=identity)
+    return identity
+
+
+def sender_email_change_cancel(*, tenant: Tenant) -> SenderIdentity:
+    """Forget a pending From address: its link stops working, the From stays as it is."""
     identity = sender_identity_get(tenant=tenant)
-    for name, value in fields.items():
-        setattr(identity, name, value)
-    identity.full_clean()
-    identity.save(update_fields=list(fields))
+    identity.pending_sender_email, identity.pending_sender_requested_at = "", None
+    identity.save(update_fields=["pending_sender_email", "pending_sender_requested_at"])
     return identity
 
 

@@ -30,6 +30,16 @@ urlpatterns = [
     path("messages/outbox/<uuid:delivery_id>/", views.delivery_detail, name="delivery_detail"),
     path("messages/settings/", views.sending_settings, name="sending_settings"),
     path("messages/settings/sender/", views.sender_identity_edit, name="sender_identity_edit"),
+    path(
+        "messages/settings/sender/resend/",
+        views.sender_email_resend,
+        name="sender_email_resend",
+    ),
+    path(
+        "messages/settings/sender/cancel/",
+        views.sender_email_cancel,
+        name="sender_email_cancel",
+    ),
     path("messages/suppressions/", views.suppression_list, name="suppression_list"),
     path("messages/suppressions/add/", views.suppression_add, name="suppression_add"),
     path("messages/suppressions/remove/", views.suppression_remove, name="suppression_remove"),

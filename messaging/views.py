@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audience.models import Contact
 from core.forms import add_service_errors
 from core.pagination import keyset_page
-from messaging import previews, selectors, services
+from messaging import previews, selectors, sender_verification, services
 from messaging.forms import (
     ACTION_SLOTS,
     DeliveryFilterForm,
@@ -94,7 +94,10 @@ def _editor_context(
     matches = selectors.preview_contacts(tenant=request.tenant, search=search)
     can_edit = request.membership.can_edit
     if send_form is None:
-        send_form = SendTestForm(initial={"test_to": request.user.email})
+        send_form = SendTestForm(
+            initial={"test_to": request.user.email},
+            recipients=selectors.send_test_recipients(tenant=request.tenant),
+        )
     if template is not None:
         save_url = reverse("template_edit", args=[slug, template.public_id])
     else:
@@ -240,16 +243,21 @@ def template_preview_contacts(request: TenantRequest, tenant_slug: str) -> HttpR
 @require_POST
 def template_send_test(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     """Send the editor's current content once, rendered for the chosen contact: an email to the
-    address typed in, a push to the contact's browsers. Saved or not, nothing is recorded."""
+    chosen member of the team, a push to the contact's browsers. Saved or not, nothing is
+    recorded (previews.template_send_test says who may send what to whom, how often)."""
     template = _posted_template(request)
     form, draft, contact = _posted_editor(request, template)
-    send_form = SendTestForm(request.POST)
+    send_form = SendTestForm(
+        request.POST, recipients=selectors.send_test_recipients(tenant=request.tenant)
+    )
     to = send_form.cleaned_data["test_to"] if send_form.is_valid() else ""
     if draft.channel == Channel.EMAIL and not to:
-        result = previews.SendResult(False, "Type a valid address to send the test to.")
+        result = previews.SendResult(
+            False, "Nothing was sent: choose a member of your team to send the test to."
+        )
     else:
         result = previews.template_send_test(
-            tenant=request.tenant, template=draft, contact=contact, to=to
+            tenant=request.tenant, template=draft, contact=contact, actor=request.user, to=to
         )
     if request.htmx:
         return render(request, f"{EDITOR}#send_result", {"send_result": result})
@@ -320,7 +328,12 @@ def _sending_settings_page(
     policy = selectors.sending_policy_get(tenant=request.tenant)
     ctx = {
         "sender": sender,
-        "sender_form": sender_form or SenderIdentityForm(instance=sender),
+        # A pending From address is what the form shows: saving again does not ask again.
+        "sender_form": sender_form
+        or SenderIdentityForm(
+            instance=sender,
+            initial={"sender_email": sender.pending_sender_email or sender.sender_email},
+        ),
         "form": policy_form or SendingPolicyForm(instance=policy),
         "readonly": not request.membership.can_manage,
     }
@@ -356,9 +369,44 @@ def sender_identity_edit(request: TenantRequest, tenant_slug: str) -> HttpRespon
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            messages.success(request, "Sender saved. The next message goes out with it.")
+            identity = selectors.sender_identity_get(tenant=request.tenant)
+            if identity.pending_sender_email:
+                messages.info(
+                    request,
+                    f"Sender saved. We emailed a link to {identity.pending_sender_email}: "
+                    "messages come from it once someone there confirms it.",
+                )
+            else:
+                messages.success(request, "Sender saved. The next message goes out with it.")
             return redirect("sending_settings", tenant_slug=request.tenant.slug)
     return _sending_settings_page(request, sender_form=form, status=400)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def sender_email_resend(request: TenantRequest, tenant_slug: str) -> HttpResponse:
+    """The link that confirms the pending From address, again."""
+    identity = selectors.sender_identity_get(tenant=request.tenant)
+    if not identity.pending_sender_email:
+        messages.info(request, "No sender address is waiting for confirmation.")
+    elif sender_verification.sender_email_verification_resend(
+        tenant=request.tenant, identity=identity
+    ):
+        messages.success(request, f"We sent a new link to {identity.pending_sender_email}.")
+    else:
+        messages.info(request, "A link went out less than a minute ago: check that inbox first.")
+    return redirect("sending_settings", tenant_slug=request.tenant.slug)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def sender_email_cancel(request: TenantRequest, tenant_slug: str) -> HttpResponse:
+    """Forget the pending From address (its link stops working)."""
+    identity = selectors.sender_identity_get(tenant=request.tenant)
+    if identity.pending_sender_email:
+        services.sender_email_change_cancel(tenant=request.tenant)
+        messages.success(request, f"Cancelled: messages keep coming from {identity.from_email}.")
+    return redirect("sending_settings", tenant_slug=request.tenant.slug)
 
 
 def _suppressions_page(

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils.timezone import now
 
 from audience.services import demo_shop_seed
 from messaging.models import Channel, Template
@@ -26,7 +27,11 @@ def seed_demo() -> Tenant:
     user = get_user_model().objects.filter(email=DEMO_EMAIL).first()
     if user is None:
         user = get_user_model().objects.create_user(
-            email=DEMO_EMAIL, password=DEMO_PASSWORD, first_name="Demo", last_name="Marketer"
+            email=DEMO_EMAIL,
+            password=DEMO_PASSWORD,
+            first_name="Demo",
+            last_name="Marketer",
+            email_verified_at=now(),  # the demo's own address: nothing to confirm
         )
     tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
     if tenant is None:
@@ -36,7 +41,10 @@ def seed_demo() -> Tenant:
             timezone_name="Europe/Berlin",
         )
         sender_identity_update(
-            tenant=tenant, sender_name="Demo Outdoor Shop", sender_email="hello@demo-shop.example"
+            tenant=tenant,
+            sender_name="Demo Outdoor Shop",
+            sender_email="hello@demo-shop.example",
+            verified=True,  # an example.com-style address of the demo: nothing to confirm
         )
     Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": Role.OWNER})
     demo_shop_seed(tenant=tenant)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import User
+from accounts.services import email_verification_send, signup_attempt_notify
 from tenants.models import (
     KEY_MARKERS,
     KEY_PREFIX_LENGTH,
@@ -31,6 +33,14 @@ def suggest_slug(name: str) -> str:
     return slugify(name)[:50].strip("-") or "team"
 
 
+def _tenant_checked(*, name: str, slug: str, timezone_name: str) -> Tenant:
+    """An unsaved tenant, validated: names the bad field (slug taken or reserved, unknown time
+    zone…)."""
+    tenant = Tenant(name=name.strip(), slug=slug.strip().lower(), timezone=timezone_name)
+    tenant.full_clean()
+    return tenant
+
+
 @transaction.atomic
 def tenant_create(
     *,
@@ -42,8 +52,7 @@ def tenant_create(
     """Create a tenant and, when given, its first owner. Every way of making a tenant comes
     here: `tenant_created` lets the other apps make their part of it (messaging: the sender
     identity and VAPID keys) in the same transaction."""
-    tenant = Tenant(name=name.strip(), slug=slug.strip().lower(), timezone=timezone_name)
-    tenant.full_clean()  # names the bad field: slug taken or reserved, unknown time zone…
+    tenant = _tenant_checked(name=name, slug=slug, timezone_name=timezone_name)
     try:
         with transaction.atomic():
             tenant.save()
@@ -55,18 +64,35 @@ def tenant_create(
     return tenant
 
 
-@transaction.atomic
 def user_sign_up(
     *, email: str, password: str, tenant_name: str, tenant_slug: str, timezone_name: str = "UTC"
-) -> tuple[User, Tenant]:
-    """A new person and their team, created together or not at all."""
-    if get_user_model().objects.filter(email__iexact=email).exists():
-        raise ValidationError({"email": "An account with this email already exists. Sign in."})
-    user = get_user_model().objects.create_user(email=email, password=password)
-    tenant = tenant_create(
-        name=tenant_name, slug=tenant_slug, owner=user, timezone_name=timezone_name
-    )
-    return user, tenant
+) -> tuple[User, Tenant] | None:
+    """A new person and their team, created together or not at all; the link that confirms
+    their address is emailed to them.
+
+    An address that has an account already gets no second one, and no error either: its owner
+    is emailed a notice, and None is returned, which the caller must answer exactly as a new
+    sign-up (sign-up must not reveal which addresses have accounts). The team's fields are
+    checked all the same, and the password hashed, so that the answer and its time match too."""
+    existing = get_user_model().objects.filter(email__iexact=email.strip()).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                user = get_user_model().objects.create_user(email=email, password=password)
+                tenant = tenant_create(
+                    name=tenant_name, slug=tenant_slug, owner=user, timezone_name=timezone_name
+                )
+        except IntegrityError:  # the same address signed up at the same moment
+            existing = get_user_model().objects.filter(email__iexact=email.strip()).first()
+            if existing is None:
+                raise
+        else:
+            email_verification_send(user=user)
+            return user, tenant
+    _tenant_checked(name=tenant_name, slug=tenant_slug, timezone_name=timezone_name)
+    make_password(password)
+    signup_attempt_notify(user=existing)
+    return None
 
 
 @transaction.atomic

@@ -7,7 +7,6 @@ Tenant URLs take `tenant_slug`; TenantMiddleware has set `request.tenant` and
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -31,6 +30,7 @@ from tenants.models import Role
 from tenants.registry import SETUP_STEPS
 
 LAST_TENANT_SESSION_KEY = "wayfarer.last_tenant"
+SIGNUP_EMAIL_SESSION_KEY = "wayfarer.signup_email"
 
 
 def _partial(request: HtmxRequest, template: str, partial: str) -> str:
@@ -51,13 +51,17 @@ def home(request: UserRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
+    """A new team and its owner. The answer to a valid form is always "check your inbox", for an
+    address that has an account too (its owner is emailed instead): sign-up does not tell
+    anyone which addresses have accounts. The new owner signs in through the emailed link (or
+    with their password)."""
     if request.user.is_authenticated:
         return redirect("home")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            user, tenant = services.user_sign_up(
+            services.user_sign_up(
                 email=data["email"],
                 password=data["password1"],
                 tenant_name=data["name"],
@@ -67,10 +71,15 @@ def signup(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, f"Welcome to Wayfarer! {tenant.name} is ready.")
-            return redirect("dashboard", tenant_slug=tenant.slug)
+            request.session[SIGNUP_EMAIL_SESSION_KEY] = data["email"]
+            return redirect("signup_done")
     return render(request, "tenants/signup.html", {"form": form})
+
+
+@require_GET
+def signup_done(request: HttpRequest) -> HttpResponse:
+    email = request.session.get(SIGNUP_EMAIL_SESSION_KEY, "")
+    return render(request, "tenants/signup_done.html", {"email": email})
 
 
 @require_http_methods(["GET", "POST"])

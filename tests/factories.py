@@ -5,6 +5,7 @@ from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils.timezone import now
 
 from tenants import services
 from tenants.models import Membership, Role, Tenant
@@ -19,6 +20,8 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     first_name = factory.Faker("first_name")
+    # Confirmed, as most accounts are; tests of the unconfirmed ones say so.
+    email_verified_at = factory.LazyFunction(now)
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation

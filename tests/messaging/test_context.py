@@ -137,7 +137,7 @@ def ann(world: Any) -> Contact:
 
 def test_it_gives_the_contact_event_tenant_data_and_links(world: Any, ann: Contact) -> None:
     sender_identity_update(
-        tenant=world.acme, sender_name="Acme Shop", sender_email="shop@acme.example"
+        tenant=world.acme, sender_name="Acme Shop", sender_email="shop@acme.example", verified=True
     )
     event = {"name": "Cart Abandoned", "properties": {"value": 179.8, "items": [{"sku": "SHOE"}]}}
     [delivery] = deliveries(world.acme, [ann], event=event, data={"coupon": "BACK10"})

@@ -47,6 +47,7 @@ def acme(world: Any) -> Any:
         sender_name="Acme Shop",
         sender_email="shop@acme.example",
         reply_to_email="care@acme.example",
+        verified=True,  # confirmed: tests/messaging/test_sender_verification.py
     )
     return world.acme
 

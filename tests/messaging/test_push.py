@@ -213,7 +213,7 @@ def test_it_posts_over_https_and_checks_the_push_services_certificate(
 def test_it_signs_with_the_tenants_vapid_key_and_says_how_to_reach_the_sender(
     world: Any, receiver: PushReceiver, push_template: Template, mara: Contact
 ) -> None:
-    sender_identity_update(tenant=world.acme, sender_email="news@acme.example")
+    sender_identity_update(tenant=world.acme, sender_email="news@acme.example", verified=True)
     browser = subscribe(receiver, mara)
     delivery = decide(mara, push_template)
 

@@ -60,7 +60,7 @@ def test_a_new_tenant_sends_under_its_name_from_the_site_address_until_it_sets_o
     )
     assert identity.from_email == "Wayfarer <noreply@wayfarer.example>"
 
-    sender_identity_update(tenant=tenant, sender_email="news@initech.example")
+    sender_identity_update(tenant=tenant, sender_email="news@initech.example", verified=True)
 
     assert sender_identity_get(tenant=tenant).from_email == "Initech <news@initech.example>"
 
@@ -90,17 +90,20 @@ def test_it_refuses_to_change_what_is_not_the_senders() -> None:
 
 
 def test_it_lets_an_admin_change_the_sender(login: Any, world: Any) -> None:
+    sender_identity_update(tenant=world.acme, sender_email="news@acme.example", verified=True)
     response = login(world.alice).post(
         SENDER,
-        {"sender_name": "Acme", "sender_email": "news@acme.example", "reply_to_email": ""},
+        {"sender_name": "Acme", "sender_email": "NEWS@acme.example", "reply_to_email": ""},
         follow=True,
     )
 
     page = unescape(response.content.decode())
-    assert "Sender saved." in page
-    assert "Your messages come from <strong>Acme <news@acme.example></strong>." in page
+    assert "Sender saved. The next message goes out with it." in page
+    assert "Your messages come from <strong>Acme <NEWS@acme.example></strong>" in page
     identity = sender_identity_get(tenant=world.acme)
-    assert (identity.from_email, identity.reply_to_email) == ("Acme <news@acme.example>", "")
+    # The same address in another case: confirmed already, nothing to ask.
+    assert (identity.from_email, identity.reply_to_email) == ("Acme <NEWS@acme.example>", "")
+    assert identity.pending_sender_email == ""
     assert sender_identity_get(tenant=world.globex).sender_email == ""
 
 
@@ -112,7 +115,7 @@ def test_it_says_the_site_address_is_used_until_the_team_sets_a_sender_email(
     page = unescape(login(world.bob).get(SETTINGS).content.decode())
 
     assert (
-        "No sender email is set yet, so your messages come from the site's address, "
+        "No confirmed sender email yet, so your messages come from the site's address, "
         "<strong>Wayfarer <noreply@wayfarer.example></strong>." in page
     )
 
@@ -132,7 +135,7 @@ def test_it_explains_a_bad_sender_address_and_saves_nothing(login: Any, world: A
 def test_it_shows_the_sender_and_the_public_key_to_everyone_but_never_the_private_key(
     login: Any, world: Any
 ) -> None:
-    sender_identity_update(tenant=world.acme, sender_email="news@acme.example")
+    sender_identity_update(tenant=world.acme, sender_email="news@acme.example", verified=True)
     identity = sender_identity_get(tenant=world.acme)
 
     for user in (world.bob, world.alice):
@@ -157,9 +160,12 @@ def test_the_dashboard_ticks_the_sender_step_once_an_address_is_set(login: Any, 
 
     before = login(world.alice).get("/t/acme/").content.decode()
     sender_identity_update(tenant=world.acme, sender_email="news@acme.example")
+    pending = login(world.alice).get("/t/acme/").content.decode()
+    sender_identity_update(tenant=world.acme, sender_email="news@acme.example", verified=True)
     after = login(world.alice).get("/t/acme/").content.decode()
 
     assert f'<li class="">{step}' in before
+    assert f'<li class="">{step}' in pending  # not done until the address is confirmed
     assert f'<li class="done">{step}' in after
 
 
@@ -169,7 +175,8 @@ def test_the_dashboard_ticks_the_sender_step_once_an_address_is_set(login: Any, 
 def test_the_api_gives_the_keys_own_sender_identity_without_the_private_key(
     api: Any, world: Any
 ) -> None:
-    sender_identity_update(tenant=world.globex, sender_email="hi@globex.example")
+    sender_identity_update(tenant=world.globex, sender_email="hi@globex.example", verified=True)
+    sender_identity_update(tenant=world.globex, sender_email="new@globex.example")
     globex = sender_identity_get(tenant=world.globex)
 
     body = api("get", "sender-identity/", tenant=world.globex).json()
@@ -179,6 +186,7 @@ def test_the_api_gives_the_keys_own_sender_identity_without_the_private_key(
         "sender_email": "hi@globex.example",
         "reply_to_email": "",
         "from_email": "Globex <hi@globex.example>",
+        "pending_sender_email": "new@globex.example",  # not in use until confirmed
         "vapid_public_key": globex.vapid_public_key,
     }
     acme = api("get", "sender-identity/").json()
@@ -194,7 +202,11 @@ def test_the_admin_changes_the_sender_and_shows_only_the_public_key(login: Any, 
     admin.post(url, {"sender_name": "Acme", "sender_email": "ops@acme.example"})
 
     assert identity.vapid_public_key in page and identity.vapid_private_key not in page
-    assert sender_identity_get(tenant=world.acme).sender_email == "ops@acme.example"
+    # Operators too: a From address is used once someone at it confirms it.
+    identity.refresh_from_db()
+    assert (identity.sender_name, identity.sender_email) == ("Acme", "")
+    assert identity.pending_sender_email == "ops@acme.example"
+
 
 
 @pytest.mark.parametrize("name", ["Acme\nBcc: all@example.com", "Acme\rX", "Ac\x1bme"])

@@ -49,7 +49,10 @@ def test_a_sender_name_with_a_comma_is_quoted_not_mangled(
     world: Any, email_template: Template, mail_sink: Any
 ) -> None:
     services.sender_identity_update(
-        tenant=world.acme, sender_name="Smith, Jones & Co", sender_email="news@acme.example"
+        tenant=world.acme,
+        sender_name="Smith, Jones & Co",
+        sender_email="news@acme.example",
+        verified=True,
     )
     _decide(world, email_template, 1)
 

@@ -386,15 +386,15 @@ def test_it_sends_a_test_email_rendered_for_the_chosen_contact(
 ) -> None:
     response = login(world.dave).post(
         SEND_TEST,
-        {**email_fields(), "contact": str(ann.public_id), "test_to": "qa@acme.example"},
+        {**email_fields(), "contact": str(ann.public_id), "test_to": "alice@example.com"},
         **HTMX,
     )
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Sent a test “Ann, spring is here” to qa@acme.example, as Ann Lee" in unescape(html)
+    assert "Sent a test “Ann, spring is here” to alice@example.com, as Ann Lee" in unescape(html)
     [received] = mail_sink.wait_for(1)
-    assert received.rcpt_tos == ["qa@acme.example"]
+    assert received.rcpt_tos == ["alice@example.com"]
     message = received.message
     assert message["Subject"] == "[Test] Ann, spring is here"  # marked as a test
     assert "Dear Ann," in message.get_body(("html",)).get_content()
@@ -407,7 +407,9 @@ def test_it_offers_to_send_the_test_to_the_signed_in_user(
 ) -> None:
     html = login(world.dave).get(edit(email_template)).content.decode()
 
-    assert re.search(r'name="test_to" value="dave@example.com"', html)
+    assert re.search(
+        r'<option value="dave@example.com" selected>Dave &lt;dave@example.com&gt;', html
+    )
     assert "Send test" in html
 
 
@@ -416,13 +418,15 @@ def test_it_sends_no_test_of_a_broken_template_or_to_no_address(
 ) -> None:
     client = login(world.dave)
 
-    broken = client.post(SEND_TEST, {**email_fields(subject=BROKEN), "test_to": "qa@x.example"})
+    broken = client.post(
+        SEND_TEST, {**email_fields(subject=BROKEN), "test_to": "alice@example.com"}
+    )
     nowhere = client.post(SEND_TEST, {**email_fields(), "test_to": "not an address"}, **HTMX)
 
     assert broken.status_code == 400
     assert "Nothing was sent: fix the errors in the template first." in broken.content.decode()
     assert errors_beside(broken.content.decode(), "subject").startswith("subject")
-    assert "Type a valid address to send the test to." in nowhere.content.decode()
+    assert "choose a member of your team to send the test to." in nowhere.content.decode()
     assert mail_sink.received() == []
 
 
