@@ -18,7 +18,7 @@ def repair_sender_names(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0003_sender_identity'),
+        ('messaging', '0004_sender_email_verification'),
     ]
 
     operations = [
