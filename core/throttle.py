@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
 logger = logging.getLogger(__name__)
@@ -229,13 +229,13 @@ def rate_limited(
     *,
     key: Callable[[HttpRequest], str | None],
     methods: tuple[str, ...] = ("POST",),
-) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
     """Decorate a view: requests with one of `methods` count against `limit` under `key(request)`
     (no key: not counted); over the limit they get `too_many_requests` instead of the view."""
 
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorate(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @functools.wraps(view)
-        def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
             if request.method in methods and (ident := key(request)):
                 retry_after = limit.hit(ident)
                 if retry_after is not None:
