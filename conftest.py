@@ -34,6 +34,13 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
     # Password hashing is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Rate-limit counters of this test process apart from any other run's (xdist workers, other
+    # checkouts sharing a Redis database): keys under a prefix of its own, files in a folder of
+    # its own. `_fresh_rate_limits` empties them before each test.
+    cache = settings.CACHES["default"]
+    cache["KEY_PREFIX"] = f"test{os.getpid()}"
+    if cache["BACKEND"].endswith("FileBasedCache"):
+        cache["LOCATION"] = f"{cache['LOCATION']}-test-{os.getpid()}"
     if os.environ.get("WAYFARER_REQUIRE_SERVICES") == "1":
         _require_services(settings)
 
@@ -76,6 +83,41 @@ def _require_services(settings: object) -> None:
         raise pytest.UsageError(f"Redis is unreachable at {broker}: {exc}") from None
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Every test starts with no requests counted (the limits themselves stay on), and with
+    nothing else of this process in the cache (Send test's counts, resend intervals)."""
+    clear_rate_limits()
+
+
+_redis_clients: dict[str, object] = {}
+
+
+def clear_rate_limits() -> None:
+    from django.conf import settings
+    from django.core.cache import cache
+
+    from core import throttle
+
+    for limit in throttle.ALL:
+        limit.reset()
+    throttle._cache_down_until = 0.0
+    config = settings.CACHES["default"]
+    if config["BACKEND"].endswith("RedisCache"):
+        # Only this process's keys: clearing the whole database would empty the broker too.
+        import redis
+
+        location = config["LOCATION"]
+        client = _redis_clients.get(location)
+        if client is None:
+            client = _redis_clients[location] = redis.Redis.from_url(location)
+        keys = list(client.scan_iter(f"{config['KEY_PREFIX']}:*", count=1000))  # type: ignore[attr-defined]
+        if keys:
+            client.delete(*keys)  # type: ignore[attr-defined]
+    else:
+        cache.clear()
+
+
 @dataclass
 class World:
     acme: object
@@ -104,15 +146,6 @@ def world(db: None) -> World:
     MembershipFactory(tenant=acme, user=people["dave"], role=Role.MARKETER)
     MembershipFactory(tenant=globex, user=people["charlie"], role=Role.OWNER)
     return World(acme=acme, globex=globex, **people)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    """Each test starts with an empty Django cache: limits counted there (Send test's, the
-    verification links' resend interval) must not carry over from another test."""
-    from django.core.cache import cache
-
-    cache.clear()
 
 
 @pytest.fixture

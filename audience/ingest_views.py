@@ -4,7 +4,8 @@ batch, and their one-letter names (/v1/i, /v1/t, … /v1/b) that Segment's analy
 Existing Segment and RudderStack SDKs work by changing only their host. Authentication is the
 tenant's write key as the HTTP Basic user name. Answers: 200 {"success": true} once the messages
 are validated and stored in the inbox (the ingest worker records them within moments); 400 with
-{"success": false, "code", "message", "index"?, "field"?} naming the bad message; 401 for keys.
+{"success": false, "code", "message", "index"?, "field"?} naming the bad message; 401 for keys;
+429 with Retry-After over the write key's rate (core/throttle.py), which the SDKs retry.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from django.views.decorators.http import require_http_methods
 
 from audience.inbox import inbox_accept
 from audience.segment_spec import MAX_BATCH_BYTES, MAX_CALL_BYTES, parse_batch, parse_call
+from core import throttle
 from core.body import BadRequest, body_json
-from core.edge import edge_bad_request, edge_unauthorized, with_cors
+from core.edge import edge_bad_request, edge_throttled, edge_unauthorized, with_cors
 from tenants.authentication import write_key_from_request
 from tenants.models import ApiKey, ApiKeyKind
 from tenants.selectors import ApiKeyError, api_key_authenticate
@@ -65,6 +67,8 @@ def _ingest(request: HttpRequest, kind: str) -> HttpResponse:
         key = _authenticate(request, payload)
     except ApiKeyError as exc:
         return edge_unauthorized(str(exc))
+    if (retry_after := throttle.TRACKING.hit(key.prefix)) is not None:
+        return edge_throttled(retry_after)
     try:
         if body_error is not None:
             raise body_error

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+from core import throttle as _throttle
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -303,6 +306,73 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
 }
 
+# --- Throttling -----------------------------------------------------------------------------
+# Limits shared by every web process (core/throttle.py; docs/operations.md, "Rate limits").
+# Their counters live in Django's cache: CACHE_URL, else the Redis of CELERY_BROKER_URL, else
+# (the embedded demo) files under var/cache. Files rather than the database cache: every
+# gunicorn worker sees them, they need no table, and they add no writes to the SQLite file,
+# whose single writer lock the demo's imports and drains already contend for.
+_cache_url = env.str("CACHE_URL", default="")
+if not _cache_url and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    _cache_url = CELERY_BROKER_URL
+if _cache_url:
+    CACHES = {"default": environ.Env.cache_url_config(_cache_url)}
+    if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+        # A Redis that hangs must not hang requests: limits then let requests through.
+        CACHES["default"].setdefault("OPTIONS", {}).update(
+            {"socket_connect_timeout": 1, "socket_timeout": 1}
+        )
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 5000},
+        }
+    }
+CACHES["default"].setdefault("KEY_PREFIX", "wayfarer")
+
+# Rates: "<count>/<period>" with the period s, m, h or d and an optional multiple ("10000/10s"),
+# or "off". Sized far above normal traffic; each scope is named in core/throttle.py.
+WAYFARER_THROTTLE_RATES = {
+    # /v1/* per write key: 1,000 requests/s, counted over 10 s so that bursts pass.
+    "tracking": env.str("WAYFARER_THROTTLE_TRACKING", default="10000/10s"),
+    # /api/v1/* per secret key: 50 requests/s, counted over 10 s.
+    "api": env.str("WAYFARER_THROTTLE_API", default="500/10s"),
+    "signup": env.str("WAYFARER_THROTTLE_SIGNUP", default="20/h"),  # per client address
+    "password_reset": env.str("WAYFARER_THROTTLE_PASSWORD_RESET", default="5/h"),  # per email
+    "password_reset_ip": env.str("WAYFARER_THROTTLE_PASSWORD_RESET_IP", default="20/h"),
+    "template_preview": env.str("WAYFARER_THROTTLE_PREVIEW", default="120/m"),  # per user
+}
+for _scope, _rate in WAYFARER_THROTTLE_RATES.items():
+    try:
+        _throttle.parse_rate(_rate)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"WAYFARER_THROTTLE_{_scope.upper()}: {_exc}") from None
+# Behind reverse proxies, how many of them append to X-Forwarded-For (the client address for
+# per-address limits and the login lockout); 0 trusts only the connection's own address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Login lockout (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one account, or
+# from one address, further attempts are refused until AXES_COOLOFF_TIME has passed since the
+# last one. Covers the sign-in page and the admin's. Operators unlock in the admin (Axes, then
+# Access attempts) or with `manage.py axes_reset` / `axes_reset_username <email>`.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as axes requires
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out attempts
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("WAYFARER_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("WAYFARER_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
+AXES_CLIENT_IP_CALLABLE = "core.throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
+# The REST API's limit per secret key, through DRF's throttling (answered 429 + Retry-After).
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["tenants.authentication.ApiKeyThrottle"]
+
 # --- Logging ---------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
@@ -310,5 +380,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Axes logs every sign-in at INFO; its warnings (failures, lockouts) are what matter.
+        "axes": {"level": "WARNING"},
+    },
 }

@@ -8,6 +8,8 @@ REST API's (core/api_errors.py): the callers are SDKs written for Segment, and R
 
 from __future__ import annotations
 
+import math
+
 from django.http import HttpResponse, JsonResponse
 
 from core.body import BadRequest
@@ -32,6 +34,19 @@ def edge_unauthorized(message: str) -> JsonResponse:
     """401 for a missing or wrong write key (SDKs send it as the HTTP Basic user name)."""
     response = edge_error(401, "unauthorized", message)
     response["WWW-Authenticate"] = 'Basic realm="ingest"'
+    return response
+
+
+def edge_throttled(retry_after: float) -> JsonResponse:
+    """429 for a write key over its rate (core/throttle.py): Segment's and RudderStack's SDKs
+    keep the messages and retry after a while; Retry-After says when (and browsers may read it
+    across origins)."""
+    seconds = max(1, math.ceil(retry_after))
+    response = edge_error(
+        429, "throttled", f"Too many requests for this write key; retry in {seconds} s."
+    )
+    response["Retry-After"] = str(seconds)
+    response["Access-Control-Expose-Headers"] = "Retry-After"
     return response
 
 

@@ -12,6 +12,8 @@ Errors and CORS are the ingestion endpoints' (core/edge.py): {"success": false, 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -20,8 +22,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from audience.models import MAX_ID_LENGTH
+from core import throttle
 from core.body import BadRequest, body_json
-from core.edge import edge_bad_request, edge_error, edge_unauthorized, with_cors
+from core.edge import edge_bad_request, edge_error, edge_throttled, edge_unauthorized, with_cors
 from messaging import push
 from messaging.selectors import sender_identity_get
 from tenants.authentication import write_key_from_request
@@ -29,6 +32,24 @@ from tenants.models import Tenant
 from tenants.selectors import ApiKeyError
 
 MAX_BODY_BYTES = 8 * 1024  # a subscription is a few hundred bytes
+
+
+def _throttled(view: Callable[[HttpRequest], HttpResponse]) -> Callable[..., HttpResponse]:
+    """The tracking doors' rate per write key (core/throttle.py), shared with /v1/track: 429
+    with Retry-After over it. A missing or wrong key is left to the view's 401."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest) -> HttpResponse:
+        if request.method != "OPTIONS":
+            try:
+                prefix = write_key_from_request(request).prefix  # cached: no query
+            except ApiKeyError:
+                prefix = None
+            if prefix and (retry_after := throttle.TRACKING.hit(prefix)) is not None:
+                return with_cors(edge_throttled(retry_after))
+        return view(request)
+
+    return wrapped
 
 
 def _tenant(request: HttpRequest) -> Tenant:
@@ -63,6 +84,7 @@ def _object(payload: dict[str, Any], key: str, *, where: str = "") -> dict[str, 
 
 @csrf_exempt
 @require_http_methods(["GET", "OPTIONS"])
+@_throttled
 def push_key(request: HttpRequest) -> HttpResponse:
     if request.method == "OPTIONS":
         return with_cors(HttpResponse(status=204), methods="GET")
@@ -76,6 +98,7 @@ def push_key(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @require_http_methods(["POST", "OPTIONS"])
+@_throttled
 def push_subscribe(request: HttpRequest) -> HttpResponse:
     if request.method == "OPTIONS":
         return with_cors(HttpResponse(status=204))
@@ -118,6 +141,7 @@ def _subscribe(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @require_http_methods(["POST", "OPTIONS"])
+@_throttled
 def push_unsubscribe(request: HttpRequest) -> HttpResponse:
     if request.method == "OPTIONS":
         return with_cors(HttpResponse(status=204))

@@ -21,8 +21,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audience.models import Contact
+from core import throttle
 from core.forms import add_service_errors
 from core.pagination import keyset_page
+from core.throttle import rate_limited
 from messaging import previews, selectors, sender_verification, services
 from messaging.forms import (
     ACTION_SLOTS,
@@ -216,6 +218,7 @@ def _posted_template(request: TenantRequest) -> Template | None:
 
 
 @require_POST
+@rate_limited(throttle.TEMPLATE_PREVIEW, key=lambda request: str(request.user.pk))  # per user
 def template_preview(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     """The preview pane for the posted editor, and the Liquid errors beside its fields."""
     template = _posted_template(request)

@@ -12,9 +12,10 @@ import binascii
 from typing import TYPE_CHECKING
 
 from django.http import HttpRequest
-from rest_framework import authentication, exceptions, permissions
+from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
+from core import throttle
 from tenants.models import ApiKey, ApiKeyKind
 from tenants.selectors import ApiKeyError, api_key_authenticate
 
@@ -53,6 +54,25 @@ class HasTenantKey(permissions.BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return isinstance(request.auth, ApiKey)
+
+
+class ApiKeyThrottle(throttling.BaseThrottle):
+    """DRF throttle: requests per secret key (settings.WAYFARER_THROTTLE_RATES["api"]), counted
+    across web processes by core/throttle.py. Over the limit DRF answers 429 with Retry-After,
+    in the API's error shape (code "throttled"). Runs after authentication: keyless requests
+    were refused already, and the public schema has no key to count."""
+
+    def __init__(self) -> None:
+        self.retry_after: float | None = None
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        if not isinstance(request.auth, ApiKey):
+            return True
+        self.retry_after = throttle.API.hit(str(request.auth.pk))
+        return self.retry_after is None
+
+    def wait(self) -> float | None:
+        return self.retry_after
 
 
 def write_key_from_request(request: HttpRequest) -> ApiKey:

@@ -15,7 +15,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from core import throttle
 from core.forms import add_service_errors
+from core.throttle import rate_limited
 from tenants import selectors, services
 from tenants.decorators import HtmxRequest, TenantRequest, UserRequest, role_required
 from tenants.forms import (
@@ -50,6 +52,7 @@ def home(request: UserRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@rate_limited(throttle.SIGNUP, key=throttle.client_network)  # posts per client address
 def signup(request: HttpRequest) -> HttpResponse:
     """A new team and its owner. The answer to a valid form is always "check your inbox", for an
     address that has an account too (its owner is emailed instead): sign-up does not tell

@@ -542,7 +542,7 @@ def test_it_shows_staff_only_their_own_tenants_rows(login, world, accept, failed
 
     listing = client.get(ADMIN_URL).context["cl"]
     assert [row.tenant for row in listing.result_list] == [world.acme]
-    assert client.get(f"{ADMIN_URL}{failed_row.pk}/change/").status_code == 302
+    assert client.get(f"{ADMIN_URL}{failed_row.pk}/change/").status_code == 404
     client.post(
         ADMIN_URL, {"action": "retry_selected", helpers.ACTION_CHECKBOX_NAME: [failed_row.pk]}
     )
