@@ -208,7 +208,6 @@ def test_the_admin_changes_the_sender_and_shows_only_the_public_key(login: Any, 
     assert identity.pending_sender_email == "ops@acme.example"
 
 
-
 @pytest.mark.parametrize("name", ["Acme\nBcc: all@example.com", "Acme\rX", "Ac\x1bme"])
 def test_it_refuses_a_sender_name_with_a_line_break_or_control_character(
     login: Any, world: Any, name: str
