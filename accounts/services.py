@@ -14,13 +14,13 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
-from django.core.cache import cache
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.timezone import now
 
 from accounts.models import User
+from core.throttle import once_per
 
 # A person may ask for the link again at most this often (each one is an email to that address).
 RESEND_INTERVAL_SECONDS = 60
@@ -70,7 +70,7 @@ def email_verification_resend(*, user: User) -> bool:
     already. Returns whether it was sent."""
     if user.email_verified_at is not None:
         return False
-    if not cache.add(f"wf:accounts:verify-resend:{user.pk}", 1, RESEND_INTERVAL_SECONDS):
+    if not once_per(f"wf:accounts:verify-resend:{user.pk}", RESEND_INTERVAL_SECONDS):
         return False
     email_verification_send(user=user)
     return True

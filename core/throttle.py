@@ -169,6 +169,24 @@ def _shared_add(key: str, delta: int, rate: Rate) -> int | None:
         return None
 
 
+def once_per(key: str, seconds: int) -> bool:
+    """True at most once every `seconds` for `key` (a "send the link again" button): the time
+    of the last yes is kept in the shared cache and compared with this process's clock, so the
+    interval is exact rather than a clock-aligned window. Two clicks racing may both pass: fine
+    for what it guards. A failing cache says yes."""
+    from django.core.cache import cache
+
+    now = time.time()
+    try:
+        last = cache.get(key)
+        if last is not None and now - float(last) < seconds:
+            return False
+        cache.set(key, now, timeout=seconds * 2)
+    except Exception:
+        logger.warning("once_per(%s): the cache failed; allowed.", key, exc_info=True)
+    return True
+
+
 # The limits of the product, one object each (their rates: settings.WAYFARER_THROTTLE_RATES).
 TRACKING = RateLimit("tracking")  # /v1/* per write key
 API = RateLimit("api")  # /api/v1/* per secret key

@@ -15,12 +15,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from core.throttle import once_per
 from messaging.models import SenderIdentity
 from tenants.models import Tenant
 
@@ -61,7 +61,7 @@ def sender_email_verification_resend(*, tenant: Tenant, identity: SenderIdentity
     """The link again (at most one a minute). Returns whether it was sent."""
     if not identity.pending_sender_email:
         return False
-    if not cache.add(f"wf:messaging:sender-link:{tenant.pk}", 1, RESEND_INTERVAL_SECONDS):
+    if not once_per(f"wf:messaging:sender-link:{tenant.pk}", RESEND_INTERVAL_SECONDS):
         return False
     sender_email_verification_send(tenant=tenant, identity=identity)
     return True

@@ -37,7 +37,7 @@ def test_pages_run_only_their_own_scripts(world, login) -> None:
 @pytest.mark.django_db
 def test_the_demo_shop_carries_the_nonce_on_its_inline_scripts(client: Client) -> None:
     tenant = seed_demo()
-    client.login(email="demo@wayfarer.local", password="wayfarer-demo")
+    client.force_login(tenant.memberships.get().user)
 
     response = client.post(f"/t/{tenant.slug}/demo-shop/")
 
