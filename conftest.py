@@ -36,6 +36,12 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     if os.environ.get("WAYFARER_REQUIRE_SERVICES") == "1":
         _require_services(settings)
+    # Tests are trusted code that spans tenants, like a management command (and their threads
+    # play workers): the system scope of row-level security, core/rls.py. Requests they make
+    # start with no scope and get their tenant from the edge, as in production.
+    from core import rls
+
+    rls.process_default_set(rls.SYSTEM)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -74,6 +80,19 @@ def _require_services(settings: object) -> None:
         redis.Redis.from_url(broker, socket_connect_timeout=5).ping()
     except redis.RedisError as exc:
         raise pytest.UsageError(f"Redis is unreachable at {broker}: {exc}") from None
+
+
+@pytest.fixture(autouse=True)
+def rls_scope_reset() -> object:
+    """Every test starts in the process's scope (the system one, see pytest_configure), and
+    trusts nothing about what the last test's connection was sent: that test's transaction
+    rolled it back (core/rls.py)."""
+    from core import rls
+
+    rls.restore_default()
+    rls.connection_state_forget()
+    yield
+    rls.restore_default()
 
 
 @dataclass
