@@ -10,4 +10,6 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
-        from core import rls  # noqa: F401  (connects the row-level security scope's signals)
+        from core import lookups, rls  # noqa: F401  (rls connects its signals)
+
+        lookups.register()

@@ -303,3 +303,32 @@ def _server_scope_unsynced() -> tuple[str, str]:
         [rls.TENANT_SETTING, rls.SCOPE_SETTING],
     ).fetchone()
     return row[0] or "", row[1] or ""
+
+
+@pytest.fixture
+def many_contacts(world: Any) -> None:
+    from audience.models import Contact
+
+    Contact.objects.bulk_create(
+        Contact(tenant=t, email=f"{i}@example.com", first_name="Pat", last_name=f"P{i}")
+        for i in range(1000)
+        for t in (world.acme, world.globex)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE audience_contact")  # as the owner, before any SET ROLE
+
+
+@pytest.mark.django_db
+def test_contact_search_still_uses_its_prefix_indexes(
+    world: Any, many_contacts: None, subject_to_rls: None
+) -> None:
+    """Under RLS an index on UPPER(email) went unused (UPPER and LIKE are not leakproof); the
+    search now runs on stored upper-cased columns with `^@` (audience.models.UpperPrefixIndex)."""
+    from audience import selectors
+
+    with rls.tenant_scope(world.acme.pk), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = selectors.contact_list(tenant=world.acme, search="ann").explain()
+    for index in ("email", "first", "last"):
+        assert f"Bitmap Index Scan on contact_tenant_{index}_prefix_idx" in plan, plan
+    assert "~>=~" in plan, plan  # the prefix is an index condition, not a filter
