@@ -15,14 +15,16 @@ from django.db import models
 from django.db.models.lookups import Lookup, StartsWith
 
 
-class Prefix(StartsWith):
+class Prefix(Lookup):
     lookup_name = "prefix"
 
-    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        return StartsWith(self.lhs, self.rhs).as_sql(compiler, connection)
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        # Lookup's own process_rhs: the value as it is, without LIKE's escaping and '%'.
-        rhs, rhs_params = Lookup.process_rhs(self, compiler, connection)
-        return f"{lhs} ^@ {rhs}", [*lhs_params, *rhs_params]
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} ^@ {rhs}", (*lhs_params, *rhs_params)
 
 
 def register() -> None:

@@ -194,7 +194,7 @@ def _before_each_statement(
 def connection_state_forget() -> None:
     """Trust nothing about what the server holds: the next statement sends the scope first
     (tests, whose transaction rolls back under this module's feet)."""
-    if connection.connection is not None:
+    if connection.connection is not None and connection.vendor == "postgresql":
         setattr(connection.connection, _APPLIED, (_UNKNOWN, None))
 
 
