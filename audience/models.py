@@ -151,9 +151,9 @@ class Contact(models.Model):
             models.Index(fields=["tenant", "user_id"], name="contact_tenant_user_id_idx"),
             models.Index(fields=["tenant", "-created_at"], name="contact_tenant_created_idx"),
             # Contact search (selectors.contact_list): prefixes of email and names.
-            UpperPrefixIndex("email", name="contact_tenant_email_prefix_idx"),
-            UpperPrefixIndex("first_name", name="contact_tenant_first_prefix_idx"),
-            UpperPrefixIndex("last_name", name="contact_tenant_last_prefix_idx"),
+            UpperPrefixIndex("email", name="contact_tenant_email_pfx_idx"),
+            UpperPrefixIndex("first_name", name="contact_tenant_first_pfx_idx"),
+            UpperPrefixIndex("last_name", name="contact_tenant_last_pfx_idx"),
         ]
 
     def __str__(self) -> str:

@@ -938,8 +938,8 @@ def run_copy(
     table = sql.Identifier(Event._meta.db_table)
     with psycopg.connect(database_url) as conn:
         # PostgreSQL refuses COPY FROM into a table under row-level security, which FORCE
-        # applies to its owner too (tenants/rls.py): lifted for this transaction only (the
-        # owner may), so the ceiling stays COPY's. A superuser needs neither.
+        # applies to its owner too (tenants/rls.py): lifted for this COPY only (the owner may),
+        # so the ceiling stays COPY's. A superuser needs neither.
         conn.execute(sql.SQL("ALTER TABLE {} NO FORCE ROW LEVEL SECURITY").format(table))
         received_at = datetime.now(UTC)
         began = time.perf_counter()
@@ -960,9 +960,11 @@ def run_copy(
                         "copy",
                     )
                 )
-        conn.execute(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(table))
         conn.commit()
         seconds = time.perf_counter() - began
+        # Not in the COPY's transaction: its foreign-key checks are pending until the commit.
+        conn.execute(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(table))
+        conn.commit()
     return CopyResult(rows=len(events), seconds=seconds, stored=event_count(tenant_id))
 
 

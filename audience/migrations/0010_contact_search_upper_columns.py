@@ -45,14 +45,14 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='contact',
-            index=audience.models.UpperPrefixIndex('email', name='contact_tenant_email_prefix_idx'),
+            index=audience.models.UpperPrefixIndex('email', name='contact_tenant_email_pfx_idx'),
         ),
         migrations.AddIndex(
             model_name='contact',
-            index=audience.models.UpperPrefixIndex('first_name', name='contact_tenant_first_prefix_idx'),
+            index=audience.models.UpperPrefixIndex('first_name', name='contact_tenant_first_pfx_idx'),
         ),
         migrations.AddIndex(
             model_name='contact',
-            index=audience.models.UpperPrefixIndex('last_name', name='contact_tenant_last_prefix_idx'),
+            index=audience.models.UpperPrefixIndex('last_name', name='contact_tenant_last_pfx_idx'),
         ),
     ]
