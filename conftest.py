@@ -43,6 +43,12 @@ def pytest_configure(config: pytest.Config) -> None:
         cache["LOCATION"] = f"{cache['LOCATION']}-test-{os.getpid()}"
     if os.environ.get("WAYFARER_REQUIRE_SERVICES") == "1":
         _require_services(settings)
+    # Tests are trusted code that spans tenants, like a management command (and their threads
+    # play workers): the system scope of row-level security, core/rls.py. Requests they make
+    # start with no scope and get their tenant from the edge, as in production.
+    from core import rls
+
+    rls.process_default_set(rls.SYSTEM)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -116,6 +122,19 @@ def clear_rate_limits() -> None:
             client.delete(*keys)  # type: ignore[attr-defined]
     else:
         cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def rls_scope_reset() -> object:
+    """Every test starts in the process's scope (the system one, see pytest_configure), and
+    trusts nothing about what the last test's connection was sent: that test's transaction
+    rolled it back (core/rls.py)."""
+    from core import rls
+
+    rls.restore_default()
+    rls.connection_state_forget()
+    yield
+    rls.restore_default()
 
 
 @dataclass

@@ -32,7 +32,9 @@ Kind = Identity.Kind
 MAX_RECENTLY_VIEWED = 20
 # What resolving and applying calls may change on a stored contact.
 SAVED_FIELDS = [
-    f.name for f in Contact._meta.concrete_fields if f.name not in ("id", "tenant", "public_id")
+    f.name
+    for f in Contact._meta.concrete_fields
+    if f.name not in ("id", "tenant", "public_id") and not f.generated
 ]
 
 

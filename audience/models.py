@@ -16,10 +16,9 @@ from tenants.models import Tenant
 
 
 class PrefixSearchIndex(models.Index):
-    """`(tenant, UPPER(field) text_pattern_ops)`: lets PostgreSQL answer `field__istartswith`
-    within a tenant (Django compiles it to `UPPER(field::text) LIKE UPPER('abc%')`) from an index.
-    The pattern operator class makes LIKE prefixes indexable under any collation, not only "C".
-    SQLite has no operator classes and gets `(tenant, UPPER(field))`."""
+    """`(tenant, UPPER(field) text_pattern_ops)`, as migration 0005 made it. Replaced by
+    UpperPrefixIndex (0010): row-level security keeps PostgreSQL from using an index on
+    UPPER(field) for a search (UPPER is not leakproof). Kept for the migrations that name it."""
 
     def __init__(self, field: str, *, name: str) -> None:
         self.field = field
@@ -33,6 +32,35 @@ class PrefixSearchIndex(models.Index):
             plain = models.Index("tenant", Upper(self.field), name=self.name)
             return plain.create_sql(model, schema_editor, using=using, **kwargs)
         return super().create_sql(model, schema_editor, using=using, **kwargs)
+
+
+class UpperPrefixIndex(models.Index):
+    """`(tenant, <field>_upper text_pattern_ops)` on the upper-cased copy of `field` (a stored
+    generated column): answers `<field>_upper__prefix=Upper(term)` (core/lookups.py) within a
+    tenant from the index. A plain column and the leakproof `^@` (not UPPER(field) LIKE …) let
+    the planner use the index under row-level security, which otherwise holds back every
+    condition built on a function that is not leakproof. The pattern operator class makes
+    prefixes indexable under any collation. SQLite has no operator classes: `(tenant, column)`."""
+
+    def __init__(self, field: str, *, name: str) -> None:
+        self.field = field
+        column = f"{field}_upper"
+        super().__init__("tenant", OpClass(models.F(column), name="text_pattern_ops"), name=name)
+
+    def deconstruct(self) -> tuple[str, tuple[str, ...], dict[str, str]]:
+        return ("audience.models.UpperPrefixIndex", (self.field,), {"name": self.name})
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):  # type: ignore[no-untyped-def]
+        if schema_editor.connection.vendor != "postgresql":
+            plain = models.Index(fields=["tenant", f"{self.field}_upper"], name=self.name)
+            return plain.create_sql(model, schema_editor, using=using, **kwargs)
+        return super().create_sql(model, schema_editor, using=using, **kwargs)
+
+
+def _upper(field: str) -> models.GeneratedField:
+    return models.GeneratedField(
+        expression=Upper(field), output_field=models.TextField(), db_persist=True
+    )
 
 
 class CoveringIndex(models.Index):
@@ -108,6 +136,10 @@ class Contact(models.Model):
     # every event, and with no indexed column changing PostgreSQL updates the row in place (a
     # HOT update) instead of adding an entry to each of this table's indexes.
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # Upper-cased copies for contact search (UpperPrefixIndex says why), kept by the database.
+    email_upper = _upper("email")
+    first_name_upper = _upper("first_name")
+    last_name_upper = _upper("last_name")
 
     class Meta:
         constraints = [
@@ -120,9 +152,9 @@ class Contact(models.Model):
             models.Index(fields=["tenant", "user_id"], name="contact_tenant_user_id_idx"),
             models.Index(fields=["tenant", "-created_at"], name="contact_tenant_created_idx"),
             # Contact search (selectors.contact_list): prefixes of email and names.
-            PrefixSearchIndex("email", name="contact_tenant_email_like_idx"),
-            PrefixSearchIndex("first_name", name="contact_tenant_first_like_idx"),
-            PrefixSearchIndex("last_name", name="contact_tenant_last_like_idx"),
+            UpperPrefixIndex("email", name="contact_tenant_email_pfx_idx"),
+            UpperPrefixIndex("first_name", name="contact_tenant_first_pfx_idx"),
+            UpperPrefixIndex("last_name", name="contact_tenant_last_pfx_idx"),
         ]
 
     def __str__(self) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Value
+from django.db.models.functions import Upper
 from django.http import Http404
 from django.utils.timezone import now
 
@@ -36,14 +37,15 @@ def contact_list(
     lifecycle_stage: str = "",
 ) -> QuerySet[Contact]:
     """Contacts, most recently seen first. `search` matches the start of email or names, or a
-    user id exactly: each prefix match has its own index (PrefixSearchIndex on Contact)."""
+    user id exactly: each prefix match has its own index (UpperPrefixIndex on Contact)."""
     qs = Contact.objects.filter(tenant=tenant)
     if search:
         term = search.strip()
+        prefix = Upper(Value(term))  # upper-cased by the database, as the columns are
         qs = qs.filter(
-            Q(email__istartswith=term)
-            | Q(first_name__istartswith=term)
-            | Q(last_name__istartswith=term)
+            Q(email_upper__prefix=prefix)
+            | Q(first_name_upper__prefix=prefix)
+            | Q(last_name_upper__prefix=prefix)
             | Q(user_id=term)
         )
     if email:

@@ -131,7 +131,7 @@ def events_record(*, tenant: Tenant, facts: Sequence[Fact], fresh: bool = False)
     announce them with `events_recorded` after commit. Facts stored already (same message id)
     are left out: a replay is a no-op. Returns the ids of the events stored now.
 
-    Set-based: one look-up of the stored message ids, one insert (COPY for many rows), whatever
+    Set-based: one look-up of the stored message ids, one insert, whatever
     the number of facts. `fresh=True` is a hint that the keys are new by construction (they name
     the moment of this very transaction, as segment entries do): the look-up is skipped, and
     done after all only if the insert finds a repeat."""

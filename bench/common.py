@@ -150,6 +150,10 @@ def django_setup(env: dict[str, str]) -> None:
     import django
 
     django.setup()
+    from core import rls
+
+    # The bench's own set-up spans tenants, like a management command (core/rls.py).
+    rls.process_default_set(rls.SYSTEM)
 
 
 @contextmanager

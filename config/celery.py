@@ -7,8 +7,9 @@ so operators can still pause or re-time a schedule from the admin.
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -55,3 +56,34 @@ app.conf.beat_schedule = {
 }
 
 app.autodiscover_tasks()
+
+
+# --- Row-level security (core/rls.py) ---
+# Workers and beat are our own code and span tenants (the inbox drain, the senders' queues, beat's
+# schedules): they run in the system scope. Row-level security guards the web edge. A task run
+# in-process (eager, in tests) gets the system scope for its run and gives the caller's back.
+@signals.worker_init.connect
+@signals.worker_process_init.connect
+@signals.beat_init.connect
+def _rls_system_process(**kwargs: Any) -> None:
+    from core import rls
+
+    rls.process_default_set(rls.SYSTEM)
+
+
+_rls_before_task: dict[str, Any] = {}
+
+
+@signals.task_prerun.connect
+def _rls_task_start(task_id: str = "", **kwargs: Any) -> None:
+    from core import rls
+
+    _rls_before_task[task_id] = rls.current()
+    rls.system_set()
+
+
+@signals.task_postrun.connect
+def _rls_task_end(task_id: str = "", **kwargs: Any) -> None:
+    from core import rls
+
+    rls.restore(_rls_before_task.pop(task_id, rls.current()))

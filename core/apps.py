@@ -8,3 +8,8 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "Core"
+
+    def ready(self) -> None:
+        from core import lookups, rls  # noqa: F401  (rls connects its signals)
+
+        lookups.register()

@@ -15,12 +15,15 @@ import orjson
 import psycopg
 from django.db import connection
 
+from core import rls
+
 
 def raw_cursor() -> psycopg.Cursor[Any]:
     """A psycopg cursor with server-side binding on Django's connection (same transaction), to
     use inside `connection.wrap_database_errors`. Statements run with `prepare=True` are planned
     once per connection."""
     connection.ensure_connection()
+    rls.sync()  # Django's execute wrappers do not see this cursor (core/rls.py)
     return psycopg.Cursor(connection.connection)
 
 

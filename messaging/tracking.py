@@ -16,6 +16,7 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 
 from audience.models import Consent
+from core import rls
 from core.ids import parse_uuid
 from messaging import links, outcomes, services
 from messaging.models import Channel, Delivery
@@ -26,27 +27,38 @@ CHANNELS = (Channel.EMAIL, Channel.PUSH)
 
 
 def delivery_for_token(token: str) -> Delivery | None:
-    """The delivery a signed link names, or None for a forged, garbled or unknown token."""
+    """The delivery a signed link names, or None for a forged, garbled or unknown token.
+
+    The edge of the link views: the signed token names the tenant, and the connection is
+    scoped to it (row-level security, core/rls.py)."""
     try:
         tenant_id, public_id = links.delivery_ref(token)
     except signing.BadSignature:
         return None
+    rls.tenant_set(tenant_id)
     found = Delivery.objects.select_related("tenant", "contact")
     return found.filter(tenant_id=tenant_id, public_id=public_id).first()
 
 
 def delivery_for_public_id(*, public_id: uuid.UUID | str, tenant_slug: str = "") -> Delivery | None:
-    """The delivery with this public id (within the tenant, when its slug is known), or None."""
+    """The delivery with this public id (within the tenant, when its slug is known), or None.
+
+    The edge of the ESP webhooks: looked up across tenants, then the connection is scoped to
+    the delivery's tenant (row-level security, core/rls.py)."""
     key = parse_uuid(public_id)
     if key is None:
         return None
-    found = Delivery.objects.select_related("tenant", "contact").filter(public_id=key)
-    if tenant_slug:
-        found = found.filter(tenant__slug=tenant_slug)
-    # Public ids are unique per tenant only; two tenants holding the same uuid4 is not going to
-    # happen, but if it ever did the link must not pick one of them.
-    rows = list(found[:2])
-    return rows[0] if len(rows) == 1 else None
+    with rls.edge_lookup():
+        found = Delivery.objects.select_related("tenant", "contact").filter(public_id=key)
+        if tenant_slug:
+            found = found.filter(tenant__slug=tenant_slug)
+        # Public ids are unique per tenant only; two tenants holding the same uuid4 is not going
+        # to happen, but if it ever did the link must not pick one of them.
+        rows = list(found[:2])
+        if len(rows) != 1:
+            return None
+        rls.tenant_set(rows[0].tenant_id)
+    return rows[0]
 
 
 def outcome_record(

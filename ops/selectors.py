@@ -8,6 +8,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from audience.selectors import inbox_backlog
+from core import rls
 from core.outbound import allow_private
 from messaging.selectors import email_webhook_status
 from ops.models import Heartbeat
@@ -17,9 +18,25 @@ def database_status() -> dict[str, Any]:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        return {"ok": True, "vendor": connection.vendor}
+        return {"ok": True, "vendor": connection.vendor, **_row_security()}
     except DatabaseError as exc:
         return {"ok": False, "vendor": connection.vendor, "error": str(exc)}
+
+
+def _row_security() -> dict[str, Any]:
+    """A warning, not a failure, when the app's database role ignores row-level security
+    (a superuser or BYPASSRLS role, as local development's `postgres`): tenancy then rests on
+    the application's filters alone. docs/operations.md says how to create the app's role."""
+    bypassed = rls.role_bypasses_rls()
+    if bypassed is None:  # SQLite: no row-level security to speak of
+        return {}
+    if not bypassed:
+        return {"row_level_security": "enforced"}
+    return {
+        "row_level_security": "bypassed",
+        "warning": "The database role is a superuser or has BYPASSRLS: row-level security "
+        "does not apply to it. Connect as an ordinary role (docs/operations.md).",
+    }
 
 
 def broker_status() -> dict[str, Any]:
@@ -53,7 +70,8 @@ def ingest_status() -> dict[str, Any]:
     waited longer than HEALTH_STALE_AFTER_SECONDS (the ingest worker is down or behind) or
     when the worker set rows aside as failed."""
     try:
-        backlog = inbox_backlog()
+        with rls.system_scope():  # every tenant's inbox
+            backlog = inbox_backlog()
     except DatabaseError as exc:
         return {"ok": False, "error": str(exc)}
     age = backlog["oldest_waiting_seconds"]
@@ -96,4 +114,7 @@ def health_report() -> dict[str, Any]:
         status = "degraded"
     else:
         status = "ok"
-    return {"status": status, "warnings": configuration_warnings(), **report}
+    warnings = configuration_warnings()
+    if report["database"].get("warning"):
+        warnings.append(report["database"]["warning"])
+    return {"status": status, "warnings": warnings, **report}

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
 from tenants.selectors import memberships_for_user
 
@@ -15,6 +16,7 @@ def tenant_navigation(request: HttpRequest) -> dict[str, Any]:
     return {
         "current_tenant": getattr(request, "tenant", None),
         "current_membership": getattr(request, "membership", None),
-        # Lazy: only queried by templates that render the switcher.
-        "user_memberships": memberships_for_user(user=user),
+        # Lazy: only queried by templates that render the switcher (in the system scope: the
+        # user's teams span tenants).
+        "user_memberships": SimpleLazyObject(lambda: memberships_for_user(user=user)),
     }

@@ -15,6 +15,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
+from core import rls
 from tenants.models import Role
 from tenants.selectors import tenant_for_member
 
@@ -37,12 +38,24 @@ class TenantMiddleware:
     ) -> HttpResponse | None:
         slug = view_kwargs.get("tenant_slug")
         if slug is None:
+            _admin_scope(request)
             return None
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        tenant, membership = tenant_for_member(user=request.user, slug=slug)  # 404 if not member
+        # 404 if not a member; scopes the connection to the tenant (row-level security).
+        tenant, membership = tenant_for_member(user=request.user, slug=slug)
         if request.method not in SAFE_METHODS and not membership.has_role(Role.MARKETER):
             raise PermissionDenied("Viewers can look but not change anything.")
         request.tenant = tenant  # type: ignore[attr-defined]
         request.membership = membership  # type: ignore[attr-defined]
         return None
+
+
+def _admin_scope(request: HttpRequest) -> None:
+    """Django's admin spans tenants for the operators allowed in (staff): the system scope of
+    row-level security (core/rls.py). Which tenants a staff operator may touch there is the
+    admin classes' own rule (TenantScopedAdmin)."""
+    match = request.resolver_match
+    user = request.user
+    if match is not None and match.app_name == "admin" and user.is_active and user.is_staff:
+        rls.system_set()

@@ -14,6 +14,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
+from core import rls
 from core.ids import uuid_or_404
 from tenants.models import (
     KEY_MARKERS,
@@ -43,17 +44,24 @@ class ApiKeyError(Exception):
 
 def tenant_for_member(*, user: User, slug: str) -> tuple[Tenant, Membership]:
     """The tenant at `slug` and the user's membership in it; 404 when it is missing or the user
-    is not a member, so other tenants' names cannot be probed."""
-    membership = (
-        Membership.objects.select_related("tenant").filter(user=user, tenant__slug=slug).first()
-    )
-    if membership is None:
-        raise Http404("No such team")
+    is not a member, so other tenants' names cannot be probed. The UI's edge: looked up in the
+    system scope, then the connection is scoped to the tenant (core/rls.py)."""
+    with rls.edge_lookup():
+        membership = (
+            Membership.objects.select_related("tenant").filter(user=user, tenant__slug=slug).first()
+        )
+        if membership is None:
+            raise Http404("No such team")
+        rls.tenant_set(membership.tenant_id)
     return membership.tenant, membership
 
 
-def memberships_for_user(*, user: User) -> QuerySet[Membership]:
-    return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name")
+def memberships_for_user(*, user: User) -> list[Membership]:
+    """The user's teams: across tenants, so read in the system scope (core/rls.py)."""
+    with rls.system_scope():
+        return list(
+            Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name")
+        )
 
 
 def membership_list(*, tenant: Tenant) -> QuerySet[Membership]:
@@ -100,7 +108,11 @@ def api_key_forget(*, api_key: ApiKey) -> None:
 
 
 def api_key_authenticate(*, raw: str, kind: str) -> ApiKey:
-    """The active key of `kind` that `raw` is, with its tenant loaded; ApiKeyError otherwise."""
+    """The active key of `kind` that `raw` is, with its tenant loaded; ApiKeyError otherwise.
+
+    This is the edge of the key-authenticated doors (REST, tracking, push): on success the
+    connection is scoped to the key's tenant (core/rls.py); the look-up before it, which cannot
+    know the tenant yet, runs in the system scope."""
     raw = raw.strip()
     match = RAW_KEY_RE.match(raw)
     if match is None:
@@ -113,7 +125,15 @@ def api_key_authenticate(*, raw: str, kind: str) -> ApiKey:
     if kind == ApiKeyKind.WRITE:
         valid_until, cached = _write_keys.get(key_hash, (0.0, None))
         if cached is not None and time.monotonic() < valid_until:
+            rls.tenant_set(cached.tenant_id)
             return cached
+    with rls.edge_lookup():
+        key = _api_key_find(prefix=prefix, kind=kind, key_hash=key_hash)
+        rls.tenant_set(key.tenant_id)
+    return key
+
+
+def _api_key_find(*, prefix: str, kind: str, key_hash: str) -> ApiKey:
     key = ApiKey.objects.select_related("tenant").filter(prefix=prefix, kind=kind).first()
     if key is None or not hmac.compare_digest(key.key_hash, key_hash):
         raise ApiKeyError("Unknown API key.")

@@ -13,6 +13,7 @@ from django.utils.text import slugify
 
 from accounts.models import User
 from accounts.services import email_verification_send, signup_attempt_notify
+from core import rls
 from tenants.models import (
     KEY_MARKERS,
     KEY_PREFIX_LENGTH,
@@ -58,9 +59,12 @@ def tenant_create(
             tenant.save()
     except IntegrityError as exc:  # a concurrent sign-up took the slug after full_clean()
         raise ValidationError({"slug": "A team with this URL name already exists."}) from exc
-    if owner is not None:
-        Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
-    tenant_created.send(sender=Tenant, tenant=tenant)
+    # The new tenant's own rows (its owner, the other apps' parts) are written in its scope: at
+    # sign-up nothing else has scoped the connection yet (core/rls.py).
+    with rls.tenant_scope(tenant.pk):
+        if owner is not None:
+            Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
+        tenant_created.send(sender=Tenant, tenant=tenant)
     return tenant
 
 

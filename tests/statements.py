@@ -84,6 +84,12 @@ def statements_by_size(
     return found
 
 
+def rls_statements(n: int) -> int:
+    """The statements that set the row-level security scope on a path (core/rls.py): `n` on
+    PostgreSQL, none on SQLite, which has no row-level security."""
+    return n if connection.vendor == "postgresql" else 0
+
+
 def assert_same_statements(
     found: dict[int, list[str]], *, pinned: dict[str, int], fewer_up_to: int = 0
 ) -> None:

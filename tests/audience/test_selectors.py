@@ -56,8 +56,8 @@ def test_it_answers_contact_search_from_the_prefix_indexes_on_postgresql(world) 
 
     assert "Seq Scan" not in plan
     for index in (
-        "contact_tenant_email_like_idx",
-        "contact_tenant_first_like_idx",
-        "contact_tenant_last_like_idx",
+        "contact_tenant_email_pfx_idx",
+        "contact_tenant_first_pfx_idx",
+        "contact_tenant_last_pfx_idx",
     ):
         assert f"Bitmap Index Scan on {index}" in plan, plan

@@ -7,6 +7,7 @@ import pytest
 from audience.models import Contact, Event, Product
 from audience.segment_spec import parse_call
 from audience.services import calls_record
+from tests.statements import rls_statements
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +59,8 @@ def test_it_lists_searches_and_filters_contacts(
         },
     )
     client = login(world.bob)  # viewers may look
-    with django_assert_max_num_queries(8):
+    # + the scope: the tenant's, the system's for the team switcher, the tenant's again.
+    with django_assert_max_num_queries(8 + rls_statements(3)):
         page = client.get("/t/acme/contacts/").content.decode()
     assert "Ann" in page and "Anonymous visitor" in page and "globex" not in page
     found = client.get("/t/acme/contacts/?q=ann@").content.decode()

@@ -145,7 +145,8 @@ def test_it_reports_ok_on_healthz_while_worker_and_beat_run(
         return report if report["status"] == "ok" else None
 
     report = wait_for(healthz_ok, timeout=60, what="/healthz to say ok", runner=processes)
-    assert report["database"] == {"ok": True, "vendor": connection.vendor}
+    assert report["database"]["ok"] is True
+    assert report["database"]["vendor"] == connection.vendor
     assert report["broker"]["ok"] is True
     assert report["broker"]["transport"] == settings.CELERY_BROKER_URL.split("://")[0]
     assert report["beat"]["ok"] is True
