@@ -24,7 +24,7 @@ from django.db import DatabaseError, close_old_connections
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from ops.models import Heartbeat
-from ops.services import heartbeat_record, scheduler_lease_take
+from ops.services import heartbeat_record, scheduler_lease_release, scheduler_lease_take
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_EVERY_SECONDS = 10.0
@@ -56,6 +56,16 @@ class HeartbeatDatabaseScheduler(DatabaseScheduler):
         interval = super().tick(*args, **kwargs)
         # Wake up at least as often as the heartbeat is due and the lease must be renewed.
         return min(interval, HEARTBEAT_EVERY_SECONDS, lease / 3)
+
+    def close(self) -> None:
+        super().close()
+        if self._leading:
+            try:
+                close_old_connections()
+                scheduler_lease_release(holder=self.holder)
+            except DatabaseError:  # it runs out on its own
+                logger.exception("Could not release the beat lease")
+            self._leading = False
 
     def _lead(self, lease: float) -> bool:
         try:

@@ -40,3 +40,9 @@ def scheduler_lease_take(*, holder: str, seconds: float, name: str = "beat") -> 
     except IntegrityError:
         return False  # held by another beat
     return True
+
+
+def scheduler_lease_release(*, holder: str, name: str = "beat") -> None:
+    """A beat stopping cleanly hands its lease on at once (a restarted beat, a standby) rather
+    than leaving it to run out."""
+    SchedulerLease.objects.filter(name=name, holder=holder).update(expires_at=timezone.now())
