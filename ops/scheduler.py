@@ -37,12 +37,27 @@ def lease_seconds() -> float:
 class HeartbeatDatabaseScheduler(DatabaseScheduler):
     _last_heartbeat = 0.0
     _leading = False
+    _busy = False  # in a database call (see close())
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.holder = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"[:255]
         super().__init__(*args, **kwargs)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        self._busy = True
+        try:
+            return self._tick(*args, **kwargs)
+        finally:
+            self._busy = False
+
+    def _do_sync(self) -> None:  # beat's periodic save of the schedule, between ticks too
+        self._busy = True
+        try:
+            super()._do_sync()
+        finally:
+            self._busy = False
+
+    def _tick(self, *args: Any, **kwargs: Any) -> float:
         lease = lease_seconds()
         if not self._lead(lease):
             return lease / 3  # standing by: ask again well before a dead leader's lease ends
@@ -58,14 +73,25 @@ class HeartbeatDatabaseScheduler(DatabaseScheduler):
         return min(interval, HEARTBEAT_EVERY_SECONDS, lease / 3)
 
     def close(self) -> None:
-        super().close()
-        if self._leading:
-            try:
-                close_old_connections()
-                scheduler_lease_release(holder=self.holder)
-            except DatabaseError:  # it runs out on its own
-                logger.exception("Could not release the beat lease")
-            self._leading = False
+        # Beat's SIGTERM/SIGINT handler calls close() (which saves the schedule) in the middle
+        # of whatever the process was doing, a database call of ours or the handler's own
+        # close() for an earlier signal (a supervisor may send two). A second call on the same
+        # connection would wait for ever on psycopg's connection lock: a beat that never stops.
+        # Skip it then: beat calls close() again once the signal's SystemExit has unwound.
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            super().close()
+            if self._leading:
+                try:
+                    close_old_connections()
+                    scheduler_lease_release(holder=self.holder)
+                except DatabaseError:  # it runs out on its own
+                    logger.exception("Could not release the beat lease")
+                self._leading = False
+        finally:
+            self._busy = False
 
     def _lead(self, lease: float) -> bool:
         try:
