@@ -279,6 +279,11 @@ CELERY_BEAT_SCHEDULER = "ops.scheduler.HeartbeatDatabaseScheduler"
 # How old the last beat tick / worker heartbeat may be before /healthz calls it stale.
 HEALTH_STALE_AFTER_SECONDS = env.int("HEALTH_STALE_AFTER_SECONDS", default=90)
 
+# --- Beat leadership -------------------------------------------------------------------------
+# One beat dispatches at a time (ops/scheduler.py); another stands by and takes over when the
+# leader has not renewed its lease this long.
+BEAT_LEASE_SECONDS = env.int("BEAT_LEASE_SECONDS", default=30)
+
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.SecretKeyAuthentication"],

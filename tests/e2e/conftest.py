@@ -209,7 +209,8 @@ def wait_for[T](
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
     """Attach the output of every process the test started to its failure report."""
     report: pytest.TestReport = yield
-    runner = getattr(item, "funcargs", {}).get("processes")
-    if report.failed and isinstance(runner, ProcessRunner) and runner.started:
-        report.sections.append((f"Output of the processes ({report.when})", runner.output()))
+    for name in ("processes", "services"):  # services: tests/e2e/test_faults.py's servers
+        runner = getattr(item, "funcargs", {}).get(name)
+        if report.failed and isinstance(runner, ProcessRunner) and runner.started:
+            report.sections.append((f"Output of the {name} ({report.when})", runner.output()))
     return report
