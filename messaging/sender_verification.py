@@ -20,6 +20,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from core import rls
 from core.throttle import once_per
 from messaging.models import SenderIdentity
 from tenants.models import Tenant
@@ -76,13 +77,17 @@ def sender_email_link_check(*, token: str) -> SenderIdentity | None:
         return None
     if not isinstance(payload, dict) or not payload.get("a") or not payload.get("t"):
         return None
-    identity = (
-        SenderIdentity.objects.select_related("tenant")
-        .filter(tenant__public_id=str(payload["t"]))
-        .first()
-    )
-    if identity is None or _payload(identity, identity.tenant) != payload:
-        return None
+    # The edge of the link's page: the signed token names the tenant, looked up across tenants,
+    # then the connection is scoped to it (row-level security, core/rls.py).
+    with rls.edge_lookup():
+        identity = (
+            SenderIdentity.objects.select_related("tenant")
+            .filter(tenant__public_id=str(payload["t"]))
+            .first()
+        )
+        if identity is None or _payload(identity, identity.tenant) != payload:
+            return None
+        rls.tenant_set(identity.tenant_id)
     return identity
 
 
