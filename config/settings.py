@@ -245,11 +245,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
         "polling_interval": 0.2,
-        # Messages taken by a worker until it acknowledges them (ops/broker.py).
+        # Messages a worker took, kept until it acknowledges them (ops/broker.py, the transport
+        # that config/celery.py gives to filesystem:// URLs).
         "claimed_folder": str(_broker_dir / "claimed"),
     }
-    # kombu's file-system transport with atomic writes and redelivery after a worker dies.
-    CELERY_BROKER_TRANSPORT = "ops.broker:Transport"
     for _folder in ("queue", "processed", "control", "claimed"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)

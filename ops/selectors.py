@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from celery import current_app  # the project's app (config loads it with Django)
@@ -9,6 +10,7 @@ from django.utils import timezone
 
 from audience.selectors import inbox_backlog
 from ops.models import Heartbeat
+from ops.supervisor import STATE_FILE_NAME, read_state
 
 
 def database_status() -> dict[str, Any]:
@@ -59,6 +61,25 @@ def ingest_status() -> dict[str, Any]:
     return {"ok": not late and not backlog["failed"], **backlog}
 
 
+def processes_status() -> dict[str, Any] | None:
+    """The processes `make run` supervises (ops/supervisor.py): running or not, and how often
+    each was restarted. None when no supervisor runs (production's own service manager)."""
+    state = read_state(Path(settings.VAR_DIR) / STATE_FILE_NAME)
+    if state is None:
+        return None
+    report: dict[str, Any] = {"ok": True}
+    for name, process in state.get("processes", {}).items():
+        restarts = process.get("restarts", 0)
+        summary = "running" if process.get("running") else "down, restarting"
+        if restarts:
+            times = "once" if restarts == 1 else f"{restarts} times"
+            summary += f"; restarted {times}, last at {process.get('last_restart_at')}"
+            summary += f" (it had exited with code {process.get('last_exit_code')})"
+        report["ok"] = report["ok"] and bool(process.get("running"))
+        report[name] = {**process, "summary": f"{name} {summary}"}
+    return report
+
+
 def health_report() -> dict[str, Any]:
     report = {
         "database": database_status(),
@@ -67,9 +88,12 @@ def health_report() -> dict[str, Any]:
         "worker": heartbeat_status(process=Heartbeat.Process.WORKER),
         "ingest": ingest_status(),
     }
+    processes = processes_status()
+    if processes is not None:
+        report["processes"] = processes
     if not (report["database"]["ok"] and report["broker"]["ok"]):
         status = "down"
-    elif not (report["beat"]["ok"] and report["worker"]["ok"] and report["ingest"]["ok"]):
+    elif not all(report[part]["ok"] for part in report if part not in ("database", "broker")):
         status = "degraded"
     else:
         status = "ok"

@@ -191,3 +191,13 @@ def test_it_loses_and_repeats_nothing_with_many_writers_and_readers(tmp_path: Pa
     expected = {f"{w}-{n}" for w in range(WRITERS) for n in range(PER_WRITER)}
     assert set(received) == expected, "lost messages"
     assert max(received.values()) == 1, "messages taken twice"
+
+
+def test_filesystem_broker_urls_use_this_transport() -> None:
+    from kombu.transport import get_transport_cls
+
+    import config.celery  # noqa: F401  (the alias is set where the Celery app is made)
+
+    assert get_transport_cls("filesystem") is broker.Transport
+    assert Connection("filesystem://").transport_cls == "filesystem"
+    assert isinstance(Connection("filesystem://").transport, broker.Transport)
