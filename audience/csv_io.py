@@ -29,7 +29,7 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 200_000
 CHUNK_ROWS = 500
 # The longest a chunk's transaction runs: SQLite's one writer lock is held that long at most.
-WRITE_SLICE_SECONDS = 0.25
+WRITE_SLICE_SECONDS = 0.5
 MAX_REPORTED_ERRORS = 1000
 PREVIEW_ROWS = 5
 

@@ -129,7 +129,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     #   there (the busy timeout applies) rather than failing at once with "database is locked"
     #   when a read inside it turns into a write;
     # - timeout: how long a writer waits for the lock (Python's default, 5 s, was too short
-    #   while a big import ran; the import now commits every quarter second: audience/csv_io.py);
+    #   while a big import ran; the import now commits every half second: audience/csv_io.py);
     # - synchronous=NORMAL: in WAL mode this is still safe against a crash of any process (only
     #   a power cut may lose the last commits), and commits stop waiting for the disk.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -61,7 +61,8 @@ class Channel(filesystem.Channel):
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+    # (kombu's stubs name the argument differently in the two classes above; the parent's here)
+    def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:  # type: ignore[override]
         name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"  # kombu's naming
         folder = self.data_folder_out
         part = os.path.join(folder, f".{uuid.uuid4().hex}{PART_SUFFIX}")
@@ -76,7 +77,7 @@ class Channel(filesystem.Channel):
 
     # --- reading ---------------------------------------------------------------------------------
 
-    def _get(self, queue: str) -> Any:
+    def _get(self, queue: str, timeout: float | None = None) -> Any:
         self._recover_abandoned()
         wanted = f"{queue}.msg"
         folder = self.data_folder_in
