@@ -23,6 +23,7 @@ from django.utils.timezone import now
 from audience.models import Consent, Contact, ContactImport
 from audience.segment_spec import SpecError, parse_birthday
 from audience.services import contact_upsert, contacts_changed_announce
+from core.sqlite import give_writers_a_turn
 from tenants.models import Tenant, known_timezones
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -263,6 +264,7 @@ def import_run(
         if deadline is not None and time.monotonic() > deadline:
             job.refresh_from_db()
             return job
+        give_writers_a_turn()
     ContactImport.objects.filter(pk=job.pk).update(
         status=ContactImport.Status.DONE, finished_at=now()
     )

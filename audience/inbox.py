@@ -40,6 +40,7 @@ from audience.services import (
     occurred_at,
 )
 from core.db import raw_cursor
+from core.sqlite import give_writers_a_turn
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -231,6 +232,7 @@ def inbox_drain(*, seconds: float | None = None) -> DrainResult:
         if deadline is not None and time.monotonic() > deadline:
             result.more = True
             return result
+        give_writers_a_turn()
         size = max(1, chunk.calls // max(1, chunk.batches))
         calls = CHUNK_CALLS
         if seconds_per_call:

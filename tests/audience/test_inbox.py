@@ -24,6 +24,7 @@ from audience.inbox import DrainResult, inbox_accept, inbox_drain, inbox_retry
 from audience.models import Contact, Event, InboxBatch
 from audience.segment_spec import parse_call
 from config.celery import app as celery_app
+from core import sqlite
 from tenants import services
 from tests.factories import UserFactory
 
@@ -563,6 +564,7 @@ def test_it_keeps_its_transactions_short_on_sqlite(accept, monkeypatch) -> None:
 
     monkeypatch.setattr(inbox, "_record_claimed", recorded)
     monkeypatch.setattr(inbox, "SQLITE_CHUNK_SECONDS", 1e-9)  # a machine that records slowly
+    monkeypatch.setattr(sqlite, "TURN_SECONDS", 0.0)
 
     assert drain() == counts(batches=120, stored=120)
     # A first chunk at the first guess, then chunks sized to the time they take (one row

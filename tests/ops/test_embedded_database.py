@@ -12,6 +12,7 @@ import time
 import pytest
 from django.db import connection, transaction
 
+from core.sqlite import give_writers_a_turn
 from ops.models import Heartbeat
 from ops.services import heartbeat_record
 
@@ -54,3 +55,38 @@ def test_it_waits_for_another_writer_instead_of_failing() -> None:
     writer.join()
     assert time.monotonic() - started >= 0.5
     assert Heartbeat.objects.filter(process="worker").exists()
+
+
+def hold_the_lock_chunk_after_chunk(*, seconds: float, turns: bool) -> threading.Thread:
+    """A loop of back-to-back write transactions, like an import (in its own connection)."""
+    started = threading.Event()
+
+    def loop() -> None:
+        other = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            other.execute("BEGIN IMMEDIATE")
+            started.set()
+            time.sleep(0.2)  # a chunk's work
+            other.execute("COMMIT")
+            if turns:
+                give_writers_a_turn()
+        other.close()
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    started.wait(5)
+    return thread
+
+
+@pytest.mark.parametrize("turns", [True, False], ids=["with turns", "without"])
+def test_a_page_gets_its_turn_between_the_chunks_of_a_long_loop(turns: bool) -> None:
+    loop = hold_the_lock_chunk_after_chunk(seconds=3.0, turns=turns)
+    began = time.monotonic()
+    heartbeat_record(process=Heartbeat.Process.WORKER)  # a page saving something
+    waited = time.monotonic() - began
+    loop.join()
+    if turns:
+        assert waited < 1.0, f"waited {waited:.1f} s"
+    else:  # what happened before: the page waited for the whole loop
+        assert waited > 2.0, f"waited only {waited:.1f} s"
