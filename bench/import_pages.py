@@ -81,7 +81,11 @@ def percentile(values: list[float], share: float) -> float:
 def measure(args: argparse.Namespace, env: dict[str, str], var_dir: Path) -> list[str]:
     from audience.models import ContactImport
 
-    common.manage(env, "seed_demo")
+    seeded = subprocess.run(
+        [sys.executable, "manage.py", "seed_demo"], cwd=common.ROOT, env=env, capture_output=True
+    )
+    if seeded.returncode != 0:
+        raise BenchError(f"manage.py seed_demo failed: {seeded.stderr.decode()[-2000:]}")
     common.manage(env, "collectstatic")
     port = free_port()
     log(f"manage.py supervise on port {port}")
