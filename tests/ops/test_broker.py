@@ -123,7 +123,7 @@ def _take_one_and_die(root: str) -> None:
 def test_it_gives_a_killed_workers_messages_to_the_next_one(tmp_path: Path) -> None:
     with connect(tmp_path) as conn:
         conn.SimpleQueue(QUEUE).put({"n": "held by the killed one"})
-    child = multiprocessing.get_context("fork").Process(
+    child = multiprocessing.get_context("spawn").Process(
         target=_take_one_and_die, args=(str(tmp_path),)
     )
     child.start()
@@ -171,7 +171,7 @@ def _read(root: str, out: str, stop_after_idle: float) -> None:
 
 
 def test_it_loses_and_repeats_nothing_with_many_writers_and_readers(tmp_path: Path) -> None:
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")
     with connect(tmp_path) as conn:
         conn.SimpleQueue(QUEUE).close()  # declare the queue once
     readers = [
