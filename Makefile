@@ -48,9 +48,11 @@ migrate: install
 seed: migrate
 	$(PY) manage.py seed_demo
 
+# The Procfile's processes under a supervisor: one that dies (the worker, say) is restarted and
+# the others keep running (ops/supervisor.py); /healthz shows the restarts.
 run: seed
 	$(PY) manage.py collectstatic --no-input --verbosity 0
-	PORT=$(PORT) $(VENV)/bin/honcho start --no-prefix -f Procfile
+	PORT=$(PORT) $(PY) manage.py supervise
 
 test: install-dev
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -23,6 +24,7 @@ from django.utils.timezone import now
 from audience.models import MAX_ID_LENGTH, Consent, Contact, ContactImport
 from audience.segment_spec import SpecError, parse_birthday
 from audience.services import contact_upsert, contacts_changed_announce
+from core.sqlite import give_writers_a_turn
 from core.storable import text_problem
 from tenants.models import Tenant, known_timezones
 
@@ -31,6 +33,8 @@ logger = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 200_000
 CHUNK_ROWS = 500
+# The longest a chunk's transaction runs: SQLite's one writer lock is held that long at most.
+WRITE_SLICE_SECONDS = 0.5
 MAX_REPORTED_ERRORS = 1000
 # The longest cell each target stores: a longer one fails its row with this reason (the
 # database would refuse it, and the whole chunk with it).
@@ -270,67 +274,87 @@ def row_fields(job: ContactImport, row: list[str]) -> tuple[str, str, dict[str, 
     return user_id, email, fields
 
 
-def import_run(*, tenant: Tenant, job: ContactImport) -> ContactImport:
-    """Import the rows after `processed_rows` (so a restarted task resumes), chunk by chunk."""
+def import_run(
+    *, tenant: Tenant, job: ContactImport, seconds: float | None = None
+) -> ContactImport:
+    """Import the rows after `processed_rows` (so a restarted task resumes), chunk by chunk.
+
+    A chunk is one transaction: its rows and the progress counters commit together, so an
+    import that stops anywhere (a crash, a killed worker) has every row up to `processed_rows`
+    stored and none after it, and the next run carries on from there. A chunk ends after
+    CHUNK_ROWS rows or WRITE_SLICE_SECONDS, whichever comes first: SQLite has one writer at a
+    time, and a page that saves something waits for the chunk in progress. After `seconds` the
+    run stops between chunks and returns the job still running, for the caller to continue."""
     rows = _reader(job.content)
     next(rows)
     numbered = ((n, r) for n, r in enumerate(rows, start=2) if any(c.strip() for c in r))
     source = f"import:{job.filename}"[:100]
-    done = job.processed_rows
-    for _ in range(done):
+    for _ in range(job.processed_rows):
         next(numbered, None)
-    while True:
-        chunk = [item for _, item in zip(range(CHUNK_ROWS), numbered, strict=False)]
-        if not chunk:
-            break
-        created = updated = failed = 0
-        errors = []
-        touched: list[int] = []
-        with transaction.atomic():
-            for line, row in chunk:
-                try:
-                    user_id, email, fields = row_fields(job, row)
-                    with transaction.atomic():
-                        contact, was_created = contact_upsert(
-                            tenant=tenant,
-                            user_id=user_id,
-                            email=email,
-                            fields=fields,
-                            source=source,
-                            announce=False,
-                        )
-                except (ValueError, ValidationError) as exc:
-                    failed += 1
-                    errors.append({"row": line, "message": f"Row {line} {exc}"})
-                    continue
-                except DatabaseError:
-                    # Not foreseen by row_fields: the row's savepoint rolled back, the others go on.
-                    logger.exception("import %s: row %s could not be stored", job.pk, line)
-                    failed += 1
-                    errors.append({"row": line, "message": f"Row {line} could not be stored"})
-                    continue
-                created += was_created
-                updated += not was_created
-                touched.append(contact.pk)
-            contacts_changed_announce(tenant=tenant, contact_ids=touched)  # once per chunk
-            ContactImport.objects.filter(pk=job.pk).update(
-                processed_rows=F("processed_rows") + len(chunk),
-                created_count=F("created_count") + created,
-                updated_count=F("updated_count") + updated,
-                failed_count=F("failed_count") + failed,
-            )
-            if errors:
-                job.refresh_from_db(fields=["errors"])
-                room = MAX_REPORTED_ERRORS - len(job.errors)
-                if room > 0:
-                    ContactImport.objects.filter(pk=job.pk).update(
-                        errors=job.errors + errors[:room]
-                    )
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while _import_chunk(tenant=tenant, job=job, numbered=numbered, source=source):
+        if deadline is not None and time.monotonic() > deadline:
+            job.refresh_from_db()
+            return job
+        give_writers_a_turn()
     ContactImport.objects.filter(pk=job.pk).update(
         status=ContactImport.Status.DONE, finished_at=now()
     )
     job.refresh_from_db()
     return job
+
+
+def _import_chunk(
+    *, tenant: Tenant, job: ContactImport, numbered: Iterator[tuple[int, list[str]]], source: str
+) -> int:
+    """Import the next chunk of rows in one transaction; returns how many rows it took."""
+    taken = created = updated = failed = 0
+    errors = []
+    touched: list[int] = []
+    with transaction.atomic():
+        started = time.monotonic()
+        for line, row in numbered:
+            taken += 1
+            try:
+                user_id, email, fields = row_fields(job, row)
+                with transaction.atomic():
+                    contact, was_created = contact_upsert(
+                        tenant=tenant,
+                        user_id=user_id,
+                        email=email,
+                        fields=fields,
+                        source=source,
+                        announce=False,
+                    )
+            except (ValueError, ValidationError) as exc:
+                failed += 1
+                errors.append({"row": line, "message": f"Row {line} {exc}"})
+            except DatabaseError:
+                # Not foreseen by row_fields: the row's savepoint rolled back, the others go on.
+                logger.exception("import %s: row %s could not be stored", job.pk, line)
+                failed += 1
+                errors.append({"row": line, "message": f"Row {line} could not be stored"})
+            else:
+                created += was_created
+                updated += not was_created
+                touched.append(contact.pk)
+            if taken == CHUNK_ROWS or time.monotonic() - started > WRITE_SLICE_SECONDS:
+                break
+        if not taken:
+            return 0
+        contacts_changed_announce(tenant=tenant, contact_ids=touched)  # once per chunk
+        ContactImport.objects.filter(pk=job.pk).update(
+            processed_rows=F("processed_rows") + taken,
+            created_count=F("created_count") + created,
+            updated_count=F("updated_count") + updated,
+            failed_count=F("failed_count") + failed,
+        )
+        if errors:
+            job.refresh_from_db(fields=["errors"])
+            room = MAX_REPORTED_ERRORS - len(job.errors)
+            if room > 0:
+                ContactImport.objects.filter(pk=job.pk).update(errors=job.errors + errors[:room])
+    return taken
 
 
 def export_rows(contacts: QuerySet[Contact]) -> Iterator[list[str]]:

@@ -40,6 +40,7 @@ from audience.services import (
     occurred_at,
 )
 from core.db import raw_cursor
+from core.sqlite import give_writers_a_turn
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 # hold 1 (/v1/track) to ~2,500 (/v1/batch) calls, so the rows claimed per chunk adapt.
 CHUNK_CALLS = 5_000
 MAX_CHUNK_ROWS = 1_000
+# On SQLite a chunk's transaction holds the only write lock, and every page that saves something
+# waits for it: there chunks are also sized to take about this long.
+SQLITE_CHUNK_SECONDS = 0.5
 WAKE_INTERVAL = 0.25  # seconds: a web process asks for a drain at most this often
 BROKER_PAUSE = 5.0  # seconds without trying after the broker refused a wake-up
 
@@ -205,12 +209,16 @@ def inbox_drain(*, seconds: float | None = None) -> DrainResult:
     result = DrainResult()
     deadline = None if seconds is None else time.monotonic() + seconds
     rows = 50  # a first guess: requests of 100 calls, as SDKs send them
+    seconds_per_call = 0.0  # measured on SQLite only
     while True:
+        started = time.monotonic()
         try:
             chunk = atomic_with_retries(partial(_record_claimed, rows))
         except Exception:
             log.exception("An inbox chunk failed; recording its rows one by one.")
             chunk = _record_one_by_one(rows)
+        if connection.vendor == "sqlite" and chunk.calls:
+            seconds_per_call = (time.monotonic() - started) / chunk.calls
         result.batches += chunk.batches
         result.calls += chunk.calls
         result.stored += chunk.stored
@@ -224,8 +232,12 @@ def inbox_drain(*, seconds: float | None = None) -> DrainResult:
         if deadline is not None and time.monotonic() > deadline:
             result.more = True
             return result
+        give_writers_a_turn()
         size = max(1, chunk.calls // max(1, chunk.batches))
-        rows = max(1, min(MAX_CHUNK_ROWS, CHUNK_CALLS // size))
+        calls = CHUNK_CALLS
+        if seconds_per_call:
+            calls = min(calls, int(SQLITE_CHUNK_SECONDS / seconds_per_call))
+        rows = max(1, min(MAX_CHUNK_ROWS, calls // size))
 
 
 def _claim(limit: int) -> list[InboxBatch]:

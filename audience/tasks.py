@@ -5,11 +5,17 @@ from celery import shared_task
 from audience import csv_io, inbox
 from audience.models import ContactImport
 
+# A drain task gives its worker back after this long (the Procfile's worker also serves the
+# engine, email and push queues) and queues its own continuation.
+DRAIN_SECONDS = 20.0
+
 
 @shared_task(name="audience.tasks.contact_import_run", ignore_result=True)
 def contact_import_run(import_id: int) -> None:
     """Safe to run twice: only a queued or interrupted (running) import is picked up, and it
-    resumes after the rows already processed."""
+    resumes after the rows already processed. Like a drain, it gives its worker back after
+    DRAIN_SECONDS and queues its own continuation: a 50,000-row import takes minutes, and the
+    worker's other queues (sends, segment refreshes, its own heartbeat) must not wait that long."""
     claimed = ContactImport.objects.filter(
         pk=import_id, status__in=[ContactImport.Status.QUEUED, ContactImport.Status.RUNNING]
     ).update(status=ContactImport.Status.RUNNING)
@@ -17,15 +23,12 @@ def contact_import_run(import_id: int) -> None:
         return
     job = ContactImport.objects.select_related("tenant").get(pk=import_id)
     try:
-        csv_io.import_run(tenant=job.tenant, job=job)
+        job = csv_io.import_run(tenant=job.tenant, job=job, seconds=DRAIN_SECONDS)
     except Exception:
         ContactImport.objects.filter(pk=import_id).update(status=ContactImport.Status.FAILED)
         raise
-
-
-# A drain task gives its worker back after this long (the Procfile's worker also serves the
-# engine, email and push queues) and queues its own continuation.
-DRAIN_SECONDS = 20.0
+    if job.status == ContactImport.Status.RUNNING:
+        contact_import_run.delay(import_id)
 
 
 @shared_task(name="audience.tasks.inbox_drain", ignore_result=True)

@@ -11,8 +11,14 @@ from typing import Any
 
 from celery import Celery, signals
 from kombu import Exchange, Queue
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+# filesystem:// (the embedded default's broker) means kombu's file-system transport with atomic
+# writes, acknowledgements and redelivery after a worker dies (ops/broker.py). An alias rather
+# than the broker_transport setting, which would apply to a redis:// URL as well.
+TRANSPORT_ALIASES["filesystem"] = "ops.broker:Transport"
 
 app = Celery("wayfarer")
 app.config_from_object("django.conf:settings", namespace="CELERY")

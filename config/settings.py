@@ -130,9 +130,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file-backed test database, so that a Celery worker started by an e2e test sees it; one
     # per test process, so that two test runs on one machine cannot trample each other.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_wayfarer_{os.getpid()}.sqlite3")}
-    # WAL lets the web, worker and beat processes of the demo read while one writes.
+    # SQLite has one writer at a time; the demo's web, worker and beat processes take turns:
+    # - WAL: readers never wait for the writer, nor it for them;
+    # - IMMEDIATE: a transaction takes the write lock when it begins, so it waits its turn
+    #   there (the busy timeout applies) rather than failing at once with "database is locked"
+    #   when a read inside it turns into a write;
+    # - timeout: how long a writer waits for the lock (Python's default, 5 s, was too short
+    #   while a big import ran; the import now commits every half second: audience/csv_io.py);
+    # - synchronous=NORMAL: in WAL mode this is still safe against a crash of any process (only
+    #   a power cut may lose the last commits), and commits stop waiting for the disk.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 else:
     # One test database per test process here too, so two runs on one server never collide.
@@ -270,8 +282,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
         "polling_interval": 0.2,
+        # Messages a worker took, kept until it acknowledges them (ops/broker.py, the transport
+        # that config/celery.py gives to filesystem:// URLs).
+        "claimed_folder": str(_broker_dir / "claimed"),
     }
-    for _folder in ("queue", "processed", "control"):
+    for _folder in ("queue", "processed", "control", "claimed"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = "UTC"

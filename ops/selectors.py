@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from celery import current_app  # the project's app (config loads it with Django)
@@ -12,6 +13,7 @@ from core import rls
 from core.outbound import allow_private
 from messaging.selectors import email_webhook_status
 from ops.models import Heartbeat
+from ops.supervisor import STATE_FILE_NAME, read_state
 
 
 def database_status() -> dict[str, Any]:
@@ -98,6 +100,25 @@ def configuration_warnings() -> list[str]:
     return warnings
 
 
+def processes_status() -> dict[str, Any] | None:
+    """The processes `make run` supervises (ops/supervisor.py): running or not, and how often
+    each was restarted. None when no supervisor runs (production's own service manager)."""
+    state = read_state(Path(settings.VAR_DIR) / STATE_FILE_NAME)
+    if state is None:
+        return None
+    report: dict[str, Any] = {"ok": True}
+    for name, process in state.get("processes", {}).items():
+        restarts = process.get("restarts", 0)
+        summary = "running" if process.get("running") else "down, restarting"
+        if restarts:
+            times = "once" if restarts == 1 else f"{restarts} times"
+            summary += f"; restarted {times}, last at {process.get('last_restart_at')}"
+            summary += f" (it had exited with code {process.get('last_exit_code')})"
+        report["ok"] = report["ok"] and bool(process.get("running"))
+        report[name] = {**process, "summary": f"{name} {summary}"}
+    return report
+
+
 def health_report() -> dict[str, Any]:
     report = {
         "database": database_status(),
@@ -108,9 +129,14 @@ def health_report() -> dict[str, Any]:
         "outbound": {"allow_private": allow_private()},
         "email_webhook": email_webhook_status(),
     }
+    processes = processes_status()
+    if processes is not None:
+        report["processes"] = processes
     if not (report["database"]["ok"] and report["broker"]["ok"]):
         status = "down"
-    elif not (report["beat"]["ok"] and report["worker"]["ok"] and report["ingest"]["ok"]):
+    elif not all(
+        report[part]["ok"] for part in ("beat", "worker", "ingest", "processes") if part in report
+    ):
         status = "degraded"
     else:
         status = "ok"

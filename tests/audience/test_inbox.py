@@ -24,6 +24,7 @@ from audience.inbox import DrainResult, inbox_accept, inbox_drain, inbox_retry
 from audience.models import Contact, Event, InboxBatch
 from audience.segment_spec import parse_call
 from config.celery import app as celery_app
+from core import sqlite
 from tenants import services
 from tests.factories import UserFactory
 
@@ -548,3 +549,25 @@ def test_it_shows_staff_only_their_own_tenants_rows(login, world, accept, failed
     )
     failed_row.refresh_from_db()
     assert failed_row.failed_at is not None
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's one write lock")
+def test_it_keeps_its_transactions_short_on_sqlite(accept, monkeypatch) -> None:
+    for n in range(120):
+        accept([track("Product Viewed", f"m{n}", anonymousId=f"a{n % 7}")])
+    claimed: list[int] = []
+    real = inbox._record_claimed
+
+    def recorded(limit: int, *args: Any) -> DrainResult:
+        claimed.append(limit)
+        return real(limit, *args)
+
+    monkeypatch.setattr(inbox, "_record_claimed", recorded)
+    monkeypatch.setattr(inbox, "SQLITE_CHUNK_SECONDS", 1e-9)  # a machine that records slowly
+    monkeypatch.setattr(sqlite, "TURN_SECONDS", 0.0)
+
+    assert drain() == counts(batches=120, stored=120)
+    # A first chunk at the first guess, then chunks sized to the time they take (one row
+    # here), so that pages waiting to write wait for a moment, not for the whole backlog.
+    assert claimed[0] == 50
+    assert set(claimed[1:]) == {1}
