@@ -3,8 +3,9 @@ the report of a failing test.
 
 Every process gets its own session (so one signal reaches its whole group) and a unique marker
 in an environment variable, which its children inherit. Some children leave the group on purpose
-(the supervisor gives each Procfile entry a session of its own), so "did everything stop?" is answered by
-looking for the marker in /proc/<pid>/environ, which also finds orphans whose parent died first.
+(the supervisor gives each Procfile entry a session of its own), so "did everything stop?" is
+answered by looking for the marker in /proc/<pid>/environ, which also finds orphans whose parent
+died first.
 """
 
 from __future__ import annotations
