@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import DatabaseError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import CharField, F, QuerySet
 from django.utils.timezone import now
 
@@ -329,8 +329,10 @@ def _import_chunk(
             except (ValueError, ValidationError) as exc:
                 failed += 1
                 errors.append({"row": line, "message": f"Row {line} {exc}"})
-            except DatabaseError:
-                # Not foreseen by row_fields: the row's savepoint rolled back, the others go on.
+            except (DataError, IntegrityError):
+                # The row's data, not foreseen by row_fields: its savepoint rolled back, the others
+                # go on. Not a lost connection or a lock (OperationalError): that stops the chunk,
+                # which rolls back whole and is taken again when the import resumes.
                 logger.exception("import %s: row %s could not be stored", job.pk, line)
                 failed += 1
                 errors.append({"row": line, "message": f"Row {line} could not be stored"})
