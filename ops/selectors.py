@@ -81,16 +81,15 @@ def ingest_status() -> dict[str, Any]:
     return {"ok": not late and not backlog["failed"], **backlog}
 
 
-def configuration_warnings() -> list[str]:
+def configuration_warnings(*, allow_private_on: bool, webhook: dict[str, Any]) -> list[str]:
     """What the configuration leaves unsafe or not working, said loudly: not a process being
     down, so it does not change the status."""
     warnings = []
-    if allow_private():
+    if allow_private_on:
         warnings.append(
             "WAYFARER_OUTBOUND_ALLOW_PRIVATE is on: push endpoints (and later webhooks) may "
             "reach loopback and private addresses. For tests and local development only."
         )
-    webhook = email_webhook_status()
     if webhook["esp"] and not webhook["configured"]:
         warnings.append(
             f"The {webhook['esp']} tracking webhook is not configured: bounces, complaints and "
@@ -140,7 +139,9 @@ def health_report() -> dict[str, Any]:
         status = "degraded"
     else:
         status = "ok"
-    warnings = configuration_warnings()
+    warnings = configuration_warnings(
+        allow_private_on=report["outbound"]["allow_private"], webhook=report["email_webhook"]
+    )
     if report["database"].get("warning"):
         warnings.append(report["database"]["warning"])
     return {"status": status, "warnings": warnings, **report}

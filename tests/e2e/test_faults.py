@@ -291,6 +291,28 @@ def campaign(
 # --- 1. kill -9 ------------------------------------------------------------------------------
 
 
+def send_a_quarter(
+    processes: ProcessRunner,
+    env: dict[str, str],
+    tmp_path: Path,
+    browsers: list[BrowserSubscription],
+    arrivals: Arrivals,
+) -> tuple[ManagedProcess, list[ManagedProcess]]:
+    """Seed the campaign, start beat and the senders (on a full outbox), and wait until a
+    quarter of the emails arrived: the moment a fault test breaks something."""
+    seed(env, tmp_path, browsers)
+    beat = start_beat_in(processes, env, tmp_path / "beat")
+    senders = start_senders(processes, env, tmp_path)
+    wait_for(
+        lambda: arrivals.count("email") >= EMAILS // 4,
+        timeout=90,
+        what="a quarter of the emails",
+        runner=processes,
+        interval=0.05,
+    )
+    return beat, senders
+
+
 def freeze_holding_rows(worker: ManagedProcess, channel: str, arrivals: Arrivals) -> int:
     """SIGSTOP the worker at an arbitrary moment of its work, while it holds claimed rows (a
     moment between two tasks proves less: it is thawed and caught again). Returns how many of
@@ -372,17 +394,7 @@ def test_a_broker_restart_without_persistence_loses_and_duplicates_nothing(
     redis = PrivateRedis(services, tmp_path / "redis")
     redis.start()
     env = {**sender_env(celery_env, port), "CELERY_BROKER_URL": redis.url()}
-    seed(env, tmp_path, browsers)  # first: the senders start on a full outbox
-    beat = start_beat_in(processes, env, tmp_path / "beat")
-    senders = start_senders(processes, env, tmp_path)
-
-    wait_for(
-        lambda: arrivals.count("email") >= EMAILS // 4,
-        timeout=90,
-        what="a quarter of the emails",
-        runner=processes,
-        interval=0.05,
-    )
+    beat, senders = send_a_quarter(processes, env, tmp_path, browsers, arrivals)
     redis.crash()  # the queued wake-ups and continuations are gone with it
     before = arrivals.emails().total()
     assert before < EMAILS, "the emails had all gone before the broker crashed: nothing proved"
@@ -455,17 +467,7 @@ def test_a_database_crash_and_restart_loses_and_duplicates_nothing(
         check=False,
     )
     assert migrate.returncode == 0, migrate.stderr[-4000:]
-    seed(env, tmp_path, browsers)  # first: the senders start on a full outbox
-    beat = start_beat_in(processes, env, tmp_path / "beat")
-    senders = start_senders(processes, env, tmp_path)
-
-    wait_for(
-        lambda: arrivals.count("email") >= EMAILS // 4,
-        timeout=90,
-        what="a quarter of the emails",
-        runner=processes,
-        interval=0.05,
-    )
+    beat, senders = send_a_quarter(processes, env, tmp_path, browsers, arrivals)
     cluster.crash()
     before = arrivals.emails().total()
     assert before < EMAILS, "the emails had all gone before the crash: nothing proved"
