@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "audience",
     "segments.apps.SegmentsConfig",
     "messaging.apps.MessagingConfig",
+    "journeys.apps.JourneysConfig",
     "anymail",
     "ops",
 ]

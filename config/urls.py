@@ -32,11 +32,13 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/", include("audience.urls")),
     path("t/<slug:tenant_slug>/", include("segments.urls")),
     path("t/<slug:tenant_slug>/", include("messaging.urls")),
+    path("t/<slug:tenant_slug>/", include("journeys.urls")),
     path("t/", include("tenants.urls")),
     path("api/v1/", include("tenants.api_urls")),
     path("api/v1/", include("audience.api_urls")),
     path("api/v1/", include("segments.api_urls")),
     path("api/v1/", include("messaging.api_urls")),
+    path("api/v1/", include("journeys.api_urls")),
     path("v1/", include("audience.urls_ingest")),
     path("v1/", include("messaging.urls_ingest")),
     # Links inside emails and pushes (signed, no login), and ESP webhooks (bounces, complaints).

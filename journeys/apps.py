@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class JourneysConfig(AppConfig):
+    name = "journeys"
+    verbose_name = "Journeys"
+
+    def ready(self) -> None:
+        from journeys import node_kinds, receivers  # noqa: F401
+
+        # (node_kinds: registers the node kinds; receivers: connects to audience's and
+        # segments' announcements, which start and wake enrollments)
