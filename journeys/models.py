@@ -187,6 +187,9 @@ class Enrollment(models.Model):
     version = models.ForeignKey(JourneyVersion, on_delete=models.CASCADE, related_name="+")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
     node_key = models.CharField(max_length=40)
+    # When it reached `node_key`: waits count from here, so running a wait again (after a
+    # crash, or after a publish moved it onto a changed wait) computes the same or the new end.
+    arrived_at = models.DateTimeField(default=now)
     state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
     due_at = models.DateTimeField(null=True, blank=True)
     wait_event = models.CharField(max_length=200, blank=True)
