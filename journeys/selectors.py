@@ -1,0 +1,319 @@
+"""Reads for journeys, including the gatekeepers that 404 on other tenants' objects.
+
+Every function taking a journey also takes `tenant=` (DESIGN §3; optional where the journey
+carries it) and answers Http404 when they disagree.
+
+    journey_get(*, tenant, public_id) -> Journey            THE gatekeeper (Http404 otherwise)
+    enrollment_get(*, tenant, public_id, journey=None) -> Enrollment   enrollments' gatekeeper
+    journey_list(*, tenant, include_archived=False, status="")   QuerySet[Journey] annotated with
+        live_number (published version's number or None), draft_number (or None),
+        open_enrollments (active + waiting): one query, whatever the number of journeys
+    journey_versions(*, journey) -> QuerySet[JourneyVersion]   newest first
+    journey_draft(*, journey) / journey_published(*, journey) -> JourneyVersion | None
+    journey_current(*, journey) -> JourneyVersion           the draft, else the published, else
+                                                            the newest: what the editor shows
+    version_graph(*, version, tenant=None) -> graph.Graph   from Node/Edge rows (2 queries)
+    journey_problems(*, journey) -> list[graph.Problem]     what stops the draft from publishing
+    node_stats(*, journey, version=None) -> {node_key: NodeStats}   2 queries
+    journey_stats(*, journey) -> JourneyStats(nodes={key: NodeStats}, totals=JourneyTotals(
+        enrolled, open, conversions, revenue))                             3 queries
+    node_enrollments(*, tenant, journey, node_key, state=None) -> QuerySet[Enrollment]
+    journey_enrollments(*, tenant, journey, state=None, node_key="") -> QuerySet[Enrollment]
+        (raw Enrollment states, or "open"; node_key: standing there now: the API's filter)
+    enrollment_steps(*, enrollment) -> QuerySet[Step]       its log, oldest first
+
+The counts on the canvas (NodeStats), per node key, across every version of the journey (keys
+are stable, so a step keeps its history through publishes) or of one `version`:
+
+    entered    distinct enrollments that have any Step at the node (they reached it)
+    waiting    open enrollments (state active or waiting) standing at the node now
+    completed  distinct enrollments with a Step "followed" or "completed" at the node (they left
+               it by a port, or their path ended there)
+    converted  distinct enrollments with a Step "converted" at the node (the goal met there)
+    failed     enrollments in state failed standing at the node (retryable)
+
+`node_enrollments(state=…)` lists the people behind each count: state is one of those five
+names (None: entered, i.e. everyone with a Step there or standing there now).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.http import Http404
+
+from core.ids import uuid_or_404
+from journeys import graph as graph_rules
+from journeys.models import Edge, Enrollment, Journey, JourneyVersion, Node, Step
+from tenants.models import Tenant
+
+OPEN_STATES = (Enrollment.State.ACTIVE, Enrollment.State.WAITING)
+COMPLETED_RESULTS = (Step.Result.FOLLOWED, Step.Result.COMPLETED)
+STATS = ("entered", "waiting", "completed", "converted", "failed")
+
+
+@dataclass(frozen=True)
+class NodeStats:
+    entered: int = 0
+    waiting: int = 0
+    completed: int = 0
+    converted: int = 0
+    failed: int = 0
+
+
+EMPTY_STATS = NodeStats()
+
+
+def _own(tenant: Tenant | None, journey: Journey) -> None:
+    """Every function takes `tenant=` as DESIGN §3 asks (optional: the journey's own when
+    omitted); a journey of another tenant is as missing as an unknown one."""
+    if tenant is not None and tenant.pk != journey.tenant_id:
+        raise Http404("No such journey")
+
+
+def journey_get(*, tenant: Tenant, public_id: object) -> Journey:
+    key = uuid_or_404(public_id, what="journey")
+    journey = Journey.objects.filter(tenant=tenant, public_id=key).first()
+    if journey is None:
+        raise Http404("No such journey")
+    return journey
+
+
+def enrollment_get(
+    *, tenant: Tenant, public_id: object, journey: Journey | None = None
+) -> Enrollment:
+    """The tenant's enrollment (of `journey`, when given), or Http404."""
+    key = uuid_or_404(public_id, what="enrollment")
+    enrollments = Enrollment.objects.filter(tenant=tenant, public_id=key)
+    if journey is not None:
+        enrollments = enrollments.filter(journey=journey)
+    enrollment = enrollments.select_related("journey", "version", "contact").first()
+    if enrollment is None:
+        raise Http404("No such enrollment")
+    return enrollment
+
+
+def journey_list(
+    *, tenant: Tenant, include_archived: bool = False, status: str = ""
+) -> QuerySet[Journey]:
+    """The tenant's journeys by name, annotated (see the module's docstring); `status` keeps
+    only that status (archived ones included when asked for by status)."""
+    versions = JourneyVersion.objects.filter(tenant=tenant, journey=OuterRef("pk"))
+    open_count = (
+        Enrollment.objects.filter(tenant=tenant, journey=OuterRef("pk"), state__in=OPEN_STATES)
+        .order_by()
+        .values("journey")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    journeys = Journey.objects.filter(tenant=tenant)
+    if status:
+        journeys = journeys.filter(status=status)
+    elif not include_archived:
+        journeys = journeys.exclude(status=Journey.Status.ARCHIVED)
+    return journeys.annotate(
+        live_number=Subquery(
+            versions.filter(state=JourneyVersion.State.PUBLISHED).values("number")[:1]
+        ),
+        draft_number=Subquery(
+            versions.filter(state=JourneyVersion.State.DRAFT).values("number")[:1]
+        ),
+        open_enrollments=Coalesce(Subquery(open_count, output_field=IntegerField()), Value(0)),
+    ).order_by("name")
+
+
+def journey_versions(*, tenant: Tenant | None = None, journey: Journey) -> QuerySet[JourneyVersion]:
+    _own(tenant, journey)
+    return JourneyVersion.objects.filter(tenant_id=journey.tenant_id, journey=journey).order_by(
+        "-number"
+    )
+
+
+def journey_draft(*, tenant: Tenant | None = None, journey: Journey) -> JourneyVersion | None:
+    _own(tenant, journey)
+    return journey_versions(journey=journey).filter(state=JourneyVersion.State.DRAFT).first()
+
+
+def journey_published(*, tenant: Tenant | None = None, journey: Journey) -> JourneyVersion | None:
+    _own(tenant, journey)
+    return journey_versions(journey=journey).filter(state=JourneyVersion.State.PUBLISHED).first()
+
+
+def journey_current(*, tenant: Tenant | None = None, journey: Journey) -> JourneyVersion | None:
+    """The version the editor shows: the draft, else the published one, else the newest."""
+    _own(tenant, journey)
+    versions = list(
+        journey_versions(journey=journey).exclude(state=JourneyVersion.State.ARCHIVED)[:2]
+    )
+    for state in (JourneyVersion.State.DRAFT, JourneyVersion.State.PUBLISHED):
+        for v in versions:
+            if v.state == state:
+                return v
+    return journey_versions(journey=journey).first()
+
+
+def version_graph(*, tenant: Tenant | None = None, version: JourneyVersion) -> graph_rules.Graph:
+    if tenant is not None and tenant.pk != version.tenant_id:
+        raise Http404("No such journey")
+    nodes = Node.objects.filter(tenant_id=version.tenant_id, version=version).order_by("id")
+    edges = Edge.objects.filter(tenant_id=version.tenant_id, version=version).order_by("id")
+    return graph_rules.Graph(
+        nodes=[
+            graph_rules.GraphNode(
+                key=n.key, kind=n.kind, settings=n.settings, label=n.label, x=n.x, y=n.y
+            )
+            for n in nodes
+        ],
+        edges=[graph_rules.GraphEdge(e.source, e.port, e.target) for e in edges],
+    )
+
+
+def journey_problems(
+    *, tenant: Tenant | None = None, journey: Journey
+) -> list[graph_rules.Problem]:
+    """What would stop the draft (or, without one, the current version) from publishing."""
+    _own(tenant, journey)
+    version = journey_current(journey=journey)
+    if version is None:
+        return [graph_rules.Problem("", "", "The journey has no steps.")]
+    return graph_rules.validate(version_graph(version=version))
+
+
+def _versions_of(journey: Journey, version: JourneyVersion | None) -> QuerySet[JourneyVersion]:
+    if version is not None:
+        return JourneyVersion.objects.filter(tenant_id=journey.tenant_id, pk=version.pk)
+    return JourneyVersion.objects.filter(tenant_id=journey.tenant_id, journey=journey)
+
+
+def node_stats(
+    *, tenant: Tenant | None = None, journey: Journey, version: JourneyVersion | None = None
+) -> dict[str, NodeStats]:
+    """Counts per node key (see the module's docstring), across every version of `journey`, or
+    only `version`'s. Keys with nothing to count are absent: `stats.get(key, EMPTY_STATS)`.
+    Two queries, whatever the size of the journey."""
+    _own(tenant, journey)
+    versions = _versions_of(journey, version).values("pk")
+    tenant_id = journey.tenant_id
+    by_step = (
+        Step.objects.filter(tenant_id=tenant_id, version__in=versions)
+        .order_by()
+        .values("node_key")
+        .annotate(
+            entered=Count("enrollment", distinct=True),
+            completed=Count("enrollment", distinct=True, filter=Q(result__in=COMPLETED_RESULTS)),
+            converted=Count("enrollment", distinct=True, filter=Q(result=Step.Result.CONVERTED)),
+        )
+    )
+    by_state = (
+        Enrollment.objects.filter(
+            tenant_id=tenant_id,
+            version__in=versions,
+            state__in=(*OPEN_STATES, Enrollment.State.FAILED),
+        )
+        .order_by()
+        .values("node_key")
+        .annotate(
+            waiting=Count("pk", filter=Q(state__in=OPEN_STATES)),
+            failed=Count("pk", filter=Q(state=Enrollment.State.FAILED)),
+        )
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for row in by_step:
+        counts.setdefault(row["node_key"], {}).update(
+            entered=row["entered"], completed=row["completed"], converted=row["converted"]
+        )
+    for state_row in by_state:
+        counts.setdefault(state_row["node_key"], {}).update(
+            waiting=state_row["waiting"], failed=state_row["failed"]
+        )
+    return {key: NodeStats(**values) for key, values in counts.items()}
+
+
+@dataclass(frozen=True)
+class JourneyTotals:
+    enrolled: int = 0  # enrollments ever
+    open: int = 0  # active or waiting now
+    conversions: int = 0  # enrollments that converted (converted_at set)
+    revenue: Decimal = Decimal("0.00")  # their revenue
+
+
+@dataclass(frozen=True)
+class JourneyStats:
+    nodes: dict[str, NodeStats]
+    totals: JourneyTotals
+
+
+def journey_stats(*, tenant: Tenant | None = None, journey: Journey) -> JourneyStats:
+    """node_stats over every version, and the journey's totals: three queries."""
+    _own(tenant, journey)
+    totals = Enrollment.objects.filter(tenant_id=journey.tenant_id, journey=journey).aggregate(
+        enrolled=Count("pk"),
+        open=Count("pk", filter=Q(state__in=OPEN_STATES)),
+        conversions=Count("pk", filter=Q(converted_at__isnull=False)),
+        revenue=Sum("revenue", filter=Q(converted_at__isnull=False)),
+    )
+    return JourneyStats(
+        nodes=node_stats(journey=journey),
+        totals=JourneyTotals(
+            enrolled=totals["enrolled"],
+            open=totals["open"],
+            conversions=totals["conversions"],
+            revenue=totals["revenue"] or Decimal("0.00"),
+        ),
+    )
+
+
+def journey_enrollments(
+    *, tenant: Tenant, journey: Journey, state: str | None = None, node_key: str = ""
+) -> QuerySet[Enrollment]:
+    """The journey's enrollments, newest first, with contact and version; `state` an
+    Enrollment.State value or "open" (active or waiting); `node_key`: standing at that node."""
+    _own(tenant, journey)
+    enrollments = Enrollment.objects.filter(tenant=tenant, journey=journey)
+    if node_key:
+        enrollments = enrollments.filter(node_key=node_key)
+    if state == "open":
+        enrollments = enrollments.filter(state__in=OPEN_STATES)
+    elif state:
+        enrollments = enrollments.filter(state=state)
+    return enrollments.select_related("contact", "version").order_by("-entered_at", "-pk")
+
+
+def node_enrollments(
+    *, tenant: Tenant, journey: Journey, node_key: str, state: str | None = None
+) -> QuerySet[Enrollment]:
+    """The people behind one of a node's counts (`state`: one of NodeStats' names; None:
+    everyone who reached the node), newest first, with their contact."""
+    _own(tenant, journey)
+    if state not in (None, *STATS):
+        raise ValueError(f"unknown node count {state!r}")
+    enrollments = Enrollment.objects.filter(tenant=tenant, journey=journey)
+    steps = Step.objects.filter(tenant=tenant, enrollment__journey=journey, node_key=node_key)
+    if state == "waiting":
+        enrollments = enrollments.filter(node_key=node_key, state__in=OPEN_STATES)
+    elif state == "failed":
+        enrollments = enrollments.filter(node_key=node_key, state=Enrollment.State.FAILED)
+    elif state == "completed":
+        enrollments = enrollments.filter(
+            pk__in=steps.filter(result__in=COMPLETED_RESULTS).values("enrollment")
+        )
+    elif state == "converted":
+        enrollments = enrollments.filter(
+            pk__in=steps.filter(result=Step.Result.CONVERTED).values("enrollment")
+        )
+    else:
+        enrollments = enrollments.filter(
+            Q(pk__in=steps.values("enrollment")) | Q(node_key=node_key, state__in=OPEN_STATES)
+        )
+    return enrollments.select_related("contact", "version").order_by("-entered_at", "-pk")
+
+
+def enrollment_steps(*, enrollment: Enrollment) -> QuerySet[Step]:
+    return (
+        Step.objects.filter(tenant_id=enrollment.tenant_id, enrollment=enrollment)
+        .select_related("version")
+        .order_by("created_at", "pk")
+    )
