@@ -59,6 +59,12 @@ app.conf.beat_schedule = {
         "task": "segments.tasks.segment_memberships_refresh_time_relative",
         "schedule": 600.0,
     },
+    # The journeys' clock: enrollments whose wait ended (or that were woken, started or retried
+    # and not yet run) advance within seconds; the task keeps taking batches while they are full.
+    "journeys.advance-due": {"task": "journeys.tasks.advance_due", "schedule": 5.0},
+    # Birthdays and other yearly dates at a local time: each scan enrolls whose moment passed
+    # since (once per date, however often it runs).
+    "journeys.date-triggers-scan": {"task": "journeys.tasks.date_triggers_scan", "schedule": 300.0},
 }
 
 app.autodiscover_tasks()

@@ -2,8 +2,48 @@
 
 from __future__ import annotations
 
-from journeys.kinds.triggers import UNITS
-from journeys.node_kinds import Category, Field, NodeKind, register
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from journeys.kinds.triggers import UNITS, duration, properties_match, validate_fields
+from journeys.node_kinds import (
+    Category,
+    Field,
+    Finish,
+    Follow,
+    NodeKind,
+    Outcome,
+    StepContext,
+    Wait,
+    register,
+)
+
+if TYPE_CHECKING:
+    from journeys.models import Enrollment
+
+
+def revenue_of(properties: object, name: str) -> Decimal | None:
+    props = properties if isinstance(properties, dict) else {}
+    value = props.get(name) if name else None
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        return None
+    return amount if amount.is_finite() and abs(amount) < Decimal("1e12") else None
+
+
+def conversion_record(
+    enrollment: Enrollment, event: dict[str, Any], revenue_property: str, at: datetime
+) -> None:
+    """Count a conversion on the enrollment (once): when, and the revenue the event carries."""
+    if enrollment.converted_at is not None:
+        return
+    occurred = event.get("occurred_at")
+    enrollment.converted_at = datetime.fromisoformat(occurred) if occurred else at
+    enrollment.revenue = revenue_of(event.get("properties"), revenue_property)
 
 
 @register
@@ -23,7 +63,45 @@ class Goal(NodeKind):
         Field("amount", "Within", "int", required=True, default=7, minimum=1, maximum=100_000),
         Field("unit", "Unit", "choice", required=True, default="days", choices=UNITS),
         Field("revenue_property", "Revenue from property", "text", default="revenue"),
+        Field("filters", "Only when", "filters", default=[]),
     )
+
+    def validate(self, settings: dict[str, Any]) -> dict[str, Any]:
+        clean = validate_fields(self, settings)
+        clean.setdefault("revenue_property", "")
+        clean.setdefault("filters", [])
+        return clean
+
+    def describe(self, settings: dict[str, Any]) -> str:
+        return (
+            f"Goal: “{settings.get('event', '…')}” within {settings.get('amount', 7)}"
+            f" {settings.get('unit', 'days')}"
+        )
+
+    def execute(self, step: StepContext) -> Outcome:
+        s = step.node.settings
+        e = step.enrollment
+        woken = step.woken_by or {}
+        if (
+            e.converted_at is None
+            and woken.get("name") == s["event"]
+            and properties_match(woken.get("properties"), s.get("filters") or [])
+        ):
+            conversion_record(e, woken, s.get("revenue_property") or "", step.now)
+        if e.converted_at is not None:
+            if e.version.exit_on_goal:
+                return Finish("converted", detail={"revenue": str(e.revenue or "")})
+            return Follow("converted", detail={"revenue": str(e.revenue or "")})
+        until = e.entered_at + duration(s)
+        if step.now >= until:
+            return Follow("timeout")
+        return Wait(
+            until,
+            event=s["event"],
+            event_port="converted",
+            timeout_port="timeout",
+            detail={"until": until.isoformat(), "event": s["event"]},
+        )
 
 
 @register
@@ -32,3 +110,6 @@ class Exit(NodeKind):
     label = "Exit"
     category = Category.EXIT
     static_ports = ()
+
+    def execute(self, step: StepContext) -> Outcome:
+        return Finish("completed")
