@@ -255,8 +255,14 @@ def validate(graph: Graph) -> list[Problem]:
         )
 
     # Edges.
+    used: set[tuple[str, str]] = set()
     for e in graph.edges:
         source = by_key.get(e.source)
+        if source is not None and (e.source, e.port) in used:
+            problems.append(
+                Problem(e.source, f"port:{e.port}", "This path leads to two steps; keep one.")
+            )
+        used.add((e.source, e.port))
         if source is None:
             problems.append(
                 Problem("", "", f"A connection starts at a step that doesn't exist (“{e.source}”).")
@@ -420,6 +426,9 @@ def layout(graph: Graph) -> dict[str, tuple[int, int]]:
             else:
                 path.discard(key)
 
+    # The trigger stays on top even when something (wrongly) leads into it.
+    if trigger is not None:
+        back.update((k, trigger.key) for k, targets in succ.items() if trigger.key in targets)
     # Rows: longest path over the edges that are not back edges (a DAG), in topological order.
     indegree = dict.fromkeys(succ, 0)
     for k, targets in succ.items():
