@@ -542,7 +542,11 @@ def enrollment_start(
 
 
 def enrollments_retry(
-    *, tenant: Tenant, enrollments: Iterable[Enrollment], now: datetime | None = None
+    *,
+    tenant: Tenant,
+    enrollments: Iterable[Enrollment],
+    journey: Journey | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Put failed enrollments back on their step, due now (attempts start again); logs a
     `retried` step. One whose contact has since started another run of the journey stays
@@ -554,6 +558,7 @@ def enrollments_retry(
         failed = list(
             Enrollment.objects.select_for_update()
             .filter(tenant=tenant, pk__in=ids, state=Enrollment.State.FAILED)
+            .filter(**({"journey": journey} if journey is not None else {}))
             .order_by("pk")
         )
         busy = set(
@@ -690,7 +695,10 @@ def _events_on_open(
                     goal = _goal_met(graph, enrollment, row)
                     if goal is not None:
                         conversion_record(
-                            enrollment, event, goal.settings.get("revenue_property") or "", now
+                            enrollment,
+                            event,
+                            goal.settings.get("revenue_property", "revenue") or "",
+                            now,
                         )
                         steps.append(
                             _step(

@@ -87,7 +87,7 @@ class Goal(NodeKind):
             and woken.get("name") == s["event"]
             and properties_match(woken.get("properties"), s.get("filters") or [])
         ):
-            conversion_record(e, woken, s.get("revenue_property") or "", step.now)
+            conversion_record(e, woken, s.get("revenue_property", "revenue") or "", step.now)
         if e.converted_at is not None:
             if e.version.exit_on_goal:
                 return Finish("converted", detail={"revenue": str(e.revenue or "")})
