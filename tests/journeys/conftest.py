@@ -34,8 +34,7 @@ def journey_build(
         trigger_kind=trigger[0],
         trigger_event=trigger[1].get("event", ""),
         goal_events=[s["event"] for k, s in nodes.values() if k == "goal"],
-        published_at=timezone.now(),
-        **version,
+        **{"published_at": timezone.now(), **version},
     )
     for key, (kind, settings) in nodes.items():
         Node.objects.create(tenant=tenant, version=v, key=key, kind=kind, settings=settings)
