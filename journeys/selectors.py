@@ -27,8 +27,9 @@ are stable, so a step keeps its history through publishes) or of one `version`:
 
     entered    distinct enrollments that have any Step at the node (they reached it)
     waiting    open enrollments (state active or waiting) standing at the node now
-    completed  distinct enrollments with a Step "followed" or "completed" at the node (they left
-               it by a port, or their path ended there)
+    completed  distinct enrollments with a Step "followed", "sent" or "completed" at the node
+               (they left it by a port, an action's after deciding its message, or their path
+               ended there; a goal's "converted" port counts under converted)
     converted  distinct enrollments with a Step "converted" at the node (the goal met there)
     failed     enrollments in state failed standing at the node (retryable)
 
@@ -51,7 +52,8 @@ from journeys.models import Edge, Enrollment, Journey, JourneyVersion, Node, Ste
 from tenants.models import Tenant
 
 OPEN_STATES = (Enrollment.State.ACTIVE, Enrollment.State.WAITING)
-COMPLETED_RESULTS = (Step.Result.FOLLOWED, Step.Result.COMPLETED)
+# A step "sent" is an action that decided its message and followed its port.
+COMPLETED_RESULTS = (Step.Result.FOLLOWED, Step.Result.SENT, Step.Result.COMPLETED)
 STATS = ("entered", "waiting", "completed", "converted", "failed")
 
 
