@@ -210,7 +210,7 @@ def counted(world: Any) -> dict[str, Any]:
     bob = enrollment(journey, people[1], "w", "waiting", ("t", "followed"), ("w", "waiting"))
     services.node_move(journey=journey, key="w", x=1, y=1)
     v2 = services.journey_publish(journey=journey)
-    # cy on v2: sent the email, converted there, completed.
+    # cy on v2: sent the email, then converted at the goal.
     cy = enrollment(
         journey,
         people[2],
