@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from journeys import demo
+from journeys import services
 from journeys.models import Enrollment, Journey, Step
 from messaging.models import Delivery
 from ops.demo import seed_demo
@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 
 def _seed():  # type: ignore[no-untyped-def]
     tenant = seed_demo()
-    # Until ops.demo calls journeys (requests.md), seed the journeys' part here as it will.
-    demo.demo_seed(tenant=tenant)
+    # Until ops.demo calls it (requests.md), seed the journeys' part here as it will.
+    services.journey_demo_seed(tenant=tenant)
     return tenant
 
 
@@ -61,7 +61,7 @@ def test_seeding_again_adds_nothing() -> None:
         Delivery.objects.count(),
     )
     seed_demo()
-    assert demo.demo_seed(tenant=tenant) == 0
+    assert services.journey_demo_seed(tenant=tenant) == 0
     assert (
         Journey.objects.count(),
         Enrollment.objects.count(),
