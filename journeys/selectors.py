@@ -7,7 +7,8 @@ carries it) and answers Http404 when they disagree.
     enrollment_get(*, tenant, public_id, journey=None) -> Enrollment   enrollments' gatekeeper
     journey_list(*, tenant, include_archived=False, status="")   QuerySet[Journey] annotated with
         live_number (published version's number or None), draft_number (or None),
-        open_enrollments (active + waiting): one query, whatever the number of journeys
+        open_enrollments (active + waiting), conversions (as journey_totals counts them):
+        one query, whatever the number of journeys
     journey_versions(*, journey) -> QuerySet[JourneyVersion]   newest first
     journey_draft(*, journey) / journey_published(*, journey) -> JourneyVersion | None
     journey_current(*, journey) -> JourneyVersion           the draft, else the published, else
@@ -15,8 +16,8 @@ carries it) and answers Http404 when they disagree.
     version_graph(*, version, tenant=None) -> graph.Graph   from Node/Edge rows (2 queries)
     journey_problems(*, journey) -> list[graph.Problem]     what stops the draft from publishing
     node_stats(*, journey, version=None) -> {node_key: NodeStats}   2 queries
-    journey_stats(*, journey) -> JourneyStats(nodes={key: NodeStats}, totals=JourneyTotals(
-        enrolled, open, conversions, revenue))                             3 queries
+    journey_totals(*, journey) -> {"enrolled", "open", "conversions", "revenue"}   1 query
+    journey_stats(*, journey) -> JourneyStats(nodes={key: NodeStats}, totals=journey_totals)
     node_enrollments(*, tenant, journey, node_key, state=None) -> QuerySet[Enrollment]
     journey_enrollments(*, tenant, journey, state=None, node_key="") -> QuerySet[Enrollment]
         (raw Enrollment states, or "open"; node_key: standing there now: the API's filter)
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -54,6 +56,8 @@ from tenants.models import Tenant
 OPEN_STATES = (Enrollment.State.ACTIVE, Enrollment.State.WAITING)
 # A step "sent" is an action that decided its message and followed its port.
 COMPLETED_RESULTS = (Step.Result.FOLLOWED, Step.Result.SENT, Step.Result.COMPLETED)
+# Enrollments that met the goal: finished there, or went on (the journey does not exit on it).
+CONVERTED = Q(state=Enrollment.State.CONVERTED) | Q(converted_at__isnull=False)
 STATS = ("entered", "waiting", "completed", "converted", "failed")
 
 
@@ -111,6 +115,13 @@ def journey_list(
         .annotate(n=Count("pk"))
         .values("n")
     )
+    conversions = (
+        Enrollment.objects.filter(CONVERTED, tenant=tenant, journey=OuterRef("pk"))
+        .order_by()
+        .values("journey")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     journeys = Journey.objects.filter(tenant=tenant)
     if status:
         journeys = journeys.filter(status=status)
@@ -124,6 +135,7 @@ def journey_list(
             versions.filter(state=JourneyVersion.State.DRAFT).values("number")[:1]
         ),
         open_enrollments=Coalesce(Subquery(open_count, output_field=IntegerField()), Value(0)),
+        conversions=Coalesce(Subquery(conversions, output_field=IntegerField()), Value(0)),
     ).order_by("name")
 
 
@@ -234,38 +246,31 @@ def node_stats(
     return {key: NodeStats(**values) for key, values in counts.items()}
 
 
-@dataclass(frozen=True)
-class JourneyTotals:
-    enrolled: int = 0  # enrollments ever
-    open: int = 0  # active or waiting now
-    conversions: int = 0  # enrollments that converted (converted_at set)
-    revenue: Decimal = Decimal("0.00")  # their revenue
+def journey_totals(*, tenant: Tenant | None = None, journey: Journey) -> dict[str, Any]:
+    """{"enrolled": enrollments ever, "open": active or waiting now, "conversions": enrollments
+    that converted (state converted, or converted_at set when the journey went on), "revenue":
+    their revenue (Decimal, 0 when none)}: one query."""
+    _own(tenant, journey)
+    totals = Enrollment.objects.filter(tenant_id=journey.tenant_id, journey=journey).aggregate(
+        enrolled=Count("pk"),
+        open=Count("pk", filter=Q(state__in=OPEN_STATES)),
+        conversions=Count("pk", filter=CONVERTED),
+        revenue=Sum("revenue", filter=CONVERTED),
+    )
+    totals["revenue"] = totals["revenue"] or Decimal("0.00")
+    return totals
 
 
 @dataclass(frozen=True)
 class JourneyStats:
     nodes: dict[str, NodeStats]
-    totals: JourneyTotals
+    totals: dict[str, Any]  # journey_totals
 
 
 def journey_stats(*, tenant: Tenant | None = None, journey: Journey) -> JourneyStats:
-    """node_stats over every version, and the journey's totals: three queries."""
+    """node_stats over every version, and journey_totals: three queries."""
     _own(tenant, journey)
-    totals = Enrollment.objects.filter(tenant_id=journey.tenant_id, journey=journey).aggregate(
-        enrolled=Count("pk"),
-        open=Count("pk", filter=Q(state__in=OPEN_STATES)),
-        conversions=Count("pk", filter=Q(converted_at__isnull=False)),
-        revenue=Sum("revenue", filter=Q(converted_at__isnull=False)),
-    )
-    return JourneyStats(
-        nodes=node_stats(journey=journey),
-        totals=JourneyTotals(
-            enrolled=totals["enrolled"],
-            open=totals["open"],
-            conversions=totals["conversions"],
-            revenue=totals["revenue"] or Decimal("0.00"),
-        ),
-    )
+    return JourneyStats(nodes=node_stats(journey=journey), totals=journey_totals(journey=journey))
 
 
 def journey_enrollments(

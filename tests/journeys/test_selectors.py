@@ -126,11 +126,12 @@ def test_it_lists_the_tenants_journeys_with_versions_and_open_counts(world: Any)
     for i, state in enumerate(["active", "waiting", "completed"]):
         enrollment(live, person(world.acme, f"p{i}"), "w", state)
 
+    enrollment(live, person(world.acme, "conv"), "m", "converted")
     rows = {
-        j.name: (j.status, j.live_number, j.draft_number, j.open_enrollments)
+        j.name: (j.status, j.live_number, j.draft_number, j.open_enrollments, j.conversions)
         for j in selectors.journey_list(tenant=world.acme)
     }
-    assert rows == {"Live": ("live", 1, 2, 2), "Draft": ("draft", None, 1, 0)}
+    assert rows == {"Live": ("live", 1, 2, 2, 1), "Draft": ("draft", None, 1, 0, 0)}
     assert [j.name for j in selectors.journey_list(tenant=world.acme, include_archived=True)] == [
         "Draft",
         "Gone",
@@ -249,14 +250,17 @@ def test_it_counts_one_version(counted: dict[str, Any]) -> None:
     assert stats["m"] == NodeStats(entered=1, failed=1)
 
 
-def test_it_counts_the_journeys_totals(counted: dict[str, Any]) -> None:
+def test_it_counts_the_journeys_totals(counted: dict[str, Any], world: Any) -> None:
     totals = selectors.journey_stats(journey=counted["journey"]).totals
-    assert (totals.enrolled, totals.open, totals.conversions, totals.revenue) == (
-        4,
-        2,
-        1,
-        Decimal("19.90"),
-    )
+    assert totals == {
+        "enrolled": 4,
+        "open": 2,
+        "conversions": 1,
+        "revenue": Decimal("19.90"),
+    }
+    assert selectors.journey_totals(journey=counted["journey"]) == totals
+    empty = selectors.journey_totals(journey=make(world, name="Empty"))
+    assert empty == {"enrolled": 0, "open": 0, "conversions": 0, "revenue": Decimal("0.00")}
 
 
 def test_it_counts_in_two_queries_however_many_steps_and_versions(
