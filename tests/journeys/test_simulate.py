@@ -217,3 +217,50 @@ def test_it_stops_at_the_send_test_limit(world, settings) -> None:  # type: igno
         )
     assert refused.value.sent == 2
     assert len(mail.outbox) == 2
+
+
+def _journey(world, nodes, edges):  # type: ignore[no-untyped-def]
+    return services.journey_create(
+        tenant=world.acme,
+        name="Custom",
+        graph={
+            "nodes": [{"key": k, "kind": kind, "settings": s} for k, kind, s in nodes],
+            "edges": [{"source": s, "port": p, "target": t} for s, p, t in edges],
+        },
+    )
+
+
+def test_it_takes_the_same_random_path_for_a_contact_every_run(world) -> None:  # type: ignore[no-untyped-def]
+    journey = _journey(
+        world,
+        [
+            ("t", "trigger_api", {}),
+            ("split", "branch_split", {"percentages": [50, 50]}),
+            ("a", "action_list", {"attribute": "tags", "operation": "add", "value": "a"}),
+            ("b", "action_update", {"field": "attributes.group", "value": "b"}),
+        ],
+        [("t", "next", "split"), ("split", "a", "a"), ("split", "b", "b")],
+    )
+    ann = _contact(world)
+    runs = [simulate.simulate(tenant=world.acme, journey=journey, contact=ann) for _ in range(3)]
+    assert len({tuple(s.node_key for s in run) for run in runs}) == 1
+    split, action = runs[0][1], runs[0][2]
+    assert split.text.startswith(f"Branch: {split.port.upper()} (50%) — the random split picks")
+    assert action.text in ("Would add “a” to tags.", "Would set attributes.group to “b”.")
+    assert Contact.objects.get(pk=ann.pk).attributes == {}
+
+
+def test_it_stops_a_path_that_goes_round(world) -> None:  # type: ignore[no-untyped-def]
+    journey = _journey(
+        world,
+        [
+            ("t", "trigger_api", {}),
+            ("wait", "wait_delay", {"amount": 1, "unit": "days"}),
+            ("tag", "action_list", {"attribute": "tags", "operation": "add", "value": "x"}),
+        ],
+        [("t", "next", "wait"), ("wait", "next", "tag"), ("tag", "next", "wait")],
+    )
+    steps = simulate.simulate(tenant=world.acme, journey=journey, contact=_contact(world), now=NOW)
+    assert len(steps) == simulate.MAX_STEPS + 1
+    assert steps[-1].text == "Stopped after 50 steps: the path goes round."
+    assert steps[-2].at == NOW + timedelta(days=24)
