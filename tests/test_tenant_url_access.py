@@ -14,6 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from audience.models import Contact, ContactImport
+from journeys.models import Edge, Journey, JourneyVersion, Node
 from messaging.models import Delivery, SenderIdentity, SendingPolicy, Suppression, Template
 from segments.models import Segment
 from tenants.models import ApiKey, Membership
@@ -97,6 +98,12 @@ def ids_for(world, tenant) -> dict[str, str]:  # type: ignore[no-untyped-def]
     Suppression.objects.get_or_create(
         tenant=tenant, address=f"gone@{tenant.slug}.example", defaults={"reason": "manual"}
     )
+    # A journey whose draft has a trigger "n1" (journeys.services makes it so).
+    from journeys.services import journey_create
+
+    journey = journey_create(
+        tenant=tenant, name=f"Probe {Journey.objects.filter(tenant=tenant).count() + 1}"
+    )
     return {
         "tenant_slug": tenant.slug,
         "member_id": str(member.public_id),
@@ -106,6 +113,8 @@ def ids_for(world, tenant) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "segment_id": str(segment.public_id),
         "template_id": str(template.public_id),
         "delivery_id": str(delivery.public_id),
+        "journey_id": str(journey.public_id),
+        "node_key": "n1",
     }
 
 
@@ -127,6 +136,10 @@ def snapshot() -> tuple:
         sorted(SendingPolicy.objects.values_list("tenant_id", "frequency_cap", "hourly_limit")),
         sorted(SenderIdentity.objects.values_list("tenant_id", "sender_name", "sender_email")),
         sorted(Suppression.objects.values_list("tenant_id", "address")),
+        sorted(Journey.objects.values_list("public_id", "name", "status")),
+        sorted(JourneyVersion.objects.values_list("pk", "state", "reentry", "exit_events")),
+        sorted(Node.objects.values_list("pk", "label", "settings", "x", "y")),
+        sorted(Edge.objects.values_list("pk", "source", "port", "target")),
     )
 
 
