@@ -685,12 +685,7 @@ def _events_on_open(
                 if not _after_entry(row, enrollment):
                     continue
                 event = event_dict(row)
-                if row["name"] in (version.exit_events or []):
-                    steps.append(_step(enrollment, Step.Result.EXITED, now, event=row["name"]))
-                    _finish(enrollment, Enrollment.State.EXITED, now)
-                    outcome.exited.append(enrollment.pk)
-                    touched = True
-                    break
+                # The goal first: an order that is both the goal and an exit event counts.
                 if enrollment.converted_at is None and row["name"] in (version.goal_events or []):
                     goal = _goal_met(graph, enrollment, row)
                     if goal is not None:
@@ -715,6 +710,12 @@ def _events_on_open(
                         if version.exit_on_goal:
                             _finish(enrollment, Enrollment.State.CONVERTED, now)
                             break
+                if row["name"] in (version.exit_events or []):
+                    steps.append(_step(enrollment, Step.Result.EXITED, now, event=row["name"]))
+                    _finish(enrollment, Enrollment.State.EXITED, now)
+                    outcome.exited.append(enrollment.pk)
+                    touched = True
+                    break
                 if (
                     enrollment.state == Enrollment.State.WAITING
                     and enrollment.wait_event == row["name"]

@@ -366,3 +366,22 @@ def test_merging_contacts_moves_enrollments_and_exits_duplicates(
     states = dict(Enrollment.objects.filter(contact=known, journey=a).values_list("pk", "state"))
     assert sorted(states.values()) == ["active", "exited"]
     assert Enrollment.objects.get(contact=known, journey=b).state == "active"
+
+
+def test_an_order_that_is_both_goal_and_exit_event_counts_as_a_conversion(
+    world: Any, journey_factory: Any, email: Any, contact: Any
+) -> None:
+    journey = journey_factory(
+        {
+            "t": ("trigger_event", {"event": "Product Added"}),
+            "w": ("wait_delay", {"amount": 1, "unit": "days"}),
+            "g": ("goal", {"event": "Order Completed", "amount": 7, "unit": "days"}),
+        },
+        "t.next>w w.next>g",
+        exit_events=["Order Completed"],
+        exit_on_goal=True,
+    )
+    track(world.acme, contact, "Product Added", T0)
+    track(world.acme, contact, "Order Completed", T0 + timedelta(hours=1), revenue=30)
+    enrollment = Enrollment.objects.get(journey=journey)
+    assert (enrollment.state, enrollment.revenue) == (Enrollment.State.CONVERTED, Decimal("30"))
