@@ -62,12 +62,18 @@ def contact_label(contact: Contact) -> str:
     return name or contact.email or contact.user_id or "an anonymous visitor"
 
 
-def _context(*, tenant: Tenant, contact: Contact | None) -> dict[str, Any]:
+def _context(
+    *,
+    tenant: Tenant,
+    contact: Contact | None,
+    event: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     from messaging.context import context_for_contact, sample_context
 
     if contact is None:
         return sample_context(tenant, sender=sender_identity_get(tenant=tenant))
-    return context_for_contact(tenant=tenant, contact=contact)
+    return context_for_contact(tenant=tenant, contact=contact, event=event, data=data)
 
 
 def _render(content: dict[str, Any], context: dict[str, Any], preview: Preview) -> Preview:
@@ -85,10 +91,18 @@ def _render(content: dict[str, Any], context: dict[str, Any], preview: Preview) 
     return preview
 
 
-def preview_build(*, tenant: Tenant, template: Template, contact: Contact | None) -> Preview:
-    """`template` rendered for `contact` (None: the sample contact). Errors come by field: the
-    checks saving makes first (so the preview refuses what saving would), then whatever this
-    contact's data breaks."""
+def preview_build(
+    *,
+    tenant: Tenant,
+    template: Template,
+    contact: Contact | None,
+    event: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+) -> Preview:
+    """`template` rendered for `contact` (None: the sample contact), with the triggering `event`
+    and extra `data` a journey step would give it. Errors come by field: the checks saving makes
+    first (so the preview refuses what saving would), then whatever this contact's data
+    breaks."""
     from messaging.rendering import template_errors
 
     preview = Preview(channel=template.channel, contact=contact)
@@ -96,7 +110,8 @@ def preview_build(*, tenant: Tenant, template: Template, contact: Contact | None
     if errors:
         preview.errors = errors
         return preview
-    return _render(template.snapshot(), _context(tenant=tenant, contact=contact), preview)
+    context = _context(tenant=tenant, contact=contact, event=event, data=data)
+    return _render(template.snapshot(), context, preview)
 
 
 def delivery_preview(*, delivery: Delivery) -> Preview:
@@ -121,9 +136,12 @@ def template_send_test(
     contact: Contact | None,
     actor: Any,
     to: str = "",
+    event: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
 ) -> SendResult:
-    """Send `template` as rendered for `contact` once: an email to `to` through the configured
-    email backend, a push to the contact's active subscriptions.
+    """Send `template` as rendered for `contact` (with a journey's `event` and `data`) once: an
+    email to `to` through the configured email backend, a push to the contact's active
+    subscriptions.
 
     A test is a real send, so it is refused unless `actor` confirmed their own address; an
     email goes only to a member of the team with a confirmed address (never to any address
@@ -138,7 +156,9 @@ def template_send_test(
             f"Nothing was sent: confirm your email address first (follow the link we sent "
             f"to {actor.email}).",
         )
-    preview = preview_build(tenant=tenant, template=template, contact=contact)
+    preview = preview_build(
+        tenant=tenant, template=template, contact=contact, event=event, data=data
+    )
     if preview.errors:
         return SendResult(False, "Nothing was sent: fix the errors in the template first.")
     if template.channel == Channel.EMAIL:

@@ -136,3 +136,13 @@ def email_webhook_status() -> dict[str, object]:
     from messaging.esp_webhooks import webhook_status  # anymail's views load only when asked
 
     return webhook_status()
+
+
+def contact_unreachable_reason(
+    *, tenant: Tenant, contact: Contact, channel: str, category: str = "marketing"
+) -> str | None:
+    """Why the tenant's `contact` cannot be reached on `channel` now (consent, suppression, no
+    push subscription), or None when it can: messaging.reachability's one definition."""
+    from messaging.reachability import contact_unreachable_reason as reason
+
+    return reason(tenant=tenant, contact=contact, channel=channel, category=category)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from django.core.exceptions import ValidationError
@@ -33,6 +33,9 @@ from messaging.models import (
 from messaging.selectors import sender_identity_get
 from messaging.vapid import vapid_key_pair
 from tenants.models import Tenant
+
+if TYPE_CHECKING:
+    from messaging.previews import SendResult
 
 log = logging.getLogger(__name__)
 
@@ -350,3 +353,29 @@ def sending_policy_save(*, tenant: Tenant, policy: SendingPolicy, **fields: Any)
     policy.full_clean()
     policy.save()
     return policy
+
+
+def template_send_test(
+    *,
+    tenant: Tenant,
+    template: Template,
+    contact: Contact | None,
+    actor: Any,
+    to: str = "",
+    event: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+) -> SendResult:
+    """A test send of `template` rendered for `contact` (messaging.previews.template_send_test
+    says who may send what to whom, how often); a `SendResult` with `ok` and `text`. Journeys'
+    test run sends a path's messages with the step's triggering `event` and `data`."""
+    from messaging.previews import template_send_test as send_test
+
+    return send_test(
+        tenant=tenant,
+        template=template,
+        contact=contact,
+        actor=actor,
+        to=to,
+        event=event,
+        data=data,
+    )

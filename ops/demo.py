@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils.timezone import now
 
 from audience.services import demo_shop_seed
+from journeys.services import journey_demo_seed
 from messaging.models import Channel, Template
 from messaging.services import sender_identity_update, template_save
 from segments.models import Segment
@@ -50,6 +51,8 @@ def seed_demo() -> Tenant:
     demo_shop_seed(tenant=tenant)
     seed_segments(tenant=tenant)
     seed_templates(tenant=tenant)
+    # Two running journeys with people at several steps (journeys/demo.py).
+    journey_demo_seed(tenant=tenant, actor=user)
     return tenant
 
 

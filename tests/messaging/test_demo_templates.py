@@ -18,7 +18,8 @@ def test_the_demo_templates_render_for_a_shopper_with_a_cart() -> None:
     shopper = Contact.objects.filter(tenant=tenant).exclude(cart=[]).exclude(first_name="").first()
     assert shopper is not None
     templates = {t.name: t for t in Template.objects.filter(tenant=tenant)}
-    assert set(templates) == {"Welcome", "Your cart is waiting", "Price drop"}
+    # The demo's own three, beside those its ready-made journeys brought (journeys/presets.py).
+    assert {"Welcome", "Your cart is waiting", "Price drop"} <= set(templates)
     context = context_for_contact(tenant=tenant, contact=shopper)
 
     cart = rendering.render(templates["Your cart is waiting"].snapshot(), context)
@@ -31,4 +32,4 @@ def test_the_demo_templates_render_for_a_shopper_with_a_cart() -> None:
     assert context["recommendations"][0]["name"] in welcome.html
     # Seeding again (every `make run`) adds nothing.
     seed_demo()
-    assert Template.objects.filter(tenant=tenant).count() == 3
+    assert Template.objects.filter(tenant=tenant).count() == len(templates)
