@@ -421,11 +421,13 @@ def node_add(
     if after is not None:
         source = _node(draft, after[0])
         _refuse_port(source, after[1])
-    existing = Node.objects.filter(tenant_id=draft.tenant_id, version=draft)
+    # A key no version of the journey has used: a deleted step's key must not come back as
+    # another step, or publishing would move the people still at the old one onto it.
+    used = Node.objects.filter(tenant_id=draft.tenant_id, version__journey=journey)
     node = Node.objects.create(
         tenant_id=draft.tenant_id,
         version=draft,
-        key=graph_rules.new_key(existing.values_list("key", flat=True)),
+        key=graph_rules.new_key(used.values_list("key", flat=True)),
         kind=kind,
         label=(label or "").strip()[: graph_rules.LABEL_MAX],
         settings=_normalised(node_kind, {**node_kind.defaults(), **(settings or {})}),
@@ -480,6 +482,9 @@ def node_update(
     node = _node(draft, key)
     if not isinstance(kind, _Keep) and kind != node.kind:
         new_kind = _kind(kind)
+        if _is_trigger(node.kind) and new_kind.category != Category.TRIGGER:
+            message = "The trigger can only become another kind of trigger."
+            raise JourneyError(message, fields={"kind": message})
         if new_kind.category == Category.TRIGGER and not _is_trigger(node.kind):
             if _has_trigger(draft, besides=key):
                 message = "The journey has a trigger already; change that one instead."

@@ -281,6 +281,35 @@ def test_it_changes_the_triggers_kind(world: Any) -> None:
         services.node_update(journey=journey, key="m", kind="trigger_signup")
 
 
+def test_it_keeps_the_trigger_a_trigger(world: Any) -> None:
+    journey = make(world, graph=CART)
+    with pytest.raises(JourneyError, match="another kind of trigger"):
+        services.node_update(journey=journey, key="t", kind="wait_delay")
+    with pytest.raises(JourneyError, match="trigger already"):
+        services.node_update(journey=journey, key="w", kind="trigger_api")
+    assert node(journey, "t").kind == "trigger_event"
+    services.graph_replace(
+        journey=journey, graph={"nodes": CART["nodes"][1:], "edges": CART["edges"][1:]}
+    )
+    with pytest.raises(JourneyError, match="others lead to"):
+        services.node_update(journey=journey, key="m", kind="trigger_api")
+    assert services.node_update(journey=journey, key="w", kind="trigger_api").settings == {}
+
+
+def test_it_never_reuses_a_key_an_earlier_version_had(world: Any) -> None:
+    journey = make(
+        world,
+        graph={
+            "nodes": [*CART["nodes"], {"key": "n4", "kind": "exit"}],
+            "edges": [*CART["edges"], {"source": "m", "port": "next", "target": "n4"}],
+        },
+    )
+    services.journey_publish(journey=journey)
+    services.node_delete(journey=journey, key="n4")
+    added = services.node_add(journey=journey, kind="action_push", after=("m", "next"))
+    assert added.key == "n5"
+
+
 def test_it_moves_a_step_and_back_to_the_layout(world: Any) -> None:
     journey = make(world, graph=CART)
     services.node_move(journey=journey, key="m", x=12, y=34)
