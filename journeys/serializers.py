@@ -207,7 +207,7 @@ class ProblemsOutputSerializer(serializers.Serializer):
     """400 on publishing an invalid graph: the API's error shape plus the problems."""
 
     error = serializers.DictField(help_text='`{"code": "invalid_graph", "message": …}`')
-    problems = ProblemSerializer(many=True)
+    problems = ProblemSerializer(many=True, required=False, help_text="With `invalid_graph`.")
 
 
 # --- counts and enrollments -------------------------------------------------------------------

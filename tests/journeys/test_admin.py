@@ -373,3 +373,20 @@ def test_it_lets_a_viewer_look_but_not_change(staff_bob, world, shop) -> None:
     )
     assert response.status_code == 200
     assert not Journey.objects.filter(preset="win_back").exists()
+
+
+def test_it_starts_a_draft_of_a_published_journey_to_edit_its_steps(superuser, world, shop) -> None:
+    journey = shop["acme"]
+    response = superuser.post(
+        "/admin/journeys/journey/",
+        {"action": "start_drafts", "_selected_action": [journey.pk]},
+        follow=True,
+    )
+    assert "1 journey(s) have a draft to edit." in response.content.decode()
+    draft = JourneyVersion.objects.get(journey=journey, state="draft")
+    assert draft.number == 2
+    assert set(Node.objects.filter(version=draft).values_list("key", flat=True)) == {
+        "start",
+        "wait",
+        "mail",
+    }
