@@ -11,7 +11,8 @@ Public interface (the editor's Test run panel and the API call these; keep them 
         does NOT happen and goes on by its timeout, and says so. Stops at an exit, a finish, a
         failure, the end of a path, or after MAX_STEPS steps.
     test_messages_send(*, tenant, journey, contact, to_user, now=None, version=None) -> int
-        the emails that path would send, rendered for `contact` and sent at once to `to_user`'s
+        the emails that path would send, rendered for `contact` with the triggering event and
+        the journey's data (as the step would render them) and sent at once to `to_user`'s
         own (confirmed) address through messaging's "send test" (its limits apply, one test per
         message); returns how many went. Push steps are not sent (a push goes to browsers, not
         to an address). Raises TestSendRefused (with `.sent`) when messaging refuses one.
@@ -142,9 +143,7 @@ def _span(start: datetime, end: datetime) -> str:
 
 
 def _unreachable(tenant: Tenant, contact: Contact, channel: str, category: str) -> str:
-    # messaging.reachability is the one definition of "can be reached"; asked for as a public
-    # selector (requests.md), imported from its module until then.
-    from messaging.reachability import contact_unreachable_reason
+    from messaging.selectors import contact_unreachable_reason
 
     return (
         contact_unreachable_reason(
@@ -163,12 +162,24 @@ def simulate(
     version: JourneyVersion | None = None,
 ) -> list[SimStep]:
     """The path `contact` would take through `journey` entering at `now` (see the module)."""
+    return _walk(tenant=tenant, journey=journey, contact=contact, now=now, version=version)[0]
+
+
+def _walk(
+    *,
+    tenant: Tenant,
+    journey: Journey,
+    contact: Contact,
+    now: datetime | None,
+    version: JourneyVersion | None,
+) -> tuple[list[SimStep], dict[str, Any]]:
+    """The path, and the enrollment's context it was walked with."""
     if journey.tenant_id != tenant.pk or contact.tenant_id != tenant.pk:
         raise ValueError("the journey and the contact must be the tenant's")
     start = now or clock()
     found = _version(journey, version)
     if found is None:
-        return [_stop("", start, "This journey has no version to test.")]
+        return [_stop("", start, "This journey has no version to test.")], {}
     nodes = {n.key: n for n in Node.objects.filter(tenant=tenant, version=found)}
     edges = {
         (e.source, e.port): e.target for e in Edge.objects.filter(tenant=tenant, version=found)
@@ -177,7 +188,7 @@ def simulate(
         (n for n in nodes.values() if _category(n.kind) == node_kinds.Category.TRIGGER), None
     )
     if trigger is None:
-        return [_stop("", start, "The journey has no trigger yet: nothing to test.")]
+        return [_stop("", start, "The journey has no trigger yet: nothing to test.")], {}
     context, how = _entry_context(tenant, contact, trigger)
     found.journey = journey  # the kinds read enrollment.journey / .version
     enrollment = Enrollment(
@@ -201,12 +212,12 @@ def simulate(
             steps.append(
                 _stop(node.key, at, f"Stopped after {MAX_STEPS} steps: the path goes round.")
             )
-            return steps
+            return steps, context
         step = _run(tenant, enrollment, contact, node, at, entered_note)
         entered_note = ""
         steps.extend(step.lines)
         if step.port is None:
-            return steps
+            return steps, context
         at = step.at
         target = edges.get((node.key, step.port))
         if target is None or target not in nodes:
@@ -221,7 +232,7 @@ def simulate(
                     outcome="end",
                 )
             )
-            return steps
+            return steps, context
         node = nodes[target]
         enrollment.node_key, enrollment.arrived_at = node.key, at
         enrollment.steps_taken += 1
@@ -451,14 +462,16 @@ def test_messages_send(
 ) -> int:
     """Send the emails of `contact`'s test-run path to `to_user` now (see the module)."""
     from accounts.services import user_email_verified
+    from journeys.kinds.actions import message_data
     from messaging.models import Template
+    from messaging.services import template_send_test
 
     if not user_email_verified(to_user):
         raise TestSendRefused(
             f"Nothing was sent: confirm your email address first (follow the link we sent to "
             f"{to_user.email})."
         )
-    path = simulate(tenant=tenant, journey=journey, contact=contact, now=now, version=version)
+    path, context = _walk(tenant=tenant, journey=journey, contact=contact, now=now, version=version)
     wanted = [s for s in path if s.channel == "email" and s.template_id]
     templates = {
         str(t.public_id): t
@@ -471,21 +484,20 @@ def test_messages_send(
         template = templates.get(step.template_id)
         if template is None:
             continue
-        result = _send_test(tenant=tenant, template=template, contact=contact, actor=to_user)
+        # Rendered as the step would render it: the triggering event, the journey's data.
+        result = template_send_test(
+            tenant=tenant,
+            template=template,
+            contact=contact,
+            actor=to_user,
+            to=to_user.email,
+            event=context.get("event"),
+            data=message_data(context),
+        )
         if not result.ok:
             raise TestSendRefused(result.text, sent=sent)
         sent += 1
     return sent
-
-
-def _send_test(*, tenant: Tenant, template: Any, contact: Contact, actor: Any) -> Any:
-    # messaging's "send test" (its checks and limits), asked for as a public service
-    # (requests.md), imported from its module until then.
-    from messaging.previews import template_send_test
-
-    return template_send_test(
-        tenant=tenant, template=template, contact=contact, actor=actor, to=actor.email
-    )
 
 
 test_messages_send.__test__ = False  # type: ignore[attr-defined]  # a service, not a pytest test

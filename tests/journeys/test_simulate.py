@@ -23,11 +23,11 @@ def _contact(world, **fields):  # type: ignore[no-untyped-def]
     return Contact.objects.create(tenant=world.acme, **{**defaults, **fields})
 
 
-def _event(contact, name, at, **properties):  # type: ignore[no-untyped-def]
+def _event(contact, event_name, at, **properties):  # type: ignore[no-untyped-def]
     return Event.objects.create(
         tenant=contact.tenant,
         contact=contact,
-        name=name,
+        name=event_name,
         properties=properties,
         occurred_at=at,
         received_at=at,
@@ -264,3 +264,17 @@ def test_it_stops_a_path_that_goes_round(world) -> None:  # type: ignore[no-unty
     assert len(steps) == simulate.MAX_STEPS + 1
     assert steps[-1].text == "Stopped after 50 steps: the path goes round."
     assert steps[-2].at == NOW + timedelta(days=24)
+
+
+def test_it_renders_test_messages_with_the_triggering_event(world) -> None:  # type: ignore[no-untyped-def]
+    journey = presets.preset_create(tenant=world.acme, key="browse_abandonment")
+    ann = _contact(world)
+    _event(ann, "Product Viewed", NOW - timedelta(hours=2), sku="TENT-1", name="Trail Tent")
+    mail.outbox.clear()
+
+    sent = simulate.test_messages_send(
+        tenant=world.acme, journey=journey, contact=ann, to_user=world.dave, now=NOW
+    )
+
+    assert sent == 1
+    assert mail.outbox[0].subject == "[Test] Still thinking about Trail Tent?"
