@@ -15,10 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _seed():  # type: ignore[no-untyped-def]
-    tenant = seed_demo()
-    # Until ops.demo calls it (requests.md), seed the journeys' part here as it will.
-    services.journey_demo_seed(tenant=tenant)
-    return tenant
+    return seed_demo()  # `manage.py seed_demo`: ops.demo calls journeys.services.journey_demo_seed
 
 
 def test_it_runs_two_live_journeys_with_people_at_several_steps() -> None:
