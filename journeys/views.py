@@ -46,7 +46,7 @@ COUNT_NAMES = ("entered", "waiting", "completed", "converted", "failed")
 COUNT_LABELS = {
     "entered": "entered",
     "waiting": "waiting",
-    "completed": "completed",
+    "completed": "done",
     "converted": "converted",
     "failed": "failed",
 }
@@ -129,13 +129,17 @@ def _title(node: graph.GraphNode, kind: NodeKind | None) -> str:
     return kind.label if kind is not None else node.kind
 
 
-def _summary(node: graph.GraphNode, kind: NodeKind | None) -> str:
+def _summary(node: graph.GraphNode, kind: NodeKind | None, template_names: dict[str, str]) -> str:
     if kind is None:
         return "This kind of step no longer exists."
     try:
-        return kind.describe(node.settings)
+        text = kind.describe(node.settings)
     except Exception:  # unfinished settings: the card says what is missing instead
-        return kind.label
+        text = kind.label
+    template = template_names.get(str(node.settings.get("template", "")))
+    if text == kind.label and template:  # "Send an email" says less than its template's name
+        return f"“{template}”"
+    return text
 
 
 def _edge_path(sx: int, sy: int, tx: int, ty: int) -> str:
@@ -150,6 +154,7 @@ def canvas_build(
     *,
     stats: dict[str, selectors.NodeStats],
     selected: str = "",
+    template_names: dict[str, str] | None = None,
 ) -> Canvas:
     problems = graph.validate(g)
     where = graph.positions(g)
@@ -189,7 +194,7 @@ def canvas_build(
                 category_label=Category.LABELS.get(kind.category, "") if kind else "",
                 icon=CATEGORY_ICONS.get(kind.category, "•") if kind else "•",
                 title=_title(node, kind),
-                summary=_summary(node, kind),
+                summary=_summary(node, kind, template_names or {}),
                 x=x,
                 y=y,
                 ports=ports,
@@ -331,7 +336,9 @@ def _context(
 ) -> dict[str, Any]:
     journey = state.journey
     stats = selectors.node_stats(journey=journey) if state.version is not None else {}
-    canvas = canvas_build(state.graph, stats=stats, selected=selected)
+    names = dict(template_list(tenant=request.tenant).values_list("public_id", "name"))
+    names = {str(k): v for k, v in names.items()}
+    canvas = canvas_build(state.graph, stats=stats, selected=selected, template_names=names)
     slug = request.tenant.slug
     editing_live = (
         state.version is not None

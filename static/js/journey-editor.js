@@ -372,9 +372,9 @@
     if (!world()) return;
     if (!zoomChosen) {
       var f = frame(), w = world();
-      // Start at 100%, or smaller so that the journey fits (down to 60%; then scroll).
-      zoom = Math.max(0.6, fitZoom());
-      if (f && +w.dataset.width * zoom <= f.clientWidth) zoom = Math.min(1, zoom);
+      // Start at 100%, or narrower so that the journey's width fits (down to 60%; then
+      // scroll). A long journey scrolls down, as a page does.
+      zoom = f ? Math.min(1, Math.max(0.6, Math.floor(f.clientWidth / +w.dataset.width * 100) / 100)) : 1;
     }
     applyZoom();
   }
