@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, transaction
+import orjson
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -358,8 +359,56 @@ def _advance(enrollments: list[Enrollment], now: datetime) -> int:
     finally:
         _batch.reset(token)
     Step.objects.bulk_create(steps, batch_size=2000)
-    Enrollment.objects.bulk_update(enrollments, ENROLLMENT_FIELDS, batch_size=1000)
+    enrollments_save(enrollments)
     return len(enrollments)
+
+
+# PostgreSQL types of ENROLLMENT_FIELDS, for enrollments_save's arrays.
+_FIELD_TYPES = {
+    "node_key": "text",
+    "arrived_at": "timestamptz",
+    "state": "text",
+    "due_at": "timestamptz",
+    "wait_event": "text",
+    "wait_match": "jsonb",
+    "context": "jsonb",
+    "steps_taken": "integer",
+    "attempts": "integer",
+    "failure": "text",
+    "converted_at": "timestamptz",
+    "revenue": "numeric",
+    "finished_at": "timestamptz",
+    "updated_at": "timestamptz",
+}
+
+
+def enrollments_save(enrollments: Sequence[Enrollment]) -> None:
+    """Write back ENROLLMENT_FIELDS of many enrollments at once. On PostgreSQL, one
+    `UPDATE … FROM unnest(arrays)`: Django's bulk_update builds a CASE per field and row, which
+    took 75% of a batch's time (bench/engine.py --profile: 25 s of 33 s for 5,000 enrollments)."""
+    if not enrollments:
+        return
+    if connection.vendor != "postgresql":
+        Enrollment.objects.bulk_update(enrollments, ENROLLMENT_FIELDS, batch_size=1000)
+        return
+    columns = ["id", *ENROLLMENT_FIELDS]
+    types = {"id": "bigint", **_FIELD_TYPES}
+    arrays: list[list[Any]] = [[e.pk for e in enrollments]]
+    for name in ENROLLMENT_FIELDS:
+        values = [getattr(e, name) for e in enrollments]
+        if types[name] == "jsonb":
+            values = [orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode() for v in values]
+        arrays.append(values)
+    unnest = ", ".join(f"%s::{'text' if types[c] == 'jsonb' else types[c]}[]" for c in columns)
+    assignments = ", ".join(
+        f"{c} = v.{c}::jsonb" if types[c] == "jsonb" else f"{c} = v.{c}" for c in ENROLLMENT_FIELDS
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Enrollment._meta.db_table} AS e SET {assignments}"
+            f" FROM unnest({unnest}) AS v({', '.join(columns)}) WHERE e.id = v.id",
+            arrays,
+        )
 
 
 def advance_due(*, limit: int = BATCH, now: datetime | None = None) -> int:
@@ -731,7 +780,7 @@ def _events_on_open(
                 enrollment.updated_at = now
                 changed.append(enrollment)
         Step.objects.bulk_create(steps)
-        Enrollment.objects.bulk_update(changed, ENROLLMENT_FIELDS, batch_size=1000)
+        enrollments_save(changed)
 
 
 def _goal_met(graph: Graph, enrollment: Enrollment, row: dict[str, Any]) -> Node | None:
