@@ -336,8 +336,10 @@ def _context(
 ) -> dict[str, Any]:
     journey = state.journey
     stats = selectors.node_stats(journey=journey) if state.version is not None else {}
-    names = dict(template_list(tenant=request.tenant).values_list("public_id", "name"))
-    names = {str(k): v for k, v in names.items()}
+    names = {
+        str(public_id): name
+        for public_id, name in template_list(tenant=request.tenant).values_list("public_id", "name")
+    }
     canvas = canvas_build(state.graph, stats=stats, selected=selected, template_names=names)
     slug = request.tenant.slug
     editing_live = (
