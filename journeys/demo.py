@@ -11,7 +11,7 @@ left alone.
 
 Everything goes through the real paths: the presets make the journeys, `journey_publish`
 publishes them, the engine enrols each shopper at a moment in the past
-(`engine.enrollment_start`) and advances them as the beat would have (`advance_enrollments` at
+(`entry.enrollment_start`) and advances them as the beat would have (`advance_enrollments` at
 each due time, up to now), and the converting order is a recorded event the engine processes.
 The failed enrollment is real too: version 1 of the cart journey pointed its push step at a
 template that was deleted while it ran ("The push template no longer exists."); version 2
@@ -27,7 +27,7 @@ from django.db import transaction
 from django.utils.timezone import now as clock
 
 from audience.models import Contact, Event
-from journeys import engine, presets, services
+from journeys import engine, entry, presets, reactions, services
 from journeys.models import Enrollment, Journey
 from tenants.models import Tenant
 
@@ -74,7 +74,7 @@ def _latest(contact: Contact, name: str) -> dict[str, Any] | None:
         .values("pk", "name", "properties", "occurred_at")
         .first()
     )
-    return engine.event_dict(dict(row)) if row else None
+    return reactions.event_dict(dict(row)) if row else None
 
 
 def _run(
@@ -86,7 +86,7 @@ def _run(
     context: dict[str, Any],
 ) -> Enrollment | None:
     """Enrol `contact` at `entered` and advance them as the beat would have, up to `now`."""
-    enrollment = engine.enrollment_start(
+    enrollment = entry.enrollment_start(
         tenant=tenant,
         journey=journey,
         contact=contact,
@@ -200,7 +200,7 @@ def _order(tenant: Tenant, contact: Contact, at: datetime) -> None:
             )
         ],
     )
-    engine.events_process(tenant=tenant, event_ids=ids, now=at)
+    reactions.events_process(tenant=tenant, event_ids=ids, now=at)
 
 
 def _onboarding_journey(tenant: Tenant, actor: Any, contacts: list[Contact], now: datetime) -> int:

@@ -13,15 +13,12 @@ their contacts), the versions, nodes and edges of the versions met, templates on
 insert of deliveries per template, one insert of steps, one update of the enrollments. Nodes
 that read per contact (a condition, an event branch, a profile update, a webhook) add their own.
 
-Entry points:
-    enrollment_start(tenant=, journey=, contact=, context=, now=)    -> Enrollment | None
+Entry points here:
     advance_due(limit=, now=)                                        -> enrollments advanced
     advance_enrollments(ids=, now=)                                  -> enrollments advanced
     enrollments_retry(tenant=, enrollments=, now=)                   -> enrollments retried
-    events_process(tenant=, event_ids=, now=)                        -> EventsOutcome
-    segment_changed(tenant=, segment=, entered=, exited=, now=)      -> enrollments started
-    contacts_merge(tenant=, merged=)                                 -> enrollments moved
-    date_triggers_scan(now=)                                         -> enrollments started
+Entering is journeys/entry.py (enrollment_start); what events, segment changes and merges do
+to enrollments is journeys/reactions.py; yearly dates are journeys/dates.py.
 """
 
 from __future__ import annotations
@@ -33,23 +30,18 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db import connection, transaction
 from django.utils import timezone
 
 from journeys import node_kinds
-from journeys.kinds.goals import conversion_record
-from journeys.kinds.triggers import duration, parse_time, properties_match
-from journeys.kinds.waits import local_moment, match_holds, zone_of
-from journeys.models import Enrollment, Journey, JourneyVersion, Node, Reentry, Step
+from journeys.models import Enrollment, Journey, JourneyVersion, Node, Step
 from journeys.node_kinds import Fail, Finish, Follow, StepContext, Wait
 
 if TYPE_CHECKING:
-    from audience.models import Contact
     from messaging.models import Template
     from messaging.services import Decision
     from tenants.models import Tenant
@@ -59,8 +51,6 @@ log = logging.getLogger(__name__)
 OPEN = (Enrollment.State.ACTIVE, Enrollment.State.WAITING)
 MAX_HOPS = 50  # nodes one enrollment may pass in one run (graph rules forbid cycles without waits)
 BATCH = 500
-SIGNUP_EVENT = "Signed Up"
-DATE_LOOKBACK = timedelta(hours=36)  # a date trigger whose moment passed this long ago is missed
 ENROLLMENT_FIELDS = [
     "node_key",
     "arrived_at",
@@ -192,7 +182,7 @@ def message_decide(
 # --- running steps ---------------------------------------------------------------------------
 
 
-def _step(
+def step_log(
     enrollment: Enrollment, result: str, now: datetime, port: str = "", **detail: Any
 ) -> Step:
     return Step(
@@ -207,7 +197,7 @@ def _step(
     )
 
 
-def _finish(enrollment: Enrollment, state: str, now: datetime) -> None:
+def finish(enrollment: Enrollment, state: str, now: datetime) -> None:
     enrollment.state = state
     enrollment.finished_at = now
     enrollment.due_at = None
@@ -252,8 +242,8 @@ def run(enrollment: Enrollment, graph: Graph, now: datetime, steps: list[Step]) 
             _wait(enrollment, outcome, now, steps)
             return
         if isinstance(outcome, Finish):
-            steps.append(_step(enrollment, FINAL_RESULTS[outcome.state], now, **outcome.detail))
-            _finish(enrollment, outcome.state, now)
+            steps.append(step_log(enrollment, FINAL_RESULTS[outcome.state], now, **outcome.detail))
+            finish(enrollment, outcome.state, now)
             return
         if isinstance(outcome, Fail):
             _fail(enrollment, outcome, now, steps)
@@ -264,11 +254,11 @@ def run(enrollment: Enrollment, graph: Graph, now: datetime, steps: list[Step]) 
             result = Step.Result.SENT
         elif node.kind == "goal" and outcome.port == "converted":
             result = Step.Result.CONVERTED
-        steps.append(_step(enrollment, result, now, outcome.port, **outcome.detail))
+        steps.append(step_log(enrollment, result, now, outcome.port, **outcome.detail))
         target = graph.edges.get((node.key, outcome.port))
         if target is None:  # the path ends here
-            steps.append(_step(enrollment, Step.Result.COMPLETED, now))
-            _finish(enrollment, Enrollment.State.COMPLETED, now)
+            steps.append(step_log(enrollment, Step.Result.COMPLETED, now))
+            finish(enrollment, Enrollment.State.COMPLETED, now)
             return
         enrollment.node_key = target
         enrollment.arrived_at = now
@@ -295,7 +285,7 @@ def _wait(enrollment: Enrollment, wait: Wait, now: datetime, steps: list[Step]) 
     enrollment.wait_event = wait.event
     enrollment.wait_match = dict(wait.match)
     if changed:
-        steps.append(_step(enrollment, Step.Result.WAITING, now, **wait.detail))
+        steps.append(step_log(enrollment, Step.Result.WAITING, now, **wait.detail))
 
 
 def _fail(enrollment: Enrollment, fail: Fail, now: datetime, steps: list[Step]) -> None:
@@ -305,7 +295,7 @@ def _fail(enrollment: Enrollment, fail: Fail, now: datetime, steps: list[Step]) 
         enrollment.due_at = fail.retry_at
         enrollment.failure = fail.reason
         steps.append(
-            _step(
+            step_log(
                 enrollment,
                 Step.Result.FAILED,
                 now,
@@ -315,7 +305,7 @@ def _fail(enrollment: Enrollment, fail: Fail, now: datetime, steps: list[Step]) 
             )
         )
         return
-    steps.append(_step(enrollment, Step.Result.FAILED, now, reason=fail.reason))
+    steps.append(step_log(enrollment, Step.Result.FAILED, now, reason=fail.reason))
     enrollment.state = Enrollment.State.FAILED
     enrollment.failure = fail.reason
     enrollment.due_at = None
@@ -459,135 +449,13 @@ def _advance_singly(*, limit: int, now: datetime, ids: Sequence[int] | None) -> 
     return done
 
 
-def _queue_advance(ids: list[int]) -> None:
+def advance_later(ids: list[int]) -> None:
     from journeys import tasks
 
     try:
         tasks.enrollments_advance.delay(ids)
     except Exception:  # the broker is down: the beat's advance_due picks them up (due now)
         log.warning("could not queue the advance of %d enrollments", len(ids), exc_info=True)
-
-
-# --- entering --------------------------------------------------------------------------------
-
-
-def _may_enter(
-    *, version: JourneyVersion, journey_id: int, contact_id: int, now: datetime, occurrence: str
-) -> bool:
-    previous = Enrollment.objects.filter(
-        tenant_id=version.tenant_id, journey_id=journey_id, contact_id=contact_id
-    )
-    if occurrence:  # a date trigger: once per date, whatever the re-entry rule
-        return not previous.filter(Q(context__occurrence=occurrence) | Q(state__in=OPEN)).exists()
-    last = previous.order_by("-entered_at").values_list("state", "entered_at").first()
-    if last is None:
-        return True
-    if last[0] in OPEN or version.reentry == Reentry.NEVER:
-        return False
-    if version.reentry == Reentry.AFTER:
-        return last[1] <= now - timedelta(days=version.reentry_days or 0)
-    return True
-
-
-def _enter(
-    *,
-    graph: Graph,
-    contact_id: int,
-    context: dict[str, Any],
-    now: datetime,
-    occurrence: str = "",
-) -> Enrollment | None:
-    """Enroll one contact into a published version (caller's transaction); None when the
-    journey's rules or the one-open constraint say no."""
-    version = graph.version
-    trigger = graph.trigger
-    if trigger is None:
-        return None
-    if version.max_enrollments is not None:
-        # Serialise entries into a capped journey (its row lock) so the cap holds exactly.
-        Journey.objects.select_for_update().filter(pk=version.journey_id).values_list("pk")[
-            :1
-        ].get()
-        count = Enrollment.objects.filter(
-            tenant_id=version.tenant_id, journey_id=version.journey_id
-        ).count()
-        if count >= version.max_enrollments:
-            return None
-    if not _may_enter(
-        version=version,
-        journey_id=version.journey_id,
-        contact_id=contact_id,
-        now=now,
-        occurrence=occurrence,
-    ):
-        return None
-    if occurrence:
-        context = {**context, "occurrence": occurrence}
-    enrollment = Enrollment(
-        tenant_id=version.tenant_id,
-        journey_id=version.journey_id,
-        version=version,
-        contact_id=contact_id,
-        node_key=trigger.key,
-        arrived_at=now,
-        due_at=now,
-        state=Enrollment.State.ACTIVE,
-        context=context,
-        entered_at=now,
-        updated_at=now,
-    )
-    try:
-        with transaction.atomic():  # a savepoint: another process enrolled them just now
-            enrollment.save(force_insert=True)
-    except IntegrityError:
-        return None
-    Step.objects.create(
-        tenant_id=version.tenant_id,
-        enrollment=enrollment,
-        version=version,
-        node_key=trigger.key,
-        result=Step.Result.ENTERED,
-        detail={"trigger": trigger.kind},
-        created_at=now,
-    )
-    return enrollment
-
-
-def enrollment_start(
-    *,
-    tenant: Tenant,
-    journey: Journey,
-    contact: Contact,
-    context: dict[str, Any],
-    now: datetime | None = None,
-    advance: bool = True,
-) -> Enrollment | None:
-    """Enroll `contact` into the live journey's published version now (the API trigger, a
-    test, the events' triggers). None when the journey is not live, or its re-entry rule, its
-    maximum or an open enrollment of the contact says no. The first steps run right after
-    commit (a queued task; `advance=False` leaves them to the caller or the beat)."""
-    if journey.tenant_id != tenant.pk or contact.tenant_id != tenant.pk:
-        raise ValueError("the journey and the contact must be the tenant's")
-    now = now or timezone.now()
-    journey = Journey.objects.get(tenant=tenant, pk=journey.pk)
-    if journey.status != Journey.Status.LIVE:
-        return None
-    version_id = (
-        JourneyVersion.objects.filter(
-            tenant=tenant, journey=journey, state=JourneyVersion.State.PUBLISHED
-        )
-        .values_list("pk", flat=True)
-        .first()
-    )
-    if version_id is None:
-        return None
-    graph = graphs_load([version_id])[version_id]
-    with transaction.atomic():
-        enrollment = _enter(graph=graph, contact_id=contact.pk, context=dict(context), now=now)
-        if enrollment is not None and advance:
-            ids = [enrollment.pk]
-            transaction.on_commit(lambda: _queue_advance(ids), robust=True)
-    return enrollment
 
 
 def enrollments_retry(
@@ -623,7 +491,7 @@ def enrollments_retry(
             if (enrollment.journey_id, enrollment.contact_id) in busy:
                 continue
             busy.add((enrollment.journey_id, enrollment.contact_id))
-            steps.append(_step(enrollment, Step.Result.RETRIED, now, reason=enrollment.failure))
+            steps.append(step_log(enrollment, Step.Result.RETRIED, now, reason=enrollment.failure))
             enrollment.state = Enrollment.State.ACTIVE
             enrollment.due_at = now
             enrollment.attempts = 0
@@ -637,373 +505,5 @@ def enrollments_retry(
             ["state", "due_at", "attempts", "failure", "finished_at", "updated_at"],
         )
         if retried:
-            transaction.on_commit(lambda: _queue_advance(retried), robust=True)
+            transaction.on_commit(lambda: advance_later(retried), robust=True)
     return len(retried)
-
-
-# --- events: triggers, wakes, goals, exits ---------------------------------------------------
-
-
-@dataclass
-class EventsOutcome:
-    started: list[int] = field(default_factory=list)
-    woken: list[int] = field(default_factory=list)
-    converted: list[int] = field(default_factory=list)
-    exited: list[int] = field(default_factory=list)
-
-
-def event_dict(row: dict[str, Any]) -> dict[str, Any]:
-    """An event as enrollments keep it (`context["event"]`, `woken_by`)."""
-    return {
-        "id": row["pk"],
-        "name": row["name"],
-        "properties": row["properties"] if isinstance(row["properties"], dict) else {},
-        "occurred_at": row["occurred_at"].isoformat(),
-    }
-
-
-def events_process(
-    *, tenant: Tenant, event_ids: Sequence[int], now: datetime | None = None
-) -> EventsOutcome:
-    """What recorded events do to journeys: end open enrollments on exit events, count
-    conversions, wake waits, then enter contacts into journeys they trigger; and run the
-    woken and the new at once. Safe to run twice for the same events."""
-    from audience.models import Event
-
-    now = now or timezone.now()
-    events: list[dict[str, Any]] = [
-        dict(row)
-        for row in Event.objects.filter(tenant=tenant, pk__in=list(event_ids))
-        .order_by("occurred_at", "pk")
-        .values("pk", "contact_id", "name", "properties", "occurred_at", "received_at")
-    ]
-    outcome = EventsOutcome()
-    if not events:
-        return outcome
-    _events_on_open(tenant, events, now, outcome)
-    _events_trigger(tenant, events, now, outcome)
-    advance_enrollments(ids=outcome.woken + outcome.started, now=now)
-    return outcome
-
-
-def _after_entry(row: dict[str, Any], enrollment: Enrollment) -> bool:
-    """Whether an event belongs to this enrollment's time (not before it entered, nor the
-    event that started it)."""
-    if (enrollment.context.get("event") or {}).get("id") == row["pk"]:
-        return False
-    return (
-        row["occurred_at"] >= enrollment.entered_at or row["received_at"] >= enrollment.entered_at
-    )
-
-
-def _events_on_open(
-    tenant: Tenant, events: list[dict[str, Any]], now: datetime, outcome: EventsOutcome
-) -> None:
-    by_contact: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for row in events:
-        by_contact[row["contact_id"]].append(row)
-    names = {row["name"] for row in events}
-    with transaction.atomic():
-        # Blocking locks (a batch holding one is short); always in pk order: no deadlock.
-        open_rows = list(
-            Enrollment.objects.select_for_update(of=("self",))
-            .filter(tenant=tenant, contact_id__in=list(by_contact), state__in=OPEN)
-            .order_by("pk")
-        )
-        if not open_rows:
-            return
-        graphs = graphs_load(e.version_id for e in open_rows)
-        steps: list[Step] = []
-        changed = []
-        for enrollment in open_rows:
-            graph = graphs[enrollment.version_id]
-            version = graph.version
-            if not isinstance(enrollment.context, dict):
-                enrollment.context = {}
-            relevant = (
-                set(version.exit_events or [])
-                | set(version.goal_events or [])
-                | {enrollment.wait_event}
-            )
-            if not relevant & names:
-                continue
-            touched = False
-            for row in by_contact[enrollment.contact_id]:
-                if enrollment.state not in OPEN:
-                    break
-                if not _after_entry(row, enrollment):
-                    continue
-                event = event_dict(row)
-                # The goal first: an order that is both the goal and an exit event counts.
-                if enrollment.converted_at is None and row["name"] in (version.goal_events or []):
-                    goal = _goal_met(graph, enrollment, row)
-                    if goal is not None:
-                        conversion_record(
-                            enrollment,
-                            event,
-                            goal.settings.get("revenue_property", "revenue") or "",
-                            now,
-                        )
-                        steps.append(
-                            _step(
-                                enrollment,
-                                Step.Result.CONVERTED,
-                                now,
-                                event=row["name"],
-                                revenue=str(enrollment.revenue or ""),
-                                goal=goal.key,
-                            )
-                        )
-                        outcome.converted.append(enrollment.pk)
-                        touched = True
-                        if version.exit_on_goal:
-                            _finish(enrollment, Enrollment.State.CONVERTED, now)
-                            break
-                if row["name"] in (version.exit_events or []):
-                    steps.append(_step(enrollment, Step.Result.EXITED, now, event=row["name"]))
-                    _finish(enrollment, Enrollment.State.EXITED, now)
-                    outcome.exited.append(enrollment.pk)
-                    touched = True
-                    break
-                if (
-                    enrollment.state == Enrollment.State.WAITING
-                    and enrollment.wait_event == row["name"]
-                    and match_holds(enrollment.wait_match or {}, event["properties"])
-                    and _node_filters_hold(graph, enrollment.node_key, event["properties"])
-                ):
-                    enrollment.context["woken_by"] = event
-                    enrollment.due_at = now
-                    outcome.woken.append(enrollment.pk)
-                    touched = True
-                    break
-            if touched:
-                enrollment.updated_at = now
-                changed.append(enrollment)
-        Step.objects.bulk_create(steps)
-        enrollments_save(changed)
-
-
-def _goal_met(graph: Graph, enrollment: Enrollment, row: dict[str, Any]) -> Node | None:
-    """The goal node this event meets within its window after entry, if any."""
-    for node in graph.nodes.values():
-        s = node.settings
-        if node.kind != "goal" or s.get("event") != row["name"]:
-            continue
-        if row["occurred_at"] > enrollment.entered_at + duration(s):
-            continue
-        if properties_match(row["properties"], s.get("filters") or []):
-            return node
-    return None
-
-
-def _node_filters_hold(graph: Graph, node_key: str, properties: dict[str, Any]) -> bool:
-    node = graph.nodes.get(node_key)
-    return node is None or properties_match(properties, node.settings.get("filters") or [])
-
-
-def _live_versions(tenant: Tenant, kinds: Sequence[str]) -> dict[int, Graph]:
-    ids = JourneyVersion.objects.filter(
-        tenant=tenant,
-        state=JourneyVersion.State.PUBLISHED,
-        journey__status=Journey.Status.LIVE,
-        trigger_kind__in=list(kinds),
-    ).values_list("pk", flat=True)
-    return graphs_load(ids)
-
-
-def _events_trigger(
-    tenant: Tenant, events: list[dict[str, Any]], now: datetime, outcome: EventsOutcome
-) -> None:
-    names = {row["name"] for row in events}
-    graphs = _live_versions(tenant, ["trigger_event", "trigger_signup"])
-    for graph in graphs.values():
-        trigger = graph.trigger
-        if trigger is None:
-            continue
-        filters: list[dict[str, Any]] = []
-        if trigger.kind == "trigger_signup":
-            wanted = SIGNUP_EVENT
-        else:
-            wanted = trigger.settings.get("event") or graph.version.trigger_event
-            filters = trigger.settings.get("filters") or []
-        if wanted not in names:
-            continue
-        for row in events:
-            if row["name"] != wanted or not properties_match(row["properties"], filters):
-                continue
-            with transaction.atomic():
-                enrollment = _enter(
-                    graph=graph,
-                    contact_id=row["contact_id"],
-                    context={"event": event_dict(row)},
-                    now=now,
-                )
-            if enrollment is not None:
-                outcome.started.append(enrollment.pk)
-
-
-def segment_changed(
-    *,
-    tenant: Tenant,
-    segment_public_id: str,
-    entered: Sequence[int],
-    exited: Sequence[int],
-    now: datetime | None = None,
-) -> int:
-    """Enter contacts who entered (or left) a segment into the journeys it triggers."""
-    now = now or timezone.now()
-    started: list[int] = []
-    for graph in _live_versions(tenant, ["trigger_segment"]).values():
-        trigger = graph.trigger
-        if trigger is None or str(trigger.settings.get("segment")) != segment_public_id:
-            continue
-        exiting = trigger.settings.get("direction") == "exited"
-        name = "Segment Exited" if exiting else "Segment Entered"
-        for contact_id in exited if exiting else entered:
-            with transaction.atomic():
-                enrollment = _enter(
-                    graph=graph,
-                    contact_id=contact_id,
-                    context={"event": {"name": name, "properties": {"segment": segment_public_id}}},
-                    now=now,
-                )
-            if enrollment is not None:
-                started.append(enrollment.pk)
-    for start in range(0, len(started), BATCH):
-        advance_enrollments(ids=started[start : start + BATCH], now=now)
-    return len(started)
-
-
-def contacts_merge(*, tenant: Tenant, merged: dict[int, int]) -> int:
-    """Move the enrollments of absorbed contacts to the contact each became (inside the
-    merge's transaction). Where both were in the same journey, the absorbed one's open run
-    exits (one open run per contact and journey). Returns how many moved."""
-    if not merged:
-        return 0
-    now = timezone.now()
-    rows = list(
-        Enrollment.objects.select_for_update()
-        .filter(tenant=tenant, contact_id__in=list(merged) + list(set(merged.values())))
-        .order_by("pk")
-    )
-    open_targets = {
-        (e.journey_id, e.contact_id) for e in rows if e.state in OPEN and e.contact_id not in merged
-    }
-    steps, exits = [], []
-    for enrollment in rows:
-        if enrollment.contact_id not in merged or enrollment.state not in OPEN:
-            continue
-        key = (enrollment.journey_id, merged[enrollment.contact_id])
-        if key in open_targets:
-            steps.append(_step(enrollment, Step.Result.EXITED, now, reason="merged"))
-            _finish(enrollment, Enrollment.State.EXITED, now)
-            enrollment.updated_at = now
-            exits.append(enrollment)
-        else:
-            open_targets.add(key)
-    Step.objects.bulk_create(steps)
-    Enrollment.objects.bulk_update(exits, ENROLLMENT_FIELDS)
-    moved = 0
-    for absorbed, target in merged.items():
-        moved += Enrollment.objects.filter(tenant=tenant, contact_id=absorbed).update(
-            contact_id=target
-        )
-    return moved
-
-
-# --- date triggers ---------------------------------------------------------------------------
-
-
-def _anniversary(raw: object) -> tuple[int, int] | None:
-    """(month, day) of a custom date attribute ("YYYY-MM-DD", or "MM-DD")."""
-    text = str(raw or "").strip()[:10]
-    try:
-        if len(text) == 10:
-            parsed = date.fromisoformat(text)
-            return parsed.month, parsed.day
-        month, day = (int(p) for p in text.split("-"))
-        date(2000, month, day)
-        return month, day
-    except ValueError:
-        return None
-
-
-def _occurs_on(month: int, day: int, on: date) -> bool:
-    """Whether a yearly (month, day) falls on `on` (29 February on the 28th in other years)."""
-    if (on.month, on.day) == (month, day):
-        return True
-    leap = on.year % 4 == 0 and (on.year % 100 != 0 or on.year % 400 == 0)
-    return (month, day) == (2, 29) and not leap and (on.month, on.day) == (2, 28)
-
-
-def date_triggers_scan(*, now: datetime | None = None) -> int:
-    """Enter contacts whose date moment (their birthday, or a custom date attribute, offset by
-    some days, at a local time) has passed since the last scans, once per date: the date is
-    the enrollment's `occurrence`, so scanning again enrolls no one twice. Returns how many."""
-    from audience.models import Contact
-
-    now = now or timezone.now()
-    started = 0
-    graph_ids = JourneyVersion.objects.filter(
-        state=JourneyVersion.State.PUBLISHED,
-        journey__status=Journey.Status.LIVE,
-        trigger_kind="trigger_date",
-    ).values_list("pk", flat=True)
-    for graph in graphs_load(graph_ids).values():
-        trigger = graph.trigger
-        if trigger is None:
-            continue
-        version = graph.version
-        s = trigger.settings
-        since = max(now - DATE_LOOKBACK, version.published_at or now - DATE_LOOKBACK)
-        offset = timedelta(days=int(s.get("offset_days") or 0))
-        at = parse_time(s.get("at") or "09:00")
-        attribute = s.get("attribute") or "birthday"
-        # Local dates anywhere on earth between `since` and now (zones span -12 h to +14 h).
-        days = [
-            since.date() + timedelta(days=i)
-            for i in range(-1, (now.date() - since.date()).days + 2)
-        ]
-        anniversaries = {((d - offset).month, (d - offset).day) for d in days}
-        if (2, 28) in anniversaries:
-            anniversaries.add((2, 29))
-        contacts = Contact.objects.filter(tenant_id=version.tenant_id)
-        if attribute == "birthday":
-            q = Q()
-            for month, mday in anniversaries:
-                q |= Q(birthday_month=month, birthday_day=mday)
-            contacts = contacts.filter(q)
-        else:
-            contacts = contacts.filter(attributes__has_key=attribute)
-        due: list[tuple[int, date]] = []
-        for contact in contacts.only(
-            "pk", "timezone", "birthday_month", "birthday_day", "attributes"
-        ):
-            if attribute == "birthday":
-                yearly = (contact.birthday_month or 0, contact.birthday_day or 0)
-            else:
-                found = _anniversary((contact.attributes or {}).get(attribute))
-                if found is None:
-                    continue
-                yearly = found
-            zone = zone_of(contact, version.tenant)
-            for day in days:
-                if not _occurs_on(*yearly, day - offset):
-                    continue
-                moment = local_moment(day, at, zone)
-                if since < moment <= now:
-                    due.append((contact.pk, day))
-        for contact_id, day in due:
-            with transaction.atomic():
-                enrollment = _enter(
-                    graph=graph,
-                    contact_id=contact_id,
-                    context={"data": {"date": day.isoformat()}},
-                    now=now,
-                    occurrence=f"{attribute}:{day.isoformat()}",
-                )
-            if enrollment is not None:
-                started += 1
-    if started:
-        advance_due(now=now)
-    return started

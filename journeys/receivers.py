@@ -62,6 +62,6 @@ def _segment_changed(
 @receiver(contacts_merged, dispatch_uid="journeys.contacts_merged")
 def _contacts_merged(*, tenant: Any, merged: dict[int, int], **kwargs: Any) -> None:
     # Inside the merge's transaction: the absorbed contacts are deleted right after.
-    from journeys import engine
+    from journeys import reactions
 
-    engine.contacts_merge(tenant=tenant, merged=merged)
+    reactions.contacts_merge(tenant=tenant, merged=merged)

@@ -854,9 +854,9 @@ def journey_enroll(
     published = journey_published(journey=journey)
     if published is None or published.trigger_kind != "trigger_api":
         raise JourneyConflict("This journey doesn't take people in through the API.")
-    from journeys import engine  # the engine imports these services' module-mates
+    from journeys import entry  # the engine imports these services' module-mates
 
-    enrollment = engine.enrollment_start(
+    enrollment = entry.enrollment_start(
         tenant=journey.tenant,
         journey=journey,
         contact=contact,

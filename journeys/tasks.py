@@ -6,7 +6,7 @@ import time
 
 from celery import shared_task
 
-from journeys import engine
+from journeys import dates, engine, reactions
 
 ADVANCE_BUDGET = 4.0  # seconds one tick keeps taking batches (the beat ticks every 5 s)
 
@@ -36,7 +36,7 @@ def events_process(tenant_id: int, event_ids: list[int]) -> int:
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return 0
-    outcome = engine.events_process(tenant=tenant, event_ids=event_ids)
+    outcome = reactions.events_process(tenant=tenant, event_ids=event_ids)
     return len(outcome.started) + len(outcome.woken)
 
 
@@ -49,11 +49,11 @@ def segment_changed(
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return 0
-    return engine.segment_changed(
+    return reactions.segment_changed(
         tenant=tenant, segment_public_id=segment_public_id, entered=entered, exited=exited
     )
 
 
 @shared_task(name="journeys.tasks.date_triggers_scan")
 def date_triggers_scan() -> int:
-    return engine.date_triggers_scan()
+    return dates.date_triggers_scan()

@@ -11,7 +11,7 @@ import pytest
 
 from audience.models import Contact
 from audience.services import Fact, events_record
-from journeys import engine
+from journeys import engine, entry, reactions
 from journeys.models import Enrollment, Journey, Step
 from messaging.models import Delivery
 
@@ -26,7 +26,7 @@ def track(tenant: Any, contact: Any, name: str, at: datetime, **properties: Any)
         tenant=tenant,
         facts=[Fact(contact.pk, name, str(uuid.uuid4()), "test", properties, at)],
     )
-    engine.events_process(tenant=tenant, event_ids=ids, now=at)
+    reactions.events_process(tenant=tenant, event_ids=ids, now=at)
     return ids
 
 
@@ -228,7 +228,7 @@ def test_an_event_of_another_tenant_never_enrolls(world: Any, journey_factory: A
     track(world.globex, stranger, "Signed Up", T0)
     assert not Enrollment.objects.filter(journey=journey).exists()
     with pytest.raises(ValueError):
-        engine.enrollment_start(tenant=world.acme, journey=journey, contact=stranger, context={})
+        entry.enrollment_start(tenant=world.acme, journey=journey, contact=stranger, context={})
 
 
 def test_a_paused_journey_holds_its_people_and_sends_nothing_twice_on_resume(
@@ -361,7 +361,7 @@ def test_merging_contacts_moves_enrollments_and_exits_duplicates(
     track(world.acme, anon, "Signed Up", T0)
     track(world.acme, anon, "Joined", T0)
     track(world.acme, known, "Signed Up", T0)
-    engine.contacts_merge(tenant=world.acme, merged={anon.pk: known.pk})
+    reactions.contacts_merge(tenant=world.acme, merged={anon.pk: known.pk})
     assert Enrollment.objects.filter(contact=anon).count() == 0
     states = dict(Enrollment.objects.filter(contact=known, journey=a).values_list("pk", "state"))
     assert sorted(states.values()) == ["active", "exited"]

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 
 from audience.models import Contact
-from journeys import engine
+from journeys import dates, engine, entry
 from journeys.kinds.waits import local_moment, next_in_window
 from journeys.models import Enrollment
 
@@ -94,7 +94,7 @@ def test_the_engine_holds_a_window_wait_to_the_second(
     )
     contact = Contact.objects.create(tenant=world.acme, email="z@x.io", timezone=zone)
     with time_machine.travel(saturday, tick=False):
-        enrollment = engine.enrollment_start(
+        enrollment = entry.enrollment_start(
             tenant=world.acme, journey=journey, contact=contact, context={}, advance=False
         )
         engine.advance_due()
@@ -135,16 +135,16 @@ def test_a_birthday_enrolls_at_nine_local_once_a_year(
         birthday_day=birthday[1],
     )
     with time_machine.travel(nine_local - timedelta(seconds=1), tick=False):
-        assert engine.date_triggers_scan() == 0
+        assert dates.date_triggers_scan() == 0
     with time_machine.travel(nine_local, tick=False):
-        assert engine.date_triggers_scan() == 1
+        assert dates.date_triggers_scan() == 1
     with time_machine.travel(nine_local + timedelta(hours=5), tick=False):
-        assert engine.date_triggers_scan() == 0  # once per date
+        assert dates.date_triggers_scan() == 0  # once per date
     enrollment = Enrollment.objects.get(journey=journey)
     assert enrollment.entered_at == nine_local
     assert enrollment.state == Enrollment.State.COMPLETED
     with time_machine.travel(nine_local.replace(year=2027) + timedelta(hours=1), tick=False):
-        assert engine.date_triggers_scan() == 1  # next year again (the default: never re-enter)
+        assert dates.date_triggers_scan() == 1  # next year again (the default: never re-enter)
 
 
 @pytest.mark.django_db
@@ -163,6 +163,6 @@ def test_a_date_trigger_offsets_days_and_reads_custom_attributes(
     # Three days before 10 July, 08:00 Berlin (CEST) = 06:00 UTC.
     moment = datetime(2026, 7, 7, 6, 0, tzinfo=UTC)
     with time_machine.travel(moment - timedelta(minutes=1), tick=False):
-        assert engine.date_triggers_scan() == 0
+        assert dates.date_triggers_scan() == 0
     with time_machine.travel(moment + timedelta(minutes=1), tick=False):
-        assert engine.date_triggers_scan() == 1
+        assert dates.date_triggers_scan() == 1
