@@ -15,7 +15,6 @@ from django.http import QueryDict
 
 from journeys.models import Reentry
 from journeys.node_kinds import Field, NodeKind
-from segments import rules as segment_rules
 
 FILTER_ROWS_EXTRA = 1  # blank property-filter rows offered beside the ones set
 FILTER_OPERATORS = ("equals", "not_equals", "contains", "gt", "gte", "lt", "lte", "exists")
@@ -39,9 +38,24 @@ EVENT_SUGGESTIONS = (
 )
 
 
+OPERATOR_WORDS = {
+    "equals": "is",
+    "not_equals": "is not",
+    "contains": "contains",
+    "not_contains": "does not contain",
+    "starts_with": "starts with",
+    "exists": "is set",
+    "not_exists": "is not set",
+    "gt": "is greater than",
+    "gte": "is at least",
+    "lt": "is less than",
+    "lte": "is at most",
+}
+NO_VALUE = {"exists", "not_exists"}  # comparisons without a value (segments' rules agree)
+
+
 def operator_label(operator: str) -> str:
-    words = {**segment_rules.OPERATOR_WORDS, "equals": "is", "exists": "is set"}
-    return words.get(operator, operator.replace("_", " "))
+    return OPERATOR_WORDS.get(operator, operator.replace("_", " "))
 
 
 @dataclass
@@ -148,10 +162,23 @@ def _rules_parts(control: SettingControl, tree: Any, segment_names: dict[str, st
         seen.add(str(kind))
     if not simple:
         control.rule_complex = True
-        try:
-            control.rule_summary = segment_rules.describe(tree, segment_names)
-        except (KeyError, TypeError, ValueError):
-            control.rule_summary = "a condition set through the API"
+        control.rule_summary = _rules_words(tree, segment_names)
+
+
+def _rules_words(tree: dict[str, Any], segment_names: dict[str, str]) -> str:
+    """A short reading of a rule tree the simple form cannot show (its conditions' kinds)."""
+    parts = []
+    for child in tree.get("children", []):
+        kind = child.get("type") if isinstance(child, dict) else ""
+        if kind == "segment":
+            parts.append(f"in “{segment_names.get(str(child.get('segment')), 'a segment')}”")
+        elif kind == "attribute":
+            parts.append(f"{child.get('field')} {operator_label(str(child.get('operator')))}")
+        else:
+            parts.append(str(kind or "a group").replace("_", " "))
+    joiner = " or " if tree.get("match") == "any" else " and "
+    words = joiner.join(parts) or "a condition"
+    return f"not ({words})" if tree.get("negate") else words
 
 
 def setting_controls(
@@ -268,7 +295,7 @@ def settings_from_post(
                     "field": attribute,
                     "operator": operator,
                 }
-                if operator not in segment_rules.NO_VALUE:
+                if operator not in NO_VALUE:
                     child["value"] = data.get(f"{name}-value", "")
                 children.append(child)
             settings[f.key] = (
