@@ -78,6 +78,17 @@ def contact_find(*, tenant: Tenant, user_id: str = "", email: str = "") -> Conta
     return None
 
 
+def event_names_recent(*, tenant: Tenant, sample: int = 5_000) -> list[str]:
+    """The names of the tenant's tracked events among its latest `sample`, sorted: what an
+    editor suggests when asking for an event name (a bounded read, not a scan of all events)."""
+    recent = (
+        Event.objects.filter(tenant=tenant, type=Event.Type.TRACK)
+        .order_by("-received_at")
+        .values_list("name", flat=True)[:sample]
+    )
+    return sorted(set(recent))
+
+
 def event_list(
     *,
     tenant: Tenant,

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from journeys.kinds.goals import conversion_record
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 from journeys.engine import (
     BATCH,
-    ENROLLMENT_FIELDS,
     OPEN,
     Graph,
     advance_enrollments,
@@ -301,10 +301,14 @@ def contacts_merge(*, tenant: Tenant, merged: dict[int, int]) -> int:
         else:
             open_targets.add(key)
     Step.objects.bulk_create(steps)
-    Enrollment.objects.bulk_update(exits, ENROLLMENT_FIELDS)
-    moved = 0
-    for absorbed, target in merged.items():
-        moved += Enrollment.objects.filter(tenant=tenant, contact_id=absorbed).update(
-            contact_id=target
+    enrollments_save(exits)
+    absorbed = {e.contact_id for e in rows if e.contact_id in merged}
+    if not absorbed:  # the usual merge: a visitor who was in no journey
+        return 0
+    # One statement for the whole merge, however many profiles it absorbed.
+    return Enrollment.objects.filter(tenant=tenant, contact_id__in=absorbed).update(
+        contact_id=Case(
+            *(When(contact_id=a, then=Value(merged[a])) for a in sorted(absorbed)),
+            output_field=IntegerField(),
         )
-    return moved
+    )

@@ -25,10 +25,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.services import user_email_verified
-from audience.models import Event
+from audience.selectors import event_names_recent
 from core.pagination import keyset_page
 from journeys import forms, graph, presets, selectors, services
-from journeys.models import Enrollment, Journey, JourneyVersion
+from journeys.models import Journey, JourneyVersion
 from journeys.node_kinds import Category, NodeKind, NodeSettingsError, is_registered
 from journeys.node_kinds import get as kind_get
 from journeys.node_kinds import kinds as all_kinds
@@ -41,7 +41,6 @@ from tenants.models import Role
 EDITOR = "journeys/editor.html"
 PEOPLE_PAGE_SIZE = 25
 POLL_SECONDS = 5
-EVENT_NAME_SAMPLE = 5_000  # recent events read for the event-name suggestions
 COUNT_NAMES = ("entered", "waiting", "completed", "converted", "failed")
 COUNT_LABELS = {
     "entered": "entered",
@@ -243,12 +242,7 @@ def palette() -> list[tuple[str, str, list[NodeKind]]]:
 
 def event_names(tenant: Any) -> list[str]:
     """Event names to suggest: the tenant's recent ones, then the e-commerce spec's."""
-    recent = (
-        Event.objects.filter(tenant=tenant, type=Event.Type.TRACK)
-        .order_by("-received_at")
-        .values_list("name", flat=True)[:EVENT_NAME_SAMPLE]
-    )
-    names = dict.fromkeys(sorted(set(recent)))
+    names = dict.fromkeys(event_names_recent(tenant=tenant))
     names.update(dict.fromkeys(forms.EVENT_SUGGESTIONS))
     return list(names)
 
@@ -492,33 +486,16 @@ def journey_list(request: TenantRequest, tenant_slug: str) -> HttpResponse:
             tenant=request.tenant, include_archived=request.GET.get("archived") == "1"
         )
     )
-    totals = _journey_totals(journeys)
-    rows = [(j, totals.get(j.pk, 0)) for j in journeys]
     return render(
         request,
         "journeys/journey_list.html",
         {
-            "rows": rows,
+            "journeys": journeys,
             "presets": _presets(),
             "show_archived": request.GET.get("archived") == "1",
             "form": forms.JourneyNameForm(),
         },
     )
-
-
-def _journey_totals(journeys: list[Journey]) -> dict[int, int]:
-    """Conversions per journey, one query."""
-    from django.db.models import Count
-
-    rows = (
-        Enrollment.objects.filter(
-            journey__in=[j.pk for j in journeys], state=Enrollment.State.CONVERTED
-        )
-        .order_by()
-        .values("journey")
-        .annotate(n=Count("pk"))
-    )
-    return {r["journey"]: r["n"] for r in rows}
 
 
 def _presets() -> list[tuple[str, list[presets.Preset]]]:
