@@ -1094,6 +1094,10 @@ def table(rows: list[tuple[str, str, str, str]]) -> None:
 def describe_engine(phase: EnginePhase) -> list[str]:
     per = phase.per_step_ms
     plural = "s" if phase.workers > 1 else ""
+    other = max(
+        0.0,
+        phase.cpu.get("machine", 0.0) - phase.worker_cpu() - phase.cpu.get("PostgreSQL", 0.0),
+    )
     lines = [
         f"  {phase.label}: {phase.steps:,} steps ({phase.enrollments:,} enrollments x 3) in"
         f" {phase.seconds:.1f}s = {phase.rate:,.0f} steps/s"
@@ -1113,7 +1117,8 @@ def describe_engine(phase: EnginePhase) -> list[str]:
                 ("machine", phase.cpu.get("machine", 0.0)),
             )
         )
-        + (f" of {os.cpu_count()} cores" if phase.seconds else ""),
+        + f" of {os.cpu_count()} cores; anything else (other work on the machine)"
+        f" {100 * other / phase.seconds if phase.seconds else 0:.0f}%",
     ]
     for i, result in enumerate(phase.results):
         if "wall" in result:
@@ -1183,7 +1188,14 @@ def print_report(
         )
         both = (two.worker_cpu() + two.backend_cpu()) / two.steps
         single = (one.worker_cpu() + one.backend_cpu()) / one.steps
-        rows.append(("  the same with their backends", f"{both / single:.3f}", "", ""))
+        rows.append(
+            (
+                "  the same with their backends",
+                f"{both / single:.3f}",
+                f"<= {TARGET_CPU_RATIO:.2f}",
+                verdict(both / single <= TARGET_CPU_RATIO),
+            )
+        )
         rows.append(("  speed-up (2 cores, shared)", f"{two.rate / one.rate:.2f}x", "", ""))
     if two:
         rows.append(
