@@ -77,7 +77,8 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(
     with django_assert_num_queries(len(small.captured_queries)):
         assert engine.advance_due() == 40
     assert Delivery.objects.count() == 43
-    assert len(small.captured_queries) <= 14
+    # 15: the claim takes ids first, then loads the rows (engine._claim says why).
+    assert len(small.captured_queries) <= 15
 
 
 @postgres_only
