@@ -171,13 +171,16 @@ def canvas_build(
             label = kind.port_label(name, node.settings) if kind is not None else name
             if len(names) == 1 and name == "next":
                 label = ""
+            # Ports spread over the card's whole width (centres of n equal slices), so that
+            # two labels such as "Converted" and "Not converted" do not overlap.
+            ox = round(graph.CARD_WIDTH * (i + 0.5) / len(names))
             ports.append(
                 PortView(
                     name=name,
                     label=label,
-                    x=x + round(graph.CARD_WIDTH * (i + 1) / (len(names) + 1)),
+                    x=x + ox,
                     y=y + graph.CARD_HEIGHT,
-                    ox=round(graph.CARD_WIDTH * (i + 1) / (len(names) + 1)),
+                    ox=ox,
                     target=target,
                     target_title=_title(target_node, _kind_or_none(target_node.kind))
                     if target_node

@@ -33,6 +33,9 @@
     w.style.transform = "scale(" + zoom + ")";
     sizer.style.width = Math.ceil(width * zoom) + "px";
     sizer.style.height = Math.ceil(height * zoom) + "px";
+    // A journey narrower than the frame sits in its middle, not against its left edge.
+    var f = frame();
+    sizer.style.marginLeft = f ? Math.max(0, Math.floor((f.clientWidth - width * zoom) / 2)) + "px" : "0";
     var out = document.getElementById("zoom-level");
     if (out) out.textContent = Math.round(zoom * 100) + "%";
   }
@@ -49,11 +52,13 @@
     // Keep the point under (cx, cy) (frame coordinates) where it is.
     cx = cx === undefined ? f.clientWidth / 2 : cx;
     cy = cy === undefined ? f.clientHeight / 2 : cy;
-    var wx = (f.scrollLeft + cx) / zoom, wy = (f.scrollTop + cy) / zoom;
+    var sizer = document.getElementById("canvas-sizer");
+    var margin = function () { return sizer ? parseFloat(sizer.style.marginLeft) || 0 : 0; };
+    var wx = (f.scrollLeft + cx - margin()) / zoom, wy = (f.scrollTop + cy) / zoom;
     zoom = z;
     zoomChosen = true;
     applyZoom();
-    f.scrollLeft = wx * zoom - cx;
+    f.scrollLeft = wx * zoom - cx + margin();
     f.scrollTop = wy * zoom - cy;
   }
   function fit() {
@@ -368,8 +373,19 @@
     }
   });
 
+  // The frame reaches down to the window's bottom edge, so that "Fit" shows the whole journey
+  // without the page scrolling (the header above it varies: versions, messages).
+  function sizeFrame() {
+    var f = frame();
+    if (!f || window.innerWidth <= 760) return;  // phones: the stylesheet's fixed height
+    var top = f.getBoundingClientRect().top + window.scrollY;
+    f.style.height = Math.max(420, window.innerHeight - top - 16) + "px";
+  }
+  window.addEventListener("resize", function () { sizeFrame(); applyZoom(); });
+
   function init() {
     if (!world()) return;
+    sizeFrame();
     if (!zoomChosen) {
       var f = frame(), w = world();
       // Start at 100%, or narrower so that the journey's width fits (down to 60%; then
