@@ -1,7 +1,8 @@
 """The journey editor in a real Chromium against the live server: a marketer builds the
 cart-abandonment journey from scratch by mouse, and again by keyboard only, and publishes it;
-screenshots of the editor, the list and the test run go to docs/screenshots/ (at 1366 px), and
-the editor holds together on a 390 px phone.
+screenshots of the editor, the list and the test run are taken (at 1366 px; into
+docs/screenshots/ with WAYFARER_SCREENSHOTS_TO_DOCS=1, else into the test's temporary folder, so
+a test run leaves the checkout as it was), and the editor holds together on a 390 px phone.
 
 The journey:
 
@@ -12,6 +13,7 @@ The journey:
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -368,36 +370,39 @@ def test_it_sends_publish_problems_to_the_step_at_fault(
     expect(panel(page).get_by_label("Template")).to_have_attribute("aria-invalid", "true")
 
 
-def test_it_takes_the_screenshots_for_the_docs(page: Page, live_server: Any, world: Any) -> None:
+def test_it_takes_the_screenshots_for_the_docs(
+    page: Page, live_server: Any, world: Any, tmp_path: Path
+) -> None:
     from journeys import presets, services
 
+    out = SCREENSHOTS if os.environ.get("WAYFARER_SCREENSHOTS_TO_DOCS") == "1" else tmp_path
     journey = presets.preset_create(tenant=world.acme, key="cart_abandonment")
     services.journey_publish(journey=journey)
     presets.preset_create(tenant=world.acme, key="onboarding_welcome")
     Contact.objects.create(
         tenant=world.acme, email="ann@example.com", first_name="Ann", email_consent="granted"
     )
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     sign_in(page, "/t/acme/journeys/")
-    page.screenshot(path=SCREENSHOTS / "journey-list.png", full_page=True)
+    page.screenshot(path=out / "journey-list.png", full_page=True)
 
     page.goto(f"/t/acme/journeys/{journey.public_id}/")
     page.locator(".node-card").first.locator("[data-open-settings]").click()
     expect(panel(page).get_by_role("button", name="Save step")).to_be_visible()
-    page.screenshot(path=SCREENSHOTS / "journey-editor.png")
+    page.screenshot(path=out / "journey-editor.png")
 
     page.get_by_role("link", name="Test run").click()
     panel(page).get_by_label("Contact's email").fill("ann")
     panel(page).get_by_role("button", name="Find").click()
     panel(page).get_by_role("link", name="ann@example.com").click()
     expect(panel(page).locator(".sim-steps")).to_be_visible()
-    page.screenshot(path=SCREENSHOTS / "journey-test-run.png")
+    page.screenshot(path=out / "journey-test-run.png")
 
     # A phone: the canvas scrolls inside its frame, the page itself never sideways.
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"/t/acme/journeys/{journey.public_id}/")
     expect(page.locator(".node-card").first).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    page.screenshot(path=SCREENSHOTS / "journey-editor-phone.png", full_page=True)
+    page.screenshot(path=out / "journey-editor-phone.png", full_page=True)
     page.goto("/t/acme/journeys/")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
