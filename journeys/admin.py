@@ -42,7 +42,7 @@ def may_edit(request: HttpRequest, tenant_id: int | None) -> bool:
 
 
 def editor_link(journey: Journey) -> str:
-    url = f"/t/{journey.tenant.slug}/journeys/{journey.public_id}/"
+    url = reverse("journey_editor", args=[journey.tenant.slug, journey.public_id])
     return format_html('<a href="{}">Open in editor</a>', url)
 
 
