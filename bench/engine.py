@@ -513,9 +513,13 @@ def engine_setup(slug: str, count: int) -> Setup:
         batch_size=5_000,
     )
     with connection.cursor() as cursor:
-        for model in ("journeys_enrollment", "audience_contact", "journeys_step"):
-            cursor.execute(f"ANALYZE {model}")
-        cursor.execute("ANALYZE messaging_delivery")
+        # VACUUM as autovacuum would have by then: a phase that starts on the previous phase's
+        # 100,000 updated rows otherwise walks their dead entries in the due index at every
+        # claim (the two-worker phase's backends used 3.4x the CPU per step of a fresh table's).
+        verb = "ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"
+        for table in ("journeys_enrollment", "audience_contact", "journeys_step"):
+            cursor.execute(f"{verb} {table}")
+        cursor.execute(f"{verb} messaging_delivery")
         # Every phase starts from a clean WAL state (a superuser's right: else noisier figures).
         with contextlib.suppress(psycopg.Error, DatabaseError):
             cursor.execute("CHECKPOINT")
