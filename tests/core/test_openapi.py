@@ -43,6 +43,8 @@ def test_it_documents_every_list_as_the_page_object_it_serves(schema, api, world
     assert set(lists) == {
         "/api/v1/contacts/",
         "/api/v1/events/",
+        "/api/v1/journeys/",
+        "/api/v1/journeys/{public_id}/enrollments/",
         "/api/v1/messages/",
         "/api/v1/products/",
         "/api/v1/segments/",
