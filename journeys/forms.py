@@ -15,6 +15,7 @@ from django.http import QueryDict
 
 from journeys.models import Reentry
 from journeys.node_kinds import Field, NodeKind
+from segments.selectors import OPERATOR_WORDS
 
 FILTER_ROWS_EXTRA = 1  # blank property-filter rows offered beside the ones set
 FILTER_OPERATORS = ("equals", "not_equals", "contains", "gt", "gte", "lt", "lte", "exists")
@@ -38,19 +39,6 @@ EVENT_SUGGESTIONS = (
 )
 
 
-OPERATOR_WORDS = {
-    "equals": "is",
-    "not_equals": "is not",
-    "contains": "contains",
-    "not_contains": "does not contain",
-    "starts_with": "starts with",
-    "exists": "is set",
-    "not_exists": "is not set",
-    "gt": "is greater than",
-    "gte": "is at least",
-    "lt": "is less than",
-    "lte": "is at most",
-}
 NO_VALUE = {"exists", "not_exists"}  # comparisons without a value (segments' rules agree)
 
 

@@ -11,6 +11,10 @@ from audience.models import Contact
 from core.ids import uuid_or_404
 from segments.compiler import segment_contacts, segment_count
 from segments.models import Segment, SegmentMembership
+
+# The rule language's words for its comparisons ("is at least"), for other apps' forms and
+# summaries that offer the same comparisons (journeys' property filters).
+from segments.rules import OPERATOR_WORDS as OPERATOR_WORDS
 from tenants.models import Tenant
 
 
