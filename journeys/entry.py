@@ -26,8 +26,14 @@ log = logging.getLogger(__name__)
 # --- entering --------------------------------------------------------------------------------
 
 
-def _mayenter(
-    *, version: JourneyVersion, journey_id: int, contact_id: int, now: datetime, occurrence: str
+def _may_enter(
+    *,
+    version: JourneyVersion,
+    journey_id: int,
+    contact_id: int,
+    now: datetime,
+    occurrence: str,
+    event_id: object = None,
 ) -> bool:
     previous = Enrollment.objects.filter(
         tenant_id=version.tenant_id, journey_id=journey_id, contact_id=contact_id
@@ -39,9 +45,13 @@ def _mayenter(
         return True
     if last[0] in OPEN or version.reentry == Reentry.NEVER:
         return False
-    if version.reentry == Reentry.AFTER:
-        return last[1] <= now - timedelta(days=version.reentry_days or 0)
-    return True
+    if version.reentry == Reentry.AFTER and last[1] > now - timedelta(
+        days=version.reentry_days or 0
+    ):
+        return False
+    # An event enters a contact once: the same events looked at again (a task redelivered
+    # after a worker died) must not start a second run of a journey that allows re-entry.
+    return event_id is None or not previous.filter(context__event__id=event_id).exists()
 
 
 def enter(
@@ -58,6 +68,15 @@ def enter(
     trigger = graph.trigger
     if trigger is None:
         return None
+    if not _may_enter(
+        version=version,
+        journey_id=version.journey_id,
+        contact_id=contact_id,
+        now=now,
+        occurrence=occurrence,
+        event_id=(context.get("event") or {}).get("id"),
+    ):
+        return None
     if version.max_enrollments is not None:
         # Serialise entries into a capped journey (its row lock) so the cap holds exactly.
         Journey.objects.select_for_update().filter(pk=version.journey_id).values_list("pk")[
@@ -68,14 +87,6 @@ def enter(
         ).count()
         if count >= version.max_enrollments:
             return None
-    if not _mayenter(
-        version=version,
-        journey_id=version.journey_id,
-        contact_id=contact_id,
-        now=now,
-        occurrence=occurrence,
-    ):
-        return None
     if occurrence:
         context = {**context, "occurrence": occurrence}
     enrollment = Enrollment(

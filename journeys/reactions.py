@@ -81,22 +81,34 @@ def events_process(
         return outcome
     _events_on_open(tenant, events, now, outcome)
     _events_trigger(tenant, events, now, outcome)
+    if outcome.started:
+        # The same events again for those who just entered: an order recorded right after the
+        # "Product Added" that started a cart journey (in this very call) ends or converts it
+        # before its first step, as it would have a moment later.
+        _events_on_open(tenant, events, now, outcome, only=outcome.started)
     advance_enrollments(ids=outcome.woken + outcome.started, now=now)
     return outcome
 
 
 def _after_entry(row: dict[str, Any], enrollment: Enrollment) -> bool:
-    """Whether an event belongs to this enrollment's time (not before it entered, nor the
-    event that started it)."""
-    if (enrollment.context.get("event") or {}).get("id") == row["pk"]:
-        return False
+    """Whether an event belongs to this enrollment's time: recorded after the event that
+    started it (a later primary key: events are numbered as they are stored, so an order
+    recorded a moment after the trigger counts even when this task runs later), or, for an
+    enrollment no event started, not before it entered."""
+    trigger_id = (enrollment.context.get("event") or {}).get("id")
+    if isinstance(trigger_id, int):
+        return bool(row["pk"] > trigger_id)
     return (
         row["occurred_at"] >= enrollment.entered_at or row["received_at"] >= enrollment.entered_at
     )
 
 
 def _events_on_open(
-    tenant: Tenant, events: list[dict[str, Any]], now: datetime, outcome: EventsOutcome
+    tenant: Tenant,
+    events: list[dict[str, Any]],
+    now: datetime,
+    outcome: EventsOutcome,
+    only: Sequence[int] | None = None,
 ) -> None:
     by_contact: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in events:
@@ -107,6 +119,7 @@ def _events_on_open(
         open_rows = list(
             Enrollment.objects.select_for_update(of=("self",))
             .filter(tenant=tenant, contact_id__in=list(by_contact), state__in=OPEN)
+            .filter(**({"pk__in": list(only)} if only is not None else {}))
             .order_by("pk")
         )
         if not open_rows:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import time_machine
 
 from audience.models import Contact
 from audience.services import Fact, events_record
@@ -385,3 +386,64 @@ def test_an_order_that_is_both_goal_and_exit_event_counts_as_a_conversion(
     track(world.acme, contact, "Order Completed", T0 + timedelta(hours=1), revenue=30)
     enrollment = Enrollment.objects.get(journey=journey)
     assert (enrollment.state, enrollment.revenue) == (Enrollment.State.CONVERTED, Decimal("30"))
+
+
+def test_an_order_recorded_with_the_add_to_cart_in_one_call_ends_the_journey_at_once(
+    world: Any, journey_factory: Any, email: Any, contact: Any
+) -> None:
+    journey = cart_journey(journey_factory, email, exit_events=["Order Completed"])
+    ids = events_record(
+        tenant=world.acme,
+        facts=[
+            Fact(contact.pk, "Product Added", "a-1", "test", {"cart_id": "c-1"}, T0),
+            Fact(contact.pk, "Order Completed", "o-1", "test", {"cart_id": "c-1"}, T0),
+        ],
+    )
+    # One ingestion chunk announces both: the order follows the trigger that enrolled her.
+    reactions.events_process(tenant=world.acme, event_ids=ids, now=T0)
+    enrollment = Enrollment.objects.get(journey=journey)
+    assert enrollment.state == Enrollment.State.EXITED
+    engine.advance_due(now=T0 + timedelta(hours=1))
+    assert not Delivery.objects.exists()
+
+
+def test_an_order_recorded_after_the_trigger_counts_even_when_looked_at_later(
+    world: Any, journey_factory: Any, email: Any, contact: Any
+) -> None:
+    journey = cart_journey(journey_factory, email, exit_events=["Order Completed"])
+    with time_machine.travel(T0, tick=False):  # both received at T0
+        [added] = events_record(
+            tenant=world.acme,
+            facts=[Fact(contact.pk, "Product Added", "a-1", "test", {"cart_id": "c-1"}, T0)],
+        )
+        [ordered] = events_record(
+            tenant=world.acme,
+            facts=[Fact(contact.pk, "Order Completed", "o-1", "test", {"cart_id": "c-1"}, T0)],
+        )
+    # The engine's queue was behind: both tasks run a minute later, in order.
+    late = T0 + timedelta(minutes=1)
+    reactions.events_process(tenant=world.acme, event_ids=[added], now=late)
+    reactions.events_process(tenant=world.acme, event_ids=[ordered], now=late)
+    assert Enrollment.objects.get(journey=journey).state == Enrollment.State.EXITED
+
+
+def test_the_same_events_looked_at_twice_enroll_once_even_where_re_entry_is_allowed(
+    world: Any, journey_factory: Any, email: Any, contact: Any
+) -> None:
+    journey = journey_factory(
+        {
+            "t": ("trigger_event", {"event": "Order Completed", "filters": []}),
+            "m": ("action_email", {"template": str(email.public_id), "category": "marketing"}),
+        },
+        "t.next>m",
+        reentry="always",
+    )
+    ids = track(world.acme, contact, "Order Completed", T0)
+    assert Enrollment.objects.get(journey=journey).state == Enrollment.State.COMPLETED
+    # A redelivered task (the worker died before acknowledging it) sees the same event again.
+    reactions.events_process(tenant=world.acme, event_ids=ids, now=T0 + timedelta(seconds=5))
+    assert Enrollment.objects.filter(journey=journey).count() == 1
+    assert Delivery.objects.count() == 1
+    # A new order is a new run.
+    track(world.acme, contact, "Order Completed", T0 + timedelta(minutes=1))
+    assert Enrollment.objects.filter(journey=journey).count() == 2
