@@ -375,7 +375,12 @@ class EnrollmentRetryAPI(JourneyAPIView):
         )
         if enrollment.state != Enrollment.State.FAILED:
             raise Conflict("Only a failed enrollment can be retried.")
-        services.enrollments_retry(tenant=self.tenant, journey=journey, enrollments=[enrollment])
+        try:
+            services.enrollments_retry(
+                tenant=self.tenant, journey=journey, enrollments=[enrollment]
+            )
+        except JourneyConflict as exc:
+            raise Conflict(str(exc)) from None
         enrollment.refresh_from_db()
         return Response(EnrollmentOutputSerializer(enrollment).data)
 

@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 from django.http import QueryDict
 
+from core.storable import Unstorable, check_json
 from journeys.models import Reentry
 from journeys.node_kinds import Field, NodeKind
 from segments.selectors import OPERATOR_WORDS
@@ -215,6 +216,9 @@ def setting_controls(
     return controls
 
 
+MAX_FILTER_ROWS = 50  # property conditions one step may hold
+
+
 class SettingsParseError(ValueError):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(errors.values()))
@@ -254,7 +258,11 @@ def settings_from_post(
                 errors[f.key] = f"{f.label} is not valid JSON ({exc.msg}, line {exc.lineno})."
         elif f.type == "filters":
             rows = []
-            for i in range(int(data.get(f"{name}-rows", "0") or 0)):
+            try:
+                count = min(int(data.get(f"{name}-rows", "0") or 0), MAX_FILTER_ROWS)
+            except ValueError:
+                count = 0
+            for i in range(count):
                 prop = data.get(f"{name}-{i}-property", "").strip()
                 if not prop:
                     continue
@@ -293,6 +301,13 @@ def settings_from_post(
             )
         else:
             settings[f.key] = raw.strip()
+    for f in kind.fields:
+        # What the database could not store (NUL, unpaired surrogates, NaN in JSON…): a form
+        # error on the field, not a failed save.
+        try:
+            check_json(settings.get(f.key), field=f.label)
+        except Unstorable as exc:
+            errors.setdefault(f.key, str(exc))
     if errors:
         raise SettingsParseError(errors)
     return settings

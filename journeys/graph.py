@@ -115,12 +115,16 @@ def _text(value: object, path: str, *, required: bool = True, limit: int = KEY_M
     return value
 
 
+COORDINATE_MAX = 1_000_000  # a step's x and y, in canvas pixels
+KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")  # a step's key: it is part of the editor's URLs
+
+
 def _coordinate(value: object, path: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise GraphError(path, "must be a number or null.")
-    if not -1_000_000 <= value <= 1_000_000:
+    if not -COORDINATE_MAX <= value <= COORDINATE_MAX:
         raise GraphError(path, "is out of range.")
     return int(value)
 
@@ -143,6 +147,10 @@ def graph_from_json(data: object) -> Graph:
         if not isinstance(raw, Mapping):
             raise GraphError(path, "must be an object.")
         key = _text(raw.get("key"), f"{path}.key").strip()
+        if not KEY_RE.fullmatch(key):
+            raise GraphError(
+                f"{path}.key", "must be 1 to 40 letters, digits, “-” or “_” (it is part of URLs)."
+            )
         if key in seen:
             raise GraphError(f"{path}.key", f"“{key}” is used by another step.")
         seen.add(key)

@@ -523,8 +523,9 @@ def node_move(
     _own(tenant, journey)
     draft = journey_draft_get_or_create(journey=journey)
     node = _node(draft, key)
-    node.x = None if x is None else int(x)
-    node.y = None if y is None else int(y)
+    limit = graph_rules.COORDINATE_MAX  # what the column and the canvas hold
+    node.x = None if x is None else max(-limit, min(limit, int(x)))
+    node.y = None if y is None else max(-limit, min(limit, int(y)))
     node.save(update_fields=["x", "y"])
     return node
 
@@ -883,6 +884,9 @@ def enrollments_retry(
     _own(tenant, journey)
     from journeys import engine
 
+    if journey.status not in (Journey.Status.LIVE, Journey.Status.PAUSED):
+        # An archived journey runs no one: a retried enrollment would stay open for ever.
+        raise JourneyConflict("This journey is archived: its people can't be retried.")
     pks = [e.pk for e in enrollments]
     mine = Enrollment.objects.filter(
         tenant_id=journey.tenant_id,

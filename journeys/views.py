@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.services import user_email_verified
 from core.pagination import keyset_page
+from core.storable import text_problem
 from journeys import forms, graph, presets, selectors, services
 from journeys.canvas import (
     COUNT_NAMES,
@@ -38,7 +39,6 @@ from journeys.canvas import (
 )
 from journeys.models import Journey, JourneyVersion
 from journeys.node_kinds import Category, NodeKind, NodeSettingsError
-from journeys.node_kinds import get as kind_get
 from messaging.selectors import template_list
 from segments.selectors import segment_names
 from tenants.decorators import TenantRequest, role_required
@@ -429,13 +429,30 @@ def _node_save(request: TenantRequest, journey_id: UUID, node_key: str) -> HttpR
     node = state.graph.node(node_key)
     if node is None:
         raise Http404("No such step")
-    kind = kind_get(node.kind)
+    kind = kind_or_none(node.kind)
+    if kind is None:
+        raise Http404("This step's kind is not known here.")
     label = request.POST.get("label", "").strip()
+    new_kind = request.POST.get("kind", "")
+    settings: dict[str, Any] = dict(node.settings)
     try:
-        settings = forms.settings_from_post(kind, request.POST, current=node.settings)
-        services.node_update(
-            journey=state.journey, key=node_key, settings=settings, label=label, actor=request.user
-        )
+        if (problem := text_problem(label)) is not None:
+            raise forms.SettingsParseError({"": f"The name on the card {problem}."})
+        if new_kind and new_kind != node.kind:
+            # "Starts when" changed: the trigger becomes the new kind, its settings start from
+            # that kind's defaults (the form shown was the old kind's).
+            services.node_update(
+                journey=state.journey, key=node_key, kind=new_kind, label=label, actor=request.user
+            )
+        else:
+            settings = forms.settings_from_post(kind, request.POST, current=node.settings)
+            services.node_update(
+                journey=state.journey,
+                key=node_key,
+                settings=settings,
+                label=label,
+                actor=request.user,
+            )
     except forms.SettingsParseError as exc:
         ctx = _context(
             request,
@@ -443,6 +460,7 @@ def _node_save(request: TenantRequest, journey_id: UUID, node_key: str) -> HttpR
             selected=node_key,
             **_node_panel(request, state, node_key, label=label, errors=exc.errors),
         )
+        ctx["form_error"] = exc.errors.get("", "")
         return _answer(request, state, ctx, panel=True, status=400)
     except (services.JourneyError, NodeSettingsError, ValidationError) as exc:
         errors = _error_fields(exc) or {"": _error_message(exc)}
@@ -471,10 +489,11 @@ def journey_node_move(
 ) -> HttpResponse:
     state = _write_state(request, journey_id)
     try:
-        x = round(float(request.POST.get("x", "")))
-        y = round(float(request.POST.get("y", "")))
-        if not (math.isfinite(x) and math.isfinite(y)):
+        fx, fy = float(request.POST.get("x", "")), float(request.POST.get("y", ""))
+        if not (math.isfinite(fx) and math.isfinite(fy)):
             raise ValueError
+        # Within the canvas the layout could ever draw (an integer column, not infinity).
+        x, y = (min(round(v), graph.COORDINATE_MAX) for v in (fx, fy))
     except (TypeError, ValueError):
         messages.error(request, "A position is two numbers, x and y.")
         return _answer(request, state, _context(request, state), panel=False, status=400)

@@ -484,6 +484,8 @@ def test_it_reads_a_minimal_graph() -> None:
         ({"nodes": [{"kind": "exit"}]}, "nodes[0].key"),
         ({"nodes": [{"key": " ", "kind": "exit"}]}, "nodes[0].key"),
         ({"nodes": [{"key": "k" * 41, "kind": "exit"}]}, "nodes[0].key"),
+        ({"nodes": [{"key": "a/b", "kind": "exit"}]}, "nodes[0].key"),  # a key is in URLs
+        ({"nodes": [{"key": "a b", "kind": "exit"}]}, "nodes[0].key"),
         ({"nodes": [{"key": "a", "kind": 3}]}, "nodes[0].kind"),
         ({"nodes": [{"key": "a", "kind": "exit", "settings": []}]}, "nodes[0].settings"),
         ({"nodes": [{"key": "a", "kind": "exit", "label": 5}]}, "nodes[0].label"),

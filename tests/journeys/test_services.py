@@ -579,6 +579,17 @@ def test_it_retries_failed_enrollments_of_this_journey_only(world: Any, contact:
     assert (failed.state, elsewhere.state) == ("active", "failed")
 
 
+def test_it_does_not_retry_the_people_of_an_archived_journey(world: Any, contact: Contact) -> None:
+    journey = published(world)
+    failed = enroll(journey, contact, state="failed", at="m")
+    services.journey_archive(journey=journey)
+    # The engine runs no one of an archived journey: a retry would leave them open for ever.
+    with pytest.raises(services.JourneyConflict):
+        services.enrollments_retry(journey=journey, enrollments=[failed])
+    failed.refresh_from_db()
+    assert failed.state == "failed"
+
+
 # --- tenancy ---------------------------------------------------------------------------------
 
 

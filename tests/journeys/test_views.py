@@ -240,10 +240,50 @@ def test_it_moves_connects_and_deletes_steps(login: Any, world: Any, journey: Jo
 def test_it_refuses_a_move_that_is_not_two_numbers(
     login: Any, world: Any, journey: Journey
 ) -> None:
+    client = login(world.dave)
+    for x in ("left", "inf", "nan"):
+        response = client.post(url("journey_node_move", journey, "n1"), {"x": x, "y": "1"}, **HTMX)
+        assert response.status_code == 400, x
+    # Far off the canvas: kept at its edge (the column holds it), not a failed save.
+    response = client.post(url("journey_node_move", journey, "n1"), {"x": "1e30", "y": "5"}, **HTMX)
+    assert response.status_code == 200
+    assert draft_nodes(journey)["n1"].x == 1_000_000
+
+
+def test_it_changes_what_starts_the_journey(login: Any, world: Any, journey: Journey) -> None:
     response = login(world.dave).post(
-        url("journey_node_move", journey, "n1"), {"x": "left", "y": "1"}, **HTMX
+        url("journey_node", journey, "n1"),
+        {"kind": "trigger_date", "label": "", "setting-event": "Product Added"},
+        **HTMX,
+    )
+    assert response.status_code == 200
+    trigger = draft_nodes(journey)["n1"]
+    assert trigger.kind == "trigger_date"
+    assert trigger.settings["attribute"] == "birthday"  # the new kind's defaults
+    assert "Starts when" in response.content.decode()
+
+
+def test_it_refuses_settings_the_database_cannot_store_as_a_form_error(
+    login: Any, world: Any, journey: Journey
+) -> None:
+    client = login(world.dave)
+    response = client.post(
+        url("journey_node", journey, "n1"),
+        {"setting-event": "Product\x00Added", "setting-filters-rows": "many"},
+        **HTMX,
     )
     assert response.status_code == 400
+    assert "contains the NUL character" in response.content.decode()
+    services.node_add(journey=journey, kind="action_webhook", after=("n1", "next"))
+    response = client.post(
+        url("journey_node", journey, "n2"),
+        {"setting-url": "https://hooks.example/x", "setting-payload": '{"a": NaN}'},
+        **HTMX,
+    )
+    assert response.status_code == 400
+    response = client.post(url("journey_node", journey, "n2"), {"label": "A\x00B"}, **HTMX)
+    assert response.status_code == 400
+    assert draft_nodes(journey)["n2"].label == ""
 
 
 def test_it_polls_counts_into_the_cards(login: Any, world: Any, journey_factory: Any) -> None:
