@@ -43,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -50,7 +51,10 @@ from django.http import Http404
 
 from core.ids import uuid_or_404
 from journeys import graph as graph_rules
+from journeys import node_kinds
 from journeys.models import Edge, Enrollment, Journey, JourneyVersion, Node, Step
+from messaging.models import Template
+from segments.models import Segment
 from tenants.models import Tenant
 
 OPEN_STATES = (Enrollment.State.ACTIVE, Enrollment.State.WAITING)
@@ -193,7 +197,54 @@ def journey_problems(
     version = journey_current(journey=journey)
     if version is None:
         return [graph_rules.Problem("", "", "The journey has no steps.")]
-    return graph_rules.validate(version_graph(version=version))
+    graph = version_graph(version=version)
+    return graph_rules.validate(graph) + reference_problems(
+        tenant_id=journey.tenant_id, graph=graph
+    )
+
+
+REFERENCE_TYPES = {"template_email": "email", "template_push": "push", "segment": ""}
+
+
+def reference_problems(*, tenant_id: int, graph: graph_rules.Graph) -> list[graph_rules.Problem]:
+    """Steps whose settings name a template or a segment the team does not have (deleted, or an
+    email template where a push is wanted): the graph rules cannot know; publishing refuses
+    rather than fail every person at that step. Two queries at most."""
+    wanted: list[tuple[str, str, str, UUID | None]] = []  # (node key, field, channel or "", id)
+    for node in graph.nodes:
+        if not node_kinds.is_registered(node.kind):
+            continue  # validate() says so already
+        for f in node_kinds.get(node.kind).fields:
+            value = node.settings.get(f.key)
+            if f.type in REFERENCE_TYPES and value:
+                wanted.append((node.key, f.key, REFERENCE_TYPES[f.type], _uuid(value)))
+    template_ids = [u for _, _, channel, u in wanted if channel and u is not None]
+    segment_ids = [u for _, _, channel, u in wanted if not channel and u is not None]
+    templates: dict[UUID, str] = {}
+    if template_ids:
+        rows = Template.objects.filter(tenant_id=tenant_id, public_id__in=template_ids)
+        templates = dict(rows.values_list("public_id", "channel"))
+    segments: set[UUID] = set()
+    if segment_ids:
+        rows_s = Segment.objects.filter(tenant_id=tenant_id, public_id__in=segment_ids)
+        segments = set(rows_s.values_list("public_id", flat=True))
+    problems = []
+    for key, field_key, channel, found in wanted:
+        if channel and (found is None or templates.get(found) != channel):
+            what = "email" if channel == "email" else "web push"
+            message = f"Choose one of your {what} templates: this one no longer exists."
+            problems.append(graph_rules.Problem(key, field_key, message))
+        elif not channel and found not in segments:
+            message = "Choose one of your segments: this one no longer exists."
+            problems.append(graph_rules.Problem(key, field_key, message))
+    return problems
+
+
+def _uuid(value: object) -> UUID | None:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        return None
 
 
 def _versions_of(journey: Journey, version: JourneyVersion | None) -> QuerySet[JourneyVersion]:

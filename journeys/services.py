@@ -61,6 +61,7 @@ from journeys.selectors import (
     _own,
     journey_draft,
     journey_published,
+    reference_problems,
     version_graph,
 )
 from tenants.models import Tenant
@@ -650,6 +651,7 @@ def journey_publish(
         raise JourneyConflict("There are no changes to publish.")
     graph = version_graph(version=draft)
     problems = graph_rules.validate(graph)
+    problems += reference_problems(tenant_id=journey.tenant_id, graph=graph)
     if draft.reentry == Reentry.AFTER and not draft.reentry_days:
         problems.append(
             graph_rules.Problem("", "reentry_days", "Say after how many days people may re-enter.")

@@ -73,3 +73,23 @@ def contact(world: Any) -> Any:
     return Contact.objects.create(
         tenant=world.acme, email="ann@example.com", first_name="Ann", email_consent="granted"
     )
+
+
+# The email template the service tests' graphs name: publishing checks that a step's template is
+# one of the team's own, so both teams have one under this id (ids are unique per team).
+CART_TEMPLATE = "5b0c3a4e-0000-4000-8000-00000000ca57"
+
+
+@pytest.fixture
+def cart_templates(world: Any) -> None:
+    from messaging.models import Channel, Template
+
+    for tenant in (world.acme, world.globex):
+        Template.objects.create(
+            tenant=tenant,
+            public_id=CART_TEMPLATE,
+            name="Cart (graph tests)",
+            channel=Channel.EMAIL,
+            subject="Your cart",
+            html="<p>Your cart</p>",
+        )

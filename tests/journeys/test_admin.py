@@ -40,7 +40,14 @@ def shop(world):  # type: ignore[no-untyped-def]
     graph = {**GRAPH, "nodes": [*GRAPH["nodes"][:2], _mail(str(welcome.public_id))]}
     acme = services.journey_create(tenant=world.acme, name="Acme onboarding", graph=graph)
     services.journey_publish(journey=acme)
-    globex = services.journey_create(tenant=world.globex, name="Globex birthday", graph=graph)
+    # Globex's journey names a template of Globex's own (publishing refuses another team's).
+    cake = Template.objects.create(
+        tenant=world.globex, name="Cake", channel="email", subject="Hi", html="<p>Cake</p>"
+    )
+    globex_graph = {**GRAPH, "nodes": [*GRAPH["nodes"][:2], _mail(str(cake.public_id))]}
+    globex = services.journey_create(
+        tenant=world.globex, name="Globex birthday", graph=globex_graph
+    )
     ann = Contact.objects.create(tenant=world.acme, user_id="ann", email="ann@example.com")
     gus = Contact.objects.create(tenant=world.globex, user_id="gus", email="gus@example.com")
     return {

@@ -14,14 +14,21 @@ from journeys import selectors, services
 from journeys.graph import GraphEdge
 from journeys.models import Enrollment, Journey, JourneyVersion, Step
 from journeys.selectors import EMPTY_STATS, NodeStats
+from tests.journeys.conftest import CART_TEMPLATE
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cart_templates")]
 
 GRAPH = {
     "nodes": [
         {"key": "t", "kind": "trigger_event", "settings": {"event": "Product Added"}},
         {"key": "w", "kind": "wait_delay", "settings": {"amount": 30, "unit": "minutes"}},
-        {"key": "m", "kind": "action_email", "settings": {"template": "tpl"}, "x": 10, "y": 20},
+        {
+            "key": "m",
+            "kind": "action_email",
+            "settings": {"template": CART_TEMPLATE},
+            "x": 10,
+            "y": 20,
+        },
     ],
     "edges": [
         {"source": "t", "port": "next", "target": "w"},

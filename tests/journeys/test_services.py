@@ -11,14 +11,15 @@ from audience.models import Contact
 from journeys import selectors, services
 from journeys.models import Edge, Enrollment, Journey, JourneyVersion, Node, Step
 from journeys.services import JourneyConflict, JourneyError
+from tests.journeys.conftest import CART_TEMPLATE
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cart_templates")]
 
 CART = {
     "nodes": [
         {"key": "t", "kind": "trigger_event", "settings": {"event": "Product Added"}},
         {"key": "w", "kind": "wait_delay", "settings": {"amount": 30, "unit": "minutes"}},
-        {"key": "m", "kind": "action_email", "settings": {"template": "tpl"}},
+        {"key": "m", "kind": "action_email", "settings": {"template": CART_TEMPLATE}},
     ],
     "edges": [
         {"source": "t", "port": "next", "target": "w"},
@@ -184,10 +185,14 @@ def test_it_adds_a_step_after_a_port_with_the_kinds_defaults(world: Any) -> None
         journey=journey,
         kind="action_email",
         after=("n2", "next"),
-        settings={"template": "tpl"},
+        settings={"template": CART_TEMPLATE},
         label="Your cart",
     )
-    assert (email.key, email.label, email.settings["template"]) == ("n3", "Your cart", "tpl")
+    assert (email.key, email.label, email.settings["template"]) == (
+        "n3",
+        "Your cart",
+        CART_TEMPLATE,
+    )
     assert edges(journey) == {("n1", "next", "n2"), ("n2", "next", "n3")}
 
 

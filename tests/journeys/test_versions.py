@@ -12,15 +12,16 @@ from audience.models import Contact
 from journeys import selectors, services
 from journeys.models import Enrollment, Journey, JourneyVersion, Step
 from journeys.services import JourneyConflict, JourneyGraphInvalid
+from tests.journeys.conftest import CART_TEMPLATE
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cart_templates")]
 
 CART = {
     "nodes": [
         {"key": "t", "kind": "trigger_event", "settings": {"event": "Product Added"}},
         {"key": "w", "kind": "wait_delay", "settings": {"amount": 30, "unit": "minutes"}},
         {"key": "x", "kind": "wait_event", "settings": {"event": "Order Completed"}},
-        {"key": "m", "kind": "action_email", "settings": {"template": "tpl"}},
+        {"key": "m", "kind": "action_email", "settings": {"template": CART_TEMPLATE}},
         {"key": "g", "kind": "goal", "settings": {"event": "Order Completed"}},
     ],
     "edges": [
@@ -226,3 +227,41 @@ def test_it_moves_no_one_from_another_journey(world: Any, in_flight: dict[str, A
     elsewhere.refresh_from_db()
     assert elsewhere.version == v1
     assert not Step.objects.filter(enrollment=elsewhere).exists()
+
+
+def test_it_refuses_to_publish_steps_naming_templates_or_segments_the_team_lacks(
+    world: Any,
+) -> None:
+    from messaging.models import Template
+
+    theirs = Template.objects.create(
+        tenant=world.globex, name="Theirs", channel="email", subject="Hi", html="<p>Hi</p>"
+    )
+    push = Template.objects.create(
+        tenant=world.acme, name="A push", channel="push", title="Hey", body="Back?"
+    )
+    graph = {
+        "nodes": [
+            {"key": "t", "kind": "trigger_segment", "settings": {"segment": str(theirs.public_id)}},
+            {"key": "a", "kind": "action_email", "settings": {"template": str(theirs.public_id)}},
+            {"key": "b", "kind": "action_email", "settings": {"template": str(push.public_id)}},
+            {"key": "c", "kind": "action_push", "settings": {"template": "not-an-id"}},
+        ],
+        "edges": [
+            {"source": "t", "port": "next", "target": "a"},
+            {"source": "a", "port": "next", "target": "b"},
+            {"source": "b", "port": "next", "target": "c"},
+        ],
+    }
+    journey = make(world, graph=graph)
+    with pytest.raises(JourneyGraphInvalid) as caught:
+        services.journey_publish(journey=journey)
+    assert {(p.node_key, p.field) for p in caught.value.problems} == {
+        ("t", "segment"),
+        ("a", "template"),  # another team's
+        ("b", "template"),  # a push template in an email step
+        ("c", "template"),
+    }
+    # The editor shows the same on the cards before anyone tries to publish.
+    assert {p.node_key for p in selectors.journey_problems(journey=journey)} == {"t", "a", "b", "c"}
+    assert Journey.objects.get(pk=journey.pk).status == Journey.Status.DRAFT
