@@ -11,10 +11,13 @@ store or leak per tenant; rotating SECRET_KEY rotates every tenant's secret.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
+import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -24,7 +27,8 @@ from django.conf import settings
 from core.outbound import OutboundRefused, create_connection, url_check
 from tenants.models import Tenant
 
-TIMEOUT = 10.0  # seconds for connecting and for the answer
+TIMEOUT = 10.0  # seconds for connecting and for each read of the answer
+DEADLINE = 15.0  # seconds for the whole call: the step runs inside its batch's transaction
 USER_AGENT = "Wayfarer-Journeys/1"
 
 
@@ -39,6 +43,15 @@ def webhook_secret(*, tenant: Tenant) -> str:
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def _cut(conn: http.client.HTTPConnection, cut: threading.Event) -> None:
+    """The deadline passed: end the call (the reading thread's read ends at once)."""
+    cut.set()
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):  # closed already
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,14 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
             conn = http.client.HTTPConnection(host, parts.port or 80, timeout=TIMEOUT)
         conn._create_connection = create_connection  # type: ignore[attr-defined]
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # TIMEOUT bounds each socket operation, not the call: a receiver that trickles its
+        # answer a byte at a time would hold the batch's row locks for as long as it likes.
+        # At DEADLINE the socket is shut down, which ends any read in progress.
+        # (A read cut short may look like the end of a complete answer: `cut` says it was not.)
+        cut = threading.Event()
+        watchdog = threading.Timer(DEADLINE, _cut, args=(conn, cut))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             conn.request(
                 "POST",
@@ -72,9 +93,16 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
             )
             response = conn.getresponse()
             response.read(65536)
-            return Answer(response.status)
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            if not cut.is_set():
+                raise
         finally:
+            watchdog.cancel()
             conn.close()
+        if cut.is_set():
+            return Answer(0, f"no complete answer within {DEADLINE:g} s")
+        return Answer(status)
     except OutboundRefused as exc:
         return Answer(0, f"refused: {exc.reason}", refused=True)
     except (OSError, http.client.HTTPException) as exc:

@@ -6,9 +6,10 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -259,3 +260,39 @@ def test_goal_and_exit(world: Any) -> None:
     assert run(world, "goal", s, woken_by=woken) == Finish("converted", detail={"revenue": "12.50"})
     assert run(world, "goal", s, now=T0 + timedelta(days=2)) == Follow("timeout")
     assert run(world, "exit", {}) == Finish("completed")
+
+
+class _Trickler(BaseHTTPRequestHandler):
+    """Answers a header line every 0.2 s, for ever: each read is quick, the answer never ends."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        try:
+            for _ in range(300):
+                self.wfile.write(b"X-Slow: 1\r\n")
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            pass  # the caller hung up
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_webhook_that_trickles_its_answer_is_cut_at_the_deadline(
+    settings: Any, monkeypatch: Any
+) -> None:
+    settings.WAYFARER_OUTBOUND_ALLOW_PRIVATE = True
+    monkeypatch.setattr(webhooks, "DEADLINE", 1.0)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Trickler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        started = time.monotonic()
+        answer = webhooks.post(f"http://127.0.0.1:{server.server_port}/hook", b"{}", {})
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+    assert answer.status == 0 and answer.error  # no answer: retried later, with backoff
+    assert elapsed < 5, elapsed  # each read was well within TIMEOUT (10 s)
