@@ -5,8 +5,8 @@ at most its byte bound however many large templates pass through it."""
 from __future__ import annotations
 
 import gc
-import time
 import re
+import time
 import tracemalloc
 from html import unescape
 from typing import Any
