@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "segments.apps.SegmentsConfig",
     "messaging.apps.MessagingConfig",
     "journeys.apps.JourneysConfig",
+    "campaigns.apps.CampaignsConfig",
     "anymail",
     "ops",
 ]
