@@ -197,19 +197,21 @@ def occurrence_progress(*, occurrence: Occurrence) -> Progress:
     recipients = Recipient.objects.filter(tenant_id=occurrence.tenant_id, occurrence=occurrence)
     status = "delivery__status"
     released = Q(holdout=False, released=True)
+    # Aggregate names differ from the fields they count (Django refuses `holdout=Count(…holdout…)`).
     found = recipients.aggregate(
-        total=Count("pk"),
-        holdout=Count("pk", filter=Q(holdout=True)),
-        waiting=Count("pk", filter=Q(holdout=False, released=False)),
+        n_total=Count("pk"),
+        n_holdout=Count("pk", filter=Q(holdout=True)),
+        n_waiting=Count("pk", filter=Q(holdout=False, released=False)),
         # Released with no outbox row yet counts as queued (the row comes in the same step).
-        queued=Count(
+        n_queued=Count(
             "pk",
             filter=released & (Q(delivery__isnull=True) | Q(**{status: Delivery.Status.QUEUED})),
         ),
-        sending=Count("pk", filter=released & Q(**{status: Delivery.Status.SENDING})),
-        sent=Count("pk", filter=released & Q(**{status: Delivery.Status.SENT})),
-        failed=Count("pk", filter=released & Q(**{status: Delivery.Status.FAILED})),
+        n_sending=Count("pk", filter=released & Q(**{status: Delivery.Status.SENDING})),
+        n_sent=Count("pk", filter=released & Q(**{status: Delivery.Status.SENT})),
+        n_failed=Count("pk", filter=released & Q(**{status: Delivery.Status.FAILED})),
     )
+    found = {k.removeprefix("n_"): v for k, v in found.items()}
     skipped_rows = (
         recipients.filter(released, **{status: Delivery.Status.SKIPPED})
         .values_list("delivery__reason")

@@ -110,6 +110,7 @@ def recipient_make(
             status=status,
             reason=reason,
             sent_at=(sent_at or occurrence.started_at + timedelta(minutes=1)) if sent else None,
+            claim_token=uuid.uuid4() if status == Delivery.Status.SENDING else None,
         )
     return Recipient.objects.create(
         tenant=tenant,
