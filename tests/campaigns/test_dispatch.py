@@ -1,0 +1,322 @@
+"""Dispatch: who is frozen into an occurrence, who gets which variant, who is held out, when each
+is due, and how they reach the outbox (once, only while the campaign sends)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.db import connection
+
+from audience.models import Event
+from campaigns import dispatch, services
+from campaigns.models import Campaign, Occurrence, Recipient
+from messaging import outcomes
+from messaging.models import Delivery, Suppression
+from messaging.services import deliveries_insert
+from tests.campaigns.conftest import email_template, people, segment_of
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 12, 7, 10, tzinfo=UTC)
+
+
+def started(campaign: Campaign, at: datetime = T0) -> Occurrence:
+    with time_machine.travel(at, tick=False):
+        campaign = services.campaign_schedule(campaign=campaign)
+        occurrence = dispatch.campaign_start_due(campaign=campaign, at=at)
+    assert occurrence is not None
+    return occurrence
+
+
+def frozen(occurrence: Occurrence) -> set[int]:
+    return set(Recipient.objects.filter(occurrence=occurrence).values_list("contact_id", flat=True))
+
+
+def test_it_freezes_the_segments_members_less_the_excluded_and_the_unreachable(
+    world: Any, campaign_factory: Any
+) -> None:
+    fans = people(world.acme, 4)
+    gone, suppressed, no_address, excluded = people(world.acme, 4)
+    gone.email_consent = "revoked"
+    gone.save()
+    Suppression.objects.create(tenant=world.acme, address=suppressed.email, reason="bounced")
+    no_address.email = ""
+    no_address.save()
+    other_segment = segment_of(world.acme, people(world.acme, 2))
+    campaign = campaign_factory(
+        segments=[segment_of(world.acme, [*fans, gone, suppressed, no_address, excluded])],
+        exclude_segments=[segment_of(world.acme, [excluded])],
+    )
+    occurrence = started(campaign)
+    assert frozen(occurrence) == {c.pk for c in fans}
+    assert other_segment  # its members are not the campaign's
+    assert (occurrence.recipient_count, occurrence.holdout_count) == (4, 0)
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.SENDING
+
+
+def test_a_contact_in_two_of_its_segments_is_frozen_once(world: Any, campaign_factory: Any) -> None:
+    both = people(world.acme, 1)
+    campaign = campaign_factory(
+        segments=[segment_of(world.acme, both), segment_of(world.acme, both)]
+    )
+    assert frozen(started(campaign)) == {both[0].pk}
+
+
+def test_it_releases_due_recipients_into_the_outbox_once_with_the_campaigns_keys(
+    world: Any, campaign_factory: Any
+) -> None:
+    members = people(world.acme, 7)
+    template = email_template(world.acme)
+    campaign = campaign_factory(contacts=members, variants=[(template, 100)])
+    occurrence = started(campaign)
+    with time_machine.travel(T0, tick=False):
+        assert dispatch.recipients_release(occurrence=occurrence, limit=5) == 5
+        assert dispatch.recipients_release(occurrence=occurrence, limit=5) == 2
+        assert dispatch.recipients_release(occurrence=occurrence, limit=5) == 0
+    deliveries = Delivery.objects.filter(source=f"campaign:{campaign.public_id}")
+    assert sorted(deliveries.values_list("idempotency_key", flat=True)) == sorted(
+        f"campaign:{occurrence.public_id}:{c.pk}" for c in members
+    )
+    assert set(deliveries.values_list("status", "template", "category", "tenant")) == {
+        ("queued", template.pk, "marketing", world.acme.pk)
+    }
+    assert deliveries.first().content == template.snapshot()  # type: ignore[union-attr]
+    for recipient in Recipient.objects.filter(occurrence=occurrence):
+        assert recipient.released
+        assert recipient.delivery.contact_id == recipient.contact_id  # type: ignore[union-attr]
+
+
+def test_the_occurrence_and_a_one_off_campaign_are_sent_once_everyone_is_released(
+    campaign_factory: Any,
+) -> None:
+    campaign = campaign_factory(contacts=3)
+    occurrence = started(campaign)
+    with time_machine.travel(T0 + timedelta(seconds=5), tick=False):
+        dispatch.tick()
+    occurrence.refresh_from_db()
+    campaign.refresh_from_db()
+    assert occurrence.state == Occurrence.State.SENT
+    assert occurrence.finished_at == T0 + timedelta(seconds=5)
+    assert campaign.state == Campaign.State.SENT
+    assert Delivery.objects.count() == 3
+
+
+def test_an_empty_audience_finishes_at_once(campaign_factory: Any) -> None:
+    campaign = campaign_factory(contacts=0)
+    started(campaign)
+    with time_machine.travel(T0, tick=False):
+        dispatch.tick()
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.SENT
+
+
+def test_starting_twice_freezes_once(campaign_factory: Any) -> None:
+    campaign = campaign_factory(contacts=3)
+    occurrence = started(campaign)
+    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.SCHEDULED)
+    assert dispatch.occurrence_start(campaign=campaign, key="once", at=T0) is None
+    assert Occurrence.objects.get() == occurrence
+    assert Recipient.objects.count() == 3
+
+
+def test_the_throttle_spaces_recipients_and_releases_only_those_due(
+    campaign_factory: Any,
+) -> None:
+    campaign = campaign_factory(contacts=6, throttle_per_minute=120)  # one every half second
+    occurrence = started(campaign)
+    due = sorted(Recipient.objects.filter(occurrence=occurrence).values_list("due_at", flat=True))
+    assert due == [T0 + timedelta(seconds=0.5 * i) for i in range(6)]
+    with time_machine.travel(T0 + timedelta(seconds=1.2), tick=False):
+        assert dispatch.recipients_release(occurrence=occurrence) == 3
+    assert list(Delivery.objects.order_by("not_before").values_list("not_before", flat=True)) == [
+        T0,
+        T0 + timedelta(seconds=0.5),
+        T0 + timedelta(seconds=1),
+    ]
+
+
+def test_the_hold_out_is_drawn_by_contact_is_never_released_and_is_the_same_next_time(
+    world: Any, campaign_factory: Any
+) -> None:
+    members = people(world.acme, 1000)
+    campaign = campaign_factory(contacts=members, holdout_percent=10)
+    occurrence = started(campaign)
+    held = set(
+        Recipient.objects.filter(occurrence=occurrence, holdout=True).values_list(
+            "contact_id", flat=True
+        )
+    )
+    assert 70 <= len(held) <= 130
+    assert occurrence.holdout_count == len(held)
+    with time_machine.travel(T0 + timedelta(minutes=1), tick=False):
+        dispatch.tick()
+    sent_to = set(Delivery.objects.values_list("contact_id", flat=True))
+    assert sent_to == {c.pk for c in members} - held
+    assert Occurrence.objects.get(pk=occurrence.pk).state == Occurrence.State.SENT
+    # The same draw in the campaign's next occurrence: one hold-out group over time.
+    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.SCHEDULED)
+    again = dispatch.occurrence_start(campaign=campaign, key="2", at=T0 + timedelta(days=7))
+    assert again is not None
+    assert held == set(
+        Recipient.objects.filter(occurrence=again, holdout=True).values_list(
+            "contact_id", flat=True
+        )
+    )
+
+
+def test_variants_split_by_weight(world: Any, campaign_factory: Any) -> None:
+    a, b = email_template(world.acme), email_template(world.acme)
+    campaign = campaign_factory(contacts=1000, variants=[(a, 75), (b, 25)])
+    occurrence = started(campaign)
+    assert occurrence.state == Occurrence.State.SENDING  # a plain split: no winner to wait for
+    split = Counter(
+        Recipient.objects.filter(occurrence=occurrence).values_list("variant__key", flat=True)
+    )
+    assert 700 <= split["A"] <= 800 and split["A"] + split["B"] == 1000
+
+
+def test_the_test_group_goes_first_and_the_rest_gets_the_variant_with_more_opens(
+    world: Any, campaign_factory: Any
+) -> None:
+    a, b = email_template(world.acme), email_template(world.acme)
+    campaign = campaign_factory(
+        contacts=400,
+        variants=[(a, 50), (b, 50)],
+        test_percent=25,
+        holdout_percent=10,
+        winner_metric="opens",
+        winner_after_hours=4,
+    )
+    occurrence = started(campaign)
+    assert occurrence.state == Occurrence.State.TESTING
+    assert occurrence.winner_due_at == T0 + timedelta(hours=4)
+    rows = Recipient.objects.filter(occurrence=occurrence)
+    waiting = rows.filter(holdout=False, variant__isnull=True)
+    tested = rows.filter(variant__isnull=False)
+    assert 50 <= tested.count() <= 130
+    assert waiting.count() > 200
+    with time_machine.travel(T0 + timedelta(minutes=1), tick=False):
+        dispatch.tick()
+    assert Delivery.objects.count() == tested.count()  # the rest waits
+    first_round = set(Delivery.objects.values_list("pk", flat=True))
+    # B's messages are opened, A's are not.
+    for delivery in Delivery.objects.filter(template=b):
+        Event.objects.create(
+            tenant=world.acme,
+            contact_id=delivery.contact_id,
+            name=outcomes.EMAIL_OPENED,
+            properties={"delivery_id": str(delivery.public_id)},
+            occurred_at=T0 + timedelta(hours=1),
+            message_id=str(uuid.uuid4()),
+            source="messaging",
+        )
+    with time_machine.travel(T0 + timedelta(hours=3, minutes=59), tick=False):
+        assert dispatch.tick()["winners"] == 0
+    with time_machine.travel(T0 + timedelta(hours=4, seconds=1), tick=False):
+        assert dispatch.tick()["winners"] == 1
+    occurrence.refresh_from_db()
+    assert occurrence.winner is not None and occurrence.winner.key == "B"
+    held = rows.filter(holdout=True)
+    assert not held.filter(released=True).exists()
+    assert Delivery.objects.count() == rows.count() - held.count()
+    later = Delivery.objects.exclude(pk__in=first_round)
+    assert set(later.values_list("template", flat=True)) == {b.pk}
+    assert Occurrence.objects.get(pk=occurrence.pk).state == Occurrence.State.SENT
+
+
+def test_a_paused_campaign_releases_nothing_and_resumes_with_exactly_the_rest(
+    campaign_factory: Any,
+) -> None:
+    campaign = campaign_factory(contacts=10, throttle_per_minute=60)  # one a second
+    occurrence = started(campaign)
+    with time_machine.travel(T0 + timedelta(seconds=3.5), tick=False):
+        assert dispatch.recipients_release(occurrence=occurrence) == 4
+        services.campaign_pause(campaign=campaign)
+    with time_machine.travel(T0 + timedelta(minutes=10), tick=False):
+        dispatch.tick()
+        assert Delivery.objects.count() == 4
+        services.campaign_resume(campaign=campaign)
+        # The pace holds: the rest are due from where the pause left them, 10 minutes on.
+        left = sorted(Recipient.objects.filter(released=False).values_list("due_at", flat=True))
+        assert left[0] == T0 + timedelta(seconds=4) + timedelta(minutes=10, seconds=-3.5)
+    with time_machine.travel(T0 + timedelta(minutes=11), tick=False):
+        dispatch.tick()
+    keys = Counter(Delivery.objects.values_list("contact_id", flat=True))
+    assert len(keys) == 10 and set(keys.values()) == {1}
+    assert Campaign.objects.get(pk=campaign.pk).state == Campaign.State.SENT
+
+
+def test_a_cancelled_campaign_releases_no_one_else_and_skips_what_is_queued(
+    campaign_factory: Any,
+) -> None:
+    campaign = campaign_factory(contacts=10, throttle_per_minute=60)
+    occurrence = started(campaign)
+    with time_machine.travel(T0 + timedelta(seconds=2.5), tick=False):
+        dispatch.recipients_release(occurrence=occurrence)
+        services.campaign_cancel(campaign=campaign)
+    with time_machine.travel(T0 + timedelta(minutes=5), tick=False):
+        dispatch.tick()
+    assert Recipient.objects.filter(released=True).count() == 3
+    assert set(Delivery.objects.values_list("status", "reason")) == {
+        ("skipped", "campaign cancelled")
+    }
+    assert Occurrence.objects.get().state == Occurrence.State.CANCELLED
+
+
+def test_deliveries_insert_returns_the_outbox_rows_new_and_already_decided(
+    world: Any,
+) -> None:
+    a, b = people(world.acme, 2)
+    template = email_template(world.acme)
+    first = deliveries_insert(
+        tenant=world.acme, template=template, source="campaign:x", rows=[(a.pk, "k:a", T0)]
+    )
+    both = deliveries_insert(
+        tenant=world.acme,
+        template=template,
+        source="campaign:x",
+        rows=[(a.pk, "k:a", T0), (b.pk, "k:b", T0)],
+    )
+    assert both["k:a"] == first["k:a"] and set(both) == {"k:a", "k:b"}
+    assert Delivery.objects.count() == 2
+    assert (
+        Delivery.objects.get(idempotency_key="k:b").public_id
+        != Delivery.objects.get(idempotency_key="k:a").public_id
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_releasing_at_once_send_each_recipient_once(
+    world: Any, campaign_factory: Any
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers: nothing to race")
+    campaign = campaign_factory(contacts=3000)
+    occurrence = started(campaign, at=datetime.now(UTC))
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            while dispatch.recipients_release(occurrence=occurrence, limit=200):
+                pass
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert Delivery.objects.count() == 3000
+    assert not Recipient.objects.filter(released=False).exists()
+    assert Recipient.objects.filter(delivery__isnull=True).count() == 0
