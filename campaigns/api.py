@@ -23,14 +23,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from campaigns import selectors, services
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Occurrence
 from campaigns.serializers import (
-    AudienceInputSerializer,
-    AudienceOutputSerializer,
+    CampaignAudienceInputSerializer,
+    CampaignAudienceOutputSerializer,
     CampaignInputSerializer,
+    CampaignOccurrenceOutputSerializer,
     CampaignOutputSerializer,
-    OccurrenceOutputSerializer,
-    StatsOutputSerializer,
+    CampaignStatsOutputSerializer,
 )
 from campaigns.services import EDITABLE_FIELDS
 from core.openapi import API_ERROR
@@ -306,21 +306,21 @@ class CampaignAudienceAPI(CampaignAPIView):
     @extend_schema(
         summary="How many the campaign would reach now (after exclusions, consent, suppression)",
         parameters=[CAMPAIGN_ID],
-        responses=AudienceOutputSerializer,
+        responses=CampaignAudienceOutputSerializer,
     )
     def get(self, request: Request, public_id: str) -> Response:
         estimate = selectors.campaign_audience_estimate(campaign=self.campaign(public_id))
-        return Response(AudienceOutputSerializer(estimate).data)
+        return Response(CampaignAudienceOutputSerializer(estimate).data)
 
 
 class AudienceEstimateAPI(CampaignAPIView):
     @extend_schema(
         summary="How many a campaign to these segments would reach now, without saving one",
-        request=AudienceInputSerializer,
-        responses=AudienceOutputSerializer,
+        request=CampaignAudienceInputSerializer,
+        responses=CampaignAudienceOutputSerializer,
     )
     def post(self, request: Request) -> Response:
-        payload = AudienceInputSerializer(data=request.data)
+        payload = CampaignAudienceInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         errors: dict[str, Any] = {}
@@ -335,7 +335,7 @@ class AudienceEstimateAPI(CampaignAPIView):
             segments=segments,
             exclude_segments=exclude,
         )
-        return Response(AudienceOutputSerializer(estimate).data)
+        return Response(CampaignAudienceOutputSerializer(estimate).data)
 
 
 class OccurrencePagination(NewestFirstPagination):
@@ -348,14 +348,16 @@ class CampaignOccurrencesAPI(CampaignAPIView):
     @extend_schema(
         summary="The campaign's sendings, newest first (one for a one-off campaign)",
         parameters=[CAMPAIGN_ID],
-        responses=OccurrenceOutputSerializer(many=True),
+        responses=CampaignOccurrenceOutputSerializer(many=True),
     )
     def get(self, request: Request, public_id: str) -> Response:
         campaign = self.campaign(public_id)
         occurrences = selectors.occurrence_list(campaign=campaign).select_related("winner")
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(occurrences, request, view=self)
-        return paginator.get_paginated_response(OccurrenceOutputSerializer(page, many=True).data)
+        return paginator.get_paginated_response(
+            CampaignOccurrenceOutputSerializer(page, many=True).data
+        )
 
 
 class CampaignStatsAPI(CampaignAPIView):
@@ -369,11 +371,12 @@ class CampaignStatsAPI(CampaignAPIView):
             CAMPAIGN_ID,
             OpenApiParameter("occurrence", OpenApiTypes.UUID, description="an occurrence's id"),
         ],
-        responses=StatsOutputSerializer,
+        responses=CampaignStatsOutputSerializer,
     )
     def get(self, request: Request, public_id: str) -> Response:
         campaign = self.campaign(public_id)
         wanted = request.query_params.get("occurrence", "")
+        occurrence: Occurrence | None
         if wanted:
             occurrence = selectors.occurrence_get(campaign=campaign, public_id=wanted)
         else:
@@ -393,4 +396,4 @@ class CampaignStatsAPI(CampaignAPIView):
             "goal_event": campaign.goal_event,
             "goal_window_hours": campaign.goal_window_hours,
         }
-        return Response(StatsOutputSerializer(body).data)
+        return Response(CampaignStatsOutputSerializer(body).data)

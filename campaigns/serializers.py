@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from campaigns.models import Campaign, Occurrence
 from campaigns.services import EDITABLE_FIELDS, MAX_VARIANTS
+from messaging.models import Category, Channel
 
 MAX_SEGMENTS = 20
 
@@ -17,7 +18,7 @@ MAX_SEGMENTS = 20
 # --- input ------------------------------------------------------------------------------------
 
 
-class VariantInputSerializer(serializers.Serializer):
+class CampaignVariantInputSerializer(serializers.Serializer):
     template = serializers.UUIDField(help_text="A template's id, of the campaign's channel.")
     weight = serializers.IntegerField(
         min_value=1,
@@ -45,7 +46,7 @@ class CampaignInputSerializer(serializers.ModelSerializer):
         required=False,
         help_text="Members of these segments receive nothing.",
     )
-    variants = VariantInputSerializer(
+    variants = CampaignVariantInputSerializer(  # type: ignore[call-arg]  # DRF's, not in stubs
         many=True,
         required=False,
         max_length=MAX_VARIANTS,
@@ -76,14 +77,14 @@ class CampaignInputSerializer(serializers.ModelSerializer):
 # --- output -----------------------------------------------------------------------------------
 
 
-class RefSerializer(serializers.Serializer):
+class CampaignRefSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     name = serializers.CharField()
 
 
-class VariantOutputSerializer(serializers.Serializer):
+class CampaignVariantOutputSerializer(serializers.Serializer):
     key = serializers.CharField(help_text="A, B, C…")
-    template = RefSerializer()
+    template = CampaignRefSerializer()
     weight = serializers.IntegerField()
 
 
@@ -115,23 +116,23 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
     def _segments(self, campaign: Campaign, *, exclude: bool) -> list[dict[str, Any]]:
         # Prefetched by the view: campaign.segments.all() with their segment.
         rows = [cs for cs in campaign.segments.all() if cs.exclude == exclude]
-        return RefSerializer([cs.segment for cs in rows], many=True).data
+        return list(CampaignRefSerializer([cs.segment for cs in rows], many=True).data)
 
-    @extend_schema_field(RefSerializer(many=True))
+    @extend_schema_field(CampaignRefSerializer(many=True))
     def get_segments(self, campaign: Campaign) -> list[dict[str, Any]]:
         return self._segments(campaign, exclude=False)
 
-    @extend_schema_field(RefSerializer(many=True))
+    @extend_schema_field(CampaignRefSerializer(many=True))
     def get_exclude_segments(self, campaign: Campaign) -> list[dict[str, Any]]:
         return self._segments(campaign, exclude=True)
 
-    @extend_schema_field(VariantOutputSerializer(many=True))
+    @extend_schema_field(CampaignVariantOutputSerializer(many=True))
     def get_variants(self, campaign: Campaign) -> list[dict[str, Any]]:
         variants = sorted(campaign.variants.all(), key=lambda v: v.key)
-        return VariantOutputSerializer(variants, many=True).data
+        return list(CampaignVariantOutputSerializer(variants, many=True).data)
 
 
-class OccurrenceOutputSerializer(serializers.ModelSerializer):
+class CampaignOccurrenceOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     winner = serializers.SerializerMethodField(help_text="The winning variant's key, or null.")
 
@@ -158,12 +159,12 @@ class OccurrenceOutputSerializer(serializers.ModelSerializer):
 # --- the audience -------------------------------------------------------------------------------
 
 
-class AudienceInputSerializer(serializers.Serializer):
+class CampaignAudienceInputSerializer(serializers.Serializer):
     """A campaign's audience before it is saved: what the estimate needs."""
 
-    channel = serializers.ChoiceField(choices=Campaign._meta.get_field("channel").choices)
+    channel = serializers.ChoiceField(choices=Channel.choices)
     category = serializers.ChoiceField(
-        choices=Campaign._meta.get_field("category").choices, required=False, default="marketing"
+        choices=Category.choices, required=False, default=Category.MARKETING
     )
     segments = serializers.ListField(
         child=serializers.UUIDField(), min_length=1, max_length=MAX_SEGMENTS
@@ -173,7 +174,7 @@ class AudienceInputSerializer(serializers.Serializer):
     )
 
 
-class AudienceOutputSerializer(serializers.Serializer):
+class CampaignAudienceOutputSerializer(serializers.Serializer):
     members = serializers.IntegerField(
         help_text="Contacts in an included segment and in no excluded one."
     )
@@ -189,7 +190,7 @@ class AudienceOutputSerializer(serializers.Serializer):
 # --- progress and results -------------------------------------------------------------------------
 
 
-class ProgressOutputSerializer(serializers.Serializer):
+class CampaignProgressOutputSerializer(serializers.Serializer):
     total = serializers.IntegerField(help_text="Frozen recipients, hold-out included.")
     holdout = serializers.IntegerField()
     waiting = serializers.IntegerField(help_text="Frozen, not released yet (not due, paused).")
@@ -201,18 +202,18 @@ class ProgressOutputSerializer(serializers.Serializer):
     percent_done = serializers.FloatField()
 
 
-class LinkClicksSerializer(serializers.Serializer):
+class CampaignLinkClicksSerializer(serializers.Serializer):
     url = serializers.CharField()
     unique = serializers.IntegerField(help_text="Contacts who clicked it.")
     total = serializers.IntegerField(help_text="Clicks.")
 
 
-class ResultRowSerializer(serializers.Serializer):
+class CampaignResultRowSerializer(serializers.Serializer):
     """One row of results: a variant, the hold-out, or every variant together. Rates are
     fractions (0-1), null when there is nothing to divide by."""
 
     key = serializers.CharField(help_text="A, B, C…, `holdout` or `total`.")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     template = serializers.CharField(help_text="The variant's template's name.")
     recipients = serializers.IntegerField()
     sent = serializers.IntegerField()
@@ -223,7 +224,9 @@ class ResultRowSerializer(serializers.Serializer):
     unsubscribes = serializers.IntegerField()
     conversions = serializers.IntegerField(help_text="Contacts with the goal event in the window.")
     revenue = serializers.DecimalField(max_digits=16, decimal_places=2, coerce_to_string=True)
-    links = LinkClicksSerializer(many=True, help_text="Clicks per link, most clicked first.")
+    links = CampaignLinkClicksSerializer(
+        many=True, help_text="Clicks per link, most clicked first."
+    )
     winner = serializers.BooleanField(help_text="The A/B test's winner.")
     open_rate = serializers.FloatField(allow_null=True)
     click_rate = serializers.FloatField(allow_null=True)
@@ -246,29 +249,31 @@ class ResultRowSerializer(serializers.Serializer):
     )
 
 
-class SeriesPointSerializer(serializers.Serializer):
+class CampaignSeriesPointSerializer(serializers.Serializer):
     at = serializers.DateTimeField(help_text="The hour's or day's start.")
     opens = serializers.IntegerField()
     clicks = serializers.IntegerField()
     conversions = serializers.IntegerField()
 
 
-class SeriesSerializer(serializers.Serializer):
+class CampaignSeriesSerializer(serializers.Serializer):
     bucket = serializers.ChoiceField(choices=["hour", "day"])
-    points = SeriesPointSerializer(many=True)
+    points = CampaignSeriesPointSerializer(many=True)
 
 
-class StatsOutputSerializer(serializers.Serializer):
-    occurrence = OccurrenceOutputSerializer(
+class CampaignStatsOutputSerializer(serializers.Serializer):
+    occurrence = CampaignOccurrenceOutputSerializer(
         allow_null=True, help_text="The sending counted: the latest, or `?occurrence=`."
     )
-    progress = ProgressOutputSerializer(allow_null=True)
-    variants = ResultRowSerializer(many=True, help_text="One row per variant, by key.")
-    holdout = ResultRowSerializer(allow_null=True, help_text="null: no hold-out was kept.")
-    total = ResultRowSerializer(allow_null=True, help_text="Every variant together.")
+    progress = CampaignProgressOutputSerializer(allow_null=True)
+    variants = CampaignResultRowSerializer(many=True, help_text="One row per variant, by key.")
+    holdout = CampaignResultRowSerializer(allow_null=True, help_text="null: no hold-out was kept.")
+    total = CampaignResultRowSerializer(allow_null=True, help_text="Every variant together.")
     waiting_for_winner = serializers.IntegerField(
         help_text="Recipients of the test's rest, waiting for the winner."
     )
-    series = SeriesSerializer(allow_null=True, help_text="Opens, clicks and conversions over time.")
+    series = CampaignSeriesSerializer(
+        allow_null=True, help_text="Opens, clicks and conversions over time."
+    )
     goal_event = serializers.CharField(allow_blank=True)
     goal_window_hours = serializers.IntegerField()

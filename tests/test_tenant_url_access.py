@@ -14,6 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from audience.models import Contact, ContactImport
+from campaigns.models import Campaign, CampaignSegment, Occurrence, Variant
 from journeys.models import Edge, Journey, JourneyVersion, Node
 from messaging.models import Delivery, SenderIdentity, SendingPolicy, Suppression, Template
 from segments.models import Segment
@@ -104,6 +105,16 @@ def ids_for(world, tenant) -> dict[str, str]:  # type: ignore[no-untyped-def]
     journey = journey_create(
         tenant=tenant, name=f"Probe {Journey.objects.filter(tenant=tenant).count() + 1}"
     )
+    # A draft campaign to that segment with that template, and an occurrence of it.
+    from campaigns.services import campaign_create
+
+    campaign = campaign_create(
+        tenant=tenant,
+        name=f"Probe {Campaign.objects.filter(tenant=tenant).count() + 1}",
+        segments=[segment],
+        variants=[(template, 100)],
+    )
+    occurrence = Occurrence.objects.create(tenant=tenant, campaign=campaign, key="once")
     return {
         "tenant_slug": tenant.slug,
         "member_id": str(member.public_id),
@@ -115,6 +126,8 @@ def ids_for(world, tenant) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "delivery_id": str(delivery.public_id),
         "journey_id": str(journey.public_id),
         "node_key": "n1",
+        "campaign_id": str(campaign.public_id),
+        "occurrence_id": str(occurrence.public_id),
     }
 
 
@@ -140,6 +153,10 @@ def snapshot() -> tuple:
         sorted(JourneyVersion.objects.values_list("pk", "state", "reentry", "exit_events")),
         sorted(Node.objects.values_list("pk", "label", "settings", "x", "y")),
         sorted(Edge.objects.values_list("pk", "source", "port", "target")),
+        sorted(Campaign.objects.values_list("public_id", "name", "state", "updated_at")),
+        sorted(CampaignSegment.objects.values_list("pk", "segment_id", "exclude")),
+        sorted(Variant.objects.values_list("pk", "template_id", "weight")),
+        sorted(Occurrence.objects.values_list("public_id", "state")),
     )
 
 
@@ -148,6 +165,7 @@ def test_it_finds_the_tenant_routes() -> None:
     assert {"dashboard", "member_list", "member_role", "api_key_revoke", "tenant_settings"} <= names
     assert {"template_edit", "delivery_detail", "sending_settings"} <= names
     assert "sender_identity_edit" in names
+    assert {"campaign_detail", "campaign_schedule", "campaign_results"} <= names
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)

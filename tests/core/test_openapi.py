@@ -41,6 +41,8 @@ def test_it_documents_every_list_as_the_page_object_it_serves(schema, api, world
         if method == "get" and "cursor" in {p["name"] for p in op.get("parameters", [])}
     }
     assert set(lists) == {
+        "/api/v1/campaigns/",
+        "/api/v1/campaigns/{public_id}/occurrences/",
         "/api/v1/contacts/",
         "/api/v1/events/",
         "/api/v1/journeys/",
