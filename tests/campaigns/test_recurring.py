@@ -1,0 +1,151 @@
+"""Recurring campaigns: each slot of the crontab (the team's zone) runs exactly once — fired by
+its beat entry, by the tick, twice, at once, or at the wrong hour across a DST change."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.db import connection
+from django_celery_beat.models import PeriodicTask
+
+from campaigns import dispatch, services, tasks
+from campaigns.models import Campaign, Occurrence
+from messaging.models import Delivery
+
+pytestmark = pytest.mark.django_db
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def daily_at_9_in_berlin(world: Any, campaign_factory: Any, **fields: Any) -> Campaign:
+    world.acme.timezone = "Europe/Berlin"
+    world.acme.save()
+    return campaign_factory(contacts=2, schedule="recurring", cron_hour="9", **fields)
+
+
+def fire(campaign: Campaign) -> None:
+    """What the beat entry and the clock do at a slot: both, twice."""
+    tasks.recurring_fire(str(campaign.public_id))
+    tasks.recurring_fire(str(campaign.public_id))
+    tasks.campaigns_tick()
+    tasks.campaigns_tick()
+
+
+@pytest.mark.parametrize(
+    ("scheduled_at", "slots"),
+    [
+        # Spring forward on 29 March: 9:00 is 08:00 UTC, then 07:00.
+        (utc(2026, 3, 27, 12), [utc(2026, 3, 28, 8), utc(2026, 3, 29, 7), utc(2026, 3, 30, 7)]),
+        # Fall back on 25 October: 9:00 is 07:00 UTC, then 08:00.
+        (utc(2026, 10, 23, 12), [utc(2026, 10, 24, 7), utc(2026, 10, 25, 8), utc(2026, 10, 26, 8)]),
+    ],
+)
+def test_a_daily_campaign_sends_once_a_day_at_9_local_across_a_clock_change(
+    world: Any, campaign_factory: Any, scheduled_at: datetime, slots: list[datetime]
+) -> None:
+    campaign = daily_at_9_in_berlin(world, campaign_factory)
+    with time_machine.travel(scheduled_at, tick=False):
+        campaign = services.campaign_schedule(campaign=campaign)
+    assert campaign.send_at == slots[0]
+    for slot in slots:
+        # An hour early (a beat that got the change wrong): nothing.
+        with time_machine.travel(slot - timedelta(hours=1), tick=False):
+            fire(campaign)
+        # At the slot, and an hour late: one occurrence.
+        with time_machine.travel(slot + timedelta(seconds=2), tick=False):
+            fire(campaign)
+        with time_machine.travel(slot + timedelta(hours=1), tick=False):
+            fire(campaign)
+    keys = list(Occurrence.objects.order_by("started_at").values_list("key", flat=True))
+    assert keys == [s.strftime("%Y-%m-%dT%H:%MZ") for s in slots]
+    assert set(Occurrence.objects.values_list("state", flat=True)) == {Occurrence.State.SENT}
+    # Two people, one message each per day.
+    assert Delivery.objects.count() == 2 * len(slots)
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.SCHEDULED  # waiting for tomorrow
+    assert campaign.send_at == slots[-1] + timedelta(days=1)
+
+
+def test_a_slot_missed_while_beat_was_down_runs_once_when_it_comes_back(
+    world: Any, campaign_factory: Any
+) -> None:
+    campaign = daily_at_9_in_berlin(world, campaign_factory)
+    with time_machine.travel(utc(2026, 12, 6, 12), tick=False):
+        campaign = services.campaign_schedule(campaign=campaign)
+    with time_machine.travel(utc(2026, 12, 9, 10), tick=False):  # three slots later
+        fire(campaign)
+    assert list(Occurrence.objects.values_list("key", flat=True)) == ["2026-12-09T08:00Z"]
+
+
+def test_it_stops_after_recurring_until_and_removes_its_beat_entry(
+    world: Any, campaign_factory: Any
+) -> None:
+    campaign = daily_at_9_in_berlin(world, campaign_factory, recurring_until=utc(2026, 12, 8, 12))
+    with time_machine.travel(utc(2026, 12, 6, 12), tick=False):
+        campaign = services.campaign_schedule(campaign=campaign)
+    assert PeriodicTask.objects.get().expires == utc(2026, 12, 8, 12)
+    for day in (7, 8, 9):
+        with time_machine.travel(utc(2026, 12, day, 8, 0, 5), tick=False):
+            fire(campaign)
+    assert Occurrence.objects.count() == 2
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.SENT
+    assert not PeriodicTask.objects.exists()
+
+
+def test_a_paused_recurring_campaign_skips_its_slots_until_resumed(
+    world: Any, campaign_factory: Any
+) -> None:
+    campaign = daily_at_9_in_berlin(world, campaign_factory, throttle_per_minute=1)
+    with time_machine.travel(utc(2026, 12, 6, 12), tick=False):
+        campaign = services.campaign_schedule(campaign=campaign)
+    with time_machine.travel(utc(2026, 12, 7, 8, 0, 5), tick=False):
+        fire(campaign)
+        services.campaign_pause(campaign=campaign)
+    with time_machine.travel(utc(2026, 12, 8, 8, 0, 5), tick=False):
+        fire(campaign)  # still the 7th's occurrence, paused: no new one
+    assert Occurrence.objects.count() == 1
+    with time_machine.travel(utc(2026, 12, 8, 9), tick=False):
+        services.campaign_resume(campaign=campaign)
+        fire(campaign)
+    with time_machine.travel(utc(2026, 12, 8, 9, 2), tick=False):
+        fire(campaign)
+    assert Occurrence.objects.get().state == Occurrence.State.SENT
+    campaign.refresh_from_db()
+    assert (campaign.state, campaign.send_at) == (Campaign.State.SCHEDULED, utc(2026, 12, 9, 8))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_beat_processes_firing_one_slot_at_once_start_one_occurrence(
+    world: Any, campaign_factory: Any
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers: nothing to race")
+    campaign = campaign_factory(contacts=500, schedule="recurring", cron_minute="*", cron_hour="*")
+    campaign = services.campaign_schedule(campaign=campaign)
+    Campaign.objects.filter(pk=campaign.pk).update(send_at=campaign.send_at - timedelta(minutes=1))
+    barrier = threading.Barrier(4)
+    results: list[Any] = []
+
+    def beat() -> None:
+        try:
+            barrier.wait()
+            results.append(tasks.recurring_fire(str(campaign.public_id)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=beat) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, False, False, True]
+    occurrence = Occurrence.objects.get()
+    assert occurrence.recipient_count == 500
+    assert dispatch.campaign_start_due(campaign=Campaign.objects.get()) is None
