@@ -65,6 +65,9 @@ app.conf.beat_schedule = {
     # Birthdays and other yearly dates at a local time: each scan enrolls whose moment passed
     # since (once per date, however often it runs).
     "journeys.date-triggers-scan": {"task": "journeys.tasks.date_triggers_scan", "schedule": 300.0},
+    # The campaigns' clock: start due campaigns, release due recipients, decide due winners,
+    # finish occurrences (a recurring campaign's slots come from its own PeriodicTask row).
+    "campaigns.tick": {"task": "campaigns.tasks.campaigns_tick", "schedule": 10.0},
 }
 
 app.autodiscover_tasks()

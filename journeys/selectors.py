@@ -375,3 +375,15 @@ def enrollment_steps(*, enrollment: Enrollment) -> QuerySet[Step]:
         .select_related("version")
         .order_by("created_at", "pk")
     )
+
+
+def template_users(*, tenant: Tenant, template: Template) -> list[str]:
+    """The journeys whose steps send `template` (messaging.registry): any version of a journey
+    not archived, since people may still be travelling an older version of a live one."""
+    nodes = (
+        Node.objects.filter(tenant=tenant, settings__template=str(template.public_id))
+        .exclude(version__journey__status=Journey.Status.ARCHIVED)
+        .values_list("version__journey__name", "label", "key")
+        .distinct()
+    )
+    return [f"journey “{name}” (step “{label or key}”)" for name, label, key in nodes]

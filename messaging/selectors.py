@@ -3,12 +3,31 @@ deliveries (the UI, the REST API and the admin all load through them)."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from typing import Any
+
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from audience.models import Contact
 from core.ids import uuid_or_404
-from messaging.models import Delivery, SenderIdentity, SendingPolicy, Suppression, Template
+from messaging.models import (
+    Category,
+    Delivery,
+    SenderIdentity,
+    SendingPolicy,
+    Suppression,
+    Template,
+)
+from messaging.outcomes import (  # noqa: F401  (re-exported: the outcome events' names)
+    EMAIL_BOUNCED,
+    EMAIL_CLICKED,
+    EMAIL_COMPLAINED,
+    EMAIL_OPENED,
+    EMAIL_SENT,
+    PUSH_CLICKED,
+    PUSH_SENT,
+    UNSUBSCRIBED,
+)
 from tenants.models import Tenant
 
 
@@ -146,3 +165,34 @@ def contact_unreachable_reason(
     from messaging.reachability import contact_unreachable_reason as reason
 
     return reason(tenant=tenant, contact=contact, channel=channel, category=category)
+
+
+# --- For the apps above messaging (campaigns, journeys): the public face of its inner modules ---
+
+
+def template_preview(*, tenant: Tenant, template: Template, contact: Contact | None) -> Any:
+    """`template` rendered for `contact` (None: the sample contact) exactly as a send would:
+    messaging.previews.preview_build's Preview (errors by field, .email / .push)."""
+    from messaging.previews import preview_build
+
+    return preview_build(tenant=tenant, template=template, contact=contact)
+
+
+def reachable_filter(*, tenant: Tenant, channel: str, category: str = Category.MARKETING) -> Q:
+    """The tenant's contacts reachable on `channel` for `category` (messaging.reachability)."""
+    from messaging.reachability import reachable_q
+
+    return reachable_q(tenant=tenant, channel=channel, category=category)
+
+
+def unreachable_reasons() -> dict[str, str]:
+    """Why a contact cannot be reached, by name: what skipped deliveries record."""
+    from messaging import reachability as r
+
+    return {
+        "no_email": r.NO_EMAIL,
+        "suppressed": r.SUPPRESSED,
+        "no_push": r.NO_PUSH,
+        "unsubscribed": r.UNSUBSCRIBED,
+        "no_opt_in": r.NO_OPT_IN,
+    }

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import ProtectedError
 from django.db.models.constants import OnConflict
 from django.utils.timezone import now
 
@@ -44,6 +45,31 @@ log = logging.getLogger(__name__)
 
 class DeliveryConflict(Exception):
     """An idempotency key reused for a different message."""
+
+
+class TemplateInUse(Exception):
+    """A template that a campaign or a journey names: deleting it is refused."""
+
+
+def template_users(*, tenant: Tenant, template: Template) -> list[str]:
+    """Where `template` is used, in words (messaging.registry: the apps above register)."""
+    from messaging.registry import TEMPLATE_USERS
+
+    return sorted(
+        {use for finder in TEMPLATE_USERS for use in finder(tenant=tenant, template=template)}
+    )
+
+
+def template_delete(*, tenant: Tenant, template: Template) -> None:
+    """Delete a template no campaign or journey uses; raises TemplateInUse naming the users.
+    Deliveries keep their own snapshot of it, so history is not lost."""
+    uses = template_users(tenant=tenant, template=template)
+    if uses:
+        raise TemplateInUse("This template is used by " + "; ".join(uses) + ".")
+    try:
+        Template.objects.filter(tenant=tenant, pk=template.pk).delete()
+    except ProtectedError:  # a campaign variant made it its own between the check and now
+        raise TemplateInUse("This template is used by a campaign.") from None
 
 
 def template_save(*, tenant: Tenant, template: Template | None = None, **fields: Any) -> Template:
