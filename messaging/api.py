@@ -1,5 +1,5 @@
 """REST API for messaging (secret key; docs/api.md): transactional sends, following a delivery,
-listing templates, and the sender identity.
+templates (create, read, change, delete), and the sender identity.
 
 `POST /api/v1/messages/` decides a message through the same service journeys and campaigns use,
 so it passes the same policy and outbox. An `Idempotency-Key` header makes a retried request
@@ -22,11 +22,12 @@ from audience.models import Contact
 from core.openapi import API_ERROR
 from core.pagination import NewestFirstPagination
 from messaging import selectors, services
-from messaging.models import Delivery
+from messaging.models import Channel, Delivery
 from messaging.serializers import (
     DeliveryOutputSerializer,
     MessageInputSerializer,
     SenderIdentityOutputSerializer,
+    TemplateInputSerializer,
     TemplateListOutputSerializer,
     TemplateOutputSerializer,
 )
@@ -43,6 +44,17 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 DELIVERY_ID = OpenApiParameter(
     "public_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="the message's id"
 )
+TEMPLATE_ID = OpenApiParameter(
+    "public_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="the template's id"
+)
+
+
+class TemplateInUse(exceptions.APIException):
+    """A template that a campaign or a journey names can't be deleted: 409 saying where."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "in_use"
+    default_detail = "Campaigns or journeys use this template."
 
 
 class IdempotencyConflict(exceptions.APIException):
@@ -137,10 +149,72 @@ class MessageDetailAPI(TenantAPIView):
 
 
 class TemplateListAPI(TenantAPIView):
-    @extend_schema(summary="List message templates", responses=TemplateListOutputSerializer)
+    @extend_schema(
+        summary="List message templates, by name",
+        operation_id="message_templates_list",
+        parameters=[OpenApiParameter("channel", str, enum=["email", "push"])],
+        responses=TemplateListOutputSerializer,
+    )
     def get(self, request: Request) -> Response:
-        templates = selectors.template_list(tenant=self.tenant)
+        channel = request.query_params.get("channel", "")
+        if channel and channel not in Channel.values:
+            raise serializers.ValidationError({"channel": [f"One of {', '.join(Channel.values)}."]})
+        templates = selectors.template_list(tenant=self.tenant, channel=channel)
         return Response({"results": TemplateOutputSerializer(templates, many=True).data})
+
+    @extend_schema(
+        summary="Create a template",
+        description="An email needs `subject` and `html`, a web push `title` and `body`. "
+        "Liquid that does not parse, or fails on a sample contact, is a 400 naming the field "
+        "(and its line), so a template can never fail at send time.",
+        request=TemplateInputSerializer,
+        responses={201: TemplateOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        payload = TemplateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        template = services.template_save(tenant=self.tenant, **payload.validated_data)
+        return Response(TemplateOutputSerializer(template).data, status=status.HTTP_201_CREATED)
+
+
+class TemplateDetailAPI(TenantAPIView):
+    @extend_schema(
+        summary="A template", parameters=[TEMPLATE_ID], responses=TemplateOutputSerializer
+    )
+    def get(self, request: Request, public_id: str) -> Response:
+        template = selectors.template_get(tenant=self.tenant, public_id=public_id)
+        return Response(TemplateOutputSerializer(template).data)
+
+    @extend_schema(
+        summary="Change a template",
+        description="Any of the fields, checked as on creation. Messages already decided keep "
+        "the content they were decided with.",
+        parameters=[TEMPLATE_ID],
+        request=TemplateInputSerializer,
+        responses=TemplateOutputSerializer,
+    )
+    def patch(self, request: Request, public_id: str) -> Response:
+        template = selectors.template_get(tenant=self.tenant, public_id=public_id)
+        payload = TemplateInputSerializer(data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        template = services.template_save(
+            tenant=self.tenant, template=template, **payload.validated_data
+        )
+        return Response(TemplateOutputSerializer(template).data)
+
+    @extend_schema(
+        summary="Delete a template that no campaign or journey uses",
+        description="409 `in_use`, naming the campaigns and journeys that use it, otherwise.",
+        parameters=[TEMPLATE_ID],
+        responses={204: None, 409: API_ERROR},
+    )
+    def delete(self, request: Request, public_id: str) -> Response:
+        template = selectors.template_get(tenant=self.tenant, public_id=public_id)
+        try:
+            services.template_delete(tenant=self.tenant, template=template)
+        except services.TemplateInUse as exc:
+            raise TemplateInUse(str(exc)) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class SenderIdentityAPI(TenantAPIView):

@@ -109,6 +109,31 @@ class TemplateListOutputSerializer(serializers.Serializer):
     results = TemplateOutputSerializer(many=True)
 
 
+class PushActionSerializer(serializers.Serializer):
+    """A button under a web push (browsers show at most two)."""
+
+    action = serializers.CharField(max_length=40, required=False, help_text="Its name, any.")
+    title = serializers.CharField(max_length=100)
+    url = serializers.CharField(max_length=1000, help_text="Opened on click (Liquid allowed).")
+
+
+class TemplateInputSerializer(serializers.ModelSerializer):
+    """A template's fields. The channel's required fields, a taken name and Liquid that does
+    not parse or fails on a sample contact are messaging.services.template_save's to refuse,
+    each a 400 naming its field."""
+
+    actions = PushActionSerializer(  # type: ignore[call-arg]  # DRF's, not in the stubs
+        many=True, required=False, max_length=2
+    )
+
+    class Meta:
+        model = Template
+        fields = list(TEMPLATE_FIELDS)
+
+    def get_unique_together_validators(self) -> list[Any]:
+        return []  # a taken name is template_save's to refuse, by field
+
+
 class SenderIdentityOutputSerializer(serializers.ModelSerializer):
     """Who the tenant's messages come from; the VAPID public key for subscribing browsers (the
     private key never leaves the server)."""
