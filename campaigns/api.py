@@ -352,7 +352,9 @@ class CampaignOccurrencesAPI(CampaignAPIView):
     )
     def get(self, request: Request, public_id: str) -> Response:
         campaign = self.campaign(public_id)
-        occurrences = selectors.occurrence_list(campaign=campaign).select_related("winner")
+        occurrences = Occurrence.objects.filter(
+            tenant=self.tenant, campaign=campaign
+        ).select_related("winner")
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(occurrences, request, view=self)
         return paginator.get_paginated_response(
