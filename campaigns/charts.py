@@ -44,8 +44,8 @@ def progress_bar(progress: Any) -> list[BarPart]:
 
 # --- the results' charts -----------------------------------------------------------------------
 
-BAR_W, BAR_H = 640, 240  # the bar chart's viewBox
-PAD_L, PAD_B, PAD_T = 44, 34, 12
+BAR_W, BAR_H = 480, 260  # the bar chart's viewBox
+PAD_L, PAD_B, PAD_T = 52, 34, 16
 METRICS = [("open", "Opened"), ("click", "Clicked"), ("conversion", "Converted")]
 
 
@@ -111,7 +111,7 @@ def rates_chart(rows: list[Any]) -> BarChart:
     inner_h = BAR_H - PAD_T - PAD_B
     bottom = PAD_T + inner_h
     slot = inner_w / max(len(rows), 1)
-    bar_w = min(44.0, slot * 0.8 / len(METRICS))
+    bar_w = min(40.0, slot * 0.8 / len(METRICS))
     groups = []
     for i, (row, group) in enumerate(zip(rows, values, strict=True)):
         start = PAD_L + i * slot + (slot - bar_w * len(METRICS)) / 2
@@ -142,7 +142,7 @@ def rates_chart(rows: list[Any]) -> BarChart:
     return BarChart(BAR_W, BAR_H, groups, ticks, PAD_L, bottom, BAR_W - 8)
 
 
-LINE_W, LINE_H = 640, 220
+LINE_W, LINE_H = 480, 240
 LINES = [("opens", "Opens"), ("clicks", "Clicks"), ("conversions", "Conversions")]
 
 

@@ -89,8 +89,7 @@ class CampaignForm(forms.Form):
         max_value=100,
         initial=100,
         widget=_int(),
-        help_text="With two or more variants: the share that gets the test. 100: a plain "
-        "split, no winner.",
+        help_text="In %. 100: a plain split, no winner.",
     )
     winner_metric = forms.ChoiceField(
         label="Winner by", choices=Campaign.WinnerMetric.choices, initial="opens"

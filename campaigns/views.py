@@ -170,6 +170,7 @@ def _variants_context(
         "variant_channel_label": Channel(channel).label.lower(),
         "can_add_variant": len(rows) < MAX_VARIANTS,
         "max_variants": MAX_VARIANTS,
+        "variants_url": reverse("campaign_variants", args=[request.tenant.slug]),
         "template_new_url": reverse("template_new", args=[request.tenant.slug])
         + f"?channel={channel}",
     }
@@ -229,7 +230,6 @@ def _editor_context(
         "save_url": save_url,
         "cancel_url": cancel_url,
         "audience_url": reverse("campaign_audience", args=[slug]),
-        "variants_url": reverse("campaign_variants", args=[slug]),
         "event_names": list(names),
         "team_timezone": request.tenant.timezone,
         "has_segments": bool(form.fields["segments"].choices),  # type: ignore[attr-defined]
@@ -547,7 +547,7 @@ def campaign_delete(request: TenantRequest, tenant_slug: str, campaign_id: UUID)
 
 
 def _preview_build(request: TenantRequest, template: Template, contact: Any) -> Any:
-    build = getattr(messaging_selectors, "template_preview", None)
+    build: Any = getattr(messaging_selectors, "template_preview", None)
     if build is None:  # until messaging.selectors.template_preview lands (requests.md)
         from messaging.previews import preview_build as build
     return build(tenant=request.tenant, template=template, contact=contact)

@@ -7,8 +7,8 @@ campaigns as 404."""
 from __future__ import annotations
 
 import re
-from html import unescape
 from datetime import UTC, datetime
+from html import unescape
 from typing import Any
 
 import pytest
@@ -148,7 +148,7 @@ def test_it_preselects_the_segment_it_was_opened_from(
     assert 'value="To Newsletter"' in html
     # The live count is there at once: 5 of 7 reachable, the others' reasons listed.
     page = text(response)
-    assert "5 will get it of 7 in the chosen segment" in page
+    assert "5 will get it of 7 people in the audience" in page
     assert "Unsubscribed 1" in page and "Address suppressed (bounce or complaint) 1" in page
 
 
@@ -251,6 +251,7 @@ def test_it_adds_and_removes_variants_with_even_shares(
     assert html.lstrip().startswith('<fieldset class="variants" id="variants"')
     assert re.findall(r'name="variant_weight"[^>]*value="(\d+)"', html) == ["50", "50"]
     assert "Variant B" in text(response)
+    assert f'hx-post="{url("campaign_variants")}"' in html  # its own buttons work again
     data.update(
         variant_template=[str(audience["template"].public_id)] * 3,
         variant_weight=["34", "33", "33"],
@@ -316,7 +317,7 @@ def test_it_counts_the_audience_live_after_exclusions_and_consent(
     }
     response = login(world.dave).post(url("campaign_audience"), data, **HTMX)
     assert response.status_code == 200
-    assert "4 will get it of 6 in the chosen segment" in text(response)
+    assert "4 will get it of 6 people in the audience" in text(response)
     data["category"] = "transactional"  # consent does not apply; suppression still does
     assert "5 will get it of 6" in text(login(world.dave).post(url("campaign_audience"), data))
     data["segments"] = []
