@@ -91,6 +91,12 @@ def _percent(value: float) -> str:
     return f"{100 * value:.1f} %".replace(".0 %", " %")
 
 
+def _short_percent(value: float) -> str:
+    """A bar's label, narrow enough to sit over a bar: 26%, 4.5%."""
+    percent = 100 * value
+    return f"{percent:.0f}%" if percent >= 10 or percent == 0 else f"{percent:.1f}%"
+
+
 def _nice_top(peak: float) -> float:
     """The y axis' top: a round rate a little above the highest bar."""
     for top in (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1.0):
@@ -132,7 +138,7 @@ def rates_chart(rows: list[Any]) -> BarChart:
                     height=round(height, 2),
                     text_x=round(x + bar_w / 2, 2),
                     text_y=round(bottom - height - 4, 2),
-                    text=_percent(value),
+                    text=_short_percent(value),
                 )
             )
         groups.append(BarGroup(row.label, round(PAD_L + i * slot + slot / 2, 2), bars))
@@ -160,7 +166,7 @@ class LineChart:
     height: int
     lines: list[Line]
     ticks: list[Tick]
-    x_labels: list[tuple[float, str]]
+    x_labels: list[tuple[float, str, str]]  # x, text, text-anchor
     left: float
     bottom: float
     right: float
@@ -193,10 +199,15 @@ def series_chart(series: Any, *, with_conversions: bool) -> LineChart | None:
     ticks = [Tick(round(bottom - inner_h * f, 2), f"{top * f:g}") for f in (0.0, 0.5, 1.0)]
     every = max(1, len(points) // 6)
     fmt = "%H:%M" if series.bucket == "hour" else "%-d %b"
+    last = len(points) - 1
     x_labels = [
-        (round(PAD_L + i * step, 1), p.at.strftime(fmt))
+        (
+            round(PAD_L + i * step, 1),
+            p.at.strftime(fmt),
+            "start" if i == 0 else "end" if i == last else "middle",
+        )
         for i, p in enumerate(points)
-        if i % every == 0
+        if i % every == 0 or i == last
     ]
     return LineChart(
         LINE_W, LINE_H, lines, ticks, x_labels, PAD_L, bottom, LINE_W - 12, series.bucket

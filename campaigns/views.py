@@ -233,6 +233,7 @@ def _editor_context(
         "event_names": list(names),
         "team_timezone": request.tenant.timezone,
         "has_segments": bool(form.fields["segments"].choices),  # type: ignore[attr-defined]
+        "readonly": not request.membership.can_edit,
         **_variants_context(request, rows, channel, variant_error),
         **_audience_context(
             request, channel=channel, category=category, include=include, exclude=exclude
@@ -313,18 +314,18 @@ def _editor_page(request: TenantRequest, campaign: Campaign | None) -> HttpRespo
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(Role.MARKETER)
 @team_time
-def campaign_new(request: TenantRequest, tenant_slug: str) -> HttpResponse:
+def campaign_new(request: TenantRequest, tenant_slug: str) -> HttpResponseBase:
     """A new campaign; `?segment=<public id>` chooses that segment (the segment page's "Send a
-    campaign to this segment")."""
+    campaign to this segment"). A viewer sees the form disabled; saving needs a marketer."""
+    if request.method == "POST":
+        return _editor_save(request, None)
     return _editor_page(request, None)
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(Role.MARKETER)
 @team_time
-def campaign_edit(request: TenantRequest, tenant_slug: str, campaign_id: UUID) -> HttpResponse:
+def campaign_edit(request: TenantRequest, tenant_slug: str, campaign_id: UUID) -> HttpResponseBase:
     campaign = selectors.campaign_get(tenant=request.tenant, public_id=campaign_id)
     if not campaign.editable:
         messages.error(
@@ -333,6 +334,13 @@ def campaign_edit(request: TenantRequest, tenant_slug: str, campaign_id: UUID) -
             "change. Duplicate it to send something like it.",
         )
         return redirect("campaign_detail", tenant_slug=tenant_slug, campaign_id=campaign_id)
+    if request.method == "POST":
+        return _editor_save(request, campaign)
+    return _editor_page(request, campaign)
+
+
+@role_required(Role.MARKETER)
+def _editor_save(request: TenantRequest, campaign: Campaign | None) -> HttpResponse:
     return _editor_page(request, campaign)
 
 
@@ -546,13 +554,6 @@ def campaign_delete(request: TenantRequest, tenant_slug: str, campaign_id: UUID)
 # --- preview --------------------------------------------------------------------------------------
 
 
-def _preview_build(request: TenantRequest, template: Template, contact: Any) -> Any:
-    build: Any = getattr(messaging_selectors, "template_preview", None)
-    if build is None:  # until messaging.selectors.template_preview lands (requests.md)
-        from messaging.previews import preview_build as build
-    return build(tenant=request.tenant, template=template, contact=contact)
-
-
 @require_GET
 @team_time
 def campaign_preview(request: TenantRequest, tenant_slug: str, campaign_id: UUID) -> HttpResponse:
@@ -569,7 +570,13 @@ def campaign_preview(request: TenantRequest, tenant_slug: str, campaign_id: UUID
         contact = messaging_selectors.preview_contact_get(
             tenant=request.tenant, public_id=request.GET["contact"]
         )
-    preview = _preview_build(request, variant.template, contact) if variant else None
+    preview = (
+        messaging_selectors.template_preview(
+            tenant=request.tenant, template=variant.template, contact=contact
+        )
+        if variant
+        else None
+    )
     verdict = _recipient_verdict(request, campaign, contact) if contact else None
     ctx = {
         "campaign": campaign,

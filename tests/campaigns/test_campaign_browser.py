@@ -38,6 +38,15 @@ expect.set_options(timeout=15_000)
 pytestmark = pytest.mark.e2e
 
 
+# Every violation is reported to the test as it happens (a page's own list would be lost on
+# the next navigation).
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.reportCspViolation(`${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
+});
+"""
+
+
 class Worker(threading.Thread):
     """The beat's tick and the email sender, in a loop, as the Celery worker would run them."""
 
@@ -72,12 +81,18 @@ def worker(transactional_db: None) -> Iterator[Worker]:
 @pytest.fixture
 def page(browser: Browser, live_server: Any, transactional_db: None, world: Any) -> Iterator[Page]:
     with live_context(browser, live_server.url) as context:
+        # Every page keeps the Content-Security-Policy (no inline script or style it refuses).
+        errors: list[str] = []
+        context.expose_binding(
+            "reportCspViolation",
+            lambda source, text: errors.append(f"{source['frame'].url}: {text}"),
+        )
+        context.add_init_script(REPORT_VIOLATIONS)
         page = context.new_page()
         page.set_viewport_size({"width": 1366, "height": 900})
-        errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         yield page
-        assert errors == [], f"JavaScript errors: {errors}"
+        assert errors == [], f"JavaScript errors or CSP violations: {errors}"
 
 
 @pytest.fixture

@@ -108,7 +108,12 @@ def test_it_offers_viewers_no_new_campaign(login: Any, world: Any) -> None:
     response = login(world.bob).get(url("campaign_list"))
     assert "Create your first campaign" not in text(response)
     assert "New campaign" not in text(response)
-    assert login(world.bob).get(url("campaign_new")).status_code == 403
+    form = login(world.bob).get(url("campaign_new"))
+    assert form.status_code == 200  # viewers may look at every page, disabled
+    assert "only marketers and admins of Acme create or change campaigns" in text(form)
+    assert re.search(r'<fieldset class="plain" disabled>', form.content.decode())
+    assert login(world.bob).post(url("campaign_new"), {"name": "x"}).status_code == 403
+    assert not Campaign.objects.exists()
 
 
 def test_it_lists_campaigns_with_state_channel_and_schedule(
@@ -601,7 +606,8 @@ def test_it_lets_viewers_look_but_not_change(
     assert ">Edit</a>" not in page.content.decode()
     for name in ("campaign_schedule", "campaign_duplicate", "campaign_delete", "campaign_pause"):
         assert client.post(url(name, campaign)).status_code == 403, name
-    assert client.get(url("campaign_edit", campaign)).status_code == 403
+    assert "disabled" in client.get(url("campaign_edit", campaign)).content.decode()
+    assert client.post(url("campaign_edit", campaign), {"name": "x"}).status_code == 403
     assert client.post(url("campaign_audience"), {}).status_code == 403
     campaign.refresh_from_db()
     assert campaign.state == Campaign.State.DRAFT
