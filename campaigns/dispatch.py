@@ -17,8 +17,10 @@ Release. Due recipients, while the campaign is sending, become Delivery rows (me
 `deliveries_insert`, key `campaign:<occurrence>:<contact>`) in chunks claimed with
 `FOR UPDATE SKIP LOCKED`, marked released in the same transaction. Each chunk holds the campaign
 row `FOR SHARE`, so pausing (an UPDATE of that row) waits for chunks in flight and no chunk
-starts after it: a pause stops the release; messages already released still go. Resuming
-carries on with exactly the unreleased ones. Cancelling skips the campaign's queued messages.
+starts after it. Pausing also takes back the campaign's outbox rows no sender has claimed yet
+(their recipients wait again), so it stops the sending within seconds even when everyone was
+released at once; only messages a sender already holds still go. Resuming carries on with
+exactly the unreleased ones. Cancelling skips the campaign's queued messages.
 """
 
 from __future__ import annotations

@@ -439,14 +439,27 @@ def _open_occurrence(campaign: Campaign) -> Occurrence | None:
 
 
 def campaign_pause(*, campaign: Campaign) -> Campaign:
-    """Stop releasing messages. Those already released to the outbox still go (they may be
-    on the wire); resuming carries on with exactly the others."""
+    """Stop sending. Nothing more is released, and the campaign's messages still queued in the
+    outbox are taken back (their recipients wait again), so the pause takes effect within
+    seconds even when everyone was already released: only messages a sender has already taken
+    (a batch being sent) still go. Resuming carries on with exactly the others."""
+    from messaging.services import deliveries_withdraw_queued
+
     with transaction.atomic():
         # The row lock waits for release chunks in flight (they hold it FOR SHARE).
         campaign = _locked(campaign)
         if campaign.state != Campaign.State.SENDING:
             raise _state_error("Only a campaign that is sending can be paused.")
         at = timezone.now()
+        withdrawn = deliveries_withdraw_queued(
+            tenant=campaign.tenant,
+            source=f"campaign:{campaign.public_id}",
+            channel=campaign.channel,
+        )
+        for start in range(0, len(withdrawn), 10_000):
+            Recipient.objects.filter(
+                tenant_id=campaign.tenant_id, delivery_id__in=withdrawn[start : start + 10_000]
+            ).update(released=False, delivery=None)
         campaign.state, campaign.paused_at, campaign.updated_at = Campaign.State.PAUSED, at, at
         campaign.save(update_fields=["state", "paused_at", "updated_at"])
     return campaign

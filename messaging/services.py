@@ -508,3 +508,25 @@ def deliveries_skip_queued(*, tenant: Tenant, source: str, reason: str) -> int:
     return Delivery.objects.filter(
         tenant=tenant, source=source, status=Delivery.Status.QUEUED
     ).update(status=Delivery.Status.SKIPPED, reason=reason[:200], updated_at=at)
+
+
+def deliveries_withdraw_queued(*, tenant: Tenant, source: str, channel: str) -> list[int]:
+    """Take back the queued deliveries of `source` that no sender has claimed (a paused
+    campaign): they are deleted — never sent, so nothing refers to them but the caller's own
+    rows, which it must let go of in the same transaction. Returns their ids. Rows a sender
+    holds are skipped (SKIP LOCKED) and go out."""
+    withdrawn: list[int] = []
+    with transaction.atomic():
+        while True:
+            ids = list(
+                Delivery.objects.select_for_update(skip_locked=True)
+                .filter(
+                    tenant=tenant, channel=channel, source=source, status=Delivery.Status.QUEUED
+                )
+                .values_list("pk", flat=True)[:10_000]
+            )
+            if not ids:
+                return withdrawn
+            # A raw delete: the only reference (a campaign recipient) is the caller's to clear.
+            Delivery.objects.filter(pk__in=ids)._raw_delete(Delivery.objects.db)  # type: ignore[attr-defined]
+            withdrawn += ids

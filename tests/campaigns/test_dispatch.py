@@ -231,21 +231,31 @@ def test_the_test_group_goes_first_and_the_rest_gets_the_variant_with_more_opens
     assert Occurrence.objects.get(pk=occurrence.pk).state == Occurrence.State.SENT
 
 
-def test_a_paused_campaign_releases_nothing_and_resumes_with_exactly_the_rest(
+def test_a_pause_takes_back_what_is_still_queued_and_resume_sends_exactly_the_rest(
     campaign_factory: Any,
 ) -> None:
     campaign = campaign_factory(contacts=10, throttle_per_minute=60)  # one a second
     occurrence = started(campaign)
     with time_machine.travel(T0 + timedelta(seconds=3.5), tick=False):
-        assert dispatch.recipients_release(occurrence=occurrence) == 4
+        assert dispatch.recipients_release(occurrence=occurrence) == 4  # due at 0, 1, 2, 3 s
+        # A sender has taken the first one (it may be on the wire): that one goes.
+        taken = Delivery.objects.order_by("not_before").first()
+        assert taken is not None
+        Delivery.objects.filter(pk=taken.pk).update(status="sending", claim_token=uuid.uuid4())
         services.campaign_pause(campaign=campaign)
+    assert list(Delivery.objects.values_list("pk", flat=True)) == [taken.pk]
+    assert list(Recipient.objects.filter(released=True).values_list("delivery", flat=True)) == [
+        taken.pk
+    ]
     with time_machine.travel(T0 + timedelta(minutes=10), tick=False):
         dispatch.tick()
-        assert Delivery.objects.count() == 4
+        assert Delivery.objects.count() == 1
         services.campaign_resume(campaign=campaign)
         # The pace holds: the rest are due from where the pause left them, 10 minutes on.
         left = sorted(Recipient.objects.filter(released=False).values_list("due_at", flat=True))
-        assert left[0] == T0 + timedelta(seconds=4) + timedelta(minutes=10, seconds=-3.5)
+        assert len(left) == 9
+        assert left[0] == T0 + timedelta(seconds=1) + timedelta(minutes=10, seconds=-3.5)
+    Delivery.objects.filter(pk=taken.pk).update(status="sent", claim_token=None)
     with time_machine.travel(T0 + timedelta(minutes=11), tick=False):
         dispatch.tick()
     keys = Counter(Delivery.objects.values_list("contact_id", flat=True))
