@@ -48,6 +48,7 @@ from django.db.models import (
     Expression,
     F,
     FloatField,
+    Func,
     IntegerField,
     OuterRef,
     Q,
@@ -59,7 +60,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Replace, TruncDay, TruncHour
+from django.db.models.functions import TruncDay, TruncHour
 from django.utils.timezone import now
 
 from audience.models import Event
@@ -247,11 +248,32 @@ class JSONNumber(Expression):
         )
 
 
-def _hex(expression: Any) -> Replace:
-    """A UUID as 32 hex digits, whichever way it is spelled: PostgreSQL casts a uuid to the
-    dashed form, SQLite stores UUIDField as the bare hex, events carry str(uuid)."""
-    text = Cast(expression, TextField())
-    return Replace(text, Value("-", TextField()), Value("", TextField()), output_field=TextField())
+class UUIDText(Func):
+    """A UUID column as the text events carry (str(uuid), dashed): PostgreSQL casts uuid to
+    that form; SQLite stores UUIDField as 32 bare hex digits, so the events' side drops its
+    dashes there instead (`EventUUIDText`). No replace() on PostgreSQL: this runs on every one
+    of an occurrence's deliveries."""
+
+    output_field = TextField()
+    template = "(%(expressions)s)::text"
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="%(expressions)s", **extra)
+
+
+class EventUUIDText(Func):
+    """`properties.<key>` as text, spelled as UUIDText spells a UUID on this database."""
+
+    output_field = TextField()
+    template = "%(expressions)s"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(KeyTextTransform(key, "properties"))
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="replace(%(expressions)s, '-', '')", **extra
+        )
 
 
 class _Scope:
@@ -273,7 +295,7 @@ class _Scope:
         """The tenant's events called `names` about this occurrence's messages."""
         deliveries = (
             self.recipients.filter(delivery__isnull=False)
-            .annotate(hex=_hex("delivery__public_id"))
+            .annotate(hex=UUIDText("delivery__public_id"))
             .values("hex")
         )
         return (
@@ -282,7 +304,7 @@ class _Scope:
                 name__in=names,
                 occurred_at__gte=self.occurrence.started_at,
             )
-            .annotate(delivery_hex=_hex(KeyTextTransform("delivery_id", "properties")))
+            .annotate(delivery_hex=EventUUIDText("delivery_id"))
             .filter(delivery_hex__in=deliveries)
         )
 
