@@ -330,3 +330,37 @@ def test_two_workers_releasing_at_once_send_each_recipient_once(
     assert Delivery.objects.count() == 3000
     assert not Recipient.objects.filter(released=False).exists()
     assert Recipient.objects.filter(delivery__isnull=True).count() == 0
+
+
+def test_send_time_optimisation_sends_each_at_their_best_hour_else_the_teams(
+    world: Any, campaign_factory: Any
+) -> None:
+    evening, morning, new = people(world.acme, 3)
+
+    def opened(contact: Any, hour: int, times: int) -> None:
+        for day in range(times):
+            Event.objects.create(
+                tenant=world.acme,
+                contact=contact,
+                name=outcomes.EMAIL_OPENED,
+                properties={},
+                occurred_at=T0 - timedelta(days=day + 1) + timedelta(hours=hour - 10),
+                message_id=str(uuid.uuid4()),
+                source="messaging",
+            )
+
+    opened(evening, 18, 3)
+    opened(morning, 7, 2)
+    campaign = campaign_factory(
+        contacts=[evening, morning, new], send_time_optimized=True, sto_window_hours=24
+    )
+    occurrence = started(campaign)  # at 10:00 UTC
+    due = dict(Recipient.objects.filter(occurrence=occurrence).values_list("contact_id", "due_at"))
+    assert due == {
+        evening.pk: T0 + timedelta(hours=8),  # 18:00 today
+        morning.pk: T0 + timedelta(hours=21),  # 07:00 tomorrow
+        new.pk: T0 + timedelta(hours=8),  # no history: the team's best hour (18:00)
+    }
+    with time_machine.travel(T0 + timedelta(hours=8, seconds=1), tick=False):
+        dispatch.tick()
+    assert set(Delivery.objects.values_list("contact_id", flat=True)) == {evening.pk, new.pk}
