@@ -155,8 +155,7 @@ def test_it_sends_a_campaign_from_a_segment_and_watches_it_go(
     page.evaluate("window.__samePage = true")
     expect(page.locator("#progress-percent")).to_be_visible()
     expect(page.get_by_role("button", name="Pause")).to_be_visible()
-    if os.environ.get("WAYFARER_SCREENSHOTS_TO_DOCS") == "1":
-        page.screenshot(path=out / "campaign-sending.png", full_page=True)
+    page.screenshot(path=out / "campaign-sending.png", full_page=True)
     expect(page.locator("#progress-percent")).to_have_text("100 %", timeout=60_000)
     assert page.evaluate("window.__samePage") is True
     expect(page.locator('[data-count="sent"]')).to_have_text("26")
