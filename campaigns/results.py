@@ -370,7 +370,8 @@ class _Scope:
         goal = self.campaign.goal_event
         if not goal:
             return {}
-        revenue = JSONNumber("properties", self.campaign.goal_revenue_property or "")
+        prop = self.campaign.goal_revenue_property
+        revenue: Any = JSONNumber("properties", prop) if prop else Value(0.0, FloatField())
         rows = (
             self.windowed(goal, holdout=True)
             .values("grp")

@@ -265,6 +265,27 @@ def test_revenue_comes_from_the_campaigns_revenue_property(world: Any) -> None:
     assert by_key(results_at(campaign))["A"].revenue == Decimal("19.99")
 
 
+def test_without_a_revenue_property_conversions_earn_nothing(world: Any) -> None:
+    campaign = campaign_make(world.acme, goal_revenue_property="")
+    r = recipient_make(occurrence_make(campaign), "A")
+    ordered(r, T0 + timedelta(hours=1), revenue=10)
+
+    row = by_key(results_at(campaign))["A"]
+
+    assert (row.conversions, row.revenue) == (1, Decimal("0.00"))
+
+
+def test_without_a_goal_nothing_converts(world: Any) -> None:
+    campaign = campaign_make(world.acme, goal_event="")
+    r = recipient_make(occurrence_make(campaign), "A")
+    ordered(r, T0 + timedelta(hours=1), revenue=10)
+
+    results = results_at(campaign)
+
+    assert (results.variants[0].conversions, results.total.revenue) == (0, Decimal("0.00"))
+    assert all(p.conversions == 0 for p in results.series.points)
+
+
 def test_it_measures_the_lift_over_the_holdout(world: Any) -> None:
     campaign = campaign_make(world.acme, keys="AB", holdout_percent=20)
     occ = occurrence_make(campaign)
