@@ -65,8 +65,14 @@ from django.utils.timezone import now
 
 from audience.models import Event
 from campaigns.models import Occurrence, Recipient, Variant
-from messaging import outcomes
 from messaging.models import Channel, Delivery
+from messaging.selectors import (  # outcome events' names
+    EMAIL_BOUNCED,
+    EMAIL_CLICKED,
+    EMAIL_OPENED,
+    PUSH_CLICKED,
+    UNSUBSCRIBED,
+)
 
 if TYPE_CHECKING:
     from campaigns.models import Campaign
@@ -284,8 +290,8 @@ class _Scope:
         self.tenant_id = occurrence.tenant_id
         self.recipients = Recipient.objects.filter(tenant_id=self.tenant_id, occurrence=occurrence)
         push = campaign.channel == Channel.PUSH
-        self.opened = [outcomes.PUSH_CLICKED] if push else [outcomes.EMAIL_OPENED]
-        self.clicked = [outcomes.PUSH_CLICKED] if push else [outcomes.EMAIL_CLICKED]
+        self.opened = [PUSH_CLICKED] if push else [EMAIL_OPENED]
+        self.clicked = [PUSH_CLICKED] if push else [EMAIL_CLICKED]
         # Group of a recipient: its variant's id; 0 for the hold-out; NULL waiting for a winner.
         self.group = Case(
             When(holdout=True, then=Value(0)), default=F("variant_id"), output_field=IntegerField()
@@ -361,7 +367,7 @@ class _Scope:
             "clicks": Count("pk", filter=having(self.clicked)),
         }
         if bounces:
-            aggregates["bounces"] = Count("pk", filter=having([outcomes.EMAIL_BOUNCED]))
+            aggregates["bounces"] = Count("pk", filter=having([EMAIL_BOUNCED]))
         rows: Any = self.recipients.annotate(grp=self.group).values("grp").annotate(**aggregates)
         return {r["grp"]: {k: int(r[k]) for k in aggregates} for r in rows.order_by()}
 
@@ -384,7 +390,7 @@ class _Scope:
 
     def unsubscribes(self) -> dict[int | None, int]:
         rows = (
-            self.windowed(outcomes.UNSUBSCRIBED, holdout=False, channel=self.campaign.channel)
+            self.windowed(UNSUBSCRIBED, holdout=False, channel=self.campaign.channel)
             .values("grp")
             .annotate(n=Count("contact_id", distinct=True))
         )

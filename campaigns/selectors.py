@@ -24,7 +24,7 @@ from audience.models import Consent, Contact
 from campaigns import results
 from campaigns.models import Campaign, CampaignSegment, Occurrence, Recipient
 from core.ids import uuid_or_404
-from messaging import reachability
+from messaging import selectors as messaging_selectors
 from messaging.models import Category, Channel, Delivery
 from segments.models import Segment, SegmentMembership
 from tenants.models import Tenant
@@ -117,9 +117,11 @@ def audience_estimate(
     unreachable contact counts under the first reason the sender would record (no address or
     subscription, then suppression, then consent)."""
     members = audience_contacts(tenant=tenant, segments=segments, exclude_segments=exclude_segments)
-    reachable = reachability.reachable_q(tenant=tenant, channel=channel, category=category)
+    reachable = messaging_selectors.reachable_filter(
+        tenant=tenant, channel=channel, category=category
+    )
     # The address (or subscription) alone: transactional messages ignore consent.
-    addressable = reachability.reachable_q(
+    addressable = messaging_selectors.reachable_filter(
         tenant=tenant, channel=channel, category=Category.TRANSACTIONAL
     )
     consent_field = f"{channel}_consent"
@@ -139,11 +141,12 @@ def audience_estimate(
     else:
         counts["no_address"] = Count("pk", filter=~addressable)
     found = members.aggregate(**counts)
+    named = messaging_selectors.unreachable_reasons()
     reasons = {
-        "no_address": reachability.NO_EMAIL if channel == Channel.EMAIL else reachability.NO_PUSH,
-        "suppressed": reachability.SUPPRESSED,
-        "unsubscribed": reachability.UNSUBSCRIBED,
-        "no_opt_in": reachability.NO_OPT_IN,
+        "no_address": named["no_email"] if channel == Channel.EMAIL else named["no_push"],
+        "suppressed": named["suppressed"],
+        "unsubscribed": named["unsubscribed"],
+        "no_opt_in": named["no_opt_in"],
     }
     return AudienceEstimate(
         members=found["members"],
