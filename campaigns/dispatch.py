@@ -289,11 +289,13 @@ def occurrence_start(
 ) -> Occurrence | None:
     """Start the campaign's occurrence `key` now: freeze its audience and set the campaign
     sending. None when the campaign is not scheduled (paused, cancelled, already sending) or
-    that occurrence exists: safe to call twice, at once, from two beat processes."""
+    that occurrence exists, or another process holds the campaign (it is starting it: a big
+    freeze takes a while, and a second tick must not wait for it): safe to call twice, at
+    once, from two beat processes."""
     at = at or timezone.now()
     with transaction.atomic():
         campaign = (
-            Campaign.objects.select_for_update()
+            Campaign.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("tenant")
             .filter(pk=campaign.pk)
             .first()
@@ -481,7 +483,7 @@ def occurrence_finish_if_done(*, occurrence: Occurrence, at: datetime | None = N
     at = at or timezone.now()
     with transaction.atomic():
         campaign = (
-            Campaign.objects.select_for_update()
+            Campaign.objects.select_for_update(of=("self",))
             .select_related("tenant")
             .get(pk=occurrence.campaign_id)
         )
@@ -530,7 +532,9 @@ def occurrence_winner_decide(
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=occurrence.campaign_id)
         occurrence = (
-            Occurrence.objects.select_for_update().select_related("campaign").get(pk=occurrence.pk)
+            Occurrence.objects.select_for_update(of=("self",))
+            .select_related("campaign")
+            .get(pk=occurrence.pk)
         )
         if (
             occurrence.state != Occurrence.State.TESTING

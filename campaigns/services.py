@@ -75,7 +75,11 @@ def _state_error(message: str) -> ValidationError:
 
 
 def _locked(campaign: Campaign) -> Campaign:
-    return Campaign.objects.select_for_update().select_related("tenant").get(pk=campaign.pk)
+    return (
+        Campaign.objects.select_for_update(of=("self",))
+        .select_related("tenant")
+        .get(pk=campaign.pk)
+    )
 
 
 # --- editing ---------------------------------------------------------------------------------
