@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import get_resolver
@@ -482,6 +483,54 @@ def test_it_shows_the_latest_occurrences_progress_and_results_per_variant(api, w
         (str(latest.public_id), 4),
         (str(older.public_id), 0),
     ]
+
+
+def test_an_integration_sends_now_pauses_and_follows_the_progress(api, world, shop) -> None:
+    """Through the API only, with dispatch's own clock (the beat's tick) doing the sending, at
+    one message a minute so that there is a middle to pause in."""
+    from campaigns import dispatch
+
+    created = create(
+        api,
+        shop,
+        name="Flash sale",
+        schedule="now",
+        throttle_per_minute=1,
+        segments=[str(shop.everyone.public_id)],
+        exclude_segments=[],
+        variants=[{"template": str(shop.launch.public_id), "weight": 100}],
+        test_percent=100,
+        holdout_percent=0,
+    )
+    campaign_id = created["id"]
+    path = f"campaigns/{campaign_id}/"
+    assert api("get", f"{path}audience/").json()["reachable"] == 3
+    assert api("post", f"{path}schedule/").status_code == 200
+    dispatch.tick()
+    stats = api("get", f"{path}stats/").json()
+    assert stats["occurrence"]["key"] == "once"
+    first = stats["progress"]
+    assert first["queued"] == 1 and first["holdout"] == 0, first
+    assert first["waiting"] == first["total"] - 1
+    assert api("get", path).json()["state"] == "sending"
+    occurrences = api("get", f"{path}occurrences/").json()["results"]
+    assert [o["key"] for o in occurrences] == ["once"]
+
+    paused = api("post", f"{path}pause/")
+    assert paused.status_code == 200, paused.content
+    assert paused.json()["state"] == "paused"
+    conflict(api("patch", path, {"name": "Changed mid-send"}))
+    on_pause = api("get", f"{path}stats/").json()["progress"]
+    with time_machine.travel(timezone.now() + timedelta(minutes=5), tick=False):
+        dispatch.tick()  # paused: nothing more goes out, however long it waits
+    assert api("get", f"{path}stats/").json()["progress"] == on_pause
+
+    assert api("post", f"{path}resume/").json()["state"] == "sending"
+    with time_machine.travel(timezone.now() + timedelta(minutes=10), tick=False):
+        dispatch.tick()
+    later = api("get", f"{path}stats/").json()["progress"]
+    assert later["waiting"] < on_pause["waiting"]
+    assert later["queued"] > 0
 
 
 # --- another team, and the key --------------------------------------------------------------------
