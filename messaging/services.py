@@ -530,3 +530,11 @@ def deliveries_withdraw_queued(*, tenant: Tenant, source: str, channel: str) -> 
             # A raw delete: the only reference (a campaign recipient) is the caller's to clear.
             Delivery.objects.filter(pk__in=ids)._raw_delete(Delivery.objects.db)  # type: ignore[attr-defined]
             withdrawn += ids
+
+
+def outcomes_record(
+    outcomes_: Sequence[tuple[Delivery, str, dict[str, Any]]], *, unique: bool = True
+) -> list[int]:
+    """Record what happened to messages (opened, clicked…) as events on their contacts, the way
+    the trackers and webhooks do (messaging.outcomes.record): for demo data and imports."""
+    return outcomes.record(outcomes_, unique=unique)
