@@ -131,6 +131,7 @@ def test_it_sends_a_campaign_from_a_segment_and_watches_it_go(
     email_template(world.acme, name="Winter sale", subject="Hi {{ contact.first_name }}")
 
     sign_in(page, f"/t/acme/segments/{newsletter.public_id}/")
+    shoot(page, out, "segment-send-campaign")
     page.get_by_role("link", name="Send a campaign to this segment").click()
     expect(page.get_by_role("heading", name="New campaign")).to_be_visible()
     expect(page.get_by_label("Name")).to_have_value("To Newsletter")
