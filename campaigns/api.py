@@ -197,7 +197,7 @@ class CampaignDetailAPI(CampaignAPIView):
         return self.campaign_response(campaign)
 
     @extend_schema(
-        summary="Delete a campaign that is not sending",
+        summary="Delete a campaign that is not sending or paused (cancel it first)",
         parameters=[CAMPAIGN_ID],
         responses={204: None, 409: API_ERROR},
     )
@@ -226,7 +226,8 @@ class CampaignScheduleAPI(CampaignAPIView):
         description=(
             "Checks that it is ready (a segment, a variant, a complete schedule in the "
             "future, a sender for email); what is missing is a 400 naming the field. `now` "
-            "starts sending at once. 409 unless it is a draft."
+            "starts sending at once. 409 unless it is a draft or scheduled (scheduling again "
+            "checks it again)."
         ),
         parameters=[CAMPAIGN_ID],
         request=None,
@@ -239,7 +240,7 @@ class CampaignScheduleAPI(CampaignAPIView):
 class CampaignUnscheduleAPI(CampaignAPIView):
     @extend_schema(
         summary="Take a scheduled campaign back to draft",
-        description=("A recurring campaign stops firing. 409 unless it is scheduled."),
+        description="A recurring campaign stops firing. 409 unless it is scheduled.",
         parameters=[CAMPAIGN_ID],
         request=None,
         responses={200: CampaignOutputSerializer, 409: API_ERROR},
@@ -266,7 +267,7 @@ class CampaignPauseAPI(CampaignAPIView):
 class CampaignResumeAPI(CampaignAPIView):
     @extend_schema(
         summary="Resume a paused campaign where it stopped",
-        description=("409 unless it is paused."),
+        description="409 unless it is paused.",
         parameters=[CAMPAIGN_ID],
         request=None,
         responses={200: CampaignOutputSerializer, 409: API_ERROR},
@@ -277,8 +278,9 @@ class CampaignResumeAPI(CampaignAPIView):
 
 class CampaignCancelAPI(CampaignAPIView):
     @extend_schema(
-        summary="Cancel a campaign for good: recipients not released yet get nothing",
-        description=("409 when it was sent or cancelled already."),
+        summary="Cancel a campaign for good: recipients not sent to yet get nothing",
+        description="Its messages still queued are skipped and a recurring campaign stops. "
+        "409 unless it is scheduled, sending or paused (delete a draft instead).",
         parameters=[CAMPAIGN_ID],
         request=None,
         responses={200: CampaignOutputSerializer, 409: API_ERROR},
