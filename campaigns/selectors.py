@@ -173,6 +173,9 @@ def campaign_audience_estimate(*, campaign: Campaign) -> AudienceEstimate:
 # --- Progress ---------------------------------------------------------------------------------
 
 
+MESSAGE_GONE = "message deleted from the outbox"
+
+
 @dataclass(frozen=True)
 class Progress:
     total: int  # frozen recipients, hold-out included
@@ -205,11 +208,9 @@ def occurrence_progress(*, occurrence: Occurrence) -> Progress:
         n_total=Count("pk"),
         n_holdout=Count("pk", filter=Q(holdout=True)),
         n_waiting=Count("pk", filter=Q(holdout=False, released=False)),
-        # Released with no outbox row yet counts as queued (the row comes in the same step).
-        n_queued=Count(
-            "pk",
-            filter=released & (Q(delivery__isnull=True) | Q(**{status: Delivery.Status.QUEUED})),
-        ),
+        n_queued=Count("pk", filter=released & Q(**{status: Delivery.Status.QUEUED})),
+        # Released and its outbox row made in one transaction: no row means it was deleted.
+        n_gone=Count("pk", filter=released & Q(delivery__isnull=True)),
         n_sending=Count("pk", filter=released & Q(**{status: Delivery.Status.SENDING})),
         n_sent=Count("pk", filter=released & Q(**{status: Delivery.Status.SENT})),
         n_failed=Count("pk", filter=released & Q(**{status: Delivery.Status.FAILED})),
@@ -222,6 +223,8 @@ def occurrence_progress(*, occurrence: Occurrence) -> Progress:
         .order_by()
     )
     skipped = {reason or "skipped": n for reason, n in skipped_rows}
+    if found["gone"]:
+        skipped[MESSAGE_GONE] = skipped.get(MESSAGE_GONE, 0) + found["gone"]
     to_send = found["total"] - found["holdout"]
     done = found["sent"] + found["failed"] + sum(skipped.values())
     return Progress(

@@ -267,6 +267,21 @@ def test_progress_counts_each_recipient_where_it_stands(
     assert progress.percent_done == pytest.approx(round(100 * 10 / 17, 1))
 
 
+def test_a_released_recipient_whose_message_was_deleted_is_not_queued_forever(
+    world: Any,
+) -> None:
+    occ = occurrence_make(campaign_make(world.acme))
+    sent, gone = recipient_make(occ, "A"), recipient_make(occ, "A")
+    assert gone.delivery is not None
+    gone.delivery.delete()
+
+    progress = selectors.occurrence_progress(occurrence=occ)
+
+    assert (progress.sent, progress.queued, progress.percent_done) == (1, 0, 100.0)
+    assert progress.skipped == {selectors.MESSAGE_GONE: 1}
+    assert sent.pk
+
+
 def test_progress_of_an_empty_send_is_done(world: Any) -> None:
     occ = occurrence_make(campaign_make(world.acme))
 
