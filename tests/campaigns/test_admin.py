@@ -112,6 +112,7 @@ def test_it_links_a_recurring_campaign_to_its_beat_entry(superuser, world, shop)
     page = superuser.get(f"/admin/campaigns/campaign/{weekly.pk}/change/").content.decode()
     link = f"/admin/django_celery_beat/periodictask/{weekly.periodic_task.pk}/change/"
     assert link in page and "(enabled)" in page
+    assert f'href="/t/acme/campaigns/{weekly.public_id}/"' in page  # the campaign in the app
     beat = superuser.get(link)
     assert beat.status_code == 200
     assert "campaigns.tasks.recurring_fire" in beat.content.decode()
