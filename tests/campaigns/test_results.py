@@ -515,3 +515,36 @@ def test_variant_metric_stats_leave_out_the_holdout_and_the_waiting(world: Any) 
         "A": selectors.VariantStats(recipients=1, sent=1, opens=1, clicks=1, conversions=1),
         "B": selectors.VariantStats(),
     }
+
+
+def test_outcomes_recorded_by_the_messages_own_links_are_counted(world: Any, client: Any) -> None:
+    """Through the links a reader follows (open pixel, click redirect, one-click unsubscribe),
+    so the results read the events exactly as messaging records them."""
+    from urllib.parse import urlsplit
+
+    from messaging import links
+
+    def path(url: str) -> str:
+        parts = urlsplit(url)
+        return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+    campaign = campaign_make(world.acme, keys="A")
+    occ = occurrence_make(campaign)
+    reader, clicker, leaver = (recipient_make(occ, "A") for _ in range(3))
+    # The clock ticks: each click is its own fact, named by its moment.
+    with time_machine.travel(T0 + timedelta(minutes=20)):
+        assert reader.delivery and clicker.delivery and leaver.delivery
+        assert client.get(path(links.open_url(reader.delivery))).status_code == 200
+        assert client.get(path(links.open_url(reader.delivery))).status_code == 200
+        for url in ("https://shop.example/a", "https://shop.example/a", "https://shop.example/b"):
+            response = client.get(path(links.click_url(clicker.delivery, url)))
+            assert response.status_code == 302, response
+        assert client.post(path(links.unsubscribe_url(leaver.delivery))).status_code == 200
+
+    row = by_key(results_at(campaign))["A"]
+
+    assert (row.opens, row.clicks, row.unsubscribes) == (2, 1, 1)  # a click proves an open
+    assert [(link.url, link.unique, link.total) for link in row.links] == [
+        ("https://shop.example/a", 1, 2),
+        ("https://shop.example/b", 1, 1),
+    ]
