@@ -315,7 +315,7 @@ class CampaignAudienceAPI(CampaignAPIView):
         return Response(CampaignAudienceOutputSerializer(estimate).data)
 
 
-class AudienceEstimateAPI(CampaignAPIView):
+class CampaignAudienceEstimateAPI(CampaignAPIView):
     @extend_schema(
         summary="How many a campaign to these segments would reach now, without saving one",
         request=CampaignAudienceInputSerializer,

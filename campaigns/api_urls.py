@@ -13,7 +13,7 @@ urlpatterns = [
     # Fixed words before <public_id>, which would otherwise take them.
     path(
         "campaigns/audience/",
-        api.AudienceEstimateAPI.as_view(),
+        api.CampaignAudienceEstimateAPI.as_view(),
         name="api_campaign_audience_estimate",
     ),
     path(f"{CAMPAIGN}/", api.CampaignDetailAPI.as_view(), name="api_campaign_detail"),
