@@ -7,7 +7,7 @@ id is a 404, like an unknown one) and calls the services the pages and the admin
 and templates named in a body are looked up in the key's team only: another team's id is a 400
 ("No such segment."), never a hint that it exists. A service's refusal that names fields is a
 400 with them; one that does not (the campaign's state forbids it: editing a sending campaign,
-pausing a draft, deleting one that went out) is a 409 with its message.
+pausing a draft, deleting one that is sending) is a 409 with its message.
 """
 
 from __future__ import annotations
