@@ -38,12 +38,12 @@ from django.utils import timezone
 from audience.models import Contact
 from campaigns import schedules
 from campaigns.models import Campaign, CampaignSegment, Occurrence, Recipient, Variant
-from messaging.reachability import reachable_q
+from messaging.selectors import reachable_filter
 
 log = logging.getLogger(__name__)
 
 FREEZE_CHUNK = 200_000  # contacts per INSERT … SELECT
-RELEASE_CHUNK = 5_000  # recipients per release transaction
+RELEASE_CHUNK = 20_000  # recipients per release transaction (fewer commits, cheap arrays)
 ONCE = "once"  # the key of a one-off campaign's occurrence
 OPEN = (Occurrence.State.SENDING, Occurrence.State.TESTING)
 
@@ -66,6 +66,16 @@ def _plus_seconds(base_sql: str, seconds_sql: str) -> str:
     return f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', julianday({base_sql}) + ({seconds_sql}) / 86400.0)"
 
 
+def _commit_async() -> None:
+    """This transaction's commit need not wait for its WAL flush (PostgreSQL). Safe here: a
+    crash loses the whole freeze or release at once (redone by the next tick), and nothing
+    it wrote can go out before it is durable — a sender's claim commits synchronously, which
+    flushes the WAL up to it, this transaction's included. Halves a big freeze's time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def seed_of(campaign: Campaign) -> int:
     return (campaign.pk * 7919) % 10_007
 
@@ -84,7 +94,9 @@ def audience_queryset(*, campaign: Campaign) -> Any:
         exclude_segments=[s for s, exclude in links if exclude],
     )
     return contacts.filter(
-        reachable_q(tenant=campaign.tenant, channel=campaign.channel, category=campaign.category)
+        reachable_filter(
+            tenant=campaign.tenant, channel=campaign.channel, category=campaign.category
+        )
     )
 
 
@@ -321,6 +333,7 @@ def occurrence_start(
                 )
         except IntegrityError:  # the last guard; the campaign's row lock makes it rare
             return None
+        _commit_async()
         _freeze(campaign=campaign, occurrence=occurrence, at=at)
         if campaign.send_time_optimized:
             _sto_apply(campaign=campaign, occurrence=occurrence)
@@ -404,6 +417,7 @@ def recipients_release(
     with transaction.atomic():
         if not _campaign_sending(occurrence.campaign_id):
             return 0
+        _commit_async()
         rows = list(
             Recipient.objects.filter(
                 occurrence_id=occurrence.pk,

@@ -13,6 +13,7 @@ code "state" (the API's 409).
     campaign_pause / campaign_resume / campaign_cancel(*, campaign) -> Campaign
     campaign_delete(*, campaign) -> None
     campaign_duplicate(*, campaign, user=None) -> Campaign               "Name (copy)", a draft
+    campaign_demo_seed(*, tenant, actor=None) -> int                     the demo's campaigns
 
 `fields`: the editable Campaign fields (EDITABLE_FIELDS) plus `segments` and
 `exclude_segments` (lists of the team's segments) and `variants` ([(template, weight)], keys
@@ -574,6 +575,14 @@ def campaign_duplicate(*, campaign: Campaign, user: Any = None) -> Campaign:
     return copy
 
 
+def campaign_demo_seed(*, tenant: Tenant, actor: Any = None) -> int:
+    """The demo tenant's campaigns (campaigns/demo.py): the campaigns made, 0 when seeded
+    already."""
+    from campaigns.demo import demo_seed
+
+    return int(demo_seed(tenant=tenant, actor=actor))
+
+
 # --- dispatch, as services -------------------------------------------------------------------
 
 occurrence_start = dispatch.occurrence_start
@@ -584,6 +593,7 @@ __all__ = [
     "campaign_cancel",
     "campaign_create",
     "campaign_delete",
+    "campaign_demo_seed",
     "campaign_duplicate",
     "campaign_pause",
     "campaign_resume",
