@@ -301,8 +301,8 @@ class _Scope:
         """The tenant's events called `names` about this occurrence's messages."""
         deliveries = (
             self.recipients.filter(delivery__isnull=False)
-            .annotate(hex=UUIDText("delivery__public_id"))
-            .values("hex")
+            .annotate(uid=UUIDText("delivery__public_id"))
+            .values("uid")
         )
         return (
             Event.objects.filter(
@@ -310,8 +310,8 @@ class _Scope:
                 name__in=names,
                 occurred_at__gte=self.occurrence.started_at,
             )
-            .annotate(delivery_hex=EventUUIDText("delivery_id"))
-            .filter(delivery_hex__in=deliveries)
+            .annotate(delivery_uid=EventUUIDText("delivery_id"))
+            .filter(delivery_uid__in=deliveries)
         )
 
     def of_recipient(self, expression: Any, output_field: Any) -> Subquery:
