@@ -31,6 +31,7 @@ from campaigns import charts, dispatch, selectors, services
 from campaigns.forms import (
     GOAL_SUGGESTIONS,
     MAX_VARIANTS,
+    RECUR_CRON,
     CampaignForm,
     VariantRow,
     schedule_summary,
@@ -290,13 +291,7 @@ def _editor_page(request: TenantRequest, campaign: Campaign | None) -> HttpRespo
             else:
                 saved = services.campaign_update(campaign=campaign, **fields)
         except ValidationError as exc:
-            if hasattr(exc, "error_dict") and "variants" in exc.error_dict:
-                variant_error = " ".join(exc.message_dict["variants"])
-                rest = {k: v for k, v in exc.message_dict.items() if k != "variants"}
-                if rest:
-                    add_service_errors(form, ValidationError(rest))
-            else:
-                add_service_errors(form, exc)
+            variant_error = _service_errors(form, exc) or variant_error
         else:
             messages.success(
                 request,
@@ -311,6 +306,26 @@ def _editor_page(request: TenantRequest, campaign: Campaign | None) -> HttpRespo
     )
     ctx["has_errors"] = True
     return _editor_answer(request, ctx, status=400)
+
+
+def _service_errors(form: CampaignForm, exc: ValidationError) -> str:
+    """The services' errors on the form, beside the controls that set them; returns the
+    variants' (shown above their rows)."""
+    if not hasattr(exc, "error_dict"):
+        add_service_errors(form, exc)
+        return ""
+    errors = exc.message_dict
+    variants = " ".join(errors.pop("variants", []))
+    # The crontab's five fields come from the preset's time or the cron expression.
+    advanced = form.cleaned_data.get("recur_preset") == RECUR_CRON
+    cron_target = "cron" if advanced else "recur_time"
+    shown: dict[str, list[str]] = {}
+    for name, messages_ in errors.items():
+        target = cron_target if name.startswith("cron_") else name
+        shown.setdefault(target, []).extend(messages_)
+    if shown:
+        add_service_errors(form, ValidationError(shown))
+    return variants
 
 
 @require_http_methods(["GET", "POST"])

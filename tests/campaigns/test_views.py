@@ -7,12 +7,13 @@ campaigns as 404."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from typing import Any
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from audience.models import Contact
 from campaigns import dispatch, services
@@ -661,3 +662,76 @@ def test_it_sends_from_the_segment_page(login: Any, world: Any, audience: dict[s
     assert f'href="{url("campaign_new")}?segment={segment.public_id}"' in html
     assert "Send a campaign to this segment" in html
     assert "Send a campaign" not in login(world.bob).get(detail).content.decode()
+
+
+def test_it_saves_local_time_best_hour_and_the_ab_test(
+    login: Any, world: Any, audience: dict[str, Any]
+) -> None:
+    other = email_template(world.acme, name="Other subject")
+    data = form_data(
+        audience["newsletter"],
+        audience["template"],
+        schedule="local",
+        local_date="2031-03-29",
+        local_time="09:30",
+        send_time_optimized="on",
+        sto_window_hours="12",
+        variant_template=[str(audience["template"].public_id), str(other.public_id)],
+        variant_weight=["50", "50"],
+        test_percent="20",
+        winner_metric="clicks",
+        winner_after_hours="6",
+        holdout_percent="10",
+    )
+    # The services refuse the two together: the reason shows beside the checkbox.
+    refused = login(world.dave).post(url("campaign_new"), data)
+    assert refused.status_code == 400
+    assert re.search(
+        r'id="id_send_time_optimized_error"><li>Send-time optimisation picks each person',
+        refused.content.decode(),
+    )
+    data["schedule"] = "now"
+    assert login(world.dave).post(url("campaign_new"), data).status_code == 302
+    campaign = Campaign.objects.get()
+    assert campaign.send_time_optimized and campaign.sto_window_hours == 12
+    assert "Each at their best hour, within 12 h" in text(
+        login(world.dave).get(url("campaign_detail", campaign))
+    )
+    data.update(schedule="local", send_time_optimized="")
+    assert login(world.dave).post(url("campaign_edit", campaign), data).status_code == 302
+    campaign.refresh_from_db()
+    assert str(campaign.local_date) == "2031-03-29" and str(campaign.local_time) == "09:30:00"
+    assert not campaign.send_time_optimized and campaign.sto_window_hours == 12
+    assert (campaign.test_percent, campaign.winner_metric, campaign.winner_after_hours) == (
+        20,
+        "clicks",
+        6,
+    )
+    assert campaign.holdout_percent == 10
+    page = text(login(world.dave).get(url("campaign_detail", campaign)))
+    assert "Sat 29 Mar 2031 at 09:30 in each recipient's time zone" in page
+    assert "20 % test, then the best by clicks after 6 h goes to the rest" in page
+    assert "Best hour Off" in page
+    assert "10 % get nothing" in page
+
+
+def test_it_polls_a_scheduled_send_only_when_it_is_near(
+    login: Any, world: Any, audience: dict[str, Any], campaign_factory: Any
+) -> None:
+    def scheduled(at: datetime) -> Campaign:
+        campaign = campaign_factory(
+            segments=[audience["newsletter"]],
+            variants=[(audience["template"], 100)],
+            schedule="at",
+            send_at=at,
+        )
+        return services.campaign_schedule(campaign=campaign)
+
+    client = login(world.dave)
+    later = scheduled(timezone.now() + timedelta(days=2))
+    page = client.get(url("campaign_detail", later))
+    assert "hx-trigger" not in page.content.decode()
+    assert re.search(r"Goes out \w{3} \d+ \w{3} \d{4}, \d\d:\d\d \(UTC\)", text(page))
+    soon = scheduled(timezone.now() + timedelta(seconds=60))
+    page = client.get(url("campaign_detail", soon))
+    assert 'hx-trigger="every 2s"' in page.content.decode()
