@@ -401,6 +401,24 @@ def test_another_tenants_and_other_messages_events_never_count(world: Any) -> No
     assert held.pk
 
 
+def test_push_clicks_through_the_notifications_link_are_counted(world: Any, client: Any) -> None:
+    from urllib.parse import urlsplit
+
+    from messaging import links
+
+    campaign = campaign_make(world.acme, keys="A", channel=Channel.PUSH)
+    r = recipient_make(occurrence_make(campaign), "A")
+    assert r.delivery is not None
+    with time_machine.travel(T0 + timedelta(minutes=20)):
+        parts = urlsplit(links.push_click_url(r.delivery, "https://shop.example/app"))
+        assert client.get(f"{parts.path}?{parts.query}").status_code == 302
+
+    row = by_key(results_at(campaign))["A"]
+
+    assert (row.opens, row.clicks, row.click_rate) == (1, 1, 1.0)
+    assert [link.url for link in row.links] == ["https://shop.example/app"]
+
+
 def test_push_results_count_clicks_as_opens(world: Any) -> None:
     campaign = campaign_make(world.acme, keys="A", channel=Channel.PUSH)
     occ = occurrence_make(campaign)
