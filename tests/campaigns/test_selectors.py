@@ -128,6 +128,23 @@ def test_the_audience_is_any_included_segment_less_the_excluded(world: Any) -> N
     assert (estimate.members, estimate.reachable, estimate.unreachable) == (3, 3, {})
 
 
+def test_another_tenants_segment_adds_and_removes_no_one(world: Any) -> None:
+    ours = contact_make(world.acme)
+    segment = segment_make(world.acme, "Ours", [ours])
+    theirs = segment_make(world.globex, "Theirs", [contact_make(world.globex)])
+    # Memberships are the tenant's: another tenant's segment id names nobody here.
+    SegmentMembership.objects.create(tenant=world.globex, segment=theirs, contact=ours)
+
+    included = selectors.audience_estimate(
+        tenant=world.acme, channel=Channel.EMAIL, segments=[theirs]
+    )
+    excluded = selectors.audience_estimate(
+        tenant=world.acme, channel=Channel.EMAIL, segments=[segment], exclude_segments=[theirs]
+    )
+
+    assert (included.members, excluded.members) == (0, 1)
+
+
 def test_the_audience_without_segments_is_empty(world: Any) -> None:
     contact_make(world.acme)
 
