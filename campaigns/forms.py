@@ -54,7 +54,10 @@ def _int(widget_attrs: dict[str, str] | None = None) -> forms.NumberInput:
 class CampaignForm(forms.Form):
     """Everything but the variants (a list of rows, see `variants_from_post`)."""
 
-    name = forms.CharField(max_length=120)
+    name = forms.CharField(
+        max_length=120,
+        error_messages={"required": "Give the campaign a name (only your team sees it)."},
+    )
     channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.EMAIL)
     category = forms.ChoiceField(
         choices=Category.choices,

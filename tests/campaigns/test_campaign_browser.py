@@ -196,8 +196,13 @@ def test_it_shows_errors_beside_the_fields_without_saving(
     page.get_by_role("button", name="Save campaign").click()
     expect(page.get_by_text("Nothing was saved.")).to_be_visible()
     assert page.evaluate("window.__samePage") is True  # answered in place (htmx)
-    expect(page.get_by_text("Choose at least one segment to send to.")).to_be_visible()
-    expect(page.get_by_text("Choose the date and time to send.")).to_be_visible()
+    # Each problem beside its field, and listed on top with a link to it.
+    expect(
+        page.locator(".field .errorlist", has_text="Choose at least one segment")
+    ).to_be_visible()
+    expect(page.locator(".field .errorlist", has_text="Choose the date and time")).to_be_visible()
+    page.locator(".problem-list").get_by_role("link", name="Name").click()
+    expect(page.get_by_label("Name")).to_be_focused()
     expect(page.get_by_label("Name")).to_have_attribute("aria-invalid", "true")
     assert Campaign.objects.count() == 0
     shoot(page, out, "campaign-form-errors")
