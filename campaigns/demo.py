@@ -1,6 +1,6 @@
-"""The demo shop's campaigns (issue 14): one sent two days ago with an A/B test, a winner and a
-hold-out, whose results page has opens, clicks, unsubscribes, bounces, orders and revenue; a
-weekly digest on a recurring schedule; and a draft.
+"""The demo shop's campaigns (issue 14): one sent 36 hours ago with an A/B test, a winner and
+a hold-out, whose results page has opens, clicks, unsubscribes, bounces, orders, revenue and an
+hour-by-hour chart; a weekly digest on a recurring schedule; and a draft.
 
     demo_seed(*, tenant, actor=None, now=None) -> int     campaigns made; 0 when done before
 
@@ -10,13 +10,13 @@ Idempotent: a tenant that has the sent demo campaign is left alone.
 
 Everything goes through the real paths where there is one: the campaigns are made, scheduled and
 started with the campaign services, the audience is frozen and released into the outbox by
-`campaigns.dispatch` at moments in the past (the occurrence starts two days ago; the winner is
-decided four hours later from the test group's clicks), and the outcomes are recorded as events
-on the recipients the way messaging records them (messaging/outcomes.py: `Email Sent`, `Email
-Opened`, `Email Link Clicked`, `Email Bounced`, named by the delivery, at their moment), orders as
-`Order Completed` events with their total, unsubscribes through `messaging.services.consent_set`.
-Only the sending is stood in for: the released messages are marked sent as the sender would mark
-them (it would mail them to `var/mail/` now rather than two days ago).
+`campaigns.dispatch` at moments in the past (the winner is decided four hours after the start,
+from the test group's clicks), and the outcomes are recorded as events on the recipients the way
+messaging records them (`Email Sent`, `Email Opened`, `Email Link Clicked`, `Email Bounced`,
+named by the delivery, at their own moments), orders as `Order Completed` events with their
+total, unsubscribes through `messaging.services.consent_set`. Only the sending is stood in for:
+the released messages are marked sent as the sender would mark them (it would mail them to
+`var/mail/` now rather than then).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from audience.models import Consent, Contact
 from audience.services import Fact, events_record
 from campaigns import dispatch, services
 from campaigns.models import Campaign, Occurrence, Recipient
-from messaging import outcomes
 from messaging.models import Channel, Delivery, Template
+from messaging.selectors import EMAIL_BOUNCED, EMAIL_CLICKED, EMAIL_OPENED, EMAIL_SENT
 from messaging.services import consent_set, template_save
 from segments.models import Segment
 from segments.services import segment_create
@@ -47,9 +47,10 @@ SEED = 14  # the draws of who opens, clicks and orders: the same demo every time
 SHOP = "https://demo-shop.example"
 LINKS = (f"{SHOP}/sale", f"{SHOP}/c/tents", f"{SHOP}/c/boots")
 # Out of 1,000 recipients of each group: (opens, clicks, orders); B's subject line wins.
-RATES = {"A": (380, 60, 30), "B": (460, 110, 45), "holdout": (0, 0, 20)}
+RATES = {"A": (380, 60, 40), "B": (460, 110, 45), "holdout": (0, 0, 20)}
 BOUNCES, UNSUBSCRIBES = 12, 6  # per 1,000 sent
 JOURNEY_SHOPPERS = 60  # see _journey_shoppers
+OUTCOME_SOURCE = "messaging"  # the source of every message outcome (messaging/outcomes.py)
 
 
 def _template(tenant: Tenant, name: str, subject: str, preheader: str, body: str) -> Template:
@@ -177,9 +178,9 @@ def _sent_campaign(
     sale_b: Template,
     now: datetime,
 ) -> Occurrence:
-    """Sent two days ago: 30% tested A against B, the winner (by clicks) went to the rest four
+    """Sent 36 hours ago: 30% tested A against B, the winner (by clicks) went to the rest four
     hours later, 10% held out."""
-    started = (now - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    started = (now - timedelta(hours=36)).replace(minute=0, second=0, microsecond=0)
     campaign = services.campaign_create(
         tenant=tenant,
         user=actor,
@@ -198,7 +199,7 @@ def _sent_campaign(
         goal_revenue_property="total",
     )
     # Scheduling "send now" queues its start for after the commit; the seed starts it itself,
-    # two days ago (that queued start then finds it sent and does nothing).
+    # in the past (that queued start then finds it sent and does nothing).
     services.campaign_schedule(campaign=campaign)
     occurrence = dispatch.occurrence_start(campaign=campaign, key=dispatch.ONCE, at=started)
     assert occurrence is not None, "the demo campaign did not start"
@@ -257,21 +258,17 @@ def _deliver(
     unsubscribing: list[Contact] = []
     for key, group in by_key.items():
         opens, clicks, orders = RATES[key]
-        facts += [_outcome(d, outcomes.EMAIL_SENT, _sent(d)) for d in group]
+        facts += [_outcome(d, EMAIL_SENT, _sent(d)) for d in group]
         # Exact shares of each group (drawn with the seed), so that even a test group of a
         # hundred shows every kind of outcome.
         bounced = set(_pick(rng, group, BOUNCES))
         for d in bounced:
             bounce = {"bounce_type": "hard", "reason": "550 5.1.1 mailbox unavailable"}
-            facts.append(
-                _outcome(d, outcomes.EMAIL_BOUNCED, _sent(d) + timedelta(minutes=1), bounce)
-            )
+            facts.append(_outcome(d, EMAIL_BOUNCED, _sent(d) + timedelta(minutes=1), bounce))
         readers = [d for d in group if d not in bounced]
         openers = _pick(rng, readers, opens, of=len(group))
-        opened = {d.pk: _sent(d) + timedelta(minutes=rng.randrange(3, 36 * 60)) for d in openers}
-        facts += [
-            _outcome(d, outcomes.EMAIL_OPENED, opened[d.pk], {"via": "pixel"}) for d in openers
-        ]
+        opened = {d.pk: _sent(d) + timedelta(minutes=rng.randrange(3, 28 * 60)) for d in openers}
+        facts += [_outcome(d, EMAIL_OPENED, opened[d.pk], {"via": "pixel"}) for d in openers]
         leaving = set(_pick(rng, openers, UNSUBSCRIBES, of=len(group)))
         unsubscribing += [d.contact for d in leaving]
         staying = [d for d in openers if d not in leaving]
@@ -281,7 +278,7 @@ def _deliver(
             for i, url in enumerate(rng.sample(LINKS, rng.choice((1, 1, 1, 2, 3)))):
                 at = clicked + timedelta(seconds=40 * i)
                 link = {"url": url, "via": "redirect"}
-                facts.append(_outcome(d, outcomes.EMAIL_CLICKED, at, link, unique=False))
+                facts.append(_outcome(d, EMAIL_CLICKED, at, link, unique=False))
         buyers = _pick(rng, [d for d in clickers if d.contact_id not in busy], orders, len(group))
         facts += [_order(d.contact_id, opened[d.pk] + timedelta(minutes=15), rng) for d in buyers]
     events_record(tenant=tenant, facts=facts)
@@ -318,7 +315,7 @@ def _holdout_orders(
     ids = list(held.values_list("contact_id", flat=True))
     buyers = _pick(rng, [i for i in ids if i not in busy], RATES["holdout"][2], of=len(ids))
     facts = [
-        _order(contact_id, started + timedelta(minutes=rng.randrange(30, 45 * 60)), rng)
+        _order(contact_id, started + timedelta(minutes=rng.randrange(30, 32 * 60)), rng)
         for contact_id in buyers
     ]
     events_record(tenant=tenant, facts=facts)
@@ -347,8 +344,18 @@ def _outcome(
 ) -> Fact:
     """A message outcome as messaging.outcomes.record makes it, at its own moment."""
     key = f"{delivery.public_id}:{name}" + ("" if unique else f":{at.timestamp()}")
-    properties = {**outcomes.delivery_properties(delivery), **(extra or {})}
-    return Fact(delivery.contact_id, name, key, outcomes.SOURCE, properties, at)
+    # What messaging.outcomes.delivery_properties says about a message (outcomes_record has no
+    # moment of its own yet: it records at now()).
+    properties = {
+        "delivery_id": str(delivery.public_id),
+        "channel": delivery.channel,
+        "category": delivery.category,
+        "template_id": delivery.content.get("template", ""),
+        "template": delivery.content.get("name", ""),
+        "source": delivery.source,
+        **(extra or {}),
+    }
+    return Fact(delivery.contact_id, name, key, OUTCOME_SOURCE, properties, at)
 
 
 def _order(contact_id: int, at: datetime, rng: random.Random) -> Fact:

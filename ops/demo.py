@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils.timezone import now
 
 from audience.services import demo_shop_seed
+from campaigns.services import campaign_demo_seed
 from journeys.services import journey_demo_seed
 from messaging.models import Channel, Template
 from messaging.services import sender_identity_update, template_save
@@ -53,6 +54,8 @@ def seed_demo() -> Tenant:
     seed_templates(tenant=tenant)
     # Two running journeys with people at several steps (journeys/demo.py).
     journey_demo_seed(tenant=tenant, actor=user)
+    # A sent A/B test with a hold-out and its results, a weekly digest, a draft (campaigns/demo.py).
+    campaign_demo_seed(tenant=tenant, actor=user)
     return tenant
 
 
