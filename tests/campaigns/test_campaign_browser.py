@@ -28,7 +28,7 @@ from audience.models import Event
 from campaigns import dispatch, services
 from campaigns.models import Campaign, Recipient
 from messaging import outbox, outcomes
-from messaging.models import Channel
+from messaging.models import Channel, Delivery
 from tests.browser import live_context
 from tests.campaigns.conftest import email_template, people, segment_of
 from tests.factories import PASSWORD
@@ -314,3 +314,40 @@ def event(recipient: Recipient, name: str, at: Any, **properties: Any) -> None:
         message_id=str(uuid.uuid4()),
         source="messaging",
     )
+
+
+def test_it_pauses_resumes_and_cancels_from_the_send_page(
+    page: Page, world: Any, worker: Worker, out: Path
+) -> None:
+    readers = people(world.acme, 40, prefix="slow")
+    campaign = services.campaign_create(
+        tenant=world.acme,
+        name="Slow drip",
+        segments=[segment_of(world.acme, readers, name="Everyone")],
+        variants=[(email_template(world.acme, name="Drip"), 100)],
+        throttle_per_minute=20,  # one every 3 s: still going when the buttons are pressed
+    )
+    sign_in(page, f"/t/acme/campaigns/{campaign.public_id}/")
+    page.get_by_role("button", name="Send now").click()
+    expect(page.locator('[data-count="sent"]')).not_to_have_text("0", timeout=30_000)
+
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_text("Paused “Slow drip”")).to_be_visible()
+    expect(page.locator("#campaign-head .campaign-state")).to_have_text("Paused")
+    shoot(page, out, "campaign-paused")
+
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator("#campaign-head .campaign-state")).to_have_text("Sending")
+
+    # Cancel asks first: dismissing keeps it going, accepting stops it.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Cancel sending").click()
+    expect(page.locator("#campaign-head .campaign-state")).to_have_text("Sending")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel sending").click()
+    expect(page.get_by_text("Cancelled “Slow drip”")).to_be_visible()
+    expect(page.locator("#campaign-head .campaign-state")).to_have_text("Cancelled")
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.CANCELLED
+    sent = Delivery.objects.filter(source=f"campaign:{campaign.public_id}", status="sent").count()
+    assert 0 < sent < 40
