@@ -306,14 +306,15 @@ def occurrence_start(
     once, from two beat processes."""
     at = at or timezone.now()
     with transaction.atomic():
-        campaign = (
+        locked = (
             Campaign.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("tenant")
             .filter(pk=campaign.pk)
             .first()
         )
-        if campaign is None or campaign.state != Campaign.State.SCHEDULED:
+        if locked is None or locked.state != Campaign.State.SCHEDULED:
             return None
+        campaign = locked
         if Occurrence.objects.filter(campaign=campaign, key=key).exists():
             return None
         testing = (

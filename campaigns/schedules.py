@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from celery.schedules import crontab
+from celery.schedules import ParseException, crontab_parser
 
 # (field, largest value, smallest value, what a marketer would call it)
 CRON_FIELDS = (
@@ -61,8 +61,8 @@ def cron_errors(fields: dict[str, Any]) -> dict[str, str]:
     values = cron_values(fields)
     for name, largest, smallest, label in CRON_FIELDS:
         try:
-            crontab._expand_cronspec(values[name], largest, smallest)
-        except (ValueError, TypeError) as exc:
+            crontab_parser(largest, smallest).parse(values[name])
+        except (ValueError, ParseException) as exc:
             errors[name] = f"Not a valid {label}: {exc}"
     return errors
 
@@ -70,7 +70,7 @@ def cron_errors(fields: dict[str, Any]) -> dict[str, str]:
 def _sets(fields: dict[str, Any]) -> list[set[int]]:
     values = cron_values(fields)
     return [
-        set(crontab._expand_cronspec(values[name], largest, smallest))
+        set(crontab_parser(largest, smallest).parse(values[name]))
         for name, largest, smallest, _ in CRON_FIELDS
     ]
 

@@ -528,7 +528,7 @@ def deliveries_withdraw_queued(*, tenant: Tenant, source: str, channel: str) -> 
             if not ids:
                 return withdrawn
             # A raw delete: the only reference (a campaign recipient) is the caller's to clear.
-            Delivery.objects.filter(pk__in=ids)._raw_delete(Delivery.objects.db)  # type: ignore[attr-defined]
+            Delivery.objects.filter(pk__in=ids)._raw_delete(Delivery.objects.db)
             withdrawn += ids
 
 
