@@ -78,11 +78,22 @@ def template_save(*, tenant: Tenant, template: Template | None = None, **fields:
     a template is refused in the editor so that it can never fail at send time."""
     from messaging.rendering import template_errors
 
+    was_channel = template.channel if template is not None and template.pk else None
     template = template or Template(tenant=tenant)
     for name, value in fields.items():
         if name not in TEMPLATE_FIELDS:
             raise TypeError(f"unknown template field {name}")
         setattr(template, name, value)
+    if was_channel is not None and template.channel != was_channel:
+        # A campaign or journey step that sends it would fail at its next send.
+        uses = template_users(tenant=tenant, template=template)
+        if uses:
+            raise ValidationError(
+                {
+                    "channel": f"Used by {'; '.join(uses)}: make a new template for the"
+                    " other channel instead."
+                }
+            )
     template.updated_at = now()
     template.full_clean()
     errors = template_errors(template)
@@ -533,8 +544,64 @@ def deliveries_withdraw_queued(*, tenant: Tenant, source: str, channel: str) -> 
 
 
 def outcomes_record(
-    outcomes_: Sequence[tuple[Delivery, str, dict[str, Any]]], *, unique: bool = True
+    outcomes_: Sequence[tuple[Delivery, str, dict[str, Any]]],
+    *,
+    unique: bool = True,
+    at: datetime | None = None,
 ) -> list[int]:
     """Record what happened to messages (opened, clicked…) as events on their contacts, the way
-    the trackers and webhooks do (messaging.outcomes.record): for demo data and imports."""
-    return outcomes.record(outcomes_, unique=unique)
+    the trackers and webhooks do (messaging.outcomes.record), at `at` (None: now): for demo
+    data and imports."""
+    return outcomes.record(outcomes_, unique=unique, at=at)
+
+
+def deliveries_insert_sql(
+    *,
+    tenant: Tenant,
+    templates: dict[int, Template],
+    source: str,
+    rows_sql: str,
+    rows_params: Sequence[Any],
+    category: str = Category.MARKETING,
+) -> tuple[str, list[Any]]:
+    """PostgreSQL only: the statement that decides a message for each row of `rows_sql` (a
+    relation with columns contact_id, key, not_before, pick: `pick` is a key of `templates`),
+    `ON CONFLICT DO NOTHING RETURNING id, contact_id` — for a caller's data-modifying `WITH`
+    (a campaign freezing its audience and deciding its due messages in one statement, no row
+    through Python). The contacts must be the tenant's. Wake the senders after it ran
+    (`deliveries_wake`)."""
+    at = now()
+    picks = list(templates.items())
+    template_case = " ".join(f"WHEN {int(k)} THEN {int(t.pk)}" for k, t in picks)
+    content_case = " ".join(f"WHEN {int(k)} THEN %s::jsonb" for k, _ in picks)
+    channels = {t.channel for t in templates.values()}
+    if len(channels) != 1 or any(t.tenant_id != tenant.pk for t in templates.values()):
+        raise ValueError("templates of one channel and of the tenant")
+    sql = (
+        f"INSERT INTO {Delivery._meta.db_table} (tenant_id, public_id, contact_id, channel,"
+        " category, template_id, content, data, event, source, idempotency_key, status, reason,"
+        " attempts, last_error, provider_id, not_before, created_at, updated_at)"
+        f" SELECT %s, gen_random_uuid(), v.contact_id, %s, %s, CASE v.pick {template_case} END,"
+        f" CASE v.pick {content_case} END, '{{}}'::jsonb, NULL, %s, v.key, %s, '', 0, '', '',"
+        f" v.not_before, %s, %s FROM ({rows_sql}) AS v"
+        " ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id, contact_id"
+    )
+    params: list[Any] = [
+        tenant.pk,
+        channels.pop(),
+        category,
+        *[orjson.dumps(t.snapshot()).decode() for _, t in picks],
+        source,
+        Delivery.Status.QUEUED,
+        at,
+        at,
+        *rows_params,
+    ]
+    return sql, params
+
+
+def deliveries_wake(*, channel: str, count: int) -> None:
+    """Wake the senders of `channel` once the caller's transaction commits (after
+    `deliveries_insert_sql` decided `count` messages)."""
+    if count:
+        _wake(channel, runs=min(-(-count // 200), 8))

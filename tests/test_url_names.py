@@ -8,7 +8,17 @@ import re
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
-PROJECT_APPS = {"accounts", "audience", "config", "core", "messaging", "ops", "segments", "tenants"}
+PROJECT_APPS = {
+    "accounts",
+    "audience",
+    "campaigns",
+    "config",
+    "core",
+    "messaging",
+    "ops",
+    "segments",
+    "tenants",
+}
 
 
 def _routes(patterns: list, namespace: str = "", prefix: str = "") -> list[tuple]:

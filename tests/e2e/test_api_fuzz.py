@@ -77,6 +77,8 @@ def _seed_team(tenant: Any, *, other: bool) -> dict[str, list[str]]:
     from audience import catalog
     from audience.segment_spec import parse_call
     from audience.services import calls_record, contact_upsert
+    from campaigns import services as campaign_services
+    from campaigns.models import Occurrence
     from messaging.models import Channel, Template
     from segments import services as segment_services
     from tests.factories import sent_delivery
@@ -140,11 +142,16 @@ def _seed_team(tenant: Any, *, other: bool) -> dict[str, list[str]]:
     )
     Template.objects.create(tenant=tenant, name="Ping", channel=Channel.PUSH, title="Hi", body="…")
     delivery = sent_delivery(tenant, email, email=f"{prefix}3@example.com", source="test")
+    campaign = campaign_services.campaign_create(
+        tenant=tenant, name="Spring", segments=[buyers], variants=[(email, 100)]
+    )
+    Occurrence.objects.create(tenant=tenant, campaign=campaign, key="once")
     return {
         "public_id": [
             *(str(c.public_id) for c in contacts),
             str(buyers.public_id),
             str(delivery.public_id),
+            str(campaign.public_id),
         ],
         "template": [str(email.public_id)],
     }

@@ -166,3 +166,22 @@ def test_it_needs_a_secret_key(client, world) -> None:
     response = client.post("/api/v1/message-templates/", EMAIL, content_type="application/json")
     assert response.status_code == 401
     assert not Template.objects.exists()
+
+
+def test_it_refuses_to_change_the_channel_of_a_template_a_campaign_uses(api, world) -> None:
+    # The campaign's next send would fail: a push campaign cannot send an email template.
+    template = Template.objects.create(tenant=world.acme, **EMAIL)
+    campaign = Campaign.objects.create(tenant=world.acme, name="Spring launch")
+    Variant.objects.create(tenant=world.acme, campaign=campaign, key="A", template=template)
+    push = {"channel": "push", "title": "Hi", "body": "There"}
+
+    refused = api("patch", f"message-templates/{template.public_id}/", push)
+
+    assert refused.status_code == 400, refused.content
+    assert "Spring launch" in str(fields_of(refused)["channel"])
+    template.refresh_from_db()
+    assert template.channel == "email"
+    unused = Template.objects.create(tenant=world.acme, **{**EMAIL, "name": "Unused"})
+    changed = api("patch", f"message-templates/{unused.public_id}/", push)
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["channel"] == "push"
