@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from django.db import close_old_connections, connection
+from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
 from audience.models import Event
@@ -209,8 +211,9 @@ def test_it_shows_errors_beside_the_fields_without_saving(
 
 
 def test_it_takes_the_screenshots_of_a_full_campaign(page: Page, world: Any, out: Path) -> None:
-    """An A/B test with a hold-out, sent, with opens, clicks and orders: the list, the page,
-    the preview and the results."""
+    """An A/B test (half the audience, the winner by opens to the rest) with a hold-out, with
+    opens, clicks and orders: the list, the page while testing and when sent, the preview and
+    the results."""
     readers = people(world.acme, 60, prefix="r")
     segment = segment_of(world.acme, readers, name="Newsletter")
     a = email_template(
@@ -223,6 +226,8 @@ def test_it_takes_the_screenshots_of_a_full_campaign(page: Page, world: Any, out
         segments=[segment],
         variants=[(a, 50), (b, 50)],
         holdout_percent=10,
+        test_percent=50,
+        winner_metric="opens",
         goal_event="Order Completed",
     )
     services.campaign_schedule(campaign=campaign)
@@ -231,10 +236,76 @@ def test_it_takes_the_screenshots_of_a_full_campaign(page: Page, world: Any, out
     assert occurrence is not None
     dispatch.occurrence_release(occurrence=occurrence)
     outbox.deliveries_send(channel=Channel.EMAIL, seconds=5)
+    seed_outcomes(world, occurrence)
+    services.campaign_create(
+        tenant=world.acme,
+        name="Weekly digest",
+        segments=[segment],
+        variants=[(a, 100)],
+        schedule="recurring",
+        cron_minute="0",
+        cron_hour="9",
+        cron_day_of_week="1",
+        cron_day_of_month="*",
+        cron_month_of_year="*",
+    )
+
+    # The test group is out; the rest wait for the winner.
+    sign_in(page, f"/t/acme/campaigns/{campaign.public_id}/")
+    expect(page.get_by_role("heading", name="Testing the variants")).to_be_visible()
+    shoot(page, out, "campaign-testing")
+    # Five hours on (the winner is due after four): the winner goes to the rest.
+    with time_machine.travel(timezone.now() + timedelta(hours=5), tick=True):
+        winner = dispatch.occurrence_winner_decide(occurrence=occurrence)
+        assert winner is not None and winner.key == "A"  # every A was opened, a third of B not
+        dispatch.occurrence_release(occurrence=occurrence)
+        outbox.deliveries_send(channel=Channel.EMAIL, seconds=5)
+        seed_outcomes(world, occurrence)
+
+        page.goto("/t/acme/campaigns/")
+        expect(page.get_by_role("link", name="Winter sale")).to_be_visible()
+        shoot(page, out, "campaign-list")
+
+        page.get_by_role("link", name="Winter sale").click()
+        expect(page.locator("#progress-percent")).to_have_text("100 %")
+        expect(page.locator("#progress")).to_contain_text("winner: Variant A")
+        shoot(page, out, "campaign-detail")
+
+        page.get_by_role("link", name="Preview").click()
+        page.get_by_label("Contact's email or name").fill(readers[0].email[:8])
+        page.get_by_role("button", name="Find").click()
+        page.get_by_role("link", name=readers[0].email).click()
+        expect(page.locator("#preview-subject")).to_have_text(f"20 % off, {readers[0].first_name}")
+        expect(page.locator("#preview-verdict")).to_contain_text("they would get it")
+        shoot(page, out, "campaign-preview")
+
+        page.goto(f"/t/acme/campaigns/{campaign.public_id}/results/")
+        expect(page.locator("#results-table")).to_contain_text("Hold-out")
+        expect(page.locator("#results-table .winner-row")).to_contain_text("Variant A")
+        expect(page.locator("svg.line-chart")).to_be_visible()
+        expect(page.locator("#links-table")).to_contain_text("https://shop.example/sale")
+        shoot(page, out, "campaign-results")
+
+        page.goto(f"/t/acme/campaigns/{campaign.public_id}/edit/")
+        shoot(page, out, "campaign-edit-sent")  # refused: back on the page with the reason
+
+        digest = Campaign.objects.get(name="Weekly digest")
+        page.goto(f"/t/acme/campaigns/{digest.public_id}/edit/")
+        expect(page.get_by_label("Repeats")).to_have_value("weekly")
+        shoot(page, out, "campaign-edit-recurring")
+
+
+def seed_outcomes(world: Any, occurrence: Any) -> None:
+    """Outcomes for the recipients sent so far and not seeded yet: every A opened, two in three
+    B, a click in four (on two links), an order in five."""
+    seeded = set(
+        Event.objects.filter(name=outcomes.EMAIL_OPENED).values_list("contact_id", flat=True)
+    )
     recipients = list(
-        Recipient.objects.filter(occurrence=occurrence, holdout=False).select_related(
-            "delivery", "variant"
-        )
+        Recipient.objects.filter(occurrence=occurrence, holdout=False, delivery__status="sent")
+        .exclude(contact_id__in=seeded)
+        .select_related("delivery", "variant")
+        .order_by("pk")
     )
     for i, r in enumerate(recipients):
         sent_at = r.delivery.sent_at
@@ -253,67 +324,6 @@ def test_it_takes_the_screenshots_of_a_full_campaign(page: Page, world: Any, out
                 message_id=str(uuid.uuid4()),
                 source="api",
             )
-    services.campaign_create(
-        tenant=world.acme,
-        name="Weekly digest",
-        segments=[segment],
-        variants=[(a, 100)],
-        schedule="recurring",
-        cron_minute="0",
-        cron_hour="9",
-        cron_day_of_week="1",
-        cron_day_of_month="*",
-        cron_month_of_year="*",
-    )
-
-    sign_in(page, "/t/acme/campaigns/")
-    expect(page.get_by_role("link", name="Winter sale")).to_be_visible()
-    shoot(page, out, "campaign-list")
-
-    page.get_by_role("link", name="Winter sale").click()
-    expect(page.locator("#progress-percent")).to_have_text("100 %")
-    shoot(page, out, "campaign-detail")
-
-    page.get_by_role("link", name="Preview").click()
-    page.get_by_label("Contact's email or name").fill(readers[0].email[:8])
-    page.get_by_role("button", name="Find").click()
-    page.get_by_role("link", name=readers[0].email).click()
-    expect(page.locator("#preview-subject")).to_have_text(f"20 % off, {readers[0].first_name}")
-    expect(page.locator("#preview-verdict")).to_contain_text("they would get it")
-    shoot(page, out, "campaign-preview")
-
-    page.goto(f"/t/acme/campaigns/{campaign.public_id}/results/")
-    expect(page.locator("#results-table")).to_contain_text("Hold-out")
-    expect(page.locator("svg.line-chart")).to_be_visible()
-    expect(page.locator("#links-table")).to_contain_text("https://shop.example/sale")
-    shoot(page, out, "campaign-results")
-
-    page.goto(f"/t/acme/campaigns/{campaign.public_id}/edit/")
-    shoot(page, out, "campaign-edit-sent")  # refused: back on the page with the reason
-
-    digest = Campaign.objects.get(name="Weekly digest")
-    page.goto(f"/t/acme/campaigns/{digest.public_id}/edit/")
-    expect(page.get_by_label("Repeats")).to_have_value("weekly")
-    shoot(page, out, "campaign-edit-recurring")
-
-
-def event(recipient: Recipient, name: str, at: Any, **properties: Any) -> None:
-    """An outcome about the recipient's own message, as messaging records it."""
-    delivery = recipient.delivery
-    assert delivery is not None
-    Event.objects.create(
-        tenant_id=recipient.tenant_id,
-        contact_id=recipient.contact_id,
-        name=name,
-        properties={
-            "delivery_id": str(delivery.public_id),
-            "source": delivery.source,
-            **properties,
-        },
-        occurred_at=at,
-        message_id=str(uuid.uuid4()),
-        source="messaging",
-    )
 
 
 def test_it_pauses_resumes_and_cancels_from_the_send_page(
@@ -351,3 +361,22 @@ def test_it_pauses_resumes_and_cancels_from_the_send_page(
     assert campaign.state == Campaign.State.CANCELLED
     sent = Delivery.objects.filter(source=f"campaign:{campaign.public_id}", status="sent").count()
     assert 0 < sent < 40
+
+
+def event(recipient: Recipient, name: str, at: Any, **properties: Any) -> None:
+    """An outcome about the recipient's own message, as messaging records it."""
+    delivery = recipient.delivery
+    assert delivery is not None
+    Event.objects.create(
+        tenant_id=recipient.tenant_id,
+        contact_id=recipient.contact_id,
+        name=name,
+        properties={
+            "delivery_id": str(delivery.public_id),
+            "source": delivery.source,
+            **properties,
+        },
+        occurred_at=at,
+        message_id=str(uuid.uuid4()),
+        source="messaging",
+    )
