@@ -377,8 +377,11 @@ def campaign_audience(request: TenantRequest, tenant_slug: str) -> HttpResponse:
 @role_required(Role.MARKETER)
 def campaign_variants(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     """The editor's variant rows after Add / Remove (`variant_action`) or a change of channel."""
-    rows = variant_rows_posted(request.POST, request.POST.get("variant_action", ""))
+    action = request.POST.get("variant_action", "")
+    rows = variant_rows_posted(request.POST, action)
     ctx = _variants_context(request, rows, _channel(request.POST.get("channel")))
+    if action == "add":  # the keyboard goes on in the new row (htmx honours autofocus)
+        ctx["focus_row"] = len(rows) - 1
     return render(request, f"{EDITOR}#variants", ctx)
 
 

@@ -192,7 +192,7 @@ def test_it_shows_errors_beside_the_fields_without_saving(
     page.get_by_label("At a date and time").check()
     expect(page.get_by_text("In your team's time zone, UTC.")).to_be_visible()
     page.get_by_role("button", name="+ Add a variant (A/B test)").click()
-    expect(page.get_by_label("Variant B", exact=True)).to_be_visible()
+    expect(page.get_by_label("Variant B", exact=True)).to_be_focused()  # keyboard goes on there
     expect(page.get_by_role("group", name="A/B test")).to_be_visible()
     page.evaluate("window.__samePage = true")
     page.get_by_role("button", name="Save campaign").click()
