@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from audience.models import Contact
@@ -118,8 +119,33 @@ def _chunk_bounds(tenant_id: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def _freeze(*, campaign: Campaign, occurrence: Occurrence, at: datetime) -> None:
-    """Insert the occurrence's recipients (see the module's docstring)."""
+def _decider(campaign: Campaign, variants: list[Variant]) -> Any:
+    """Builds the outbox's INSERT for a freeze's rows due now (messaging owns its rows)."""
+    from messaging.services import deliveries_insert_sql
+
+    templates = {
+        v.pk: v.template
+        for v in Variant.objects.filter(pk__in=[v.pk for v in variants]).select_related("template")
+    }
+
+    def decide(rows_sql: str, rows_params: list[Any]) -> tuple[str, list[Any]]:
+        return deliveries_insert_sql(
+            tenant=campaign.tenant,
+            templates=templates,
+            source=f"campaign:{campaign.public_id}",
+            rows_sql=rows_sql,
+            rows_params=rows_params,
+            category=campaign.category,
+        )
+
+    return decide
+
+
+def _freeze(
+    *, campaign: Campaign, occurrence: Occurrence, at: datetime, decide_now: bool = False
+) -> None:
+    """Insert the occurrence's recipients (see the module's docstring); `decide_now`
+    (PostgreSQL): those due at once get their outbox rows in the same statement."""
     variants = list(Variant.objects.filter(campaign=campaign).order_by("key"))
     testing = len(variants) >= 2 and campaign.test_percent < 100
     seed = seed_of(campaign)
@@ -183,6 +209,7 @@ def _freeze(*, campaign: Campaign, occurrence: Occurrence, at: datetime) -> None
     throttle = campaign.throttle_per_minute
     table = Recipient._meta.db_table
     offsets = {"test": 0, "waiting": 0}
+    decide = _decider(campaign, variants) if decide_now else None
     for lo, hi in _chunk_bounds(campaign.tenant_id):
         audience = (
             audience_queryset(campaign=campaign)
@@ -201,31 +228,41 @@ def _freeze(*, campaign: Campaign, occurrence: Occurrence, at: datetime) -> None
             number_params = [offsets["waiting"], offsets["test"]]
         else:
             due_sql, number_params = due_base, []
-        sql = (
-            f"INSERT INTO {table} (tenant_id, occurrence_id, contact_id, variant_id, holdout,"
-            f" due_at, released) SELECT %s, %s, a.id, {variant_sql}, a.holdout, {due_sql}, %s"
+        # Each recipient: contact, variant, hold-out, due time. Placeholders in order: the
+        # due time's (base…, number…), then the draws', then the audience's.
+        rows_sql = (
+            f"SELECT a.id, {variant_sql} AS variant_id, a.holdout, {due_sql} AS due"
             f" FROM ({inner}) AS a"
         )
-        # Placeholders in order: tenant, occurrence, [due: base…, number…], released, inner.
-        ordered = [*due_params, *number_params] if throttle else list(due_params)
-        all_params = [
-            campaign.tenant_id,
-            occurrence.pk,
-            *ordered,
-            False,
-            *audience_params_first(inner_params, audience_params),
-        ]
+        rows_params = [*due_params, *number_params, *inner_params, *audience_params]
+        columns = "tenant_id, occurrence_id, contact_id, variant_id, holdout, due_at, released"
+        if decide is None:
+            sql = (
+                f"INSERT INTO {table} ({columns}) SELECT %s, %s, b.id, b.variant_id, b.holdout,"
+                f" b.due, %s FROM ({rows_sql}) AS b"
+            )
+            params = [campaign.tenant_id, occurrence.pk, False, *rows_params]
+        else:
+            # Those due now go to the outbox in the same statement: written once, released,
+            # with their delivery (instead of an UPDATE of each recipient on release).
+            decide_sql, decide_params = decide(
+                "SELECT b.id AS contact_id, %s || b.id::text AS key, b.due AS not_before,"
+                " b.variant_id AS pick FROM b WHERE b.variant_id IS NOT NULL AND b.due <= %s",
+                [f"campaign:{occurrence.public_id}:", at],
+            )
+            sql = (
+                f"WITH b AS MATERIALIZED ({rows_sql}), d AS ({decide_sql})"
+                f" INSERT INTO {table} ({columns}, delivery_id) SELECT %s, %s, b.id,"
+                " b.variant_id, b.holdout, b.due, d.id IS NOT NULL, d.id"
+                " FROM b LEFT JOIN d ON d.contact_id = b.id"
+            )
+            params = [*rows_params, *decide_params, campaign.tenant_id, occurrence.pk]
         with connection.cursor() as cursor:
-            cursor.execute(sql, all_params)
+            cursor.execute(sql, params)
         if throttle:
             counts = _group_counts(occurrence, lo, hi)
             offsets["test"] += counts["test"]
             offsets["waiting"] += counts["waiting"]
-
-
-def audience_params_first(inner_params: list[Any], audience_params: Sequence[Any]) -> list[Any]:
-    """The inner select's placeholders: its draws' (before FROM) then the audience's."""
-    return [*inner_params, *audience_params]
 
 
 def _group_counts(occurrence: Occurrence, lo: int, hi: int) -> dict[str, int]:
@@ -335,12 +372,22 @@ def occurrence_start(
         except IntegrityError:  # the last guard; the campaign's row lock makes it rare
             return None
         _commit_async()
-        _freeze(campaign=campaign, occurrence=occurrence, at=at)
+        # Send-time optimisation moves due times after the freeze: nothing is due before it.
+        decide_now = connection.vendor == "postgresql" and not campaign.send_time_optimized
+        _freeze(campaign=campaign, occurrence=occurrence, at=at, decide_now=decide_now)
         if campaign.send_time_optimized:
             _sto_apply(campaign=campaign, occurrence=occurrence)
-        frozen = Recipient.objects.filter(occurrence=occurrence)
-        occurrence.recipient_count = frozen.count()
-        occurrence.holdout_count = frozen.filter(holdout=True).count()
+        counts = Recipient.objects.filter(occurrence=occurrence).aggregate(
+            total=Count("pk"),
+            holdout=Count("pk", filter=Q(holdout=True)),
+            released=Count("pk", filter=Q(released=True)),
+        )
+        occurrence.recipient_count = counts["total"]
+        occurrence.holdout_count = counts["holdout"]
+        if counts["released"]:
+            from messaging.services import deliveries_wake
+
+            deliveries_wake(channel=campaign.channel, count=counts["released"])
         occurrence.save(update_fields=["recipient_count", "holdout_count"])
         campaign.state = Campaign.State.SENDING
         if campaign.schedule == Campaign.Schedule.RECURRING:

@@ -74,12 +74,19 @@ def test_it_releases_due_recipients_into_the_outbox_once_with_the_campaigns_keys
 ) -> None:
     members = people(world.acme, 7)
     template = email_template(world.acme)
-    campaign = campaign_factory(contacts=members, variants=[(template, 100)])
+    # One a second from T0: the first is due at the start (on PostgreSQL the freeze's own
+    # statement decides it), the others by the release in chunks.
+    campaign = campaign_factory(
+        contacts=members, variants=[(template, 100)], throttle_per_minute=60
+    )
     occurrence = started(campaign)
-    with time_machine.travel(T0, tick=False):
-        assert dispatch.recipients_release(occurrence=occurrence, limit=5) == 5
-        assert dispatch.recipients_release(occurrence=occurrence, limit=5) == 2
-        assert dispatch.recipients_release(occurrence=occurrence, limit=5) == 0
+    at_start = Recipient.objects.filter(released=True).count()
+    assert at_start <= 1
+    calls = []
+    with time_machine.travel(T0 + timedelta(seconds=10), tick=False):
+        while released := dispatch.recipients_release(occurrence=occurrence, limit=2):
+            calls.append(released)
+    assert max(calls) == 2 and at_start + sum(calls) == 7
     deliveries = Delivery.objects.filter(source=f"campaign:{campaign.public_id}")
     assert sorted(deliveries.values_list("idempotency_key", flat=True)) == sorted(
         f"campaign:{occurrence.public_id}:{c.pk}" for c in members
@@ -91,6 +98,25 @@ def test_it_releases_due_recipients_into_the_outbox_once_with_the_campaigns_keys
     for recipient in Recipient.objects.filter(occurrence=occurrence):
         assert recipient.released
         assert recipient.delivery.contact_id == recipient.contact_id  # type: ignore[union-attr]
+        assert recipient.delivery.not_before == recipient.due_at  # type: ignore[union-attr]
+
+
+def test_everyone_due_at_the_start_is_in_the_outbox_once_the_campaign_starts(
+    world: Any, campaign_factory: Any
+) -> None:
+    a, b = email_template(world.acme), email_template(world.acme)
+    campaign = campaign_factory(contacts=50, variants=[(a, 50), (b, 50)], holdout_percent=10)
+    occurrence = started(campaign)
+    with time_machine.travel(T0, tick=False):
+        dispatch.recipients_release(occurrence=occurrence)
+    rows = Recipient.objects.filter(occurrence=occurrence)
+    assert not rows.filter(holdout=False, released=False).exists()
+    assert not rows.filter(holdout=True, released=True).exists()
+    templates = dict(
+        rows.filter(holdout=False).values_list("delivery__template", "variant__template")
+    )
+    assert all(k == v for k, v in templates.items())
+    assert Delivery.objects.count() == rows.filter(holdout=False).count()
 
 
 def test_the_occurrence_and_a_one_off_campaign_are_sent_once_everyone_is_released(
@@ -134,7 +160,8 @@ def test_the_throttle_spaces_recipients_and_releases_only_those_due(
     due = sorted(Recipient.objects.filter(occurrence=occurrence).values_list("due_at", flat=True))
     assert due == [T0 + timedelta(seconds=0.5 * i) for i in range(6)]
     with time_machine.travel(T0 + timedelta(seconds=1.2), tick=False):
-        assert dispatch.recipients_release(occurrence=occurrence) == 3
+        dispatch.recipients_release(occurrence=occurrence)
+    assert Recipient.objects.filter(released=True).count() == 3
     assert list(Delivery.objects.order_by("not_before").values_list("not_before", flat=True)) == [
         T0,
         T0 + timedelta(seconds=0.5),
@@ -237,7 +264,8 @@ def test_a_pause_takes_back_what_is_still_queued_and_resume_sends_exactly_the_re
     campaign = campaign_factory(contacts=10, throttle_per_minute=60)  # one a second
     occurrence = started(campaign)
     with time_machine.travel(T0 + timedelta(seconds=3.5), tick=False):
-        assert dispatch.recipients_release(occurrence=occurrence) == 4  # due at 0, 1, 2, 3 s
+        dispatch.recipients_release(occurrence=occurrence)
+        assert Recipient.objects.filter(released=True).count() == 4  # due at 0, 1, 2, 3 s
         # A sender has taken the first one (it may be on the wire): that one goes.
         taken = Delivery.objects.order_by("not_before").first()
         assert taken is not None
