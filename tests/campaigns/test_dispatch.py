@@ -392,3 +392,28 @@ def test_send_time_optimisation_sends_each_at_their_best_hour_else_the_teams(
     with time_machine.travel(T0 + timedelta(hours=8, seconds=1), tick=False):
         dispatch.tick()
     assert set(Delivery.objects.values_list("contact_id", flat=True)) == {evening.pk, new.pk}
+
+
+def test_pausing_a_campaign_released_all_at_once_takes_back_everything_not_yet_taken(
+    campaign_factory: Any,
+) -> None:
+    campaign = campaign_factory(contacts=30)  # no throttle: everyone due at the start
+    occurrence = started(campaign)
+    with time_machine.travel(T0 + timedelta(seconds=1), tick=False):
+        dispatch.recipients_release(occurrence=occurrence)
+        assert Delivery.objects.count() == 30
+        # A sender has taken ten (they may be on the wire) and sent five.
+        taken = list(Delivery.objects.order_by("pk").values_list("pk", flat=True)[:10])
+        Delivery.objects.filter(pk__in=taken[:5]).update(status="sent")
+        Delivery.objects.filter(pk__in=taken[5:]).update(status="sending", claim_token=uuid.uuid4())
+        services.campaign_pause(campaign=campaign)
+    assert sorted(Delivery.objects.values_list("pk", flat=True)) == taken
+    assert Recipient.objects.filter(occurrence=occurrence, released=False).count() == 20
+    with time_machine.travel(T0 + timedelta(minutes=5), tick=False):
+        dispatch.tick()
+        assert Delivery.objects.count() == 10  # paused: nothing more
+        services.campaign_resume(campaign=campaign)
+        dispatch.tick()
+    per_contact = Counter(Delivery.objects.values_list("contact_id", flat=True))
+    assert len(per_contact) == 30 and set(per_contact.values()) == {1}
+    assert not Recipient.objects.filter(released=True, delivery__isnull=True).exists()
