@@ -149,7 +149,7 @@ def rates_chart(rows: list[Any]) -> BarChart:
 
 
 LINE_W, LINE_H = 480, 240
-LINES = [("opens", "Opens"), ("clicks", "Clicks"), ("conversions", "Conversions")]
+LINES = [("opens", "Opens"), ("clicks", "All clicks"), ("conversions", "Conversions")]
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,8 @@ def series_chart(series: Any, *, with_conversions: bool) -> LineChart | None:
             "start" if i == 0 else "end" if i == last else "middle",
         )
         for i, p in enumerate(points)
-        if i % every == 0 or i == last
+        # The last point is labelled too, unless the one before it would crowd it.
+        if i % every == 0 or (i == last and last % every >= every / 2)
     ]
     return LineChart(
         LINE_W, LINE_H, lines, ticks, x_labels, PAD_L, bottom, LINE_W - 12, series.bucket
