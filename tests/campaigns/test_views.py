@@ -737,3 +737,62 @@ def test_it_polls_a_scheduled_send_only_when_it_is_near(
     soon = scheduled(timezone.now() + timedelta(seconds=60))
     page = client.get(url("campaign_detail", soon))
     assert 'hx-trigger="every 2s"' in page.content.decode()
+
+
+# --- the pictures' geometry (campaigns/charts.py) -------------------------------------------------
+
+
+def test_it_draws_the_progress_bar_in_proportion_without_the_holdout() -> None:
+    from campaigns import charts
+    from campaigns.selectors import Progress
+
+    progress = Progress(
+        total=110,
+        holdout=10,
+        waiting=40,
+        queued=5,
+        sending=5,
+        sent=30,
+        skipped={"unsubscribed": 15, "no email address": 5},
+        failed=0,
+        percent_done=50.0,
+    )
+    parts = {p.key: p for p in charts.progress_bar(progress)}
+    assert [(p.count, p.width) for p in parts.values()] == [
+        (30, 30.0),
+        (20, 20.0),
+        (0, 0.0),
+        (10, 10.0),
+        (40, 40.0),
+    ]
+    assert parts["waiting"].x == 60.0  # after sent, skipped, failed and those on their way
+    empty = Progress(0, 0, 0, 0, 0, 0, {}, 0, 100.0)
+    assert all(p.width == 0 for p in charts.progress_bar(empty))
+
+
+def test_it_scales_the_rate_bars_to_a_round_top_and_leaves_out_the_holdouts_opens() -> None:
+    from campaigns import charts
+    from campaigns.results import ResultRow
+
+    a = ResultRow(key="A", label="Variant A", recipients=100, sent=100, opens=40, clicks=10)
+    holdout = ResultRow(key="holdout", label="Hold-out", recipients=20, conversions=1)
+    chart = charts.rates_chart([a, holdout])
+    assert chart.ticks[-1].text == "50 %"  # 40 % opens: the next round top is 50 %
+    opened = chart.groups[0].bars[0]
+    assert opened.text == "40%" and opened.height == pytest.approx(0.8 * (260 - 16 - 34))
+    assert [b.metric for b in chart.groups[1].bars] == ["conversion"]
+
+
+def test_it_draws_no_line_chart_before_there_are_two_points() -> None:
+    from campaigns import charts
+    from campaigns.results import Series, SeriesPoint
+
+    start = datetime(2026, 12, 7, 9, tzinfo=UTC)
+    assert charts.series_chart(Series("hour", [SeriesPoint(start)]), with_conversions=True) is None
+    points = [SeriesPoint(start + timedelta(hours=h), opens=h) for h in range(13)]
+    chart = charts.series_chart(Series("hour", points), with_conversions=False)
+    assert chart is not None
+    assert [line.key for line in chart.lines] == ["opens", "clicks"]
+    assert chart.lines[0].total == sum(range(13))
+    assert chart.x_labels[0] == (52.0, "09:00", "start")
+    assert chart.x_labels[-1][1:] == ("21:00", "end")
