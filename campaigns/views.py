@@ -520,7 +520,8 @@ def campaign_pause(request: TenantRequest, tenant_slug: str, campaign_id: UUID) 
         request,
         campaign_id,
         "pause",
-        "Paused “{name}”: no more messages leave until you resume (those already queued may).",
+        "Paused “{name}”: nothing more goes out until you resume (a message a sender "
+        "already holds may still leave).",
     )
 
 
