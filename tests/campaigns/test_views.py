@@ -796,3 +796,34 @@ def test_it_draws_no_line_chart_before_there_are_two_points() -> None:
     assert chart.lines[0].total == sum(range(13))
     assert chart.x_labels[0] == (52.0, "09:00", "start")
     assert chart.x_labels[-1][1:] == ("21:00", "end")
+
+
+def test_it_refuses_another_teams_segments_templates_and_sends(
+    login: Any, world: Any, audience: dict[str, Any], campaign_factory: Any
+) -> None:
+    theirs = segment_of(world.globex, people(world.globex, 2), name="Globex fans")
+    their_template = email_template(world.globex, name="Globex news")
+    client = login(world.dave)
+    data = form_data(theirs, their_template)
+    response = client.post(url("campaign_new"), data)
+    assert response.status_code == 400
+    page = text(response)
+    assert "Select a valid choice" in page  # their segment is no choice here
+    assert "Choose a template." in page  # nor their template
+    assert "Globex" not in page
+    assert not Campaign.objects.exists()
+    # Another campaign's send, asked for under this one: 404.
+    mine = campaign_factory(
+        segments=[audience["newsletter"]], variants=[(audience["template"], 100)]
+    )
+    other = campaign_factory(
+        segments=[audience["newsletter"]], variants=[(audience["template"], 100)]
+    )
+    services.campaign_schedule(campaign=other)
+    other.refresh_from_db()
+    occurrence = dispatch.campaign_start_due(campaign=other)
+    assert occurrence is not None
+    for name in ("campaign_detail", "campaign_progress", "campaign_results"):
+        response = client.get(url(name, mine) + f"?send={occurrence.public_id}")
+        assert response.status_code == 404, name
+        assert client.get(url(name, other) + f"?send={occurrence.public_id}").status_code == 200
