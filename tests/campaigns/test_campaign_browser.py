@@ -189,6 +189,14 @@ def test_it_shows_errors_beside_the_fields_without_saving(
     page.get_by_role("link", name="Create your first campaign").click()
     expect(page.locator("#audience-empty")).to_be_visible()
     shoot(page, out, "campaign-new")
+    # Web push: the templates offered follow the channel (there are none of that kind yet).
+    page.get_by_label("Channel").select_option(label="Web push")
+    expect(page.get_by_text("You have no web push templates yet.")).to_be_visible()
+    expect(page.get_by_role("link", name="Create one")).to_have_attribute(
+        "href", "/t/acme/messages/templates/new/?channel=push"
+    )
+    page.get_by_label("Channel").select_option(label="Email")
+    expect(page.get_by_label("Template")).to_contain_text("Winter sale")
     page.get_by_label("At a date and time").check()
     expect(page.get_by_text("In your team's time zone, UTC.")).to_be_visible()
     page.get_by_role("button", name="+ Add a variant (A/B test)").click()
