@@ -538,10 +538,27 @@ def occurrence_release(*, occurrence: Occurrence, seconds: float = 20.0) -> tupl
             return total, True
 
 
+def _in_outbox(campaign: Campaign) -> bool:
+    """Whether messages of the campaign still wait in the outbox or are being sent: until
+    they are out it is still sending (and can be paused)."""
+    from messaging.models import Delivery
+
+    mine = Delivery.objects.filter(
+        tenant_id=campaign.tenant_id,
+        channel=campaign.channel,
+        source=f"campaign:{campaign.public_id}",
+    )
+    # One status per query: each is served by its own partial index of the outbox.
+    return (
+        mine.filter(status=Delivery.Status.QUEUED).exists()
+        or mine.filter(status=Delivery.Status.SENDING).exists()
+    )
+
+
 def occurrence_finish_if_done(*, occurrence: Occurrence, at: datetime | None = None) -> bool:
     """Mark the occurrence sent once every recipient it will send to is released (the
-    hold-out never is); a one-off campaign is then sent, a recurring one waits for its next
-    slot (or is sent, past `recurring_until`)."""
+    hold-out never is) and their messages have left the outbox; a one-off campaign is then
+    sent, a recurring one waits for its next slot (or is sent, past `recurring_until`)."""
     at = at or timezone.now()
     with transaction.atomic():
         campaign = (
@@ -553,7 +570,7 @@ def occurrence_finish_if_done(*, occurrence: Occurrence, at: datetime | None = N
         if occurrence.state != Occurrence.State.SENDING or campaign.state != Campaign.State.SENDING:
             return False
         left = Recipient.objects.filter(occurrence=occurrence, released=False, holdout=False)
-        if left.exists():
+        if left.exists() or _in_outbox(campaign):
             return False
         occurrence.state, occurrence.finished_at = Occurrence.State.SENT, at
         occurrence.save(update_fields=["state", "finished_at"])

@@ -19,7 +19,7 @@ from campaigns.models import Campaign, Occurrence, Recipient
 from messaging import outcomes
 from messaging.models import Delivery, Suppression
 from messaging.services import deliveries_insert
-from tests.campaigns.conftest import email_template, people, segment_of
+from tests.campaigns.conftest import email_template, outbox_sent, people, segment_of
 
 pytestmark = pytest.mark.django_db
 
@@ -126,12 +126,18 @@ def test_the_occurrence_and_a_one_off_campaign_are_sent_once_everyone_is_release
     occurrence = started(campaign)
     with time_machine.travel(T0 + timedelta(seconds=5), tick=False):
         dispatch.tick()
+    # Everyone is in the outbox, but it is still sending (and can be paused) until the
+    # messages have gone.
+    assert Campaign.objects.get(pk=campaign.pk).state == Campaign.State.SENDING
+    assert Delivery.objects.count() == 3
+    outbox_sent()
+    with time_machine.travel(T0 + timedelta(seconds=15), tick=False):
+        dispatch.tick()
     occurrence.refresh_from_db()
     campaign.refresh_from_db()
     assert occurrence.state == Occurrence.State.SENT
-    assert occurrence.finished_at == T0 + timedelta(seconds=5)
+    assert occurrence.finished_at == T0 + timedelta(seconds=15)
     assert campaign.state == Campaign.State.SENT
-    assert Delivery.objects.count() == 3
 
 
 def test_an_empty_audience_finishes_at_once(campaign_factory: Any) -> None:
@@ -183,6 +189,8 @@ def test_the_hold_out_is_drawn_by_contact_is_never_released_and_is_the_same_next
     assert 70 <= len(held) <= 130
     assert occurrence.holdout_count == len(held)
     with time_machine.travel(T0 + timedelta(minutes=1), tick=False):
+        dispatch.tick()
+        outbox_sent()
         dispatch.tick()
     sent_to = set(Delivery.objects.values_list("contact_id", flat=True))
     assert sent_to == {c.pk for c in members} - held
@@ -248,6 +256,8 @@ def test_the_test_group_goes_first_and_the_rest_gets_the_variant_with_more_opens
         assert dispatch.tick()["winners"] == 0
     with time_machine.travel(T0 + timedelta(hours=4, seconds=1), tick=False):
         assert dispatch.tick()["winners"] == 1
+        outbox_sent()
+        dispatch.tick()
     occurrence.refresh_from_db()
     assert occurrence.winner is not None and occurrence.winner.key == "B"
     held = rows.filter(holdout=True)
@@ -285,6 +295,8 @@ def test_a_pause_takes_back_what_is_still_queued_and_resume_sends_exactly_the_re
         assert left[0] == T0 + timedelta(seconds=1) + timedelta(minutes=10, seconds=-3.5)
     Delivery.objects.filter(pk=taken.pk).update(status="sent", claim_token=None)
     with time_machine.travel(T0 + timedelta(minutes=11), tick=False):
+        dispatch.tick()
+        outbox_sent()
         dispatch.tick()
     keys = Counter(Delivery.objects.values_list("contact_id", flat=True))
     assert len(keys) == 10 and set(keys.values()) == {1}

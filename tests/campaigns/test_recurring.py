@@ -15,6 +15,7 @@ from django_celery_beat.models import PeriodicTask
 from campaigns import dispatch, services, tasks
 from campaigns.models import Campaign, Occurrence
 from messaging.models import Delivery
+from tests.campaigns.conftest import outbox_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +35,7 @@ def fire(campaign: Campaign) -> None:
     tasks.recurring_fire(str(campaign.public_id))
     tasks.recurring_fire(str(campaign.public_id))
     tasks.campaigns_tick()
+    outbox_sent()  # the senders
     tasks.campaigns_tick()
 
 

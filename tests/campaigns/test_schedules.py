@@ -14,7 +14,7 @@ import time_machine
 
 from campaigns import schedules
 from campaigns.models import Campaign, Recipient
-from tests.campaigns.conftest import people, segment_of
+from tests.campaigns.conftest import outbox_sent, people, segment_of
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -152,5 +152,7 @@ def test_each_recipient_is_due_at_9_on_their_own_clock_on_the_day_clocks_change(
     with time_machine.travel(utc(2026, 3, 29, 13, 0, 1), tick=False):
         dispatch.tick()
         assert Recipient.objects.filter(released=False).count() == 0
+        outbox_sent()
+        dispatch.tick()
         campaign.refresh_from_db()
         assert campaign.state == Campaign.State.SENT
