@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -27,7 +26,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audience.selectors import event_names_recent
-from campaigns import charts, dispatch, selectors, services
+from campaigns import charts, dispatch, schedules, selectors, services
 from campaigns.forms import (
     GOAL_SUGGESTIONS,
     MAX_VARIANTS,
@@ -61,7 +60,7 @@ def team_time(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespon
 
     @functools.wraps(view)
     def wrapped(request: TenantRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        with timezone.override(ZoneInfo(request.tenant.timezone)):
+        with timezone.override(schedules.zone(request.tenant.timezone)):
             return view(request, *args, **kwargs)
 
     return wrapped
