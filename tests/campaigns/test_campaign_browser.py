@@ -268,6 +268,7 @@ def test_it_takes_the_screenshots_of_a_full_campaign(page: Page, world: Any, out
         assert winner is not None and winner.key == "A"  # every A was opened, a third of B not
         dispatch.occurrence_release(occurrence=occurrence)
         outbox.deliveries_send(channel=Channel.EMAIL, seconds=5)
+        dispatch.occurrence_finish_if_done(occurrence=occurrence)
         seed_outcomes(world, occurrence)
 
         page.goto("/t/acme/campaigns/")
