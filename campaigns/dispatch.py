@@ -660,12 +660,20 @@ def tick(*, at: datetime | None = None, seconds: float = 8.0) -> dict[str, int]:
         winner_due_at__lte=at,
         campaign__state=Campaign.State.SENDING,
     )
+    # One campaign's failure is logged and retried next tick; it never stops the others.
     for occurrence in testing:
-        if occurrence_winner_decide(occurrence=occurrence, at=at):
-            report["winners"] += 1
+        try:
+            if occurrence_winner_decide(occurrence=occurrence, at=at):
+                report["winners"] += 1
+        except Exception:
+            log.exception("occurrence %s: the winner was not decided", occurrence.pk)
     sending = Occurrence.objects.filter(state__in=OPEN, campaign__state=Campaign.State.SENDING)
     for occurrence in sending.order_by("started_at"):
         left = max(seconds - (clock.monotonic() - started), 0.5)
-        released, _ = occurrence_release(occurrence=occurrence, seconds=left)
+        try:
+            released, _ = occurrence_release(occurrence=occurrence, seconds=left)
+        except Exception:
+            log.exception("occurrence %s: releasing failed", occurrence.pk)
+            continue
         report["released"] += released
     return report
