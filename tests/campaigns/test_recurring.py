@@ -4,6 +4,8 @@ its beat entry, by the tick, twice, at once, or at the wrong hour across a DST c
 from __future__ import annotations
 
 import threading
+import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,8 +18,14 @@ from campaigns import dispatch, services, tasks
 from campaigns.models import Campaign, Occurrence
 from messaging.models import Delivery
 from tests.campaigns.conftest import outbox_sent
+from tests.e2e import conftest as e2e
+from tests.e2e import test_celery_worker
 
 pytestmark = pytest.mark.django_db
+
+# The fixtures of tests/e2e (the real-process test at the end).
+celery_env = test_celery_worker.celery_env
+processes = e2e.processes
 
 
 def utc(*args: int) -> datetime:
@@ -151,3 +159,56 @@ def test_two_beat_processes_firing_one_slot_at_once_start_one_occurrence(
     occurrence = Occurrence.objects.get()
     assert occurrence.recipient_count == 500
     assert dispatch.campaign_start_due(campaign=Campaign.objects.get()) is None
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_the_beat_entry_fires_a_recurring_campaign_once_per_slot_on_real_processes(
+    processes: Any, celery_env: dict[str, str], tmp_path: Any, world: Any, campaign_factory: Any
+) -> None:
+    """Every minute, on a real beat (its PeriodicTask and the tick both fire) and worker, into
+    a real SMTP server: one occurrence for the slot, one message per person."""
+    from tests.e2e.conftest import wait_for
+    from tests.mail_sink import MailSink
+
+    campaign = campaign_factory(
+        contacts=3, schedule="recurring", cron_minute="*", cron_hour="*", name="Minutely"
+    )
+    with MailSink() as sink:
+        env = {**celery_env, "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}", "EMAIL_TIMEOUT": "10"}
+        test_celery_worker.start_worker(processes, env, tmp_path)
+        test_celery_worker.wait_for_worker_ready(processes)
+        campaign = services.campaign_schedule(campaign=campaign)
+        beat = test_celery_worker.start_beat(processes, env, tmp_path)
+        occurrence = wait_for(
+            lambda: Occurrence.objects.filter(campaign=campaign).first(),
+            timeout=90,
+            what="the first slot's occurrence",
+            runner=processes,
+        )
+        wait_for(
+            lambda: len(sink.received()) == 3,
+            timeout=60,
+            what="the slot's three messages",
+            runner=processes,
+        )
+        wait_for(
+            lambda: "campaigns.tasks.recurring_fire" in beat.log(),
+            timeout=70,
+            what="beat to send the campaign's own entry",
+            runner=processes,
+        )
+        slot = occurrence.key
+        time.sleep(3)  # a second start of the same slot, if there were one, would show now
+        received = [r.rcpt_tos[0] for r in sink.received()]
+    assert Occurrence.objects.filter(campaign=campaign, key=slot).count() == 1
+    per_slot = Counter(
+        Delivery.objects.filter(source=f"campaign:{campaign.public_id}").values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    assert set(per_slot.values()) == {1}
+    # Each person once per slot that ran (a later minute's slot may have started meanwhile).
+    slots = Occurrence.objects.filter(campaign=campaign).count()
+    per_person = Counter(received)
+    assert len(per_person) == 3 and max(per_person.values()) <= slots
