@@ -13,14 +13,20 @@ optimisation), spaced by the throttle (the n-th recipient n/throttle minutes lat
 unreachable now are not frozen (the audience estimate counts them); consent and the other
 policies are judged again by the sender when each message goes.
 
-Release. Due recipients, while the campaign is sending, become Delivery rows (messaging's
-`deliveries_insert`, key `campaign:<occurrence>:<contact>`) in chunks claimed with
+Release. On PostgreSQL the freeze's own statement also decides the messages of everyone due
+at the start (messaging's `deliveries_insert_sql` in the same `WITH`): they are written once,
+released, with their delivery — a send-now campaign needs no release at all. Recipients due
+later become Delivery rows (messaging's `deliveries_insert`; either way the key is
+`campaign:<occurrence>:<contact>`) as they come due, in chunks claimed with
 `FOR UPDATE SKIP LOCKED`, marked released in the same transaction. Each chunk holds the campaign
 row `FOR SHARE`, so pausing (an UPDATE of that row) waits for chunks in flight and no chunk
 starts after it. Pausing also takes back the campaign's outbox rows no sender has claimed yet
 (their recipients wait again), so it stops the sending within seconds even when everyone was
 released at once; only messages a sender already holds still go. Resuming carries on with
 exactly the unreleased ones. Cancelling skips the campaign's queued messages.
+
+Finish. An occurrence is sent once everyone (but the hold-out) is released and the campaign's
+messages have left the outbox; until then the campaign is sending and can be paused.
 """
 
 from __future__ import annotations
