@@ -217,7 +217,9 @@ def _sent_campaign(
     dispatch.occurrence_finish_if_done(occurrence=occurrence, at=decided + timedelta(minutes=20))
     _holdout_orders(tenant, occurrence, rng, started, busy)
     # The campaign says when it went, not when the seed ran.
-    Campaign.objects.filter(pk=campaign.pk).update(send_at=started, updated_at=decided)
+    Campaign.objects.filter(tenant=tenant, pk=campaign.pk).update(
+        send_at=started, updated_at=decided
+    )
     return occurrence
 
 
@@ -232,11 +234,13 @@ def _deliver(
     """The released, still queued messages marked sent as the sender does (a few per second
     from `after`), then what their readers did, as events at their moments."""
     released = Recipient.objects.filter(
-        occurrence=occurrence, released=True, delivery__status=Delivery.Status.QUEUED
+        tenant=tenant, occurrence=occurrence, released=True, delivery__status=Delivery.Status.QUEUED
     ).select_related("variant")
     keys = dict(released.values_list("delivery_id", "variant__key"))
     deliveries = list(
-        Delivery.objects.filter(pk__in=keys).select_related("tenant", "contact").order_by("pk")
+        Delivery.objects.filter(tenant=tenant, pk__in=keys)
+        .select_related("tenant", "contact")
+        .order_by("pk")
     )
     for n, delivery in enumerate(deliveries):
         sent_at = after + timedelta(seconds=2 + n // 5)
@@ -311,7 +315,9 @@ def _holdout_orders(
     busy: frozenset[int],
 ) -> None:
     """Some of the hold-out order anyway (they were sent nothing): the baseline of the lift."""
-    held = Recipient.objects.filter(occurrence=occurrence, holdout=True).order_by("pk")
+    held = Recipient.objects.filter(tenant=tenant, occurrence=occurrence, holdout=True).order_by(
+        "pk"
+    )
     ids = list(held.values_list("contact_id", flat=True))
     buyers = _pick(rng, [i for i in ids if i not in busy], RATES["holdout"][2], of=len(ids))
     facts = [
