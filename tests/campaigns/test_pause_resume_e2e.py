@@ -96,3 +96,49 @@ def test_pausing_mid_send_and_resuming_delivers_every_recipient_exactly_once(
     assert received == Counter({m.email: 1 for m in members})
     subjects = {r.message["Subject"] for r in sink.received()}
     assert subjects == {f"Hello {m.first_name}" for m in members}
+
+
+def test_pausing_a_send_now_campaign_stops_it_within_a_batch_and_resuming_sends_the_rest_once(
+    processes: ProcessRunner, celery_env: dict[str, str], tmp_path: Path, world: Any
+) -> None:
+    """No throttle: everyone is in the outbox from the start, so the pause must take back what
+    no sender holds yet."""
+    audience = 3000
+    members = people(world.acme, audience)
+    campaign = campaign_make(world, name="Flash sale", segments=[segment_of(world.acme, members)])
+    with MailSink() as sink:
+        env = {**celery_env, "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}", "EMAIL_TIMEOUT": "10"}
+        test_celery_worker.start_worker(processes, env, tmp_path)
+        test_celery_worker.start_beat(processes, env, tmp_path)
+        test_celery_worker.wait_for_worker_ready(processes)
+
+        services.campaign_schedule(campaign=campaign)
+        wait_for(
+            lambda: sum(addresses(sink).values()) >= 100,
+            timeout=60,
+            what="the first hundred messages",
+            runner=processes,
+        )
+        services.campaign_pause(campaign=campaign)
+        released = Recipient.objects.filter(released=True).count()
+        assert released < audience, "it sent everything before the pause"
+        wait_for(
+            lambda: sum(addresses(sink).values()) == released,
+            timeout=30,
+            what=f"the {released} messages a sender held at the pause",
+            runner=processes,
+        )
+        time.sleep(4)
+        assert sum(addresses(sink).values()) == released
+        assert Recipient.objects.filter(released=True).count() == released
+
+        services.campaign_resume(campaign=campaign)
+        wait_for(
+            lambda: len(addresses(sink)) == audience,
+            timeout=120,
+            what="every recipient's message after resuming",
+            runner=processes,
+        )
+        time.sleep(2)
+        received = addresses(sink)
+    assert received == Counter({m.email: 1 for m in members})
