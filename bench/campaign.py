@@ -28,9 +28,10 @@ One run, on its own database (nothing touches the development data):
    speed for M outbox rows: one `INSERT INTO messaging_delivery … SELECT` from the segment's
    members, with the columns and the template snapshot a campaign's row has. The reference.
    Deleted again and VACUUMed before the next step (not timed).
-5. **Freeze M** (phase `freeze`): `occurrence_start` (the audience frozen into Recipient rows),
-   then `recipients_release` in a loop until it releases nothing (every Recipient becomes its
-   queued Delivery row), in this process, with no sender running. Timed apart and together;
+5. **Freeze M** (phase `freeze`): `occurrence_start` (the audience frozen into Recipient rows;
+   on PostgreSQL the same statement writes the outbox rows of everyone due at once), then
+   `recipients_release` in a loop until it releases nothing (every Recipient has its queued
+   Delivery row), in this process, with no sender running. Timed apart and together;
    the SQL statements Django ran are summed by their first words (where the time went), and
    `--explain` also prints PostgreSQL's plan (auto_explain, ANALYZE) of every statement slower
    than `--explain-ms`.
@@ -759,7 +760,7 @@ def print_report(
         )
         rows.append(
             (
-                "  of it: occurrence_start (Recipient rows)",
+                "  of it: occurrence_start (freeze)",
                 f"{freeze.start_seconds:.1f} s",
                 "",
                 "",
@@ -767,7 +768,7 @@ def print_report(
         )
         rows.append(
             (
-                "  of it: recipients_release (outbox rows)",
+                "  of it: recipients_release (the rest)",
                 f"{freeze.release_seconds:.1f} s",
                 "",
                 "",
