@@ -236,8 +236,10 @@ class Recipient(models.Model):
     tenant = models.ForeignKey(
         Tenant, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
+    # (No index of their own: the unique (occurrence, contact) serves the occurrence's lookups,
+    # and every index costs each of a million inserts and release updates.)
     occurrence = models.ForeignKey(
-        Occurrence, on_delete=models.CASCADE, related_name="+", db_constraint=False
+        Occurrence, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
     variant = models.ForeignKey(
@@ -247,6 +249,7 @@ class Recipient(models.Model):
         on_delete=models.CASCADE,
         related_name="+",
         db_constraint=False,
+        db_index=False,
     )
     holdout = models.BooleanField(default=False)
     due_at = models.DateTimeField()
