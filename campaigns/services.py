@@ -256,7 +256,11 @@ def _variants_problem(variants: Sequence[tuple[Template, int]], campaign: Campai
 def _variants_set(campaign: Campaign, variants: Sequence[tuple[Template, int]]) -> None:
     """Variants by key in place: a recurring campaign's past recipients keep theirs."""
     keys = VARIANT_KEYS[: len(variants)]
-    Variant.objects.filter(campaign=campaign).exclude(key__in=set(keys)).delete()
+    # Only unsent variants go (_variants_problem): no recipient refers to them, so no cascade
+    # (which would look recipients up by variant, unindexed).
+    dropped = Variant.objects.filter(campaign=campaign).exclude(key__in=set(keys))
+    Occurrence.objects.filter(campaign=campaign, winner__in=dropped).update(winner=None)
+    dropped._raw_delete(dropped.db)
     existing = {v.key: v for v in Variant.objects.filter(campaign=campaign)}
     for key, (template, weight) in zip(keys, variants, strict=True):
         variant = existing.get(key) or Variant(
@@ -533,6 +537,16 @@ def campaign_delete(*, campaign: Campaign) -> None:
         if campaign.state in (Campaign.State.SENDING, Campaign.State.PAUSED):
             raise _state_error("This campaign is sending: cancel it before deleting it.")
         periodic_task_remove(campaign=campaign)
+        # Children first, each by an index of its own: left to the ORM's cascade, the
+        # variants' recipients would be looked up by variant, which has no index (a scan of
+        # every team's recipients).
+        db = Campaign.objects.db
+        occurrences = list(
+            Occurrence.objects.filter(campaign=campaign).values_list("pk", flat=True)
+        )
+        Recipient.objects.filter(occurrence_id__in=occurrences)._raw_delete(db)
+        Occurrence.objects.filter(pk__in=occurrences)._raw_delete(db)
+        Variant.objects.filter(campaign=campaign)._raw_delete(db)
         campaign.delete()
 
 

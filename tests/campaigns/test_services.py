@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
@@ -296,3 +298,35 @@ def test_duplicate_makes_a_draft_copy_with_the_same_audience_and_messages(
     assert list(copy.segments.values_list("segment", flat=True)) == list(
         original.segments.values_list("segment", flat=True)
     )
+
+
+def test_deleting_a_sent_campaign_removes_its_occurrences_and_recipients_not_its_messages(
+    campaign_factory: Any,
+) -> None:
+    from campaigns import dispatch
+    from campaigns.models import Occurrence, Recipient
+
+    campaign = campaign_factory(contacts=5)
+    campaign = services.campaign_schedule(campaign=campaign)
+    occurrence = dispatch.campaign_start_due(campaign=campaign)
+    assert occurrence is not None
+    dispatch.recipients_release(occurrence=occurrence)
+    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.SENT)
+    with CaptureQueriesContext(connection) as queries:
+        services.campaign_delete(campaign=campaign)
+    # Recipients go by their occurrence (indexed), never looked up by variant (no index: a scan
+    # of every team's recipients).
+    assert not [q for q in queries if '"variant_id" IN' in q["sql"] and "recipient" in q["sql"]]
+    assert not Campaign.objects.filter(pk=campaign.pk).exists()
+    assert not Occurrence.objects.exists() and not Recipient.objects.exists()
+    assert not Variant.objects.filter(campaign_id=campaign.pk).exists()
+    assert Delivery.objects.filter(source=f"campaign:{campaign.public_id}").count() == 5
+
+
+def test_fewer_variants_drop_the_last_ones_unless_they_were_sent(
+    world: Any, campaign_factory: Any
+) -> None:
+    a, b, c = (email_template(world.acme) for _ in range(3))
+    campaign = campaign_factory(variants=[(a, 40), (b, 30), (c, 30)])
+    campaign = services.campaign_update(campaign=campaign, variants=[(b, 100)])
+    assert list(campaign.variants.values_list("key", "template", "weight")) == [("A", b.pk, 100)]
