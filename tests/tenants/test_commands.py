@@ -58,7 +58,8 @@ def test_it_seeds_the_demo_again_and_again(client) -> None:
     run("seed_demo")
     assert Tenant.objects.filter(slug="demo").count() == 1
     demo_segments = Segment.objects.filter(tenant__slug="demo")
-    assert demo_segments.count() == 3  # seeded once, not again
+    # The three ready-made segments and the campaigns' audience, seeded once, not again.
+    assert demo_segments.count() == 4
     assert demo_segments.filter(member_count__gt=0).exists()  # computed against the demo shop
     # The sign-in page, as a person would (the login lockout needs the request).
     client.post("/accounts/login/", {"username": DEMO_EMAIL, "password": DEMO_PASSWORD})
