@@ -231,7 +231,9 @@ class Recipient(models.Model):
     those references have no database constraint: PostgreSQL checks a foreign key row by row
     (a FOR KEY SHARE of the same parent a million times), which cost more than the insert
     itself — 9 s of every 100,000 recipients frozen (bench/campaign.py). Deletes still cascade
-    through the ORM; the contact's constraint stays (contacts are erased one by one)."""
+    through the ORM. The contact's too: a contact erased while its recipient row was being
+    frozen can leave the row behind, so the release reads recipients joined to their contacts
+    (the outbox row's own constraint on the contact stays)."""
 
     tenant = models.ForeignKey(
         Tenant, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
@@ -241,7 +243,9 @@ class Recipient(models.Model):
     occurrence = models.ForeignKey(
         Occurrence, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     variant = models.ForeignKey(
         Variant,
         null=True,
