@@ -489,6 +489,21 @@ def recipients_release(
         from messaging.services import deliveries_insert
 
         campaign = Campaign.objects.select_related("tenant").get(pk=occurrence.campaign_id)
+        # A contact erased while the freeze ran can leave a recipient behind (no database
+        # constraint on it; the erasure's cascade could not see the uncommitted row): its
+        # outbox row would fail its contact's foreign key at commit, every tick. Drop those.
+        existing: set[int] = set()
+        contact_ids = [r[1] for r in rows]
+        for start in range(0, len(contact_ids), 5000):
+            existing.update(
+                Contact.objects.filter(
+                    tenant_id=campaign.tenant_id, pk__in=contact_ids[start : start + 5000]
+                ).values_list("pk", flat=True)
+            )
+        gone = [r[0] for r in rows if r[1] not in existing]
+        if gone:
+            Recipient.objects.filter(pk__in=gone).delete()
+            rows = [r for r in rows if r[1] in existing]
         variants = {
             v.pk: v for v in Variant.objects.filter(campaign=campaign).select_related("template")
         }
@@ -510,7 +525,7 @@ def recipients_release(
         _mark_released(
             [(pk, delivery_ids.get(f"{prefix}{contact_id}")) for pk, contact_id, _, _ in rows]
         )
-    return len(rows)
+    return len(rows) + len(gone)
 
 
 def _mark_released(rows: Sequence[tuple[int, int | None]]) -> None:

@@ -429,3 +429,32 @@ def test_pausing_a_campaign_released_all_at_once_takes_back_everything_not_yet_t
     per_contact = Counter(Delivery.objects.values_list("contact_id", flat=True))
     assert len(per_contact) == 30 and set(per_contact.values()) == {1}
     assert not Recipient.objects.filter(released=True, delivery__isnull=True).exists()
+
+
+def test_a_recipient_whose_contact_was_erased_during_the_freeze_is_dropped_not_stuck(
+    world: Any, campaign_factory: Any
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the foreign key is checked at commit; PostgreSQL can check it at once")
+    from audience.models import Contact
+    from segments.models import SegmentMembership
+
+    members = people(world.acme, 4)
+    campaign = campaign_factory(contacts=members, throttle_per_minute=60)  # one a second
+    occurrence = started(campaign)
+    late = Recipient.objects.filter(occurrence=occurrence, released=False).order_by("due_at").last()
+    assert late is not None
+    # Erased behind the recipient's back (as a concurrent erasure's cascade, which could not
+    # see the freeze's uncommitted row, leaves it), with the foreign keys checked at once.
+    SegmentMembership.objects.filter(contact_id=late.contact_id).delete()
+    gone = Contact.objects.filter(pk=late.contact_id)
+    gone._raw_delete(gone.db)
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with time_machine.travel(T0 + timedelta(seconds=10), tick=False):
+        dispatch.tick()
+        outbox_sent()
+        dispatch.tick()
+    assert Delivery.objects.count() == 3
+    assert not Recipient.objects.filter(pk=late.pk).exists()
+    assert Occurrence.objects.get(pk=occurrence.pk).state == Occurrence.State.SENT
