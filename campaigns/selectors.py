@@ -17,7 +17,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
 from django.http import Http404
 
 from audience.models import Consent, Contact
@@ -39,7 +50,19 @@ def campaign_list(*, tenant: Tenant, state: str = "") -> QuerySet[Campaign]:
     qs = Campaign.objects.filter(tenant=tenant)
     if state:
         qs = qs.filter(state=state)
-    return qs.annotate(last_started_at=Max("occurrences__started_at")).order_by("-created_at")
+    # Recipients: everyone its sends were frozen for, less the hold-out (read off the
+    # occurrences' counts, so the list costs the same however large the sends were).
+    recipients = (
+        Occurrence.objects.filter(campaign=OuterRef("pk"))
+        .order_by()
+        .values("campaign")
+        .annotate(n=Sum(F("recipient_count") - F("holdout_count")))
+        .values("n")
+    )
+    return qs.annotate(
+        last_started_at=Max("occurrences__started_at"),
+        recipients=Subquery(recipients, output_field=IntegerField()),
+    ).order_by("-created_at")
 
 
 def campaign_get(*, tenant: Tenant, public_id: object) -> Campaign:

@@ -306,3 +306,17 @@ def test_progress_of_an_empty_send_is_done(world: Any) -> None:
     progress = selectors.occurrence_progress(occurrence=occ)
 
     assert (progress.total, progress.sent, progress.percent_done) == (0, 0, 100.0)
+
+
+def test_the_list_counts_each_campaigns_recipients_less_the_hold_out(world: Any) -> None:
+    from campaigns.models import Occurrence
+
+    sent, draft = campaign_make(world.acme), campaign_make(world.acme)
+    for key, total, held in (("2026-12-01T09:00Z", 100, 10), ("2026-12-08T09:00Z", 50, 5)):
+        Occurrence.objects.create(
+            tenant=world.acme, campaign=sent, key=key, recipient_count=total, holdout_count=held
+        )
+
+    listed = {c.pk: c.recipients for c in selectors.campaign_list(tenant=world.acme)}
+
+    assert listed == {sent.pk: 135, draft.pk: None}  # None: not sent yet (the list shows "—")
