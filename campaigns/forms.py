@@ -368,7 +368,9 @@ def schedule_summary(campaign: Campaign) -> str:
     """The campaign's "when" in words, in the team's time zone (active for the request)."""
     schedule = campaign.schedule
     if schedule == Campaign.Schedule.NOW:
-        return "As soon as it is scheduled"
+        if campaign.state == Campaign.State.DRAFT:
+            return "As soon as it is scheduled"
+        return "Right away"
     if schedule == Campaign.Schedule.AT:
         if campaign.send_at is None:
             return "At a time not chosen yet"

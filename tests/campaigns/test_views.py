@@ -136,7 +136,8 @@ def test_it_lists_campaigns_with_state_channel_and_schedule(
     response = login(world.bob).get(url("campaign_list"))
     page = text(response)
     assert re.search(r"Weekly digest To Segment \d+ Draft Email Every Monday at 09:00", page)
-    assert re.search(r"Launch .*Sent Email As soon as it is scheduled", page)
+    # A sent "send now" campaign went "right away" (not "as soon as it is scheduled": it was).
+    assert re.search(r"Launch .*Sent Email Right away", page)
     assert "Not yet" in page  # the digest never went out
     filtered = text(login(world.bob).get(url("campaign_list") + "?state=sent"))
     assert "Launch" in filtered and "Weekly digest" not in filtered
