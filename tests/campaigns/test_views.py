@@ -139,6 +139,11 @@ def test_it_lists_campaigns_with_state_channel_and_schedule(
     # A sent "send now" campaign went "right away" (not "as soon as it is scheduled": it was).
     assert re.search(r"Launch .*Sent Email Right away", page)
     assert "Not yet" in page  # the digest never went out
+    rows = re.findall(r"<tr>.*?</tr>", response.content.decode(), re.S)
+    launch = next(r for r in rows if "Launch" in r)
+    digest = next(r for r in rows if "Weekly digest" in r)
+    assert '<td class="num wide-only">3</td>' in launch  # its three recipients
+    assert '<td class="num wide-only">—</td>' in digest
     filtered = text(login(world.bob).get(url("campaign_list") + "?state=sent"))
     assert "Launch" in filtered and "Weekly digest" not in filtered
 
