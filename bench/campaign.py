@@ -700,6 +700,19 @@ def _release_chunk() -> int:
 # --- report --------------------------------------------------------------------------------------
 
 
+OTHER_WORK_LIMIT = 0.25  # of a core: above it, a phase shared the machine with other work
+
+
+def other_work(phase: SendPhase) -> float:
+    """The share of a core the machine spent on processes other than this run's during the
+    phase (its sink, workers, beat, this script; PostgreSQL counts as ours, other databases'
+    backends included, so this is a lower bound)."""
+    if not phase.seconds or "machine" not in phase.cpu:
+        return 0.0
+    ours = sum(sec for name, sec in phase.cpu.items() if name != "machine")
+    return max(phase.cpu["machine"] - ours, 0.0) / phase.seconds
+
+
 def table(rows: list[tuple[str, str, str, str]]) -> list[str]:
     header = ("measure", "result", "target", "verdict")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
@@ -788,6 +801,12 @@ def print_report(
     )
     print()
     print("\n".join(table(rows)))
+    shared = [p.label for p in sends.values() if other_work(p) > OTHER_WORK_LIMIT]
+    if shared:
+        print(
+            f"  caution: other work took more than {100 * OTHER_WORK_LIMIT:.0f}% of a core during"
+            f" {' and '.join(shared)}: the ratio compares phases run under different loads"
+        )
     print()
     checks = []
     for phase in sends.values():
@@ -814,6 +833,11 @@ def print_report(
                     if name not in ("machine", "load generator")
                 )
                 print(f"    CPU per message: {per}")
+            other = other_work(phase)
+            print(
+                f"    other work on the machine meanwhile: {100 * other:.0f}% of a core"
+                " (the machine's busy time less this run's processes and all of PostgreSQL)"
+            )
         if phase.label != "bare smtplib":
             print(f"    beat: {'running' if phase.beat else 'not running'}")
         checks.append(f"{phase.label} exactly once: {'OK' if phase.exactly_once else 'FAILED'}")
