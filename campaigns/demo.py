@@ -33,7 +33,13 @@ from audience.services import Fact, events_record
 from campaigns import dispatch, services
 from campaigns.models import Campaign, Occurrence, Recipient
 from messaging.models import Channel, Delivery, Template
-from messaging.selectors import EMAIL_BOUNCED, EMAIL_CLICKED, EMAIL_OPENED, EMAIL_SENT
+from messaging.selectors import (
+    EMAIL_BOUNCED,
+    EMAIL_CLICKED,
+    EMAIL_OPENED,
+    EMAIL_SENT,
+    outcome_properties,
+)
 from messaging.services import consent_set, template_save
 from segments.models import Segment
 from segments.services import segment_create
@@ -350,17 +356,7 @@ def _outcome(
 ) -> Fact:
     """A message outcome as messaging.outcomes.record makes it, at its own moment."""
     key = f"{delivery.public_id}:{name}" + ("" if unique else f":{at.timestamp()}")
-    # What messaging.outcomes.delivery_properties says about a message (outcomes_record has no
-    # moment of its own yet: it records at now()).
-    properties = {
-        "delivery_id": str(delivery.public_id),
-        "channel": delivery.channel,
-        "category": delivery.category,
-        "template_id": delivery.content.get("template", ""),
-        "template": delivery.content.get("name", ""),
-        "source": delivery.source,
-        **(extra or {}),
-    }
+    properties = {**outcome_properties(delivery), **(extra or {})}
     return Fact(delivery.contact_id, name, key, OUTCOME_SOURCE, properties, at)
 
 

@@ -4,7 +4,6 @@ them in bulk as facts through audience's one fact API."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from django.utils.timezone import now
@@ -50,20 +49,17 @@ def delivery_properties(delivery: Delivery) -> dict[str, Any]:
 
 
 def record(
-    outcomes: Sequence[tuple[Delivery, str, dict[str, Any]]],
-    *,
-    unique: bool = True,
-    at: datetime | None = None,
+    outcomes: Sequence[tuple[Delivery, str, dict[str, Any]]], *, unique: bool = True
 ) -> list[int]:
     """Record `(delivery, event name, extra properties)` as facts on the deliveries' contacts
     through audience's `events_record`, inside the caller's transaction.
 
     `unique`: the outcome happens once per delivery (sent, bounced, the first open), so its
     fact is named by both and a repeat is not stored. Otherwise each call is a new fact (every
-    click). `at`: when it happened (None: now; demo data and imports give their own)."""
+    click)."""
     if not outcomes:
         return []
-    moment = f":{(at or now()).timestamp()}" if not unique else ""
+    moment = f":{now().timestamp()}" if not unique else ""
     by_tenant: dict[int, list[Fact]] = {}
     tenants: dict[int, Tenant] = {}
     for delivery, name, extra in outcomes:
@@ -76,7 +72,6 @@ def record(
                 f"{delivery.public_id}:{name}{moment}",
                 SOURCE,
                 {**delivery_properties(delivery), **extra},
-                at,
             )
         )
     ids: list[int] = []

@@ -196,3 +196,10 @@ def unreachable_reasons() -> dict[str, str]:
         "unsubscribed": r.UNSUBSCRIBED,
         "no_opt_in": r.NO_OPT_IN,
     }
+
+
+def outcome_properties(delivery: Delivery) -> dict[str, Any]:
+    """What every outcome event (opened, clicked…) says about its message."""
+    from messaging.outcomes import delivery_properties
+
+    return delivery_properties(delivery)

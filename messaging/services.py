@@ -543,18 +543,6 @@ def deliveries_withdraw_queued(*, tenant: Tenant, source: str, channel: str) -> 
             withdrawn += ids
 
 
-def outcomes_record(
-    outcomes_: Sequence[tuple[Delivery, str, dict[str, Any]]],
-    *,
-    unique: bool = True,
-    at: datetime | None = None,
-) -> list[int]:
-    """Record what happened to messages (opened, clicked…) as events on their contacts, the way
-    the trackers and webhooks do (messaging.outcomes.record), at `at` (None: now): for demo
-    data and imports."""
-    return outcomes.record(outcomes_, unique=unique, at=at)
-
-
 def deliveries_insert_sql(
     *,
     tenant: Tenant,
