@@ -225,7 +225,7 @@ class CampaignScheduleAPI(CampaignAPIView):
         summary="Schedule a draft: now, at its time, at each recipient's local time, or recurring",
         description=(
             "Checks that it is ready (a segment, a variant, a complete schedule in the "
-            "future, a sender for email); what is missing is a 400 naming the field. `now` "
+            "future); what is missing is a 400 naming the field. `now` "
             "starts sending at once. 409 unless it is a draft or scheduled (scheduling again "
             "checks it again)."
         ),

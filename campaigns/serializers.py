@@ -59,7 +59,7 @@ class CampaignInputSerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "cron_minute": {"help_text": "With `recurring`: a crontab field in the team's zone."},
             "cron_hour": {"help_text": "With `recurring`."},
-            "cron_day_of_week": {"help_text": "With `recurring` (0 or 7 is Sunday)."},
+            "cron_day_of_week": {"help_text": "With `recurring` (0 is Sunday)."},
             "cron_day_of_month": {"help_text": "With `recurring`."},
             "cron_month_of_year": {"help_text": "With `recurring`."},
             "send_at": {"help_text": "With `at`: when it goes out."},
