@@ -11,8 +11,10 @@ class CampaignsConfig(AppConfig):
 
     def ready(self) -> None:
         from messaging.registry import template_users_register
+        from segments.registry import segment_users_register
 
         template_users_register(template_users)
+        segment_users_register(segment_users)
 
 
 def template_users(*, tenant: Any, template: Any) -> list[str]:
@@ -23,3 +25,14 @@ def template_users(*, tenant: Any, template: Any) -> list[str]:
         "campaign__name", "key"
     )
     return [f"campaign “{name}” (variant {key})" for name, key in variants]
+
+
+def segment_users(*, tenant: Any, segment: Any) -> list[str]:
+    """The campaigns that go to `segment` or keep away from it (segments.registry): any
+    campaign, sent or cancelled ones too, since its segments stay part of its record."""
+    from campaigns.models import CampaignSegment
+
+    names = CampaignSegment.objects.filter(tenant=tenant, segment=segment).values_list(
+        "campaign__name", flat=True
+    )
+    return [f"campaign “{name}”" for name in names.distinct()]

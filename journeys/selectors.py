@@ -387,3 +387,56 @@ def template_users(*, tenant: Tenant, template: Template) -> list[str]:
         .distinct()
     )
     return [f"journey “{name}” (step “{label or key}”)" for name, label, key in nodes]
+
+
+def segment_users(*, tenant: Tenant, segment: Segment) -> list[str]:
+    """The journeys whose steps name `segment` (segments.registry): a segment setting (the
+    segment trigger) or rules with a condition on it (the condition branch), in any version of a
+    journey not archived, as for templates. One query."""
+    public_id = str(segment.public_id)
+    wanted = Q(pk__in=[])
+    fields: dict[str, list[tuple[str, str]]] = {}  # node kind -> its (field key, type)
+    for kind in node_kinds.kinds():
+        for f in kind.fields:
+            if f.type == "segment":
+                wanted |= Q(kind=kind.key, **{f"settings__{f.key}": public_id})
+            elif f.type == "rules":  # narrowed by the id's text here, confirmed below
+                wanted |= Q(kind=kind.key, **{f"settings__{f.key}__icontains": public_id})
+            else:
+                continue
+            fields.setdefault(kind.key, []).append((f.key, f.type))
+
+    def names_it(kind: str, settings: dict[str, Any]) -> bool:
+        return any(
+            str(settings.get(key)) == public_id
+            if type_ == "segment"
+            else public_id in _rule_references(settings.get(key))
+            for key, type_ in fields.get(kind, ())
+        )
+
+    nodes = (
+        Node.objects.filter(wanted, tenant=tenant)
+        .exclude(version__journey__status=Journey.Status.ARCHIVED)
+        .values_list("version__journey__name", "label", "key", "kind", "settings")
+    )
+    return sorted(
+        {
+            f"journey “{name}” (step “{label or key}”)"
+            for name, label, key, kind, settings in nodes
+            if isinstance(settings, dict) and names_it(kind, settings)
+        }
+    )
+
+
+def _rule_references(tree: object) -> set[str]:
+    """Public ids of the segments a (validated) rule tree's conditions refer to."""
+    from segments import registry
+
+    if not isinstance(tree, dict):
+        return set()
+    if tree.get("type") == "group":
+        return {ref for child in tree.get("children") or [] for ref in _rule_references(child)}
+    try:
+        return registry.get(tree.get("type")).references(tree)
+    except KeyError:
+        return set()

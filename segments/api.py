@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from audience import selectors as audience_selectors
 from audience.models import Contact
+from core.openapi import API_ERROR
 from core.pagination import NewestFirstPagination
 from segments import presets, selectors, services
 from segments import rules as rule_tree
@@ -41,6 +42,15 @@ class SegmentInUse(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "in_use"
     default_detail = "Other segments use this one."
+
+
+class SegmentUsed(exceptions.APIException):
+    """A segment a campaign or a journey uses can't be deleted: 409 saying where, as for
+    templates (messaging.api.TemplateInUse)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "in_use"
+    default_detail = "Campaigns or journeys use this segment."
 
 
 def _refuse(exc: SegmentError) -> NoReturn:
@@ -138,14 +148,18 @@ class SegmentDetailAPI(SegmentAPIView):
         return self.segment_response(segment)
 
     @extend_schema(
-        summary="Delete a segment (refused while other segments use it)",
+        summary="Delete a segment that no campaign, journey or other segment uses",
+        description="409 `in_use`, naming the campaigns and journeys (and segments) that use it,"
+        " while a campaign or a journey does; 400 `in_use` while only other segments do.",
         parameters=[SEGMENT_ID],
-        responses={204: None},
+        responses={204: None, 400: API_ERROR, 409: API_ERROR},
     )
     def delete(self, request: Request, public_id: str) -> Response:
         segment = selectors.segment_get(tenant=self.tenant, public_id=public_id)
         try:
             services.segment_delete(tenant=self.tenant, segment=segment)
+        except services.SegmentInUse as exc:
+            raise SegmentUsed(exc.message) from None
         except SegmentError as exc:
             raise SegmentInUse(exc.message) from None
         return Response(status=status.HTTP_204_NO_CONTENT)

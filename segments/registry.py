@@ -21,12 +21,18 @@ kinds are in `segments/conditions/`; messaging registers "reachable"
 
 `matches(tree, contact, ctx)` evaluates a whole tree for one contact (journeys branch one
 contact at a time); `segments.compiler.Compiler` compiles a whole tree to one query.
+
+`SEGMENT_USERS` are what the apps above segments add to deleting one, without segments importing
+them: each registers (`segment_users_register`, from its AppConfig.ready()) a finder
+`finder(tenant=…, segment=…) -> [str]` naming what uses the segment in words a marketer knows
+('campaign “Spring sale”', 'journey “Welcome” (step “Entered VIPs”)'); `segment_delete`
+refuses while any names one.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -287,3 +293,12 @@ def contact_matches(
     if contact.tenant_id != tenant.pk:  # kinds read by contact id: never another tenant's
         raise ValueError("the contact is not the tenant's")
     return matches(rules, contact, Context(tenant=tenant, now=now))
+
+
+# segment_users(tenant=…, segment=…) -> what uses the segment, in words (see the docstring above).
+SEGMENT_USERS: list[Callable[..., Iterable[str]]] = []
+
+
+def segment_users_register(finder: Callable[..., Iterable[str]]) -> None:
+    if finder not in SEGMENT_USERS:  # ready() may run twice (tests, management commands)
+        SEGMENT_USERS.append(finder)

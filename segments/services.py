@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from audience.models import Contact
@@ -26,6 +26,7 @@ from core.db import raw_cursor
 from segments import rules as rule_tree
 from segments.compiler import segment_contacts
 from segments.models import Segment, SegmentMembership
+from segments.registry import SEGMENT_USERS
 from segments.signals import segment_membership_changed
 from tenants.models import Tenant
 
@@ -40,6 +41,10 @@ class SegmentError(ValueError):
     def __init__(self, message: str, *, field: str = "rules") -> None:
         super().__init__(message)
         self.message, self.field = message, field
+
+
+class SegmentInUse(SegmentError):
+    """A segment that a campaign or a journey uses: deleting it is refused (the API's 409)."""
 
 
 @dataclass
@@ -141,19 +146,37 @@ def _segment_lock(*, tenant: Tenant, segment: Segment) -> bool:
     return bool(list(locked.values_list("pk", flat=True)))
 
 
+def segment_users(*, tenant: Tenant, segment: Segment) -> list[str]:
+    """Where campaigns and journeys use `segment`, in words (segments.registry.SEGMENT_USERS:
+    the apps above register); other segments' rules are `segment_delete`'s own check."""
+    return sorted(
+        {use for finder in SEGMENT_USERS for use in finder(tenant=tenant, segment=segment)}
+    )
+
+
 @transaction.atomic
 def segment_delete(*, tenant: Tenant, segment: Segment) -> None:
-    users = [
+    """Delete a segment nothing uses. Refused with SegmentError while other segments' rules
+    refer to it, and with SegmentInUse (naming them all) while a campaign or a journey does:
+    any campaign, finished ones too, since its segments are part of its record."""
+    others = sorted(
         s.name
         for s in Segment.objects.filter(tenant=tenant).exclude(pk=segment.pk)
         if str(segment.public_id) in rule_tree.references(s.rules)
-    ]
-    if users:
-        raise SegmentError(f"Other segments use this one: {', '.join(sorted(users))}.")
+    )
+    uses = segment_users(tenant=tenant, segment=segment)
+    if uses:
+        named = sorted([*uses, *(f"segment “{name}”" for name in others)])
+        raise SegmentInUse("This segment is used by " + "; ".join(named) + ".")
+    if others:
+        raise SegmentError(f"Other segments use this one: {', '.join(others)}.")
     # Wait for a refresh that holds the segment: deleting collects the memberships first, and one
     # that the refresh then adds would break the foreign key when this commits.
     if _segment_lock(tenant=tenant, segment=segment):
-        Segment.objects.filter(tenant=tenant, pk=segment.pk).delete()
+        try:
+            Segment.objects.filter(tenant=tenant, pk=segment.pk).delete()
+        except ProtectedError:  # a campaign took the segment between the check and the lock
+            raise SegmentInUse("This segment is used by a campaign.") from None
 
 
 def _sql(queryset: Any) -> tuple[str, tuple[Any, ...]]:
