@@ -31,13 +31,15 @@ messages have left the outbox; until then the campaign is sending and can be pau
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time as clock
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -428,7 +430,11 @@ def next_slot(campaign: Campaign, *, after: datetime) -> datetime | None:
 
 def campaign_start_due(*, campaign: Campaign, at: datetime | None = None) -> Occurrence | None:
     """Start the campaign if its time has come: a one-off's single occurrence, or a recurring
-    campaign's latest slot (not before `send_at`, the first slot not yet run)."""
+    campaign's latest slot (not before `send_at`, the first slot not yet run). Slots missed
+    (beat was down, or the previous occurrence was still sending at their time) give one
+    catch-up, the latest of them; the others are skipped. A recurring campaign with no slot
+    left to run (the latest is past `recurring_until`) is sent; one whose `send_at` is no slot
+    (the team's zone changed) moves on to its next slot."""
     at = at or timezone.now()
     if (
         campaign.state != Campaign.State.SCHEDULED
@@ -439,11 +445,45 @@ def campaign_start_due(*, campaign: Campaign, at: datetime | None = None) -> Occ
     if campaign.schedule != Campaign.Schedule.RECURRING:
         return occurrence_start(campaign=campaign, key=ONCE, at=at)
     slot = schedules.slot_latest(vars(campaign), schedules.zone(campaign.tenant.timezone), at)
-    if slot is None or slot < campaign.send_at - timedelta(seconds=1):
-        return None
-    if campaign.recurring_until and slot > campaign.recurring_until:
-        return None
-    return occurrence_start(campaign=campaign, key=schedules.slot_key(slot), at=at)
+    if (
+        slot is not None
+        and slot >= campaign.send_at - timedelta(seconds=1)
+        and not (campaign.recurring_until and slot > campaign.recurring_until)
+    ):
+        return occurrence_start(campaign=campaign, key=schedules.slot_key(slot), at=at)
+    _recurring_move_on(campaign=campaign, at=at)
+    return None
+
+
+def _recurring_move_on(*, campaign: Campaign, at: datetime) -> None:
+    """A due recurring campaign with no slot to run now: on to its next slot, or sent when
+    none is left before `recurring_until` (else it would stay due, and at the head of the
+    tick's window, for ever)."""
+    with transaction.atomic():
+        locked = (
+            Campaign.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("tenant")
+            .filter(pk=campaign.pk)
+            .first()
+        )
+        if (
+            locked is None
+            or locked.state != Campaign.State.SCHEDULED
+            or locked.send_at is None
+            or locked.send_at > at
+        ):
+            return
+        upcoming = next_slot(locked, after=at)
+        if upcoming is not None:
+            locked.send_at, locked.updated_at = upcoming, at
+            locked.save(update_fields=["send_at", "updated_at"])
+            return
+        from campaigns.services import periodic_task_remove
+
+        periodic_task_remove(campaign=locked)
+        locked.state, locked.updated_at = Campaign.State.SENT, at
+        locked.save(update_fields=["state", "periodic_task", "updated_at"])
+    campaign.state, campaign.send_at = locked.state, locked.send_at
 
 
 # --- release ---------------------------------------------------------------------------------
@@ -595,26 +635,44 @@ def occurrence_finish_if_done(*, occurrence: Occurrence, at: datetime | None = N
             return False
         occurrence.state, occurrence.finished_at = Occurrence.State.SENT, at
         occurrence.save(update_fields=["state", "finished_at"])
-        campaign_after_occurrence(campaign=campaign, at=at)
+        campaign_after_occurrence(campaign=campaign, at=at, occurrence=occurrence)
     return True
 
 
-def campaign_after_occurrence(*, campaign: Campaign, at: datetime) -> None:
-    """A campaign whose occurrence ended (caller holds its row lock)."""
+def _slot_of(occurrence: Occurrence) -> datetime:
+    """A recurring occurrence's slot, read off its key (`schedules.slot_key`)."""
+    try:
+        return datetime.strptime(occurrence.key, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+    except ValueError:
+        return occurrence.started_at
+
+
+def campaign_after_occurrence(
+    *, campaign: Campaign, at: datetime, occurrence: Occurrence | None = None
+) -> None:
+    """A campaign whose occurrence ended (caller holds its row lock). A recurring one is due
+    next at the first slot after the finished occurrence's slot (not after now): a slot that
+    came while that occurrence was still sending is then past, and due at once — the tick
+    starts it (campaign_start_due: one catch-up, the latest slot passed, however many
+    passed). With no slot left before `recurring_until` it is sent."""
     if campaign.schedule == Campaign.Schedule.RECURRING:
-        upcoming = next_slot(campaign, after=max(at, campaign.send_at or at) - timedelta(seconds=1))
-        if upcoming is not None and upcoming < at:
-            upcoming = next_slot(campaign, after=at)
+        after = _slot_of(occurrence) if occurrence is not None else at
+        upcoming = next_slot(campaign, after=after)
         if upcoming is not None:
             campaign.state, campaign.send_at = Campaign.State.SCHEDULED, upcoming
             campaign.updated_at = at
             campaign.save(update_fields=["state", "send_at", "updated_at"])
+            if upcoming <= at:
+                from campaigns.services import _start_later
+
+                pk = campaign.pk
+                transaction.on_commit(lambda: _start_later(pk), robust=True)
             return
         from campaigns.services import periodic_task_remove
 
         periodic_task_remove(campaign=campaign)
     campaign.state, campaign.updated_at = Campaign.State.SENT, at
-    campaign.save(update_fields=["state", "updated_at"])
+    campaign.save(update_fields=["state", "periodic_task", "updated_at"])
 
 
 # --- the winner ------------------------------------------------------------------------------
@@ -661,21 +719,39 @@ def occurrence_winner_decide(
 # --- the clock -------------------------------------------------------------------------------
 
 
+START_BATCH = 100  # campaigns started (or tried) per tick
+START_WINDOW = 5000  # due campaigns looked at per tick (those that failed lately are skipped)
+START_RETRY_SECONDS = 300
+
+
+def _failed_key(campaign_id: int) -> str:
+    return f"campaigns:start-failed:{campaign_id}"
+
+
 def tick(*, at: datetime | None = None, seconds: float = 8.0) -> dict[str, int]:
     """The beat's clock (campaigns.tasks.campaigns_tick): start due campaigns, decide due
     winners, release due recipients of sending campaigns and finish what is done."""
     at = at or timezone.now()
     started = clock.monotonic()
     report = {"started": 0, "winners": 0, "released": 0}
-    due = Campaign.objects.filter(state=Campaign.State.SCHEDULED, send_at__lte=at).select_related(
-        "tenant"
-    )
-    for campaign in due.order_by("send_at")[:100]:
+    # Due campaigns, oldest first, up to START_BATCH a tick; one whose start failed is left
+    # alone for START_RETRY_SECONDS, so failing ones at the head never starve the others.
+    due = Campaign.objects.filter(state=Campaign.State.SCHEDULED, send_at__lte=at)
+    ids = list(due.order_by("send_at", "pk").values_list("pk", flat=True)[:START_WINDOW])
+    failed: dict[str, Any] = {}
+    with contextlib.suppress(Exception):  # the cache is down: try them all
+        failed = cache.get_many([_failed_key(pk) for pk in ids]) if ids else {}
+    ids = [pk for pk in ids if _failed_key(pk) not in failed][:START_BATCH]
+    for campaign in (
+        Campaign.objects.filter(pk__in=ids).select_related("tenant").order_by("send_at", "pk")
+    ):
         try:
             if campaign_start_due(campaign=campaign, at=at):
                 report["started"] += 1
         except Exception:
             log.exception("campaign %s did not start", campaign.pk)
+            with contextlib.suppress(Exception):
+                cache.set(_failed_key(campaign.pk), 1, START_RETRY_SECONDS)
     testing = Occurrence.objects.filter(
         state=Occurrence.State.TESTING,
         winner_due_at__lte=at,

@@ -191,11 +191,27 @@ def _field_errors(campaign: Campaign) -> dict[str, str]:
         if campaign.schedule == Campaign.Schedule.RECURRING
         else {}
     )
+    errors.update(_date_errors(campaign))
     if campaign.send_time_optimized and campaign.schedule == Campaign.Schedule.LOCAL:
         errors["send_time_optimized"] = (
             "Send-time optimisation picks each person's hour itself: it can't be combined with "
             "sending at a local time."
         )
+    return errors
+
+
+# Dates a campaign may use: far enough from year 1 and 9999 that time-zone and day arithmetic
+# (schedules) can't overflow.
+YEARS = (2000, 2200)
+
+
+def _date_errors(campaign: Campaign) -> dict[str, str]:
+    """{field: message} for dates outside YEARS (checked before any arithmetic on them)."""
+    errors = {}
+    for name in ("send_at", "local_date", "recurring_until"):
+        value = getattr(campaign, name)
+        if value is not None and not YEARS[0] <= value.year <= YEARS[1]:
+            errors[name] = f"Pick a date between the years {YEARS[0]} and {YEARS[1]}."
     return errors
 
 
@@ -276,7 +292,9 @@ def _variants_set(campaign: Campaign, variants: Sequence[tuple[Template, int]]) 
 def ready_errors(campaign: Campaign, *, at: datetime | None = None) -> dict[str, str]:
     """Why the campaign can't be scheduled yet ({} when it can)."""
     at = at or timezone.now()
-    errors: dict[str, str] = {}
+    errors = _date_errors(campaign)
+    if errors:
+        return errors
     if not CampaignSegment.objects.filter(campaign=campaign, exclude=False).exists():
         errors["segments"] = "Choose at least one segment to send to."
     variants = list(Variant.objects.filter(campaign=campaign).select_related("template"))
@@ -287,6 +305,16 @@ def ready_errors(campaign: Campaign, *, at: datetime | None = None) -> dict[str,
     if len(variants) < 2 and campaign.test_percent < 100:
         errors["test_percent"] = (
             "An A/B test needs two variants or more: add one, or send to 100% of the audience."
+        )
+    if (
+        len(variants) >= 2
+        and campaign.test_percent < 100
+        and campaign.schedule == Campaign.Schedule.LOCAL
+    ):
+        # Those waiting for the winner would be due at the winner's time, not their own.
+        errors["test_percent"] = (
+            "A winner step can't be combined with sending at each recipient's local time: "
+            "send the test to everyone (100 %) or pick one time for all."
         )
     kind = campaign.schedule
     if kind == Campaign.Schedule.AT:
@@ -477,19 +505,25 @@ def campaign_pause(*, campaign: Campaign) -> Campaign:
 def campaign_resume(*, campaign: Campaign) -> Campaign:
     """Carry on sending where the pause stopped. With a throttle, everyone still waiting is
     due later by the pause's length (the pace stays the same); without one, whoever came due
-    meanwhile goes at once."""
+    meanwhile goes at once. An A/B test's winner is always chosen later by the pause's length
+    (with those waiting for it), so that it is chosen on as long a test as planned."""
     with transaction.atomic():
         campaign = _locked(campaign)
         if campaign.state != Campaign.State.PAUSED:
             raise _state_error("Only a paused campaign can be resumed.")
         at = timezone.now()
         occurrence = _open_occurrence(campaign)
-        if occurrence is not None and campaign.paused_at and campaign.throttle_per_minute:
+        if occurrence is not None and campaign.paused_at:
             pause = at - campaign.paused_at
-            Recipient.objects.filter(occurrence=occurrence, released=False, holdout=False).update(
-                due_at=F("due_at") + pause
+            waiting = Recipient.objects.filter(occurrence=occurrence, released=False, holdout=False)
+            testing = bool(
+                occurrence.state == Occurrence.State.TESTING and occurrence.winner_due_at
             )
-            if occurrence.state == Occurrence.State.TESTING and occurrence.winner_due_at:
+            if not campaign.throttle_per_minute:
+                waiting = waiting.filter(variant__isnull=True) if testing else waiting.none()
+            waiting.update(due_at=F("due_at") + pause)
+            if testing:
+                assert occurrence.winner_due_at is not None
                 occurrence.winner_due_at += pause
                 occurrence.save(update_fields=["winner_due_at"])
         campaign.state, campaign.paused_at, campaign.updated_at = Campaign.State.SENDING, None, at
@@ -553,13 +587,21 @@ def campaign_delete(*, campaign: Campaign) -> None:
 def campaign_duplicate(*, campaign: Campaign, user: Any = None) -> Campaign:
     """A draft copy: same audience, messages and settings, named "<name> (copy)"."""
     with transaction.atomic():
-        names = set(
-            Campaign.objects.filter(tenant_id=campaign.tenant_id).values_list("name", flat=True)
-        )
-        base = f"{campaign.name} (copy)"[:120]
-        name, n = base, 2
-        while name in names:
-            name, n = f"{campaign.name} (copy {n})"[:120], n + 1
+        # Names are unique regardless of case; the suffix always fits (the name is cut first).
+        names = {
+            n.lower()
+            for n in Campaign.objects.filter(tenant_id=campaign.tenant_id).values_list(
+                "name", flat=True
+            )
+        }
+        limit = Campaign._meta.get_field("name").max_length or 120
+
+        def named(suffix: str) -> str:
+            return f"{campaign.name[: limit - len(suffix)].rstrip()}{suffix}"
+
+        name, n = named(" (copy)"), 2
+        while name.lower() in names:
+            name, n = named(f" (copy {n})"), n + 1
         copy = Campaign(
             tenant_id=campaign.tenant_id,
             created_by=user if user and user.pk else None,

@@ -458,3 +458,37 @@ def test_a_recipient_whose_contact_was_erased_during_the_freeze_is_dropped_not_s
     assert Delivery.objects.count() == 3
     assert not Recipient.objects.filter(pk=late.pk).exists()
     assert Occurrence.objects.get(pk=occurrence.pk).state == Occurrence.State.SENT
+
+
+def test_campaigns_whose_start_keeps_failing_dont_starve_the_others_in_the_tick(
+    world: Any, campaign_factory: Any, monkeypatch: Any
+) -> None:
+    broken = Campaign.objects.bulk_create(
+        Campaign(
+            tenant=world.acme,
+            name=f"Broken {i}",
+            state=Campaign.State.SCHEDULED,
+            schedule=Campaign.Schedule.AT,
+            send_at=T0 - timedelta(hours=1),
+        )
+        for i in range(100)
+    )
+    broken_ids = {c.pk for c in Campaign.objects.filter(name__startswith="Broken ")}
+    assert len(broken_ids) == len(broken)
+    real_start = dispatch.occurrence_start
+
+    def start(*, campaign: Campaign, **kwargs: Any) -> Occurrence | None:
+        if campaign.pk in broken_ids:
+            raise RuntimeError("broken")
+        return real_start(campaign=campaign, **kwargs)
+
+    monkeypatch.setattr(dispatch, "occurrence_start", start)
+    with time_machine.travel(T0 - timedelta(minutes=5), tick=False):
+        good = services.campaign_schedule(
+            campaign=campaign_factory(schedule="at", send_at=T0 - timedelta(minutes=1))
+        )
+    with time_machine.travel(T0, tick=False):
+        assert dispatch.tick(at=T0)["started"] == 0  # the hundred broken ones came first
+    with time_machine.travel(T0 + timedelta(seconds=5), tick=False):
+        assert dispatch.tick(at=T0 + timedelta(seconds=5))["started"] == 1
+    assert Occurrence.objects.filter(campaign=good).exists()

@@ -109,7 +109,7 @@ def test_it_stops_after_recurring_until_and_removes_its_beat_entry(
     assert not PeriodicTask.objects.exists()
 
 
-def test_a_paused_recurring_campaign_skips_its_slots_until_resumed(
+def test_a_paused_recurring_campaign_catches_up_once_on_the_slot_it_missed(
     world: Any, campaign_factory: Any
 ) -> None:
     campaign = daily_at_9_in_berlin(world, campaign_factory, throttle_per_minute=1)
@@ -128,7 +128,85 @@ def test_a_paused_recurring_campaign_skips_its_slots_until_resumed(
         fire(campaign)
     assert Occurrence.objects.get().state == Occurrence.State.SENT
     campaign.refresh_from_db()
+    # The 8th's slot passed while the 7th's occurrence was still on: due at once…
+    assert (campaign.state, campaign.send_at) == (Campaign.State.SCHEDULED, utc(2026, 12, 8, 8))
+    with time_machine.travel(utc(2026, 12, 8, 9, 3), tick=False):
+        fire(campaign)
+    with time_machine.travel(utc(2026, 12, 8, 9, 5), tick=False):
+        fire(campaign)
+    # …once; then the 9th's.
+    keys = list(Occurrence.objects.order_by("started_at").values_list("key", flat=True))
+    assert keys == ["2026-12-07T08:00Z", "2026-12-08T08:00Z"]
+    campaign.refresh_from_db()
     assert (campaign.state, campaign.send_at) == (Campaign.State.SCHEDULED, utc(2026, 12, 9, 8))
+
+
+def still_sending_until(moment: datetime) -> None:
+    """The open occurrence's last recipient comes due at `moment` (a slow throttle or its
+    best hour)."""
+    from campaigns.models import Recipient
+
+    Recipient.objects.filter(released=False, holdout=False).update(due_at=moment)
+
+
+def test_a_slot_that_comes_while_the_previous_occurrence_still_sends_runs_when_it_ends(
+    world: Any, campaign_factory: Any
+) -> None:
+    campaign = daily_at_9_in_berlin(world, campaign_factory, throttle_per_minute=1)
+    with time_machine.travel(utc(2026, 12, 6, 12), tick=False):
+        campaign = services.campaign_schedule(campaign=campaign)
+    with time_machine.travel(utc(2026, 12, 7, 8, 0, 5), tick=False):  # Monday 9:00
+        fire(campaign)
+        still_sending_until(utc(2026, 12, 8, 8, 0, 10))
+    with time_machine.travel(utc(2026, 12, 8, 8, 0, 2), tick=False):  # Tuesday's slot fires
+        fire(campaign)
+    assert Occurrence.objects.count() == 1
+    with time_machine.travel(utc(2026, 12, 8, 8, 0, 20), tick=False):  # Monday's ends
+        fire(campaign)
+    with time_machine.travel(utc(2026, 12, 8, 8, 0, 25), tick=False):
+        fire(campaign)
+    keys = list(Occurrence.objects.order_by("started_at").values_list("key", flat=True))
+    assert keys == ["2026-12-07T08:00Z", "2026-12-08T08:00Z"]
+    tuesday = Occurrence.objects.get(key="2026-12-08T08:00Z")
+    assert tuesday.started_at == utc(2026, 12, 8, 8, 0, 25)
+
+
+def test_when_several_slots_passed_while_it_sent_only_the_latest_catches_up(
+    world: Any, campaign_factory: Any
+) -> None:
+    campaign = daily_at_9_in_berlin(world, campaign_factory, throttle_per_minute=1)
+    with time_machine.travel(utc(2026, 12, 6, 12), tick=False):
+        campaign = services.campaign_schedule(campaign=campaign)
+    with time_machine.travel(utc(2026, 12, 7, 8, 0, 5), tick=False):
+        fire(campaign)
+        still_sending_until(utc(2026, 12, 10, 10))
+    for day in (8, 9, 10):
+        with time_machine.travel(utc(2026, 12, day, 8, 0, 5), tick=False):
+            fire(campaign)
+    for minute in (1, 2):
+        with time_machine.travel(utc(2026, 12, 10, 10, minute), tick=False):
+            fire(campaign)
+    keys = list(Occurrence.objects.order_by("started_at").values_list("key", flat=True))
+    assert keys == ["2026-12-07T08:00Z", "2026-12-10T08:00Z"]
+
+
+def test_a_last_slot_missed_while_beat_was_down_ends_the_campaign(
+    world: Any, campaign_factory: Any
+) -> None:
+    campaign = daily_at_9_in_berlin(world, campaign_factory, recurring_until=utc(2026, 12, 8, 12))
+    with time_machine.travel(utc(2026, 12, 6, 12), tick=False):
+        campaign = services.campaign_schedule(campaign=campaign)
+    with time_machine.travel(utc(2026, 12, 7, 8, 0, 5), tick=False):
+        fire(campaign)
+    campaign.refresh_from_db()
+    assert (campaign.state, campaign.send_at) == (Campaign.State.SCHEDULED, utc(2026, 12, 8, 8))
+    # Beat was down over the 8th's slot, the last before recurring_until: the 9th's is after.
+    with time_machine.travel(utc(2026, 12, 9, 10), tick=False):
+        fire(campaign)
+    assert Occurrence.objects.count() == 1
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.SENT
+    assert not PeriodicTask.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)

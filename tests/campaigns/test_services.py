@@ -330,3 +330,110 @@ def test_fewer_variants_drop_the_last_ones_unless_they_were_sent(
     campaign = campaign_factory(variants=[(a, 40), (b, 30), (c, 30)])
     campaign = services.campaign_update(campaign=campaign, variants=[(b, 100)])
     assert list(campaign.variants.values_list("key", "template", "weight")) == [("A", b.pk, 100)]
+
+
+def test_resume_moves_an_ab_tests_winner_by_the_pause_even_without_a_throttle(
+    world: Any, campaign_factory: Any
+) -> None:
+    """Else a test paused for most of its time would pick its winner on almost no data."""
+    from campaigns import dispatch
+    from campaigns.models import Occurrence, Recipient
+
+    t0 = datetime(2026, 12, 7, 10, tzinfo=UTC)
+    campaign = campaign_factory(
+        contacts=40,
+        variants=[(email_template(world.acme), 50), (email_template(world.acme), 50)],
+        test_percent=20,
+        winner_after_hours=4,
+    )
+    with time_machine.travel(t0, tick=False):
+        campaign = services.campaign_schedule(campaign=campaign)
+        occurrence = dispatch.campaign_start_due(campaign=campaign, at=t0)
+    assert occurrence is not None and occurrence.winner_due_at == t0 + timedelta(hours=4)
+    waiting = Recipient.objects.filter(occurrence=occurrence, variant__isnull=True, holdout=False)
+    assert waiting.exists()
+    tested = set(
+        Recipient.objects.filter(occurrence=occurrence, variant__isnull=False).values_list(
+            "due_at", flat=True
+        )
+    )
+    with time_machine.travel(t0 + timedelta(hours=1), tick=False):
+        services.campaign_pause(campaign=campaign)
+    with time_machine.travel(t0 + timedelta(hours=3), tick=False):
+        services.campaign_resume(campaign=campaign)
+    occurrence = Occurrence.objects.get(pk=occurrence.pk)
+    assert occurrence.winner_due_at == t0 + timedelta(hours=6)
+    assert set(waiting.values_list("due_at", flat=True)) == {t0 + timedelta(hours=6)}
+    # No throttle: the test group's due times don't move.
+    assert (
+        set(
+            Recipient.objects.filter(occurrence=occurrence, variant__isnull=False).values_list(
+                "due_at", flat=True
+            )
+        )
+        == tested
+    )
+
+
+def test_a_winner_step_is_refused_with_local_time_sending(
+    world: Any, campaign_factory: Any
+) -> None:
+    from datetime import date, time
+
+    variants = [(email_template(world.acme), 50), (email_template(world.acme), 50)]
+    campaign = campaign_factory(
+        schedule="local",
+        local_date=date(2027, 1, 5),
+        local_time=time(9),
+        variants=variants,
+        test_percent=20,
+    )
+    with time_machine.travel(datetime(2026, 12, 7, 10, tzinfo=UTC), tick=False):
+        with pytest.raises(ValidationError) as exc:
+            services.campaign_schedule(campaign=campaign)
+        assert "local time" in errors_of(exc)["test_percent"][0]
+        # A plain split (no winner step) at local time is fine.
+        campaign = services.campaign_update(campaign=campaign, test_percent=100)
+        assert services.campaign_schedule(campaign=campaign).state == Campaign.State.SCHEDULED
+
+
+def test_duplicating_a_campaign_with_a_name_of_the_longest_length_three_times(
+    campaign_factory: Any,
+) -> None:
+    campaign = campaign_factory(name="N" * 120)
+    names = [services.campaign_duplicate(campaign=campaign).name for _ in range(3)]
+    assert names == ["N" * 113 + " (copy)", "N" * 111 + " (copy 2)", "N" * 111 + " (copy 3)"]
+    assert all(len(n) <= 120 for n in names)
+
+
+@pytest.mark.parametrize(
+    ("zone", "fields", "field"),
+    [
+        ("America/New_York", {"local_date": "9999-12-31"}, "local_date"),
+        ("Asia/Tokyo", {"local_date": "0001-01-01"}, "local_date"),
+        ("Europe/Berlin", {"recurring_until": "9999-12-31T00:00:00+00:00"}, "recurring_until"),
+        ("Europe/Berlin", {"send_at": "1900-01-01T00:00:00+00:00"}, "send_at"),
+    ],
+)
+def test_dates_far_outside_a_sane_range_are_refused_before_any_arithmetic(
+    world: Any, campaign_factory: Any, zone: str, fields: dict[str, str], field: str
+) -> None:
+    from datetime import date, time
+
+    world.acme.timezone = zone
+    world.acme.save()
+    kind = {"local_date": "local", "recurring_until": "recurring", "send_at": "at"}[field]
+    values: dict[str, Any] = {
+        name: (date.fromisoformat(v) if name == "local_date" else datetime.fromisoformat(v))
+        for name, v in fields.items()
+    }
+    campaign = campaign_factory(schedule=kind, local_time=time(9), cron_hour="9")
+    # A draft's update refuses it…
+    with pytest.raises(ValidationError) as exc:
+        services.campaign_update(campaign=campaign, **values)
+    assert "between the years 2000 and 2200" in errors_of(exc)[field][0]
+    # …and one stored anyhow can't be scheduled (a field error, not an overflow).
+    Campaign.objects.filter(pk=campaign.pk).update(**values)
+    with pytest.raises(ValidationError) as exc:
+        services.campaign_schedule(campaign=campaign)
+    assert field in errors_of(exc)
