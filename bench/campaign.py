@@ -77,7 +77,7 @@ from common import (
     terminated,
     verdict,
 )
-from ingest import ManagedProcess, broker_empty, cpu_snapshot
+from ingest import Beat, ManagedProcess, beat_wanted, broker_empty, cpu_snapshot
 from send import (
     EMAIL_HTML,
     Arrivals,
@@ -328,36 +328,6 @@ def campaign_make(audience: Audience, name: str, **fields: Any) -> Any:
     )
 
 
-def beat_wanted(mode: str) -> bool:
-    if mode != "auto":
-        return mode == "on"
-    from config.celery import app
-
-    return any(
-        str(entry.get("task", "")).startswith("campaigns.")
-        for entry in app.conf.beat_schedule.values()
-    )
-
-
-class Beat(ManagedProcess):
-    def __init__(self, env: dict[str, str], var_dir: Path) -> None:
-        command = [str(BIN / "celery"), "-A", "config", "beat", "-l", "info"]
-        command += ["-s", str(var_dir / "celerybeat-schedule")]
-        super().__init__(command, env, var_dir / "beat.log")
-
-    def start(self, timeout: float = 60) -> None:
-        self.spawn()
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(f"beat exited at start:\n{self.log_tail()}")
-            if "beat: Starting" in self.log_path.read_text(errors="replace"):
-                return
-            time.sleep(0.1)
-        raise BenchError(f"beat was not ready within {timeout:.0f}s")
-
-
 # --- the send phase ------------------------------------------------------------------------------
 
 
@@ -419,7 +389,7 @@ def run_campaign_send(args: argparse.Namespace, env: dict[str, str], var_dir: Pa
     )
     engine = SenderWorker(env, var_dir, "engine", "engine-worker")
     processes: list[ManagedProcess] = [sink, sender, engine]
-    phase.beat = beat_wanted(args.beat)
+    phase.beat = beat_wanted(args.beat, "campaigns.")
     if phase.beat:
         processes.append(Beat(env, var_dir))
     try:

@@ -86,12 +86,14 @@ from common import (
     verdict,
 )
 from ingest import (
+    Beat,
     Client,
     EventGenerator,
     Gunicorn,
     IngestWorker,
     ManagedProcess,
     basic_auth,
+    beat_wanted,
     broker_empty,
     cpu_snapshot,
 )
@@ -915,36 +917,6 @@ def latency_setup(count: int) -> tuple[Any, str, list[Any]]:
     return tenant, key, contacts
 
 
-def beat_wanted(mode: str) -> bool:
-    if mode != "auto":
-        return mode == "on"
-    from config.celery import app
-
-    return any(
-        str(entry.get("task", "")).startswith("journeys.")
-        for entry in app.conf.beat_schedule.values()
-    )
-
-
-class Beat(ManagedProcess):
-    def __init__(self, env: dict[str, str], var_dir: Path) -> None:
-        command = [str(BIN / "celery"), "-A", "config", "beat", "-l", "info"]
-        command += ["-s", str(var_dir / "celerybeat-schedule")]
-        super().__init__(command, env, var_dir / "beat.log")
-
-    def start(self, timeout: float = 60) -> None:
-        self.spawn()
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(f"beat exited at start:\n{self.log_tail()}")
-            if "beat: Starting" in self.log_path.read_text(errors="replace"):
-                return
-            time.sleep(0.1)
-        raise BenchError(f"beat was not ready within {timeout:.0f}s")
-
-
 def run_latency_phase(args: argparse.Namespace, env: dict[str, str], var_dir: Path) -> LatencyPhase:
     phase = LatencyPhase(events=args.latency_events)
     tenant, key, contacts = latency_setup(args.latency_events)
@@ -963,7 +935,7 @@ def run_latency_phase(args: argparse.Namespace, env: dict[str, str], var_dir: Pa
         {**env, "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}"}, var_dir, "email", "email-worker"
     )
     processes: list[ManagedProcess] = [sink, web, ingest, engine, email]
-    phase.beat = beat_wanted(args.beat)
+    phase.beat = beat_wanted(args.beat, "journeys.")
     if phase.beat:
         processes.append(Beat(env, var_dir))
     stop = threading.Event()

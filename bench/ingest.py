@@ -577,6 +577,37 @@ class ManagedProcess:
             return "(no log)"
 
 
+class Beat(ManagedProcess):
+    def __init__(self, env: dict[str, str], var_dir: Path) -> None:
+        command = [str(BIN / "celery"), "-A", "config", "beat", "-l", "info"]
+        command += ["-s", str(var_dir / "celerybeat-schedule")]
+        super().__init__(command, env, var_dir / "beat.log")
+
+    def start(self, timeout: float = 60) -> None:
+        self.spawn()
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"beat exited at start:\n{self.log_tail()}")
+            if "beat: Starting" in self.log_path.read_text(errors="replace"):
+                return
+            time.sleep(0.1)
+        raise BenchError(f"beat was not ready within {timeout:.0f}s")
+
+
+def beat_wanted(mode: str, task_prefix: str) -> bool:
+    """--beat on/off, or auto: whether the beat schedule has a task starting with `task_prefix`."""
+    if mode != "auto":
+        return mode == "on"
+    from config.celery import app
+
+    return any(
+        str(entry.get("task", "")).startswith(task_prefix)
+        for entry in app.conf.beat_schedule.values()
+    )
+
+
 class IngestWorker(ManagedProcess):
     """The Celery worker of the `ingest` queue: it records what the HTTP endpoints accepted.
     Celery's default pool (prefork) with `concurrency` processes (Celery's default: one per

@@ -45,7 +45,6 @@ from django.db.models import (
     Count,
     DateTimeField,
     DurationField,
-    Expression,
     F,
     FloatField,
     Func,
@@ -65,6 +64,7 @@ from django.utils.timezone import now
 
 from audience.models import Event
 from campaigns.models import Occurrence, Recipient, Variant
+from core.expressions import JSONNumber
 from messaging.models import Channel, Delivery
 from messaging.selectors import (  # outcome events' names
     EMAIL_BOUNCED,
@@ -226,32 +226,6 @@ class Results:
 
 
 # --- SQL ---------------------------------------------------------------------------------------
-
-
-class JSONNumber(Expression):
-    """A JSON object's key as a number, NULL when it holds anything else (a stray string never
-    breaks the sum, as a cast would). As segments' own, which campaigns may not import."""
-
-    output_field = FloatField()
-
-    def __init__(self, column: str, key: str) -> None:
-        super().__init__()
-        self.column, self.key = column, key
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[str, ...]]:
-        column = compiler.compile(F(self.column).resolve_expression(compiler.query))[0]
-        if connection.vendor == "postgresql":
-            return (
-                f"(CASE WHEN jsonb_typeof({column} -> %s) = 'number'"
-                f" THEN ({column} ->> %s)::double precision END)",
-                (self.key, self.key),
-            )
-        path = '$."' + self.key.replace('"', "") + '"'
-        return (
-            f"(CASE WHEN json_type({column}, %s) IN ('integer', 'real')"
-            f" THEN json_extract({column}, %s) END)",
-            (path, path),
-        )
 
 
 class UUIDText(Func):

@@ -9,10 +9,7 @@ from typing import Any
 
 from django.db.models import (
     BooleanField,
-    Expression,
     F,
-    Field,
-    FloatField,
     Q,
     QuerySet,
     TextField,
@@ -23,36 +20,11 @@ from django.db.models.functions import Cast, Coalesce, Lower
 from django.db.models.lookups import Lookup
 
 from audience.models import Event
+from core.expressions import JSONNumber
 from segments.registry import Context
 
 NUMBER_LOOKUPS = {"gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte", "equals": "exact"}
 ORDER_VALUE_KEYS = ("total", "revenue", "value")
-
-
-class JSONNumber(Expression):
-    """A JSON object's key as a number, or NULL when it holds anything else (so a stray string
-    never breaks the query, as a plain cast would)."""
-
-    output_field: Field[Any, Any] = FloatField()
-
-    def __init__(self, column: str, key: str) -> None:
-        super().__init__()
-        self.column, self.key = column, key
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[str, ...]]:
-        column = compiler.compile(F(self.column).resolve_expression(compiler.query))[0]
-        if connection.vendor == "postgresql":
-            return (
-                f"(CASE WHEN jsonb_typeof({column} -> %s) = 'number'"
-                f" THEN ({column} ->> %s)::double precision END)",
-                (self.key, self.key),
-            )
-        path = '$."' + self.key.replace('"', "") + '"'
-        return (
-            f"(CASE WHEN json_type({column}, %s) IN ('integer', 'real')"
-            f" THEN json_extract({column}, %s) END)",
-            (path, path),
-        )
 
 
 class JSONBoolean(JSONNumber):
