@@ -171,7 +171,11 @@ class Identity(models.Model):
 
     # No index of its own: every index of this table starts with tenant already.
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
+    # No database constraint: a composite (tenant_id, contact_id) one replaces it where the
+    # schema is made Citus-ready (tenants/keys.py); Django still cascades deletes.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="identities", db_constraint=False
+    )
     kind = models.CharField(max_length=12, choices=Kind.choices)
     value = models.CharField(max_length=MAX_ID_LENGTH)
     created_at = models.DateTimeField(default=now, editable=False)
@@ -190,6 +194,11 @@ class Identity(models.Model):
 
 
 class Event(models.Model):
+    """Something a contact did. On PostgreSQL the table is partitioned by month of
+    `occurred_at` (migration 0012, audience/partitions.py): its primary key there is
+    (tenant_id, id, occurred_at), and retention drops whole months. No other table holds a
+    foreign key into it; the message id's uniqueness lives in EventKey."""
+
     class Type(models.TextChoices):
         TRACK = "track", "Track"
         PAGE = "page", "Page"
@@ -200,22 +209,22 @@ class Event(models.Model):
 
     # No index of its own: every index of this table starts with tenant already.
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
+    # No database constraint (Django still cascades deletes): a composite (tenant_id, contact_id)
+    # one replaces it where the schema is made Citus-ready (tenants/keys.py).
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="events", db_constraint=False
+    )
     type = models.CharField(max_length=8, choices=Type.choices, default=Type.TRACK)
     name = models.CharField(max_length=200)
     properties = models.JSONField(default=dict, blank=True)
     context = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()  # client time, corrected by sentAt clock skew
     received_at = models.DateTimeField(default=now)
-    message_id = models.CharField(max_length=100)  # idempotency key, unique per tenant
+    # The idempotency key, unique per tenant: EventKey holds it (a partitioned table cannot).
+    message_id = models.CharField(max_length=100)
     source = models.CharField(max_length=40, default="api")
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "message_id"], name="event_tenant_message_id"
-            ),
-        ]
         indexes = [
             models.Index(
                 fields=["tenant", "contact", "occurred_at"], name="event_contact_time_idx"
@@ -233,6 +242,78 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class EventKey(models.Model):
+    """A stored event's message id: the ingestion dedupe key, kept for exactly as long as its
+    event (retention deletes both). A table of its own because a partitioned events table
+    cannot hold a unique constraint without the partition key in it, and (tenant, message_id)
+    must stay unique across every month, not within one."""
+
+    pk = models.CompositePrimaryKey("tenant_id", "message_id")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    message_id = models.CharField(max_length=100)
+    occurred_at = models.DateTimeField()  # its event's, so retention finds the keys to go
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "occurred_at"], name="eventkey_tenant_time_idx")]
+
+    def __str__(self) -> str:
+        return self.message_id
+
+
+class Order(models.Model):
+    """A completed order (an "Order Completed" event's facts), kept beyond event retention: order
+    metrics in segments and "bought together" recommendations read it (audience/orders.py)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="orders", db_constraint=False
+    )
+    message_id = models.CharField(max_length=100)  # its event's
+    occurred_at = models.DateTimeField()
+    # The first of total / revenue / value that is a number (segments/conditions/orders.py).
+    value = models.DecimalField(max_digits=20, decimal_places=6, null=True)
+    currency = models.CharField(max_length=3, blank=True)
+    properties = models.JSONField(default=dict)  # the event's, for recommendations
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "message_id"], name="order_tenant_message_id"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "contact", "occurred_at"], name="order_tenant_contact_time_idx"
+            ),
+            models.Index(fields=["tenant", "occurred_at"], name="order_tenant_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"order {self.message_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class EventRollup(models.Model):
+    """Per tenant, UTC day and event name: how many events, by how many contacts, and the orders'
+    value that day. Kept beyond event retention (analytics reads it)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()  # UTC
+    name = models.CharField(max_length=200)
+    events = models.PositiveBigIntegerField()
+    contacts = models.PositiveIntegerField()  # distinct that day
+    revenue = models.DecimalField(max_digits=20, decimal_places=6, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "day", "name"], name="eventrollup_tenant_day_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.day}: {self.events}"
 
 
 class Product(models.Model):
