@@ -56,7 +56,9 @@ def table_states() -> dict[str, dict[str, Any]]:
             "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
             " COALESCE(array_agg(p.polname) FILTER (WHERE p.polname IS NOT NULL), '{}')"
             " FROM pg_class c LEFT JOIN pg_policy p ON p.polrelid = c.oid"
-            " WHERE c.relname = ANY(%s) AND c.relkind = 'r'"
+            # 'p': a partitioned table (audience_event), whose policy governs every query
+            # made through it.
+            " WHERE c.relname = ANY(%s) AND c.relkind IN ('r', 'p')"
             " AND c.relnamespace = to_regnamespace(current_schema())"
             " GROUP BY c.relname, c.relrowsecurity, c.relforcerowsecurity",
             [tables],
