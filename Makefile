@@ -74,7 +74,7 @@ format: install-dev
 	$(VENV)/bin/ruff format .
 
 bench: install-dev
-	@for b in bench/ingest.py bench/segments.py bench/send.py bench/engine.py bench/campaign.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/ingest.py bench/segments.py bench/send.py bench/engine.py bench/campaign.py bench/retention.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) var/static
