@@ -151,25 +151,52 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # One test database per test process here too, so two runs on one server never collide.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
-    # Django's own cursors bind on the client side and never prepare; the ingestion hot path
-    # (audience/bulk.py) uses server-side cursors whose statements are the same for every batch,
-    # so they are prepared (Django's default, None, would forbid it). Planned afresh for each
-    # execution all the same: a generic plan made while a table was small (a new installation
-    # filling up) would keep scanning it whole long after it has grown.
-    options = DATABASES["default"].setdefault("OPTIONS", {})
-    options["prepare_threshold"] = 5
-    # JIT compiling pays off only for long analytical queries; for a segment count it added
-    # over a second of compilation to half a second of work (bench/segments.py). Segment rules
-    # negate large sets ("did not order"), which PostgreSQL runs as NOT (id IN (subquery)): it
-    # hashes the subquery once if it fits in work_mem (times hash_mem_multiplier, 2) and else
-    # rescans it for every contact — seconds become hours at a million contacts. 64 MB holds a
-    # few million contact ids; queries that do not need the memory do not take it.
-    server_settings = "-c plan_cache_mode=force_custom_plan -c jit=off -c work_mem=64MB"
-    options["options"] = f"{options.get('options', '')} {server_settings}".strip()
     if env_bool("DATABASE_POOL", default=False):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = True
+# PostgreSQL settings every statement runs with. JIT compiling pays off only for long analytical
+# queries; for a segment count it added over a second of compilation to half a second of work
+# (bench/segments.py). Segment rules negate large sets ("did not order"), which PostgreSQL runs
+# as NOT (id IN (subquery)): it hashes the subquery once if it fits in work_mem (times
+# hash_mem_multiplier, 2) and else rescans it for every contact — seconds become hours at a
+# million contacts. 64 MB holds a few million contact ids; queries that do not need the memory
+# do not take it. Prepared statements are planned afresh for each execution: a generic plan made
+# while a table was small (a new installation filling up) would keep scanning it whole long
+# after it has grown.
+DATABASE_SERVER_SETTINGS = {
+    "plan_cache_mode": "force_custom_plan",
+    "jit": "off",
+    "work_mem": "64MB",
+}
+# PgBouncer (or any pooler) in transaction pooling between the app and PostgreSQL:
+# DATABASE_POOLER=pgbouncer (docs/operations.md, "PgBouncer"). A server connection is then the
+# app's for one transaction only, so nothing may live on it longer: no prepared statements, no
+# server-side (WITH HOLD) cursors, no session settings — the row-level security scope and
+# DATABASE_SERVER_SETTINGS go transaction-locally at the start of each transaction (core/rls.py;
+# no startup `options` either, which PgBouncer refuses).
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="").strip().lower()
+if DATABASE_POOLER in {"", "none"}:
+    DATABASE_POOLER = ""
+elif DATABASE_POOLER != "pgbouncer":
+    raise ImproperlyConfigured(
+        f"DATABASE_POOLER={DATABASE_POOLER!r}: use pgbouncer (transaction pooling), or nothing."
+    )
+elif "postgresql" not in DATABASES["default"]["ENGINE"]:
+    raise ImproperlyConfigured("DATABASE_POOLER=pgbouncer needs a PostgreSQL DATABASE_URL.")
+if "postgresql" in DATABASES["default"]["ENGINE"]:
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    if DATABASE_POOLER:
+        options["prepare_threshold"] = None  # psycopg then ignores prepare=True too (core/db.py)
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    else:
+        # Django's own cursors bind on the client side and never prepare; the ingestion hot path
+        # (audience/bulk.py) uses server-side cursors whose statements are the same for every
+        # batch, so they are prepared (Django's default, None, would forbid it).
+        options["prepare_threshold"] = 5
+        server_settings = " ".join(f"-c {k}={v}" for k, v in DATABASE_SERVER_SETTINGS.items())
+        options["options"] = f"{options.get('options', '')} {server_settings}".strip()
 # Reuse server connections across requests (opening one costs more than a whole ingest call);
-# SQLite files need no connection reuse.
+# SQLite files need no connection reuse. Behind PgBouncer a kept connection holds no server
+# connection between transactions, and still saves a connection set-up per request.
 _sqlite = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0 if _sqlite else 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = not _sqlite

@@ -29,20 +29,37 @@ nothing is sent while nothing changes (a tracking call with a cached key costs o
 PostgreSQL undoes a setting made inside a transaction or savepoint that rolls back, so a value
 sent inside one is trusted only while that atomic block is open.
 
+Behind a pooler in transaction mode (`DATABASE_POOLER=pgbouncer`) a session setting is wrong
+twice over: it stays on a server connection that the pooler hands to another client after the
+transaction, and the client's next transaction may run on a server connection that never saw
+it. So in that mode the scope is transaction-local (`set_config(…, true)`), sent at the start of
+every transaction, with the server settings that direct connections get at start-up
+(settings.DATABASE_SERVER_SETTINGS), in one statement. A statement outside an atomic block would
+be a transaction of its own, without them: it runs inside a short one instead (`BEGIN` and the
+settings in one round trip, the statement, `COMMIT`). Statements PostgreSQL refuses inside a
+transaction (`VACUUM`, `… CONCURRENTLY`, `CREATE DATABASE`) run bare; they read no tenant rows.
+Nothing then outlives its transaction, so nothing can leak to the pooler's next client. The
+direct mode is untouched: the execute wrapper of each mode is installed when a connection opens.
+
 On SQLite everything here is a no-op: SQLite has no row-level security.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.db import DatabaseError, connection
 from django.db.backends.signals import connection_created
+from psycopg.pq import TransactionStatus
 
 TENANT_SETTING = "wayfarer.tenant_id"
 SCOPE_SETTING = "wayfarer.scope"
@@ -160,10 +177,16 @@ def _applied(raw: Any) -> Scope:
 
 def sync() -> None:
     """Make the open connection's setting the scope this thread wants, if it is not already.
-    Runs before every statement (the execute wrapper); call it before using psycopg directly."""
+    Runs before every statement (the execute wrapper); call it before using psycopg directly.
+    Under transaction pooling it can only scope the transaction that is open (there is nothing
+    to scope between transactions): use `core.db.raw_cursor`, whose statements scope themselves."""
     if _sending.get() or connection.connection is None or connection.vendor != "postgresql":
         return
     raw = connection.connection
+    if transaction_pooling():
+        if raw.info.transaction_status == TransactionStatus.INTRANS:
+            _pooled_scope_sync(raw)
+        return
     wanted = current()
     if _applied(raw) == wanted or connection.needs_rollback:
         return  # (an aborted transaction runs nothing until it is rolled back)
@@ -191,6 +214,107 @@ def _before_each_statement(
     return execute(sql, params, many, context)
 
 
+# --- Transaction pooling (module docstring, last paragraph) ---------------------------------
+
+POOLER_PGBOUNCER = "pgbouncer"
+
+# What PostgreSQL refuses to run inside a transaction block.
+_BARE = re.compile(
+    r"\s*(?:VACUUM|CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM|(?:CREATE|DROP)\s+TABLESPACE"
+    r"|(?:CREATE|DROP|REINDEX|ALTER)\s[^;]*\bCONCURRENTLY\b)",
+    re.IGNORECASE,
+)
+
+
+def transaction_pooling() -> bool:
+    """Whether the app reaches PostgreSQL through a pooler in transaction mode
+    (`DATABASE_POOLER=pgbouncer`): a server connection is this client's for one transaction."""
+    return getattr(settings, "DATABASE_POOLER", "") == POOLER_PGBOUNCER
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _set_local_sql(values: list[tuple[str, str]]) -> str:
+    # Literals, not parameters: a statement without parameters travels by the simple protocol,
+    # which lets BEGIN share its round trip. The values are a tenant id, two constants and
+    # settings.DATABASE_SERVER_SETTINGS.
+    calls = (f"set_config({_literal(name)}, {_literal(value)}, true)" for name, value in values)
+    return "SELECT " + ", ".join(calls)
+
+
+def _pooled_send(raw: Any, *, begin: bool, server_settings: bool) -> None:
+    """Send this thread's scope (and the server settings) for the current transaction; `begin`:
+    open that transaction first, in the same round trip (autocommit)."""
+    wanted = current()
+    tenant, system = wanted.settings()
+    values = [(TENANT_SETTING, tenant), (SCOPE_SETTING, system)]
+    if server_settings:
+        values += [
+            (k, str(v)) for k, v in getattr(settings, "DATABASE_SERVER_SETTINGS", {}).items()
+        ]
+    sql = _set_local_sql(values)
+    try:
+        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+            cursor.execute(f"BEGIN; {sql}" if begin else sql)
+    except DatabaseError:
+        setattr(raw, _APPLIED, (_UNKNOWN, None))
+        if begin:
+            with contextlib.suppress(psycopg.Error):
+                raw.rollback()
+        raise
+    setattr(raw, _APPLIED, (wanted, _innermost_block()))
+
+
+def _pooled_scope_sync(raw: Any) -> None:
+    """Inside an open transaction: send the scope again only if the thread's has changed."""
+    if _applied(raw) != current() and not connection.needs_rollback:
+        _pooled_send(raw, begin=False, server_settings=False)
+
+
+@contextmanager
+def pooled_statement(sql: object) -> Iterator[None]:
+    """Transaction pooling: the block runs one statement on Django's connection, which then
+    sees this thread's scope whether or not a transaction is open (core.db.raw_cursor's
+    cursors and the execute wrapper use it)."""
+    raw = connection.connection
+    if _sending.get() or raw is None:
+        yield
+        return
+    status = raw.info.transaction_status
+    if status == TransactionStatus.INTRANS:
+        _pooled_scope_sync(raw)
+        yield
+        return
+    if status != TransactionStatus.IDLE or (isinstance(sql, str) and _BARE.match(sql)):
+        yield  # an aborted transaction refuses it anyway; VACUUM & co. need no scope
+        return
+    if not raw.autocommit:  # an atomic block's first statement: psycopg sends BEGIN first
+        _pooled_send(raw, begin=False, server_settings=True)
+        yield
+        return
+    # Autocommit: the statement would be a transaction of its own, without the settings.
+    _pooled_send(raw, begin=True, server_settings=True)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(psycopg.Error):
+            raw.rollback()
+        raise
+    with connection.wrap_database_errors:
+        raw.commit()  # (deferred constraints are checked here, as at the statement's end)
+
+
+def _pooled_each_statement(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+) -> Any:
+    if context["connection"].alias != "default":
+        return execute(sql, params, many, context)
+    with pooled_statement(sql):
+        return execute(sql, params, many, context)
+
+
 def connection_state_forget() -> None:
     """Trust nothing about what the server holds: the next statement sends the scope first
     (tests, whose transaction rolls back under this module's feet)."""
@@ -210,10 +334,20 @@ def role_bypasses_rls() -> bool | None:
 
 
 def _connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
-    if connection.vendor == "postgresql" and _before_each_statement not in (
-        connection.execute_wrappers
-    ):
-        connection.execute_wrappers.insert(0, _before_each_statement)
+    # The wrapper of the mode in force when the connection opens (tests switch modes and
+    # reconnect): the direct mode's costs nothing more than it did before pooling existed.
+    if connection.vendor != "postgresql":
+        return
+    wrappers = connection.execute_wrappers
+    wanted, other = (
+        (_pooled_each_statement, _before_each_statement)
+        if transaction_pooling()
+        else (_before_each_statement, _pooled_each_statement)
+    )
+    if other in wrappers:
+        wrappers.remove(other)
+    if wanted not in wrappers:
+        wrappers.insert(0, wanted)
 
 
 def _request_started(sender: Any, **kwargs: Any) -> None:
