@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 import orjson
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Field, Q
 
-from audience.models import Contact, Event, Identity
+from audience.models import Contact, Event, EventKey, Identity
 from core.db import json_text, raw_cursor
 
 
@@ -39,16 +39,16 @@ def _postgresql() -> bool:
 
 
 def message_ids_stored(*, tenant_id: int, message_ids: Sequence[str]) -> set[str]:
-    """Which of `message_ids` the tenant has already stored."""
+    """Which of `message_ids` the tenant has already stored (their keys, EventKey)."""
     if not _postgresql():
-        found = Event.objects.filter(tenant_id=tenant_id, message_id__in=message_ids)
+        found = EventKey.objects.filter(tenant_id=tenant_id, message_id__in=message_ids)
         return set(found.values_list("message_id", flat=True))
     with connection.wrap_database_errors, raw_cursor() as cursor:
-        # `= ANY(ARRAY(…))` makes the ids an index condition on (tenant_id, message_id) in every
+        # `= ANY(ARRAY(…))` makes the ids an index condition on the key's primary key in every
         # plan; a join or `IN (SELECT …)` leaves the planner free to hash-join a scan of every
-        # event of the tenant, which it does while the table's statistics are stale.
+        # key of the tenant, which it does while the table's statistics are stale.
         cursor.execute(
-            "SELECT message_id FROM audience_event WHERE tenant_id = %s"
+            "SELECT message_id FROM audience_eventkey WHERE tenant_id = %s"
             " AND message_id = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))",
             [tenant_id, json_text(list(message_ids))],
             prepare=True,
@@ -104,16 +104,26 @@ def identities_load_locked(
 
 
 def events_insert(rows: Sequence[EventRow]) -> list[int]:
-    """Insert events; returns their ids in the order of `rows`. A message id that is already
-    stored raises IntegrityError, as an INSERT would."""
+    """Insert events and their message ids' keys (EventKey) together; returns the events' ids
+    in the order of `rows`. A message id that is already stored raises IntegrityError, as an
+    INSERT would."""
     if not rows:
         return []
     if not _postgresql():
-        events = Event.objects.bulk_create([Event(**row._asdict()) for row in rows])
+        with transaction.atomic():
+            EventKey.objects.bulk_create(
+                [
+                    EventKey(
+                        tenant_id=r.tenant_id, message_id=r.message_id, occurred_at=r.occurred_at
+                    )
+                    for r in rows
+                ]
+            )
+            events = Event.objects.bulk_create([Event(**row._asdict()) for row in rows])
         return [event.pk for event in events]
-    # One INSERT … SELECT … RETURNING for any number of rows. Not COPY, though it is faster for
-    # thousands of rows (~1.3x here): PostgreSQL refuses COPY FROM into a table under row-level
-    # security (tenants/rls.py), which every events table is.
+    # One INSERT … SELECT … RETURNING for any number of rows, keys included. Not COPY, though it
+    # is faster for thousands of rows (~1.3x here): PostgreSQL refuses COPY FROM into a table
+    # under row-level security (tenants/rls.py), which every events table is.
     return _events_insert(rows, ", ".join(EventRow._fields))
 
 
@@ -127,9 +137,14 @@ _EVENT_RECORD = (
 def _events_insert(rows: Sequence[EventRow], columns: str) -> list[int]:
     document = json_text([row._asdict() for row in rows])
     with connection.wrap_database_errors, raw_cursor() as cursor:
+        # One statement: the keys' insert is a data-modifying CTE, so a repeated message id
+        # fails the whole statement (unique violation on the key), events and keys alike.
         cursor.execute(
-            f"INSERT INTO audience_event ({columns}) SELECT {columns}"
-            f" FROM jsonb_to_recordset(%s::jsonb) AS v({_EVENT_RECORD})"
+            f"WITH v AS (SELECT {columns}"
+            f" FROM jsonb_to_recordset(%s::jsonb) AS v({_EVENT_RECORD})),"
+            " k AS (INSERT INTO audience_eventkey (tenant_id, message_id, occurred_at)"
+            " SELECT tenant_id, message_id, occurred_at FROM v)"
+            f" INSERT INTO audience_event ({columns}) SELECT {columns} FROM v"
             " RETURNING tenant_id, message_id, id",
             [document],
             prepare=True,

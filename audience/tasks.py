@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from audience import csv_io, inbox
+from audience import csv_io, inbox, partitions
 from audience.models import ContactImport
 
 # A drain task gives its worker back after this long (the Procfile's worker also serves the
@@ -36,3 +36,22 @@ def inbox_drain() -> None:
     """Record what the /v1/* endpoints accepted. Safe to run any number of times, at once."""
     if inbox.inbox_drain(seconds=DRAIN_SECONDS).more:
         inbox_drain.delay()
+
+
+@shared_task(name="audience.tasks.partitions_maintain", ignore_result=True)
+def partitions_maintain() -> None:
+    """Hourly (config/celery.py): the events table's monthly partitions exist ahead of the
+    clock, and rows that waited in the default partition move to their month's. Safe to run
+    twice, at once too (audience/partitions.py)."""
+    partitions.partitions_ensure()
+
+
+@shared_task(name="audience.tasks.retention_apply", ignore_result=True)
+def retention_apply() -> None:
+    """Daily (config/celery.py): each team's raw events older than its retention go
+    (audience/retention.py). Safe to run twice."""
+    # Imported when run: retention reads partitions, orders and tenants' settings, none of
+    # which a worker's other tasks need loaded.
+    from audience.retention import retention_apply as apply
+
+    apply()
