@@ -3,13 +3,17 @@ personalisation.
 
 Two strategies, ranked together for each contact:
 
-1. "Frequently bought together": skus that appear in the same `Order Completed` event
-   (`properties.products[].sku`, Segment's e-commerce spec) as something the contact viewed,
-   carted or wishlisted, counted over the tenant's most recent orders.
+1. "Frequently bought together": skus that appear in the same order (an `Order Completed`
+   event's `properties.products[].sku`, Segment's e-commerce spec) as something the contact
+   viewed, carted or wishlisted, counted over the tenant's most recent orders.
 2. Same category as what the contact viewed, carted or wishlisted, the best sellers first.
 
 A contact with no interests yet gets the best sellers. Only products in stock are recommended,
 and never one the contact already has in the cart, wishlist, recently viewed or bought.
+
+Orders are read off the order ledger (audience.models.Order, audience/orders.py), not the raw
+events, so what a customer bought long ago is still never recommended to them after retention
+removed the events.
 
 Batched: `recommend()` takes every contact of a send batch and answers with four queries
 whatever their number, and it reads the recent orders once per call.
@@ -25,10 +29,9 @@ from typing import Any
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
-from audience.models import Contact, Event, Product
+from audience.models import Contact, Order, Product
 from tenants.models import Tenant
 
-ORDER_COMPLETED = "Order Completed"
 RECENT_ORDERS = 500  # the tenant's latest orders that co-occurrence and best sellers count
 ORDERS_PER_CONTACT = 20  # on average, read to know what the contacts already bought
 TOGETHER_PER_SKU = 10  # co-occurring skus kept for each sku
@@ -57,7 +60,7 @@ def _order_skus(products: Any) -> list[str]:
 
 def _recent_orders(tenant: Tenant) -> list[list[str]]:
     products = (
-        Event.objects.filter(tenant=tenant, name=ORDER_COMPLETED)
+        Order.objects.filter(tenant=tenant)
         .order_by("-occurred_at")
         .values_list("properties__products", flat=True)[:RECENT_ORDERS]
     )
@@ -66,7 +69,7 @@ def _recent_orders(tenant: Tenant) -> list[list[str]]:
 
 def _bought(tenant: Tenant, contact_ids: Sequence[int]) -> dict[int, set[str]]:
     rows = (
-        Event.objects.filter(tenant=tenant, name=ORDER_COMPLETED, contact_id__in=contact_ids)
+        Order.objects.filter(tenant=tenant, contact_id__in=contact_ids)
         .order_by("-occurred_at")
         .values_list("contact_id", "properties__products")[: ORDERS_PER_CONTACT * len(contact_ids)]
     )

@@ -16,7 +16,8 @@ from django.utils.timezone import now
 
 from audience.bulk import EventRow, events_insert, message_ids_stored
 from audience.identity import MAX_RECENTLY_VIEWED, IdentityResolver
-from audience.models import MAX_QUANTITY, Contact, Event, Identity, LifecycleStage
+from audience.models import MAX_QUANTITY, Contact, Event, EventKey, Identity, LifecycleStage
+from audience.orders import orders_record
 from audience.segment_spec import GROUP_PREFIX, Call
 from audience.selectors import contact_find
 from audience.signals import RecordedEvent, contacts_changed, events_recorded
@@ -184,6 +185,7 @@ def _events_store(tenant: Tenant, rows: Sequence[EventRow]) -> list[int]:
     """Insert events and announce them after commit: the one place where both happen, for
     ingestion and `events_record` alike. Must run inside `transaction.atomic()`."""
     ids = events_insert(rows)
+    orders_record(rows)  # the order ledger, kept when retention removes the events
     if ids:
         transaction.on_commit(
             partial(
@@ -486,10 +488,21 @@ def contact_apply_fields(*, contact: Contact, fields: dict[str, Any], source: st
 
 @transaction.atomic
 def contact_erase(*, tenant: Tenant, contact: Contact) -> dict[str, int]:
-    """GDPR erasure: the contact, its identities and events — and, through cascades, everything
-    later capabilities hang on it (messages, memberships). Returns what was deleted, by model."""
+    """GDPR erasure: the contact, its identities, events, their dedupe keys and its orders —
+    and, through cascades, everything later capabilities hang on it (messages, memberships).
+    Returns what was deleted, by model."""
+    events = Event.objects.filter(tenant=tenant, contact_id=contact.pk)
+    # A key has no contact column: find the contact's by its events' message ids, before the
+    # events go. A message id is personal data too, and without its key a client could not
+    # send it again after the erasure.
+    keys, _ = EventKey.objects.filter(
+        tenant=tenant, message_id__in=events.values("message_id")
+    ).delete()
     _, per_model = Contact.objects.filter(tenant=tenant, pk=contact.pk).delete()
-    return {label.split(".")[-1].lower(): count for label, count in per_model.items()}
+    deleted = {label.split(".")[-1].lower(): count for label, count in per_model.items()}
+    if keys:
+        deleted["eventkey"] = keys
+    return deleted
 
 
 def demo_shop_seed(*, tenant: Tenant) -> int:

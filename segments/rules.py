@@ -28,7 +28,6 @@ __all__ = ["KINDS", "RuleError", "describe", "display_path", "references", "vali
 
 MAX_DEPTH = 5
 MAX_CONDITIONS = 50
-ORDER_EVENT = "Order Completed"
 
 # Contact fields a rule may test, with their kind of value.
 CONTACT_FIELDS: dict[str, str] = {

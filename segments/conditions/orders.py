@@ -1,4 +1,4 @@
-"""metric and rfm: tests on a contact's "Order Completed" events.
+"""metric and rfm: tests on a contact's orders.
 
     {"type": "metric", "metric": "orders_count" | "total_spent" | "average_order_value"
                                  | "last_order_date",
@@ -7,20 +7,24 @@
      "value": …, "window": {"last_days": 365} (optional)}
     {"type": "rfm", "recency": [4, 5], "frequency": [1, 2, 3, 4, 5], "monetary": [5]}
 
-An order's value is the first of its total / revenue / value properties that is a number.
-RFM quintiles (1-5, 5 = best: the most recent last order, the most orders, the most spent) rank
-every customer of the tenant; any of the three may be left out, not all; contacts without
-orders are in no quintile.
+Both read the order ledger (audience.models.Order: one row per "Order Completed" event,
+written with it and kept when retention removes the raw events), so a customer's order history
+counts in full whatever the tenant's retention. An order's value is the first of its total /
+revenue / value properties that is a number (audience/orders.py); an order without one counts
+as 0. RFM quintiles (1-5, 5 = best: the most recent last order, the most orders, the most
+spent) rank every customer of the tenant; any of the three may be left out, not all; contacts
+without orders are in no quintile.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import Avg, Count, F, Max, Q, Sum, Window
-from django.db.models.functions import Ntile
+from django.db.models import Avg, Count, DecimalField, F, Max, Q, Sum, Value, Window
+from django.db.models.functions import Coalesce, Ntile
 
-from audience.models import Contact, Event
+from audience.models import Contact, Order
 from segments import rules
 from segments.conditions import builder, python, sql
 from segments.registry import ConditionKind, Context, FormFields, register, require
@@ -38,6 +42,11 @@ RFM_HELP = {
     "monetary": "5 = spends the most",
 }
 QUINTILES = ("1", "2", "3", "4", "5")
+
+
+def order_value() -> Coalesce:
+    """An order's value, 0 when it has none (so it counts in sums and averages as before)."""
+    return Coalesce(F("value"), Value(Decimal(0)), output_field=DecimalField())
 
 
 def metric_operators(metric: str) -> list[str]:
@@ -116,13 +125,13 @@ class Metric(ConditionKind):
         return f"{text}{rules.window_words(node['window'])}"
 
     def q(self, node: dict[str, Any], ctx: Context) -> Q:
-        orders = sql.events(ctx, rules.ORDER_EVENT, node["window"])
+        orders = sql.orders(ctx, node["window"])
         metric, operator, value = node["metric"], node["operator"], node["value"]
         if metric == "last_order_date":
             return sql.grouped(ctx, orders, Max("occurred_at"), operator, value)
         if metric == "average_order_value":  # undefined without orders: never matches then
-            return sql.grouped(ctx, orders, Avg(sql.order_value()), operator, value)
-        aggregate = Count("id") if metric == "orders_count" else Sum(sql.order_value())
+            return sql.grouped(ctx, orders, Avg(order_value()), operator, value)
+        aggregate = Count("id") if metric == "orders_count" else Sum(order_value())
         matched = sql.grouped(ctx, orders, aggregate, operator, value)
         if python.NUMBER_TESTS[operator](0.0, float(value)):
             # Contacts without orders have 0 orders and spent 0.
@@ -130,7 +139,7 @@ class Metric(ConditionKind):
         return matched
 
     def evaluate(self, node: dict[str, Any], contact: Contact, ctx: Context) -> bool:
-        orders = sql.of_contact(sql.events(ctx, rules.ORDER_EVENT, node["window"]), contact.pk)
+        orders = sql.of_contact(sql.orders(ctx, node["window"]), contact.pk)
         metric, operator, value = node["metric"], node["operator"], node["value"]
         if metric == "last_order_date":
             last = orders.aggregate(last=Max("occurred_at"))["last"]
@@ -139,8 +148,8 @@ class Metric(ConditionKind):
         # fractions round alike.
         aggregate = {
             "orders_count": Count("id"),
-            "total_spent": Sum(sql.order_value()),
-            "average_order_value": Avg(sql.order_value()),
+            "total_spent": Sum(order_value()),
+            "average_order_value": Avg(order_value()),
         }[metric]
         measured = orders.aggregate(measured=aggregate)["measured"]
         if measured is None:  # no orders: 0 spent, but no average
@@ -197,8 +206,8 @@ def _quintiles(values: list[int]) -> str:
 
 @register
 class RFM(ConditionKind):
-    """Recency / frequency / monetary quintiles over the tenant's customers' "Order Completed"
-    events (ranked with NTILE(5)); 5 is the best fifth."""
+    """Recency / frequency / monetary quintiles over the tenant's customers' orders (ranked
+    with NTILE(5)); 5 is the best fifth."""
 
     name = "rfm"
     label = "RFM group"
@@ -260,13 +269,11 @@ class RFM(ConditionKind):
         quintile would depend on which batch it was refreshed with. Ties are split by contact
         id (NTILE's way), so equal customers may straddle a boundary, but always the same way;
         and with fewer than five customers only the lower quintiles have anyone in them."""
-        orders = Event.objects.filter(tenant=ctx.tenant, name=rules.ORDER_EVENT)
+        orders = Order.objects.filter(tenant=ctx.tenant)
         ranked = (
             orders.order_by()
             .values("contact_id")
-            .annotate(
-                last_order=Max("occurred_at"), orders=Count("id"), spent=Sum(sql.order_value())
-            )
+            .annotate(last_order=Max("occurred_at"), orders=Count("id"), spent=Sum(order_value()))
         )
         measures = {"recency": "last_order", "frequency": "orders", "monetary": "spent"}
         ranked = ranked.annotate(

@@ -1,6 +1,6 @@
 """SQL building blocks the condition kinds compile with: typed JSON keys, date tests in the
-tenant's zone, the events of a condition (narrowed to the context's scope) and per-contact
-aggregates over them."""
+tenant's zone, the events or orders of a condition (narrowed to the context's scope and its
+window) and per-contact aggregates over them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import (
     BooleanField,
     F,
+    Model,
     Q,
     QuerySet,
     TextField,
@@ -19,12 +20,11 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Lower
 from django.db.models.lookups import Lookup
 
-from audience.models import Event
+from audience.models import Event, Order
 from core.expressions import JSONNumber
 from segments.registry import Context
 
 NUMBER_LOOKUPS = {"gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte", "equals": "exact"}
-ORDER_VALUE_KEYS = ("total", "revenue", "value")
 
 
 class JSONBoolean(JSONNumber):
@@ -48,11 +48,6 @@ class JSONBoolean(JSONNumber):
         )
 
 
-def order_value() -> Coalesce:
-    """An order's value: the first of its total / revenue / value properties that is a number."""
-    return Coalesce(*(JSONNumber("properties", key) for key in ORDER_VALUE_KEYS), Value(0.0))
-
-
 def date_q(ctx: Context, expression: str, operator: str, value: Any) -> Q:
     """Date tests on a datetime column (or aggregate alias); days count in the tenant's zone."""
     if operator == "within_last_days":
@@ -73,7 +68,19 @@ def date_q(ctx: Context, expression: str, operator: str, value: Any) -> Q:
 
 def events(ctx: Context, name: str, window: dict[str, Any] | None) -> QuerySet[Event]:
     """The tenant's events called `name` within `window` (and of the scope's contacts)."""
-    found = Event.objects.filter(tenant=ctx.tenant, name=name)
+    return in_window(ctx, Event.objects.filter(tenant=ctx.tenant, name=name), window)
+
+
+def orders(ctx: Context, window: dict[str, Any] | None) -> QuerySet[Order]:
+    """The tenant's orders within `window` (and of the scope's contacts): the order ledger,
+    which outlives the raw "Order Completed" events (audience/orders.py)."""
+    return in_window(ctx, Order.objects.filter(tenant=ctx.tenant), window)
+
+
+def in_window[M: Model](
+    ctx: Context, found: QuerySet[M], window: dict[str, Any] | None
+) -> QuerySet[M]:
+    """`found` (rows with a contact and an `occurred_at`) narrowed to the scope and `window`."""
     if ctx.scope is not None:
         found = found.filter(contact_id__in=ctx.scope)
     if window:
@@ -122,9 +129,9 @@ def json_q(column: str, key: str, operator: str, value: Any) -> Q:
     raise AssertionError(operator)
 
 
-def grouped(ctx: Context, found: QuerySet[Event], aggregate: Any, operator: str, value: Any) -> Q:
-    """Contacts whose aggregate over `found` passes the test (contacts without events are not
-    in the subquery: the callers decide what they mean)."""
+def grouped(ctx: Context, found: QuerySet[Any], aggregate: Any, operator: str, value: Any) -> Q:
+    """Contacts whose aggregate over `found` (events or orders) passes the test (contacts
+    without any are not in the subquery: the callers decide what they mean)."""
     per_contact = found.order_by().values("contact_id").annotate(metric=aggregate)
     if operator in NUMBER_LOOKUPS:
         per_contact = per_contact.filter(**{f"metric__{NUMBER_LOOKUPS[operator]}": value})
@@ -133,9 +140,9 @@ def grouped(ctx: Context, found: QuerySet[Event], aggregate: Any, operator: str,
     return Q(pk__in=per_contact.values("contact_id"))
 
 
-def of_contact(found: QuerySet[Event], contact_pk: int) -> QuerySet[Event]:
-    """`found` narrowed to one contact (evaluation reads that contact's events alone, through
-    the (tenant, contact, occurred_at) index)."""
+def of_contact[M: Model](found: QuerySet[M], contact_pk: int) -> QuerySet[M]:
+    """`found` narrowed to one contact (evaluation reads that contact's events or orders alone,
+    through their (tenant, contact, occurred_at) index)."""
     return found.filter(contact_id=contact_pk)
 
 
