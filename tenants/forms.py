@@ -4,7 +4,14 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 
-from tenants.models import ApiKeyKind, Role, Tenant, validate_tenant_slug
+from tenants.models import (
+    RETENTION_MONTHS_MAX,
+    RETENTION_MONTHS_MIN,
+    ApiKeyKind,
+    Role,
+    Tenant,
+    validate_tenant_slug,
+)
 from tenants.selectors import timezone_choices
 
 
@@ -59,6 +66,41 @@ class TenantSettingsForm(forms.ModelForm):
     class Meta:
         model = Tenant
         fields = ["name", "timezone"]
+
+
+class RetentionForm(forms.Form):
+    """How many months of raw events the team keeps (empty: the product's default). A setting
+    that removes stored events the current one keeps needs `confirm` ticked: the nightly run
+    deletes them for good."""
+
+    event_retention_months = forms.IntegerField(
+        label="Keep raw events for (months)",
+        required=False,
+        min_value=RETENTION_MONTHS_MIN,
+        max_value=RETENTION_MONTHS_MAX,
+        error_messages={
+            "invalid": f"Enter a whole number of months, {RETENTION_MONTHS_MIN} to"
+            f" {RETENTION_MONTHS_MAX}.",
+            "min_value": f"Keep events for at least {RETENTION_MONTHS_MIN} month.",
+            "max_value": f"Keep events for at most {RETENTION_MONTHS_MAX} months (ten years).",
+        },
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "step": 1}),
+    )
+    confirm = forms.BooleanField(
+        label="Yes, remove these events for good", required=False, widget=forms.CheckboxInput
+    )
+
+    def months(self) -> int | None:
+        value = self.cleaned_data.get("event_retention_months")
+        return int(value) if value is not None else None
+
+    def require_confirmation(self, removes: int) -> bool:
+        """After is_valid(): when the new setting removes `removes` (> 0) stored events that
+        the current one keeps, the box must be ticked; else a field error. True: fine."""
+        if removes and not self.cleaned_data.get("confirm"):
+            self.add_error("confirm", "Tick the box: these events cannot be brought back.")
+            return False
+        return True
 
 
 class MemberAddForm(forms.Form):

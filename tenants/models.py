@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_slug
+from django.core.validators import MaxValueValidator, MinValueValidator, validate_slug
 from django.db import models
 from django.utils.timezone import now
 
@@ -29,6 +29,11 @@ def validate_tenant_slug(value: str) -> None:
 @cache
 def known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())  # reads the tz database from disk
+
+
+# A team keeps raw events at least one month and at most ten years (audience/retention.py).
+RETENTION_MONTHS_MIN = 1
+RETENTION_MONTHS_MAX = 120
 
 
 def validate_timezone(value: str) -> None:
@@ -57,10 +62,35 @@ class Tenant(models.Model):
         validators=[validate_timezone],
         help_text="Used when a contact has no time zone of their own.",
     )
+    # Raw events older than this many months before the current one are removed each night
+    # (audience/retention.py); empty: settings.WAYFARER_EVENT_RETENTION_MONTHS.
+    event_retention_months = models.PositiveSmallIntegerField(
+        "Keep raw events for (months)",
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(
+                RETENTION_MONTHS_MIN, "Keep events for at least %(limit_value)s month."
+            ),
+            MaxValueValidator(
+                RETENTION_MONTHS_MAX, "Keep events for at most %(limit_value)s months."
+            ),
+        ],
+    )
     created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    event_retention_months__gte=RETENTION_MONTHS_MIN,
+                    event_retention_months__lte=RETENTION_MONTHS_MAX,
+                )
+                | models.Q(event_retention_months__isnull=True),
+                name="tenant_event_retention_months_range",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
