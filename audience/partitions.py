@@ -23,6 +23,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 from django.db.backends.utils import CursorWrapper
@@ -75,7 +76,7 @@ def _postgresql() -> bool:
 
 def partitions_list() -> list[Partition]:
     """The monthly partitions, oldest first (not the default one); [] on SQLite."""
-    if not _postgresql():
+    if not _postgresql() or not _partitioned():
         return []
     with connection.cursor() as cursor:
         cursor.execute(
@@ -101,8 +102,9 @@ def partitions_ensure(*, now: datetime | None = None, ahead: int = AHEAD) -> lis
     after the current one, moving rows out of the default partition into each new month's.
     Returns the names made. Safe to run at any time and twice at once (each month is one
     transaction; a month whose locks are not granted within LOCK_TIMEOUT waits for the next
-    run). PostgreSQL only; a no-op on SQLite."""
-    if not _postgresql():
+    run). Partitions lacking the table's row-level security get it. PostgreSQL only; a no-op
+    on SQLite."""
+    if not _postgresql() or not _partitioned():
         return []
     current = month_start(now or _now())
     floor, last = month_add(current, -MONTHS_KEPT), month_add(current, ahead)
@@ -124,6 +126,7 @@ def partitions_ensure(*, now: datetime | None = None, ahead: int = AHEAD) -> lis
             if start not in existing and _partition_make(start):
                 made.append(partition_name(start))
             start = month_add(start, 1)
+        partitions_secure()
     return made
 
 
@@ -176,31 +179,70 @@ def _columns(cursor: CursorWrapper) -> str:
     return ", ".join(f'"{name}"' for (name,) in cursor.fetchall())
 
 
-def _security_copy(cursor: CursorWrapper, table: str) -> None:
-    """Give `table` the events table's row-level security (enabled, forced, its policies): a
-    query naming a partition directly is held to the same rule as one through the parent."""
-    execute = cursor.execute
-    execute(
+def _security(cursor: CursorWrapper, table: str) -> tuple[bool, bool, dict[str, tuple[str, str]]]:
+    """`table`'s row-level security: enabled, forced, {policy: (using, with check)}."""
+    cursor.execute(
         "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = %s::regclass",
-        [EVENTS],
+        [table],
     )
     enabled, forced = cursor.fetchone()
-    execute(
+    cursor.execute(
         "SELECT polname, pg_get_expr(polqual, polrelid), pg_get_expr(polwithcheck, polrelid)"
-        " FROM pg_policy WHERE polrelid = %s::regclass ORDER BY polname",
-        [EVENTS],
+        " FROM pg_policy WHERE polrelid = %s::regclass",
+        [table],
     )
-    policies = cursor.fetchall()
-    if enabled:
-        execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-    if forced:
-        execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-    for policy, using, check in policies:
-        execute(
-            f'CREATE POLICY "{policy}" ON {table}'
-            + (f" USING ({using})" if using else "")
-            + (f" WITH CHECK ({check})" if check else "")
+    return enabled, forced, {name: (using, check) for name, using, check in cursor.fetchall()}
+
+
+def _security_copy(cursor: CursorWrapper, table: str) -> bool:
+    """Give `table` the events table's row-level security (enabled, forced, the same policies),
+    so a query naming a partition directly is held to the rule a query through the table is.
+    Returns whether anything changed."""
+    enabled, forced, policies = _security(cursor, EVENTS)
+    has_enabled, has_forced, has = _security(cursor, table)
+    statements = []
+    if enabled and not has_enabled:
+        statements.append(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    if forced and not has_forced:
+        statements.append(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    statements += [f'DROP POLICY "{name}" ON {table}' for name in sorted(set(has) - set(policies))]
+    for name, (using, check) in sorted(policies.items()):
+        if name not in has:
+            statements.append(
+                f'CREATE POLICY "{name}" ON {table}'
+                + (f" USING ({using})" if using else "")
+                + (f" WITH CHECK ({check})" if check else "")
+            )
+    for statement in statements:
+        cursor.execute(statement)
+    return bool(statements)
+
+
+def _partitioned() -> bool:
+    """Whether the events table is partitioned (it is not before migration 0012)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", [EVENTS])
+        row = cursor.fetchone()
+    return row is not None and row[0] == "p"
+
+
+def partitions_secure() -> list[str]:
+    """Give every partition the events table's row-level security where it lacks it (the
+    policies come after `migrate` from tenants/rls.py, to the table, and a partition made before
+    them has none). Returns the partitions changed."""
+    if not _postgresql() or not _partitioned():
+        return []
+    changed = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = %s::regclass ORDER BY c.relname",
+            [EVENTS],
         )
+        for (name,) in cursor.fetchall():
+            if _security_copy(cursor, name):
+                changed.append(name)
+    return changed
 
 
 def partition_drop(name: str) -> None:
@@ -232,3 +274,10 @@ def partition_drop(name: str) -> None:
             return
         cursor.execute(f"ALTER TABLE {EVENTS} DETACH PARTITION {name}")
         cursor.execute(f"DROP TABLE {name}")
+
+
+def partitions_after_migrate(**kwargs: Any) -> None:
+    """post_migrate (after tenants/rls.py's policies, whose app comes first): a new database has
+    its partitions' row security, and months missed while it was down, without waiting for
+    the hourly beat task."""
+    partitions_ensure()
