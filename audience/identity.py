@@ -23,7 +23,7 @@ from django.db import connection
 from django.db.models import Case, Value, When
 
 from audience.bulk import contacts_update, identities_load_locked
-from audience.models import Contact, Event, Identity
+from audience.models import Contact, Event, Identity, Order
 from audience.segment_spec import Call
 from audience.signals import contacts_merged
 from tenants.models import Tenant
@@ -239,6 +239,7 @@ class IdentityResolver:
         merged = {pk: target for target, pks in sources_by_target.items() for pk in pks}
         _point_at_targets(Event, tenant_id=self.tenant.pk, merged=merged)
         _point_at_targets(Identity, tenant_id=self.tenant.pk, merged=merged)
+        _point_at_targets(Order, tenant_id=self.tenant.pk, merged=merged)
         # Apps above move what they hang on a contact before it goes (still inside this
         # transaction), so a merge never cascades their rows away.
         contacts_merged.send(sender=None, tenant=self.tenant, merged=merged)
@@ -247,7 +248,7 @@ class IdentityResolver:
 
 
 def _point_at_targets(
-    model: type[Event] | type[Identity], *, tenant_id: int, merged: dict[int, int]
+    model: type[Event] | type[Identity] | type[Order], *, tenant_id: int, merged: dict[int, int]
 ) -> None:
     """Move the tenant's `model` rows of each merged contact (pk → target pk) to its target, in
     one statement however many contacts a batch merged."""

@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from celery import Celery, signals
+from celery.schedules import crontab
 from kombu import Exchange, Queue
 from kombu.transport import TRANSPORT_ALIASES
 
@@ -68,6 +69,18 @@ app.conf.beat_schedule = {
     # The campaigns' clock: start due campaigns, release due recipients, decide due winners,
     # finish occurrences (a recurring campaign's slots come from its own PeriodicTask row).
     "campaigns.tick": {"task": "campaigns.tasks.campaigns_tick", "schedule": 10.0},
+    # Monthly event partitions exist ahead of the clock (PostgreSQL; audience/partitions.py), and
+    # rows that landed in the catch-all partition move to their month's.
+    "audience.partitions-maintain": {
+        "task": "audience.tasks.partitions_maintain",
+        "schedule": 3600.0,
+    },
+    # Raw events older than each team's retention go (audience/retention.py): whole monthly
+    # partitions where no team still keeps them, else in batches. Rollups are built first.
+    "audience.retention-apply": {
+        "task": "audience.tasks.retention_apply",
+        "schedule": crontab(hour=3, minute=17),
+    },
 }
 
 app.autodiscover_tasks()

@@ -287,6 +287,12 @@ MESSAGING_PUSH_CONNECTIONS = env.int("MESSAGING_PUSH_CONNECTIONS", default=8)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Wayfarer <wayfarer@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# --- Event retention ------------------------------------------------------------------------
+# How many months of raw events a team keeps when it has not chosen (audience/retention.py): the
+# current month and this many before it. Order history, contact profiles and rollups are kept
+# beyond it.
+WAYFARER_EVENT_RETENTION_MONTHS = env.int("WAYFARER_EVENT_RETENTION_MONTHS", default=25)
+
 # --- Outbound requests ------------------------------------------------------------------------
 # URLs requested on a tenant's or visitor's behalf (push endpoints) go only to public https
 # addresses (core/outbound.py). true lets tests and local development reach receivers on

@@ -24,3 +24,13 @@ SETUP_STEPS: list[SetupStep] = []
 def setup_step_register(step: SetupStep) -> None:
     if step not in SETUP_STEPS:  # ready() may run twice (tests, management commands)
         SETUP_STEPS.append(step)
+
+
+# The settings page's "Data retention" preview: audience registers
+# audience.retention.retention_preview(tenant, months, *, now=None) here.
+RETENTION_PREVIEWS: list[Callable[..., object]] = []
+
+
+def retention_preview_register(preview: Callable[..., object]) -> None:
+    if preview not in RETENTION_PREVIEWS:  # ready() may run twice
+        RETENTION_PREVIEWS.append(preview)

@@ -27,7 +27,7 @@ from tenants.models import (
 from tenants.selectors import api_key_forget
 from tenants.signals import tenant_created
 
-EDITABLE_TENANT_FIELDS = ("name", "timezone")
+EDITABLE_TENANT_FIELDS = ("name", "timezone", "event_retention_months")
 
 
 def suggest_slug(name: str) -> str:
@@ -100,7 +100,7 @@ def user_sign_up(
 
 
 @transaction.atomic
-def tenant_update(*, tenant: Tenant, actor: User, **fields: str) -> Tenant:
+def tenant_update(*, tenant: Tenant, actor: User, **fields: object) -> Tenant:
     unknown = set(fields) - set(EDITABLE_TENANT_FIELDS)
     if unknown:
         raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from audience.models import Contact, Event
+from audience.services import Fact, events_record
 from segments import presets, rules, services
 from segments.compiler import segment_contacts
 from segments.rules import RuleError
@@ -40,13 +41,19 @@ MONETARY = {"C": 1, "G": 1, "I": 2, "E": 2, "J": 3, "D": 3, "H": 4, "B": 4, "A":
 
 
 def order(tenant: Any, contact: Contact, n: int, when: datetime, properties: dict) -> None:
-    Event.objects.create(
+    # Recorded as ingestion records it: the order metrics read the order ledger it keeps.
+    events_record(
         tenant=tenant,
-        contact=contact,
-        name="Order Completed",
-        properties=properties,
-        occurred_at=when,
-        message_id=f"{contact.user_id}-{n}",
+        facts=[
+            Fact(
+                contact.pk,
+                "Order Completed",
+                key=f"{contact.user_id}-{n}",
+                source="test",
+                properties=properties,
+                occurred_at=when,
+            )
+        ],
     )
 
 
