@@ -260,7 +260,11 @@ class OccurrenceFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Recipient]) -> QuerySet:
         value = self.value()
-        return queryset.filter(occurrence_id=int(value)) if value and value.isdigit() else queryset
+        if not (value and value.isdigit()):
+            return queryset
+        # With its tenant: the recipients' only index on the occurrence starts with it.
+        tenant_id = Occurrence.objects.filter(pk=int(value)).values_list("tenant_id", flat=True)
+        return queryset.filter(tenant_id=tenant_id.first(), occurrence_id=int(value))
 
 
 @admin.register(Recipient)

@@ -275,7 +275,11 @@ def _freeze(
 
 def _group_counts(occurrence: Occurrence, lo: int, hi: int) -> dict[str, int]:
     rows = Recipient.objects.filter(
-        occurrence=occurrence, contact_id__gt=lo, contact_id__lte=hi, holdout=False
+        tenant_id=occurrence.tenant_id,
+        occurrence=occurrence,
+        contact_id__gt=lo,
+        contact_id__lte=hi,
+        holdout=False,
     )
     waiting = rows.filter(variant__isnull=True).count()
     return {"waiting": waiting, "test": rows.count() - waiting}
@@ -296,7 +300,9 @@ def _sto_apply(*, campaign: Campaign, occurrence: Occurrence) -> None:
     last = 0
     while True:
         rows = list(
-            Recipient.objects.filter(occurrence=occurrence, holdout=False, pk__gt=last)
+            Recipient.objects.filter(
+                tenant_id=occurrence.tenant_id, occurrence=occurrence, holdout=False, pk__gt=last
+            )
             .order_by("pk")
             .values_list("pk", "contact_id", "due_at", "variant_id")[:5000]
         )
@@ -385,7 +391,9 @@ def occurrence_start(
         _freeze(campaign=campaign, occurrence=occurrence, at=at, decide_now=decide_now)
         if campaign.send_time_optimized:
             _sto_apply(campaign=campaign, occurrence=occurrence)
-        counts = Recipient.objects.filter(occurrence=occurrence).aggregate(
+        counts = Recipient.objects.filter(
+            tenant_id=occurrence.tenant_id, occurrence=occurrence
+        ).aggregate(
             total=Count("pk"),
             holdout=Count("pk", filter=Q(holdout=True)),
             released=Count("pk", filter=Q(released=True)),
@@ -514,6 +522,7 @@ def recipients_release(
         _commit_async()
         rows = list(
             Recipient.objects.filter(
+                tenant_id=occurrence.tenant_id,
                 occurrence_id=occurrence.pk,
                 released=False,
                 holdout=False,
@@ -630,7 +639,9 @@ def occurrence_finish_if_done(*, occurrence: Occurrence, at: datetime | None = N
         occurrence = Occurrence.objects.select_for_update().get(pk=occurrence.pk)
         if occurrence.state != Occurrence.State.SENDING or campaign.state != Campaign.State.SENDING:
             return False
-        left = Recipient.objects.filter(occurrence=occurrence, released=False, holdout=False)
+        left = Recipient.objects.filter(
+            tenant_id=occurrence.tenant_id, occurrence=occurrence, released=False, holdout=False
+        )
         if left.exists() or _in_outbox(campaign):
             return False
         occurrence.state, occurrence.finished_at = Occurrence.State.SENT, at
@@ -707,7 +718,11 @@ def occurrence_winner_decide(
         if winner is None:
             winner = variants[min(variants)]
         Recipient.objects.filter(
-            occurrence=occurrence, holdout=False, variant__isnull=True, released=False
+            tenant_id=occurrence.tenant_id,
+            occurrence=occurrence,
+            holdout=False,
+            variant__isnull=True,
+            released=False,
         ).update(variant=winner)
         occurrence.winner, occurrence.state = winner, Occurrence.State.SENDING
         occurrence.save(update_fields=["winner", "state"])

@@ -10,6 +10,11 @@ outbox rows (messaging's Delivery, idempotency key `campaign:<occurrence>:<conta
 chunks, as fast as the throttle allows, and only while the campaign is sending: pausing stops
 the release, resuming carries on from the first recipient not yet released, so no one is sent
 twice or skipped.
+
+References between these tables (and to segments, templates and contacts) have no constraint of
+Django's: tenants/keys.py gives each a composite (tenant_id, …) foreign key instead (but a
+recipient's, which have none at all), and every unique constraint holds the tenant, so the schema
+can be distributed by tenant.
 """
 
 from __future__ import annotations
@@ -68,7 +73,9 @@ class Campaign(models.Model):
     cron_day_of_month = models.CharField(max_length=64, blank=True)
     cron_month_of_year = models.CharField(max_length=64, blank=True)
     recurring_until = models.DateTimeField(null=True, blank=True)
-    periodic_task = models.OneToOneField(
+    # One campaign per task (a unique constraint with the tenant, as every unique key of a
+    # tenant's table has; a one-to-one field would be unique on the task alone).
+    periodic_task = models.ForeignKey(
         "django_celery_beat.PeriodicTask",
         null=True,
         blank=True,
@@ -128,6 +135,9 @@ class Campaign(models.Model):
                 name="campaign_tenant_name",
                 violation_error_message="A campaign with this name already exists.",
             ),
+            models.UniqueConstraint(
+                fields=["tenant", "periodic_task"], name="campaign_tenant_periodic_task"
+            ),
         ]
         indexes = [
             # The beat's pick-up: scheduled and sending campaigns of every tenant.
@@ -150,13 +160,19 @@ class CampaignSegment(models.Model):
     """A segment the campaign goes to (`exclude` False) or keeps away from (True)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="segments")
-    segment = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="+")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="segments", db_constraint=False
+    )
+    segment = models.ForeignKey(
+        Segment, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     exclude = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "segment"], name="campaign_segment_once"),
+            models.UniqueConstraint(
+                fields=["tenant", "campaign", "segment"], name="campaign_segment_tenant_once"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -168,9 +184,13 @@ class Variant(models.Model):
     has at least one (key "A")."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="variants", db_constraint=False
+    )
     key = models.CharField(max_length=1)  # "A", "B", "C"…
-    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="+")
+    template = models.ForeignKey(
+        Template, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     weight = models.PositiveSmallIntegerField(
         default=50, validators=[MinValueValidator(1), MaxValueValidator(100)]
     )
@@ -178,7 +198,9 @@ class Variant(models.Model):
     class Meta:
         ordering = ["key"]
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "key"], name="variant_campaign_key"),
+            models.UniqueConstraint(
+                fields=["tenant", "campaign", "key"], name="variant_tenant_campaign_key"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -197,7 +219,9 @@ class Occurrence(models.Model):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     public_id = models.UUIDField(default=uuid.uuid4, editable=False)
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="occurrences")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="occurrences", db_constraint=False
+    )
     key = models.CharField(max_length=40)
     state = models.CharField(max_length=10, choices=State.choices, default=State.SENDING)
     started_at = models.DateTimeField(default=now)
@@ -205,14 +229,21 @@ class Occurrence(models.Model):
     recipient_count = models.PositiveIntegerField(default=0)  # frozen, hold-out included
     holdout_count = models.PositiveIntegerField(default=0)
     winner = models.ForeignKey(
-        Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Variant,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     winner_due_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "key"], name="occurrence_campaign_key"),
+            models.UniqueConstraint(
+                fields=["tenant", "campaign", "key"], name="occurrence_tenant_campaign_key"
+            ),
             models.UniqueConstraint(
                 fields=["tenant", "public_id"], name="occurrence_tenant_public"
             ),
@@ -233,13 +264,15 @@ class Recipient(models.Model):
     itself — 9 s of every 100,000 recipients frozen (bench/campaign.py). Deletes still cascade
     through the ORM. The contact's too: a contact erased while its recipient row was being
     frozen can leave the row behind, so the release reads recipients joined to their contacts
-    (the outbox row's own constraint on the contact stays)."""
+    (the outbox row's own constraint on the contact stays). tenants/keys.py leaves all four
+    out of its composite constraints too (`UNCONSTRAINED`)."""
 
     tenant = models.ForeignKey(
         Tenant, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
-    # (No index of their own: the unique (occurrence, contact) serves the occurrence's lookups,
-    # and every index costs each of a million inserts and release updates.)
+    # (No index of their own: the unique (tenant, occurrence, contact) serves the occurrence's
+    # lookups, which name the tenant, and every index costs each of a million inserts and
+    # release updates.)
     occurrence = models.ForeignKey(
         Occurrence, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
@@ -270,7 +303,8 @@ class Recipient(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["occurrence", "contact"], name="recipient_occurrence_contact"
+                fields=["tenant", "occurrence", "contact"],
+                name="recipient_tenant_occurrence_contact",
             ),
         ]
         indexes = [

@@ -263,7 +263,9 @@ def _variants_problem(variants: Sequence[tuple[Template, int]], campaign: Campai
     if campaign.pk:
         keep = set(VARIANT_KEYS[: len(variants)])
         dropped = Variant.objects.filter(campaign=campaign).exclude(key__in=keep)
-        sent = Recipient.objects.filter(occurrence__campaign=campaign, variant__in=dropped)
+        sent = Recipient.objects.filter(
+            tenant_id=campaign.tenant_id, occurrence__campaign=campaign, variant__in=dropped
+        )
         if sent.exists():
             return "A variant that has been sent can't be removed (its results would go with it)."
     return ""
@@ -515,7 +517,12 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
         occurrence = _open_occurrence(campaign)
         if occurrence is not None and campaign.paused_at:
             pause = at - campaign.paused_at
-            waiting = Recipient.objects.filter(occurrence=occurrence, released=False, holdout=False)
+            waiting = Recipient.objects.filter(
+                tenant_id=occurrence.tenant_id,
+                occurrence=occurrence,
+                released=False,
+                holdout=False,
+            )
             testing = bool(
                 occurrence.state == Occurrence.State.TESTING and occurrence.winner_due_at
             )
@@ -578,7 +585,9 @@ def campaign_delete(*, campaign: Campaign) -> None:
         occurrences = list(
             Occurrence.objects.filter(campaign=campaign).values_list("pk", flat=True)
         )
-        Recipient.objects.filter(occurrence_id__in=occurrences)._raw_delete(db)
+        Recipient.objects.filter(
+            tenant_id=campaign.tenant_id, occurrence_id__in=occurrences
+        )._raw_delete(db)
         Occurrence.objects.filter(pk__in=occurrences)._raw_delete(db)
         Variant.objects.filter(campaign=campaign)._raw_delete(db)
         campaign.delete()

@@ -1,6 +1,10 @@
 """Journeys: a Journey has versions; a version is a graph of nodes joined by edges between named
 ports; an Enrollment is one contact travelling one version; Steps are its log.
 
+References between these tables (and to contacts) have no constraint of Django's: tenants/keys.py
+gives each a composite (tenant_id, …) foreign key instead, so one team's row can never point at
+another team's (and the schema can be distributed by tenant).
+
 A node's `key` is stable across versions (a copy of a version keeps its keys), so publishing a
 change can move people waiting at "the same" node to the new version. Edges refer to nodes by
 key, which makes copying a version a plain row copy.
@@ -71,7 +75,9 @@ class JourneyVersion(models.Model):
         ARCHIVED = "archived", "Archived"  # replaced; its enrollments may still be finishing
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
-    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="versions")
+    journey = models.ForeignKey(
+        Journey, on_delete=models.CASCADE, related_name="versions", db_constraint=False
+    )
     number = models.PositiveIntegerField()
     state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT)
     # Journey settings travel with the graph, so a change to them is published like one.
@@ -122,7 +128,9 @@ class JourneyVersion(models.Model):
 
 class Node(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
-    version = models.ForeignKey(JourneyVersion, on_delete=models.CASCADE, related_name="nodes")
+    version = models.ForeignKey(
+        JourneyVersion, on_delete=models.CASCADE, related_name="nodes", db_constraint=False
+    )
     key = models.CharField(max_length=40)  # stable across versions
     kind = models.CharField(max_length=40)  # journeys.node_kinds registry key
     label = models.CharField(max_length=120, blank=True)  # the marketer's own name for the step
@@ -147,7 +155,9 @@ class Edge(models.Model):
     """From a node's named port ("next", "yes", "no", "timeout", "a", …) to another node."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
-    version = models.ForeignKey(JourneyVersion, on_delete=models.CASCADE, related_name="edges")
+    version = models.ForeignKey(
+        JourneyVersion, on_delete=models.CASCADE, related_name="edges", db_constraint=False
+    )
     source = models.CharField(max_length=40)  # node key
     port = models.CharField(max_length=40)
     target = models.CharField(max_length=40)  # node key
@@ -183,9 +193,15 @@ class Enrollment(models.Model):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     public_id = models.UUIDField(default=uuid.uuid4, editable=False)
-    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="enrollments")
-    version = models.ForeignKey(JourneyVersion, on_delete=models.CASCADE, related_name="+")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    journey = models.ForeignKey(
+        Journey, on_delete=models.CASCADE, related_name="enrollments", db_constraint=False
+    )
+    version = models.ForeignKey(
+        JourneyVersion, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     node_key = models.CharField(max_length=40)
     # When it reached `node_key`: waits count from here, so running a wait again (after a
     # crash, or after a publish moved it onto a changed wait) computes the same or the new end.
@@ -259,8 +275,12 @@ class Step(models.Model):
         EXITED = "exited", "Exited"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
-    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="steps")
-    version = models.ForeignKey(JourneyVersion, on_delete=models.CASCADE, related_name="+")
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.CASCADE, related_name="steps", db_constraint=False
+    )
+    version = models.ForeignKey(
+        JourneyVersion, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     node_key = models.CharField(max_length=40)
     result = models.CharField(max_length=10, choices=Result.choices)
     port = models.CharField(max_length=40, blank=True)

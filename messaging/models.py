@@ -125,7 +125,11 @@ class Delivery(models.Model):
         Tenant, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
     public_id = models.UUIDField(default=uuid.uuid4, editable=False)
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    # Checked by the composite (tenant_id, contact_id) constraint of tenants/keys.py instead of
+    # Django's (which would need a unique index on the contact's id alone).
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     channel = models.CharField(max_length=8, choices=Channel.choices)
     category = models.CharField(max_length=16, choices=Category.choices, default=Category.MARKETING)
     template = models.ForeignKey(
@@ -197,7 +201,10 @@ class PushSubscription(models.Model):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     public_id = models.UUIDField(default=uuid.uuid4, editable=False)
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    # A composite (tenant_id, contact_id) constraint instead (tenants/keys.py).
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     endpoint = models.URLField(max_length=2000)
     p256dh = models.CharField(max_length=200)  # the browser's P-256 public key, base64url
     auth = models.CharField(max_length=100)  # the 16-byte auth secret, base64url

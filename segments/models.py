@@ -45,8 +45,13 @@ class SegmentMembership(models.Model):
     a team."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    # Both checked by composite (tenant_id, …) constraints (tenants/keys.py), not Django's.
+    segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, related_name="memberships", db_constraint=False
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     entered_at = models.DateTimeField(default=now)
 
     class Meta:
