@@ -194,6 +194,7 @@ def _pooled(settings_dict: dict[str, Any], bouncer: PgBouncer) -> dict[str, Any]
     # As config/settings.py makes it for DATABASE_POOLER=pgbouncer.
     options = {k: v for k, v in settings_dict.get("OPTIONS", {}).items() if k != "options"}
     options["prepare_threshold"] = None
+    options["application_name"] = "test"  # (PgBouncer's SHOW CLIENTS)
     return {
         **settings_dict,
         "HOST": "127.0.0.1",
