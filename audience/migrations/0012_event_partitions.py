@@ -13,7 +13,8 @@ the few statements it needs.
 
 The conversion copies every event (minutes for tens of millions): run it in a maintenance window.
 Backwards, the table becomes one plain table again (ids kept), and the unique constraint on
-(tenant, message_id) returns.
+(tenant, message_id) returns; the contact's single-column foreign keys return only where the
+tenant keys (tenants/keys.py) have not replaced them (ForeignKeyUnconstrained).
 
 SQLite: plain tables; the keys are filled from the events.
 """
@@ -248,6 +249,32 @@ def keys_fill(apps, schema_editor):
         )
 
 
+def _id_unique(schema_editor, table):
+    """Whether `table` has a unique index on its id column alone."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_index i JOIN pg_attribute a"
+            " ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+            " WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indnatts = 1"
+            " AND a.attname = 'id'",
+            [table],
+        )
+        return cursor.fetchone() is not None
+
+
+class ForeignKeyUnconstrained(migrations.AlterField):
+    """An AlterField to `db_constraint=False` whose reverse restores the single-column foreign
+    key only where it can: once tenants/keys.py made the contact's primary key (id, tenant_id),
+    no unique index on id alone is left to point at, and the composite key it installed,
+    (tenant_id, contact_id), is the one that holds the rows."""
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        postgresql = schema_editor.connection.vendor == "postgresql"
+        if postgresql and not _id_unique(schema_editor, "audience_contact"):
+            return
+        super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -370,7 +397,7 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.AlterField(
+        ForeignKeyUnconstrained(
             model_name="identity",
             name="contact",
             field=models.ForeignKey(
@@ -382,7 +409,7 @@ class Migration(migrations.Migration):
         ),
         migrations.RunPython(keys_fill, migrations.RunPython.noop),
         migrations.RemoveConstraint(model_name="event", name="event_tenant_message_id"),
-        migrations.AlterField(
+        ForeignKeyUnconstrained(
             model_name="event",
             name="contact",
             field=models.ForeignKey(
