@@ -111,6 +111,10 @@ class RetentionPreview:
     oldest: datetime | None  # the oldest event stored
     months_removed: int  # calendar months of stored events that go
 
+    @property
+    def last_month_removed(self) -> datetime:
+        return month_add(self.cutoff, -1)
+
 
 def retention_preview(
     tenant: Tenant, months: int, *, now: datetime | None = None

@@ -6,6 +6,9 @@ Tenant URLs take `tenant_slug`; TenantMiddleware has set `request.tenant` and
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -24,12 +27,13 @@ from tenants.forms import (
     ApiKeyCreateForm,
     MemberAddForm,
     MemberRoleForm,
+    RetentionForm,
     SignUpForm,
     TenantCreateForm,
     TenantSettingsForm,
 )
-from tenants.models import Role
-from tenants.registry import SETUP_STEPS
+from tenants.models import Role, Tenant
+from tenants.registry import RETENTION_PREVIEWS, SETUP_STEPS
 
 LAST_TENANT_SESSION_KEY = "wayfarer.last_tenant"
 SIGNUP_EMAIL_SESSION_KEY = "wayfarer.signup_email"
@@ -130,23 +134,98 @@ def dashboard(request: TenantRequest, tenant_slug: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def tenant_settings(request: TenantRequest, tenant_slug: str) -> HttpResponse:
+    """The team's name and zone, and its data retention (two forms, one page). Everyone sees
+    them; admins and owners change them. An htmx GET aimed at #retention-preview answers with
+    what the months typed would remove."""
     tenant = request.tenant
+    form = TenantSettingsForm(instance=tenant)
+    retention_form = RetentionForm(
+        initial={"event_retention_months": tenant.event_retention_months}
+    )
     if request.method == "POST":
         if not request.membership.can_manage:
             raise PermissionDenied("Changing team settings needs the admin role.")
-        form = TenantSettingsForm(request.POST, instance=tenant)
-        if form.is_valid():
-            try:
-                services.tenant_update(tenant=tenant, actor=request.user, **form.cleaned_data)
-            except ValidationError as exc:
-                add_service_errors(form, exc)
-            else:
-                messages.success(request, "Settings saved.")
-                return redirect("tenant_settings", tenant_slug=tenant.slug)
-        tenant.refresh_from_db()  # the invalid values must not leak into the page's header
-    else:
-        form = TenantSettingsForm(instance=tenant)
-    return render(request, "tenants/settings.html", {"form": form, "tab": "general"})
+        if request.POST.get("section") == "retention":
+            retention_form = RetentionForm(request.POST)
+            if _retention_save(request, retention_form):
+                return redirect(reverse("tenant_settings", args=[tenant.slug]) + "#retention")
+        else:
+            form = TenantSettingsForm(request.POST, instance=tenant)
+            if form.is_valid():
+                try:
+                    services.tenant_update(tenant=tenant, actor=request.user, **form.cleaned_data)
+                except ValidationError as exc:
+                    add_service_errors(form, exc)
+                else:
+                    messages.success(request, "Settings saved.")
+                    return redirect("tenant_settings", tenant_slug=tenant.slug)
+            tenant.refresh_from_db()  # the invalid values must not leak into the page's header
+    elif request.htmx and request.htmx.target == "retention-preview":
+        retention_form = RetentionForm(request.GET)
+        ctx = _retention_context(tenant, retention_form)
+        return render(request, "tenants/settings.html#retention_preview", ctx)
+    ctx = {"form": form, "tab": "general", **_retention_context(tenant, retention_form)}
+    return render(request, "tenants/settings.html", ctx)
+
+
+def _retention_preview(tenant: Tenant, months: int) -> Any:
+    """audience.retention.retention_preview, registered by audience (tenants/registry.py)."""
+    return RETENTION_PREVIEWS[0](tenant, months) if RETENTION_PREVIEWS else None
+
+
+def _retention_context(tenant: Tenant, retention_form: RetentionForm) -> dict[str, Any]:
+    """What the "Data retention" section shows: the setting and, for a bound form, what its
+    months would remove (the form's errors instead when they are not valid)."""
+    default = settings.WAYFARER_EVENT_RETENTION_MONTHS
+    current = tenant.event_retention_months or default
+    ctx: dict[str, Any] = {
+        "retention_form": retention_form,
+        "retention_default": default,
+        "retention_current": current,
+    }
+    # Bound: typed (a preview) or posted (a refused save, e.g. for want of the confirmation
+    # box: show what it would remove beside the box).
+    months_valid = retention_form.is_bound and "event_retention_months" not in retention_form.errors
+    if months_valid:
+        months = retention_form.months() or default
+        shown = _retention_preview(tenant, months)
+        ctx.update(
+            retention_preview=shown,
+            retention_months=months,
+            retention_removes=_removes_beyond_current(tenant, shown, months, current),
+        )
+    return ctx
+
+
+def _removes_beyond_current(tenant: Tenant, shown: Any, months: int, current: int) -> int:
+    """Stored events that `months` would remove and the current setting keeps."""
+    if shown is None or months >= current or not shown.events:
+        return 0
+    now_kept = _retention_preview(tenant, current)
+    return max(shown.events - now_kept.events, 0) if now_kept else shown.events
+
+
+def _retention_save(request: TenantRequest, retention_form: RetentionForm) -> bool:
+    tenant = request.tenant
+    if not retention_form.is_valid():
+        return False
+    months = retention_form.months()
+    default = settings.WAYFARER_EVENT_RETENTION_MONTHS
+    current = tenant.event_retention_months or default
+    shown = _retention_preview(tenant, months or default)
+    if not retention_form.require_confirmation(
+        _removes_beyond_current(tenant, shown, months or default, current)
+    ):
+        return False
+    try:
+        services.tenant_update(tenant=tenant, actor=request.user, event_retention_months=months)
+    except ValidationError as exc:
+        add_service_errors(retention_form, exc)
+        tenant.refresh_from_db()
+        return False
+    kept = f"{months} months" if months else f"the default, {default} months"
+    messages.success(request, f"Data retention saved: raw events are kept for {kept}.")
+    return True
 
 
 # --- Members ---------------------------------------------------------------------------------
