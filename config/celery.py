@@ -31,6 +31,10 @@ app.conf.task_queues = [
 ]
 app.conf.task_default_queue = "default"
 app.conf.task_routes = {
+    # Maintenance of the events table runs for minutes (a retention run deletes in batches): not
+    # on the ingest queue, whose worker must keep recording. Celery takes the first match.
+    "audience.tasks.retention_apply": {"queue": "default"},
+    "audience.tasks.partitions_maintain": {"queue": "default"},
     "audience.tasks.*": {"queue": "ingest"},
     "segments.tasks.*": {"queue": "engine"},
     "journeys.tasks.*": {"queue": "engine"},

@@ -19,7 +19,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from audience.models import Contact, Event
+from audience.models import Contact, Event, Order
 from segments import registry
 from segments.registry import Context
 from tenants.models import Tenant
@@ -166,10 +166,10 @@ def _leaf_rows(plan: dict[str, Any]) -> float:
 
 
 def _aggregate(subquery: QuerySet[Any]) -> bool:
-    """Whether a set is an aggregate over events (counts, sums, last dates per contact): the
-    sets a parallel join rebuilds at a real cost. A plain list of contact ids is cheap to
-    hash again, so sets without one keep the join."""
-    return subquery.model is Event and bool(subquery.query.group_by)
+    """Whether a set is an aggregate over events or orders (counts, sums, last dates per
+    contact): the sets a parallel join rebuilds at a real cost. A plain list of contact ids is
+    cheap to hash again, so sets without one keep the join."""
+    return subquery.model in (Event, Order) and bool(subquery.query.group_by)
 
 
 def _positive_subquery(q: Q) -> QuerySet[Any] | None:
