@@ -376,6 +376,22 @@ CONTACT_COLUMNS = [
 ]
 IDENTITY_COLUMNS = ["tenant_id", "contact_id", "kind", "value", "created_at"]
 TABLES = ["audience_event", "audience_contact", "audience_identity"]
+# Since issue 17 order metrics read the order ledger, which ingestion fills from "Order
+# Completed" events; the load fills it from the generated ones (as migration 0013 does).
+ORDERS = "audience_order"
+ORDERS_LEDGER = False  # whether this code has it (measure() finds out)
+
+
+def table_exists(conn: psycopg.Connection, table: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", [table]).fetchone()[0]
+
+
+def partitioned(conn: psycopg.Connection, table: str) -> bool:
+    """Whether `table` is PARTITION BY … (audience_event since issue 17)."""
+    found = conn.execute(
+        "SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass(%s)", [table]
+    ).fetchone()
+    return bool(found and found[0])
 
 
 def check_columns() -> None:
@@ -610,8 +626,12 @@ class LoadResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def secondary_indexes(conn: psycopg.Connection) -> list[tuple[str, str, str, bool]]:
-    """(table, name, definition, is a constraint) of every index but the primary keys."""
+def secondary_indexes(
+    conn: psycopg.Connection, tables: list[str]
+) -> list[tuple[str, str, str, bool]]:
+    """(table, name, definition, is a constraint) of every index but the primary keys. A
+    partitioned table's are its own (dropping one drops its partitions'; made again without
+    ONLY, it is built on every partition)."""
     rows = conn.execute(
         "SELECT t.relname, i.relname, pg_get_indexdef(i.oid), con.conname IS NOT NULL,"
         " pg_get_constraintdef(con.oid)"
@@ -620,15 +640,19 @@ def secondary_indexes(conn: psycopg.Connection) -> list[tuple[str, str, str, boo
         " LEFT JOIN pg_constraint con ON con.conindid = i.oid AND con.conrelid = t.oid"
         "  AND con.contype IN ('u', 'x')"
         " WHERE t.relname = ANY(%s) AND NOT x.indisprimary ORDER BY 1, 2",
-        [TABLES],
+        [tables],
     ).fetchall()
-    return [(t, n, cdef if is_con else idef, is_con) for t, n, idef, is_con, cdef in rows]
+    return [
+        (t, n, cdef if is_con else idef.replace(" ON ONLY ", " ON ", 1), is_con)
+        for t, n, idef, is_con, cdef in rows
+    ]
 
 
 def load(database: BenchDatabase, generator: Generator, tenants: list[TenantData]) -> LoadResult:
     """COPY everything in one transaction: the tables are truncated first, so COPY FREEZE
     writes the rows already frozen and visible (no second pass over 10M rows by VACUUM), and
-    the secondary indexes are dropped and built once at the end, as a bulk load does."""
+    the secondary indexes are dropped and built once at the end, as a bulk load does. A
+    partitioned table refuses FREEZE: its rows are made visible by the VACUUM afterwards."""
     result = LoadResult()
     order: list[tuple[TenantData, int]] = []
     for pk, (data, i) in enumerate(assign_ids(tenants), start=1):
@@ -638,8 +662,10 @@ def load(database: BenchDatabase, generator: Generator, tenants: list[TenantData
         # The generator keeps the foreign keys true by construction: skip their triggers.
         conn.execute("SET session_replication_role = replica")
         conn.execute("SET maintenance_work_mem = '1GB'")
-        conn.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
-        indexes = secondary_indexes(conn)
+        orders = table_exists(conn, ORDERS)
+        tables = TABLES + ([ORDERS] if orders else [])
+        conn.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+        indexes = secondary_indexes(conn, tables)
         for table, name, _, is_constraint in indexes:
             if is_constraint:
                 conn.execute(
@@ -658,13 +684,21 @@ def load(database: BenchDatabase, generator: Generator, tenants: list[TenantData
             for table, columns, step in steps:
                 log(f"COPY {table}")
                 began = time.perf_counter()
-                statement = sql.SQL("COPY {} ({}) FROM STDIN (FREEZE)").format(
-                    sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+                freeze = sql.SQL("") if partitioned(conn, table) else sql.SQL(" (FREEZE)")
+                statement = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+                    sql.Identifier(table),
+                    sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    freeze,
                 )
                 with cursor.copy(statement) as copy:
                     rows = step(copy.write)
                 result.rows[table] = rows
                 result.seconds[f"COPY {table}"] = time.perf_counter() - began
+        if orders:
+            log(f"INSERT {ORDERS} from the Order Completed events")
+            began = time.perf_counter()
+            result.rows[ORDERS] = orders_fill(conn)
+            result.seconds[f"INSERT {ORDERS}"] = time.perf_counter() - began
         log(f"building {len(indexes)} secondary indexes")
         began = time.perf_counter()
         for table, name, definition, is_constraint in indexes:
@@ -687,6 +721,39 @@ def load(database: BenchDatabase, generator: Generator, tenants: list[TenantData
         conn.execute("VACUUM ANALYZE")
     result.seconds["VACUUM ANALYZE"] = time.perf_counter() - began
     return result
+
+
+def orders_fill(conn: psycopg.Connection) -> int:
+    """The order ledger of the generated orders, computed as ingestion and migration 0013 do
+    (audience.orders' value and currency expressions)."""
+    from audience.orders import ORDER_EVENT, currency_sql, value_sql
+
+    return conn.execute(
+        f"INSERT INTO {ORDERS} (tenant_id, contact_id, message_id, occurred_at, value, currency,"
+        f" properties) SELECT tenant_id, contact_id, message_id, occurred_at,"
+        f" {value_sql('properties')}, {currency_sql('properties')}, properties"
+        " FROM audience_event WHERE name = %s",
+        [ORDER_EVENT],
+    ).rowcount
+
+
+def partitions_make(database: BenchDatabase, tenant_id: int, oldest: float, end: float) -> int:
+    """The monthly event partitions from the oldest generated event's month to now, made by the
+    product (audience.partitions) after one event of that month; the load's TRUNCATE removes
+    it. Returns how many there are; 0 when the events table is not partitioned."""
+    with database.connect() as conn:
+        if not partitioned(conn, "audience_event"):
+            return 0
+        conn.execute(
+            "INSERT INTO audience_event (tenant_id, contact_id, type, name, properties, context,"
+            " occurred_at, received_at, message_id, source) VALUES (%s, 0, 'track', 'Oldest',"
+            " '{}', '{}', to_timestamp(%s), now(), 'bench-oldest', 'api')",
+            [tenant_id, oldest],
+        )
+    from audience.partitions import partitions_ensure, partitions_list
+
+    partitions_ensure(now=datetime.fromtimestamp(end, UTC))
+    return len(partitions_list())
 
 
 # --- Django --------------------------------------------------------------------------------------
@@ -1021,6 +1088,7 @@ def new_event(rng: random.Random, tenant_id: int, contact_id: int, now: datetime
             "total": 420.0,
             "currency": "EUR",
         }
+    message_id = f"bench-{uuid.uuid4()}"
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO audience_event (tenant_id, contact_id, type, name, properties, context,"
@@ -1033,9 +1101,17 @@ def new_event(rng: random.Random, tenant_id: int, contact_id: int, now: datetime
                 json.dumps(properties),
                 now,
                 now,
-                f"bench-{uuid.uuid4()}",
+                message_id,
             ],
         )
+        if code == ORDER and ORDERS_LEDGER:
+            cursor.execute(
+                f"INSERT INTO {ORDERS} (tenant_id, contact_id, message_id, occurred_at, value,"
+                " currency, properties) SELECT tenant_id, contact_id, message_id, occurred_at,"
+                " 420, 'EUR', properties FROM audience_event"
+                " WHERE tenant_id = %s AND message_id = %s",
+                [tenant_id, message_id],
+            )
         cart = {ADDED: '[{"sku": "TEN-1000", "quantity": 1}]', ORDER: "[]"}.get(code)
         cursor.execute(
             "UPDATE audience_contact SET last_seen_at = %s, cart = COALESCE(%s::jsonb, cart)"
@@ -1183,18 +1259,25 @@ def server_settings() -> str:
 
 
 def table_sizes() -> list[str]:
+    """Each table's size, a partitioned one's partitions summed."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT relname, pg_relation_size(oid), pg_indexes_size(oid), reltuples"
-            " FROM pg_class WHERE relname = ANY(%s) ORDER BY 1",
-            [[*TABLES, "segments_segmentmembership"]],
+            # A plain table is its own only leaf; a partitioned one's leaves are its partitions.
+            "SELECT c.relname, sum(pg_relation_size(l.oid)), sum(pg_indexes_size(l.oid)),"
+            " sum(greatest(l.reltuples, 0)), count(*)"
+            " FROM pg_class c JOIN LATERAL (SELECT relid FROM pg_partition_tree(c.oid)"
+            "  WHERE isleaf UNION SELECT c.oid WHERE c.relkind = 'r') t(oid) ON true"
+            " JOIN pg_class l ON l.oid = t.oid"
+            " WHERE c.relname = ANY(%s) AND c.relkind IN ('r', 'p') GROUP BY c.relname"
+            " ORDER BY 1",
+            [[*TABLES, ORDERS, "segments_segmentmembership"]],
         )
         return [
             f"{name} {size / 2**20:,.0f} MB + indexes {indexes / 2**20:,.0f} MB"
-            f" (~{max(rows, 0):,.0f} rows)"
-            for name, size, indexes, rows in cursor.fetchall()
+            f" (~{rows:,.0f} rows{f' in {leaves} partitions' if leaves > 1 else ''})"
+            for name, size, indexes, rows, leaves in cursor.fetchall()
         ]
 
 
@@ -1458,6 +1541,12 @@ def measure(args: argparse.Namespace) -> int:
     end = time.time()
     for data in tenants:
         data.plan(rng, end - DAYS * 86400, end)
+    global ORDERS_LEDGER
+    with database.connect() as conn:
+        ORDERS_LEDGER = table_exists(conn, ORDERS)
+    partitions = partitions_make(database, tenants[0].tenant_id, end - DAYS * 86400, end)
+    if partitions:
+        log(f"{partitions} monthly event partitions")
     log(
         f"generating {sum(t.contacts for t in tenants):,} contacts and"
         f" {sum(t.events for t in tenants):,} events ({len(tenants)} tenants)"
