@@ -26,6 +26,7 @@ counted, never lowers them.
 from __future__ import annotations
 
 import json
+import logging
 import time as clock
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -53,6 +54,8 @@ from audience.partitions import (
 )
 from core import rls
 from tenants.models import RETENTION_MONTHS_MAX, RETENTION_MONTHS_MIN, Tenant
+
+logger = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock(int, int): a key space apart from the single-bigint locks of
 # audience/identity.py. 0x52455431 is "RET1".
@@ -282,16 +285,29 @@ def retention_apply(*, now: datetime | None = None, batch: int = 10_000) -> Rete
         cutoffs = _cutoffs(now)
         if not cutoffs:
             return report
+        partitions = partitions_list()  # [] on SQLite
         if connection.vendor == "postgresql":
-            for partition in partitions_list():
+            for partition in partitions:
                 _partition_expire(partition, cutoffs, report, batch)
             _leftovers_expire(DEFAULT, cutoffs, report, batch)
         else:
             for tenant_id, cutoff in cutoffs.items():
                 report.rollups += _tenant_rollups(tenant_id, None, cutoff)
                 report.add(tenant_id, _sqlite_events_delete(tenant_id, cutoff, batch))
+        # The keys of events still stored (in a month left for the next run) stay with them.
+        busy = [(p.start, p.end) for p in partitions if p.name in report.partitions_busy]
         for tenant_id, cutoff in cutoffs.items():
-            report.keys_deleted += _keys_delete(tenant_id, cutoff, batch)
+            report.keys_deleted += _keys_delete(tenant_id, cutoff, batch, keep=busy)
+    logger.info(
+        "retention: %d events of %d teams removed (%d keys), %d rollup rows written,"
+        " partitions dropped: %s; left for the next run (locks busy): %s",
+        report.events_deleted,
+        len(report.rows_deleted),
+        report.keys_deleted,
+        report.rollups,
+        ", ".join(report.partitions_dropped) or "none",
+        ", ".join(report.partitions_busy) or "none",
+    )
     return report
 
 
@@ -465,10 +481,16 @@ def _sqlite_events_delete(tenant_id: int, cutoff: datetime, batch: int) -> int:
     return deleted
 
 
-def _keys_delete(tenant_id: int, cutoff: datetime, batch: int) -> int:
-    """The dedupe keys of the removed events (each key carries its event's time), in batches.
-    A key that outlives its event a while only refuses a resent old message, as before."""
-    keys = EventKey.objects.filter(tenant_id=tenant_id, occurred_at__lt=cutoff)
+def _keys_delete(
+    tenant_id: int, cutoff: datetime, batch: int, *, keep: list[tuple[datetime, datetime]]
+) -> int:
+    """The dedupe keys of the removed events (each key carries its event's time), in batches;
+    not those in the `keep` ranges (whose events are still stored). A key that outlives its
+    event a while only refuses a resent old message, as before."""
+    kept = Q()
+    for start, end in keep:
+        kept |= Q(occurred_at__gte=start, occurred_at__lt=end)
+    keys = EventKey.objects.filter(tenant_id=tenant_id, occurred_at__lt=cutoff).exclude(kept)
     deleted = 0
     if connection.vendor != "postgresql":
         while ids := list(keys.values_list("message_id", flat=True)[:batch]):
@@ -477,11 +499,17 @@ def _keys_delete(tenant_id: int, cutoff: datetime, batch: int) -> int:
             deleted += n
         return deleted
     table = connection.ops.quote_name(EventKey._meta.db_table)
+    ranges = "".join(
+        f" AND NOT (occurred_at >= %(s{i})s AND occurred_at < %(e{i})s)" for i in range(len(keep))
+    )
+    params: dict[str, Any] = {"tenant": tenant_id, "cutoff": cutoff, "batch": batch}
+    for i, (start, end) in enumerate(keep):
+        params.update({f"s{i}": start, f"e{i}": end})
     # Through the (tenant_id, occurred_at) index, each batch from the last time deleted on.
     sql = (
         f"WITH gone AS (DELETE FROM {table} WHERE ctid = ANY(ARRAY("
         f"SELECT ctid FROM {table} WHERE tenant_id = %(tenant)s"
-        " AND occurred_at >= %(after)s AND occurred_at < %(cutoff)s"
+        f" AND occurred_at >= %(after)s AND occurred_at < %(cutoff)s{ranges}"
         " ORDER BY occurred_at LIMIT %(batch)s)) RETURNING occurred_at)"
         " SELECT count(*), max(occurred_at) FROM gone"
     )
@@ -490,9 +518,7 @@ def _keys_delete(tenant_id: int, cutoff: datetime, batch: int) -> int:
         with transaction.atomic():
             _lock()
             with connection.cursor() as cursor:
-                cursor.execute(
-                    sql, {"tenant": tenant_id, "after": after, "cutoff": cutoff, "batch": batch}
-                )
+                cursor.execute(sql, {**params, "after": after})
                 n, last = cursor.fetchone()
         deleted += n
         if n < batch:

@@ -13,6 +13,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, connection, connections, transaction
 
+from audience import retention
 from audience.models import Contact, Event, EventKey, EventRollup, Order
 from audience.partitions import partitions_ensure, partitions_list, partitions_secure
 from audience.retention import (
@@ -523,3 +524,44 @@ def test_two_runs_at_once_end_as_one_would(world) -> None:
             "audience_event_p2026_05",
             "audience_event_p2026_08",
         ]
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_month_whose_lock_is_busy_waits_whole_for_the_next_run(world, monkeypatch) -> None:
+    """A long read of the events table holds the lock a drop needs: rather than queue
+    ingestion behind it, retention leaves those months (rows and keys) for the next run and
+    does the rest."""
+    import psycopg
+
+    monkeypatch.setattr(retention, "LOCK_TIMEOUT", "100ms")
+    monkeypatch.setattr(retention, "DROP_RETRY_SECONDS", 0)
+    shop = Shop(world)
+    june = {e for e in stored(shop.acme) if e[1].year == 2025}
+    db = connection.settings_dict
+    reader = psycopg.connect(
+        host=db["HOST"],
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        password=db["PASSWORD"],
+        dbname=db["NAME"],
+    )
+    try:
+        reader.execute("LOCK TABLE audience_event IN ACCESS SHARE MODE")  # a read in progress
+
+        report = retention_apply(now=NOW, batch=2)
+
+        assert report.partitions_dropped == []
+        assert "audience_event_p2025_06" in report.partitions_busy
+        assert june <= stored(shop.acme)
+        assert june <= keys(shop.acme)  # the keys stay with their events
+        # The rest went: acme's February rows (batches) and 2010's (the default partition).
+        assert not {e for e in stored(shop.acme) if e[1].year in (2010, 2026) and e[1].month < 3}
+    finally:
+        reader.close()
+
+    again = retention_apply(now=NOW, batch=2)
+
+    assert "audience_event_p2025_06" in again.partitions_dropped
+    assert again.partitions_busy == []
+    assert not june & stored(shop.acme) and not june & keys(shop.acme)
