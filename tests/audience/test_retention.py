@@ -565,3 +565,28 @@ def test_a_month_whose_lock_is_busy_waits_whole_for_the_next_run(world, monkeypa
     assert "audience_event_p2025_06" in again.partitions_dropped
     assert again.partitions_busy == []
     assert not june & stored(shop.acme) and not june & keys(shop.acme)
+
+
+@postgresql_only
+@pytest.mark.django_db
+def test_a_count_too_slow_for_the_settings_page_gives_the_planners_estimate(world) -> None:
+    from django.db.models.expressions import RawSQL
+
+    timeout_ms = retention.PREVIEW_COUNT_TIMEOUT_MS
+    Shop(world)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        (before,) = cursor.fetchone()
+    slow = Event.objects.filter(tenant=world.acme).filter(
+        pk__in=RawSQL(
+            "SELECT id FROM audience_event WHERE pg_sleep(%s) IS NOT NULL", [timeout_ms / 1000]
+        )
+    )
+
+    count, exact = retention._count_quickly(slow)
+
+    assert exact is False and count >= 0
+    with connection.cursor() as cursor:  # the connection is fine and its timeout as it was
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone() == (before,)
+    assert retention._count_quickly(Event.objects.filter(tenant=world.acme)) == (20, True)
