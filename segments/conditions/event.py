@@ -10,7 +10,10 @@
 
 Both compile to `id IN (SELECT contact_id FROM audience_event … [GROUP BY … HAVING …])`
 (served by the (tenant, name, occurred_at) index) and evaluate with one small query over the
-contact's own events.
+contact's own events. The order event ("Order Completed") reads the order ledger instead
+(audience_order, one row per order event with its contact, time and properties: sql.events),
+which keeps every order when retention removes the raw events, so "did not order" still means
+never.
 """
 
 from __future__ import annotations

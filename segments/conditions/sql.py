@@ -1,6 +1,10 @@
 """SQL building blocks the condition kinds compile with: typed JSON keys, date tests in the
 tenant's zone, the events or orders of a condition (narrowed to the context's scope and its
-window) and per-contact aggregates over them."""
+window) and per-contact aggregates over them.
+
+The order event is read from the order ledger wherever a condition names it: retention removes
+raw events after the team's months, the ledger keeps every order (audience/orders.py), and
+"never ordered" must not come to mean "not since the retention cutoff"."""
 
 from __future__ import annotations
 
@@ -24,6 +28,9 @@ from audience.models import Event, Order
 from core.expressions import JSONNumber
 from segments.registry import Context
 
+# The event the order ledger records, one Order row per event (audience/orders.py ORDER_EVENT;
+# a test holds the two equal).
+ORDER_EVENT = "Order Completed"
 NUMBER_LOOKUPS = {"gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte", "equals": "exact"}
 
 
@@ -66,8 +73,15 @@ def date_q(ctx: Context, expression: str, operator: str, value: Any) -> Q:
     raise AssertionError(operator)
 
 
-def events(ctx: Context, name: str, window: dict[str, Any] | None) -> QuerySet[Event]:
-    """The tenant's events called `name` within `window` (and of the scope's contacts)."""
+def events(
+    ctx: Context, name: str, window: dict[str, Any] | None
+) -> QuerySet[Event] | QuerySet[Order]:
+    """The tenant's events called `name` within `window` (and of the scope's contacts). For the
+    order event, its rows in the order ledger: they carry the event's contact, time and
+    properties, one per event (dedupe by message id, as events'), so filters, windows, counts
+    and first/last times mean the same, and they outlive retention."""
+    if name == ORDER_EVENT:
+        return orders(ctx, window)
     return in_window(ctx, Event.objects.filter(tenant=ctx.tenant, name=name), window)
 
 
