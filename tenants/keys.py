@@ -387,6 +387,35 @@ def _cut(name: str) -> str:
     return f"{name.encode()[:54].decode(errors='ignore')}_{digest}"
 
 
+def citus_commands(using: str = DEFAULT_DB_ALIAS) -> list[str]:
+    """The statements that distribute this database on Citus, in an order Citus accepts: the
+    reference tables, then the tenant tables, each after every table it points at (read from
+    the catalog, so tables without a model, such as django_migrations, are placed too), all
+    colocated with the first. docs/operations.md, "Citus"."""
+    connection = connections[using]
+    kinds, _, foreign = _catalog(connection)
+    points_at: dict[str, set[str]] = {t: set() for t in kinds}
+    for fk in foreign:
+        if fk.table in points_at and fk.target in points_at and fk.target != fk.table:
+            points_at[fk.table].add(fk.target)
+
+    def ordered(tables: list[str]) -> list[str]:
+        """`tables`, each after those of them it points at (a cycle: the rest by name)."""
+        group, done = set(tables), []
+        while len(done) < len(tables):
+            ready = [t for t in tables if t not in done and points_at[t] & group <= set(done)]
+            done.extend(ready or [t for t in tables if t not in done])
+        return done
+
+    reference = ordered(sorted(t for t in kinds if t in REFERENCE_TABLES))
+    tenant = ordered([t for t in tenant_tables() if t in kinds])
+    commands = [f"SELECT create_reference_table('{t}');" for t in reference]
+    for table in tenant:
+        colocate = "" if table == tenant[0] else f", colocate_with => '{tenant[0]}'"
+        commands.append(f"SELECT create_distributed_table('{table}', '{TENANT_COLUMN}'{colocate});")
+    return commands
+
+
 def keys_uninstall(using: str = DEFAULT_DB_ALIAS) -> None:
     """Undo keys_install: the composite foreign keys go and the primary keys are `(id)` again.
     For migrating backwards past a migration that took a ForeignKey's database constraint

@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from tenants.keys import (
     REFERENCE_TABLES,
     UNCONSTRAINED,
+    citus_commands,
     fk_name,
     keys_install,
     keys_uninstall,
@@ -187,6 +188,37 @@ def test_it_lists_tenant_tables_after_the_tables_they_point_at(db: None) -> None
     for name, table, _, target, _ in _constraints("f"):
         if table in order and target in order and target != table:
             assert order[target] < order[table], (name, table, target)
+
+
+def test_it_writes_the_commands_that_distribute_every_table_once_in_an_order_citus_takes(
+    db: None,
+) -> None:
+    commands = citus_commands()
+    made = [c.split("'")[1] for c in commands]
+    assert sorted(made) == sorted(_tables())
+    reference = [c for c in commands if "create_reference_table" in c]
+    assert {c.split("'")[1] for c in reference} == set(REFERENCE_TABLES)
+    distributed = commands[len(reference) :]
+    anchor = distributed[0].split("'")[1]
+    for command in distributed:
+        assert "create_distributed_table(" in command and "'tenant_id'" in command, command
+        assert command == distributed[0] or f"colocate_with => '{anchor}'" in command, command
+    position = {table: n for n, table in enumerate(made)}
+    for name, table, _, target, _ in _constraints("f"):
+        if target != table:
+            assert position[target] < position[table], (name, table, target)
+
+
+def test_django_groups_a_tenant_tables_rows_by_all_their_columns(world: Any) -> None:
+    """With (id, tenant_id) as the primary key, grouping by id alone no longer lets PostgreSQL
+    select a row's other columns beside an aggregate (tenants.keys.group_by_install)."""
+    from django.db.models import Count
+
+    from segments.models import Segment
+
+    Segment.objects.create(tenant=world.acme, name="All", rules={})
+    rows = Segment.objects.filter(tenant=world.acme).annotate(members=Count("memberships"))
+    assert [(s.name, s.members) for s in rows] == [("All", 0)]
 
 
 def test_it_names_keys_predictably_within_postgresqls_63_bytes() -> None:
