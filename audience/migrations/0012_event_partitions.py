@@ -193,10 +193,12 @@ def events_partition(apps, schema_editor):
             "INSERT INTO audience_eventkey (tenant_id, message_id, occurred_at)"
             f' SELECT tenant_id, message_id, occurred_at FROM "{OLD}"'
         )
-        cursor.execute(f'SELECT min(occurred_at) FROM "{OLD}"')
-        (earliest,) = cursor.fetchone()
+        # The oldest month to partition: the oldest holding data, leaving out rows older than
+        # any team keeps (one stray date must not make a hundred empty partitions).
         floor = _month(now, -MONTHS_KEPT)
-        first = _month(now) if earliest is None else max(floor, min(_month(earliest), _month(now)))
+        cursor.execute(f'SELECT min(occurred_at) FROM "{OLD}" WHERE occurred_at >= %s', [floor])
+        (earliest,) = cursor.fetchone()
+        first = _month(now) if earliest is None else min(_month(earliest), _month(now))
         # The same columns (types, NOT NULL, defaults); ids from a sequence of its own, since
         # PostgreSQL 15 refuses identity columns on partitioned tables.
         cursor.execute(
