@@ -173,8 +173,12 @@ def _count_quickly(queryset: Any) -> tuple[int, bool]:
 
 # --- Rollups ------------------------------------------------------------------------------------
 
+RollupRow = tuple[
+    int, date, str, int, int, Decimal
+]  # tenant_id, day, name, events, contacts, revenue
 
-def _rollup_rows(events: Any, orders: Any) -> list[tuple[int, date, str, int, int, Decimal]]:
+
+def _rollup_rows(events: Any, orders: Any) -> list[RollupRow]:
     """(tenant_id, day, name, events, distinct contacts, revenue) for `events`; revenue is the
     value of the day's orders (all of them, from the ledger) on the order event's row."""
     counts = (
@@ -207,11 +211,13 @@ def _rollup_rows(events: Any, orders: Any) -> list[tuple[int, date, str, int, in
     ]
 
 
-def _rollups_merge(*, tenant_id: int | None, start: datetime | None, end: datetime) -> int:
+def _rollups_merge(
+    *, tenant_id: int | None, start: datetime | None, end: datetime
+) -> list[RollupRow]:
     """Write the rollups of the events in [start, end) (of one tenant, or all): whole UTC days,
     since every bound given is a midnight. A day's rollup never goes down (GREATEST): a rerun
     that finds part of a day already deleted keeps the first, complete count. Returns the
-    rollup rows written."""
+    rows written: (tenant_id, day, name, events, contacts, revenue)."""
     window = Q(occurred_at__lt=end) & (Q(occurred_at__gte=start) if start else Q())
     events = Event.objects.filter(window)
     orders = Order.objects.filter(window)
@@ -219,7 +225,7 @@ def _rollups_merge(*, tenant_id: int | None, start: datetime | None, end: dateti
         events, orders = events.filter(tenant_id=tenant_id), orders.filter(tenant_id=tenant_id)
     rows = _rollup_rows(events, orders)
     if not rows:
-        return 0
+        return rows
     greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
     table = EventRollup._meta.db_table
     with connection.cursor() as cursor:
@@ -233,7 +239,7 @@ def _rollups_merge(*, tenant_id: int | None, start: datetime | None, end: dateti
             " revenue = excluded.revenue",
             [(t, d, name, n, c, str(v)) for t, d, name, n, c, v in rows],
         )
-    return len(rows)
+    return rows
 
 
 def rollups_build(*, tenant_id: int | None = None, until: date) -> int:
@@ -242,7 +248,7 @@ def rollups_build(*, tenant_id: int | None = None, until: date) -> int:
     Idempotent; never lowers a count already written. Returns the rollup rows written."""
     with rls.system_scope(), transaction.atomic():
         _lock()
-        return _rollups_merge(tenant_id=tenant_id, start=None, end=_midnight(until))
+        return len(_rollups_merge(tenant_id=tenant_id, start=None, end=_midnight(until)))
 
 
 # --- Applying it --------------------------------------------------------------------------------
@@ -314,7 +320,7 @@ def retention_apply(*, now: datetime | None = None, batch: int = 10_000) -> Rete
 def _tenant_rollups(tenant_id: int, start: datetime | None, end: datetime) -> int:
     with transaction.atomic():
         _lock()
-        return _rollups_merge(tenant_id=tenant_id, start=start, end=end)
+        return len(_rollups_merge(tenant_id=tenant_id, start=start, end=end))
 
 
 def _partition_expire(
@@ -374,15 +380,8 @@ def _partition_drop_if_unkept(
                 cursor.execute("SELECT to_regclass(%s)", [partition.name])
                 if cursor.fetchone()[0] is None:
                     return True  # another run dropped it meanwhile
-                window = Q(occurred_at__gte=partition.start, occurred_at__lt=partition.end)
-                removed = {
-                    r["tenant_id"]: r["n"]
-                    for r in Event.objects.filter(window)
-                    .values("tenant_id")
-                    .annotate(n=Count("pk"))
-                    .order_by()
-                }
-                rollups = _rollups_merge(tenant_id=None, start=partition.start, end=partition.end)
+                # The rollups count every row the drop removes (one scan of the partition).
+                rows = _rollups_merge(tenant_id=None, start=partition.start, end=partition.end)
                 cursor.execute("SELECT current_setting('lock_timeout')")
                 (before,) = cursor.fetchone()
                 cursor.execute("SELECT set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
@@ -398,9 +397,9 @@ def _partition_drop_if_unkept(
                 raise
             clock.sleep(DROP_RETRY_SECONDS * (attempt + 1))
             continue
-        for tenant_id, n in removed.items():
+        for tenant_id, _, _, n, _, _ in rows:
             report.add(tenant_id, n)
-        report.rollups += rollups
+        report.rollups += len(rows)
         report.partitions_dropped.append(partition.name)
         return True
     report.partitions_busy.append(partition.name)
