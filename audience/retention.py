@@ -173,9 +173,8 @@ def _count_quickly(queryset: Any) -> tuple[int, bool]:
 
 # --- Rollups ------------------------------------------------------------------------------------
 
-RollupRow = tuple[
-    int, date, str, int, int, Decimal
-]  # tenant_id, day, name, events, contacts, revenue
+# (tenant_id, day, name, events, distinct contacts, revenue)
+RollupRow = tuple[int, date, str, int, int, Decimal]
 
 
 def _rollup_rows(events: Any, orders: Any) -> list[RollupRow]:
