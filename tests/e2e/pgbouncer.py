@@ -24,7 +24,6 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.test.utils import override_settings
 
@@ -221,4 +220,3 @@ def pooled_connection(pgbouncer: PgBouncer) -> Iterator[PgBouncer]:
         connection.close()
         shared.clear()
         shared.update(direct)
-        assert settings.DATABASE_POOLER == ""
