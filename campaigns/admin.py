@@ -263,8 +263,8 @@ class OccurrenceFilter(admin.SimpleListFilter):
         if not (value and value.isdigit()):
             return queryset
         # With its tenant: the recipients' only index on the occurrence starts with it.
-        tenant_id = Occurrence.objects.filter(pk=int(value)).values_list("tenant_id", flat=True)
-        return queryset.filter(tenant_id=tenant_id.first(), occurrence_id=int(value))
+        tenant_ids = Occurrence.objects.filter(pk=int(value)).values_list("tenant_id", flat=True)
+        return queryset.filter(tenant_id__in=list(tenant_ids), occurrence_id=int(value))
 
 
 @admin.register(Recipient)

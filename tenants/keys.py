@@ -54,7 +54,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model
+from django.db.models import ForeignKey, Model
 
 from tenants.rls import tenant_owned_models
 
@@ -160,20 +160,30 @@ def tenant_links() -> list[Link]:
     owned = set(tenant_models())
     links = []
     for model in owned:
-        for field in model._meta.concrete_fields:
-            if not field.is_relation or field.related_model not in owned:
-                continue
-            if _label(model, field) in UNCONSTRAINED:
+        for field in _foreign_keys(model):
+            target = _target(field)
+            if target not in owned or _label(model, field) in UNCONSTRAINED:
                 continue
             links.append(
                 Link(
                     table=model._meta.db_table,
-                    column=field.column,
-                    target=field.related_model._meta.db_table,
-                    target_column=field.target_field.column,
+                    column=str(field.column),
+                    target=target._meta.db_table,
+                    target_column=str(field.target_field.column),
                 )
             )
     return sorted(links, key=lambda link: (link.table, link.column))
+
+
+def _foreign_keys(model: type[Model]) -> list[ForeignKey[Any, Any]]:
+    """The model's ForeignKeys and OneToOneFields (a OneToOneField is a ForeignKey)."""
+    return [f for f in model._meta.concrete_fields if isinstance(f, ForeignKey)]
+
+
+def _target(field: ForeignKey[Any, Any]) -> type[Model]:
+    target = field.remote_field.model
+    assert not isinstance(target, str), target  # the app registry is ready: a class by now
+    return target
 
 
 def tenant_tables() -> list[str]:
@@ -182,8 +192,8 @@ def tenant_tables() -> list[str]:
     tables = sorted({m._meta.db_table for m in tenant_models()})
     parents: dict[str, set[str]] = {t: set() for t in tables}
     for model in tenant_models():
-        for field in model._meta.concrete_fields:
-            target = field.related_model._meta.db_table if field.is_relation else None
+        for field in _foreign_keys(model):
+            target = _target(field)._meta.db_table
             if target in parents and target != model._meta.db_table:
                 parents[model._meta.db_table].add(target)
     ordered: list[str] = []
@@ -261,7 +271,8 @@ def _catalog(
             " AND c.relnamespace = to_regnamespace(current_schema())"
         )
         rows = cursor.fetchall()
-    primary, foreign = [], []
+    primary: list[Constraint] = []
+    foreign: list[Constraint] = []
     for name, table, kind, columns, target, target_columns, validated, deferred in rows:
         constraint = Constraint(
             name, table, tuple(columns), target, tuple(target_columns), validated, deferred
@@ -401,7 +412,7 @@ def citus_commands(using: str = DEFAULT_DB_ALIAS) -> list[str]:
 
     def ordered(tables: list[str]) -> list[str]:
         """`tables`, each after those of them it points at (a cycle: the rest by name)."""
-        group, done = set(tables), []
+        group, done = set(tables), list[str]()
         while len(done) < len(tables):
             ready = [t for t in tables if t not in done and points_at[t] & group <= set(done)]
             done.extend(ready or [t for t in tables if t not in done])
