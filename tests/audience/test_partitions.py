@@ -34,14 +34,6 @@ postgresql_only = pytest.mark.skipif(
 MONTHS = 14  # of history in `history`
 
 
-@pytest.fixture(autouse=True)
-def _secured() -> None:
-    """What `migrate` does (audience.partitions.partitions_after_migrate), done again before
-    any row is written: ALTER TABLE refuses a table with deferred checks pending in the same
-    transaction, which a test's single transaction would otherwise have."""
-    partitions.partitions_secure()
-
-
 @pytest.fixture
 def ann(world: Any) -> Contact:
     return Contact.objects.create(tenant=world.acme, email="ann@example.com", user_id="ann")
@@ -113,12 +105,26 @@ def _event_select(queries: CaptureQueriesContext) -> str:
 # --- partitions ----------------------------------------------------------------------------------
 
 
+def _security_states() -> list[tuple[str, bool, bool, list[str]]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
+            " array(SELECT polname FROM pg_policy WHERE polrelid = c.oid)"
+            " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'audience_event'::regclass"
+        )
+        return cursor.fetchall()
+
+
 @postgresql_only
 def test_a_fresh_database_has_this_month_and_three_ahead_from_the_migration() -> None:
     now = timezone.now()
     names = [p.name for p in partitions.partitions_list()]
     assert names[-4:] == [partition_name(month_add(now, n)) for n in range(4)]
     assert partitions.partitions_ensure() == []  # nothing missing
+    # Made by the migration before the policies existed; given them right after `migrate`.
+    for name, enabled, forced, policies in _security_states():
+        assert (enabled, forced, policies) == (True, True, [POLICY]), name
 
 
 @postgresql_only
@@ -185,14 +191,7 @@ def test_dropping_a_month_removes_its_rows_and_nothing_else(history: datetime) -
 
 @postgresql_only
 def test_every_partition_carries_the_tables_row_security(history: datetime) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
-            " array(SELECT polname FROM pg_policy WHERE polrelid = c.oid)"
-            " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-            " WHERE i.inhparent = 'audience_event'::regclass"
-        )
-        states = cursor.fetchall()
+    states = _security_states()
     assert len(states) == MONTHS + 4 + 1  # the months, three ahead, the default
     for name, enabled, forced, policies in states:
         assert (enabled, forced, policies) == (True, True, [POLICY]), name
