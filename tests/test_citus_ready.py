@@ -259,6 +259,15 @@ def _delivery(tenant: Any, email: str) -> Any:
     )
 
 
+def test_it_installs_the_keys_inside_a_transaction_too(db: None) -> None:
+    """No CONCURRENTLY there (PostgreSQL refuses it in a transaction): plain ALTERs."""
+    before = _snapshot()
+    keys_uninstall()
+    assert not any(name.endswith("_tfk") for _, name, _ in _snapshot())
+    keys_install()
+    assert _snapshot() == before
+
+
 @pytest.fixture
 def keys_restored(transactional_db: None) -> Any:
     """The test may take the keys away; they are back afterwards, whatever happened."""
