@@ -177,16 +177,26 @@ def _applied(raw: Any) -> Scope:
 
 def sync() -> None:
     """Make the open connection's setting the scope this thread wants, if it is not already.
-    Runs before every statement (the execute wrapper); call it before using psycopg directly.
-    Under transaction pooling it can only scope the transaction that is open (there is nothing
-    to scope between transactions): use `core.db.raw_cursor`, whose statements scope themselves."""
+    Call it before using psycopg directly (Django's cursors do it themselves: the execute
+    wrapper). Under transaction pooling it can only scope the transaction that is open (there is
+    nothing to scope between transactions): use `core.db.raw_cursor`, whose statements scope
+    themselves."""
+    raw = connection.connection
+    if not transaction_pooling():
+        _sync_session()
+    elif (
+        raw is not None
+        and connection.vendor == "postgresql"
+        and raw.info.transaction_status == TransactionStatus.INTRANS
+    ):
+        _pooled_scope_sync(raw)
+
+
+def _sync_session() -> None:
+    """The direct mode: the scope as a session setting, sent when it differs (module docstring)."""
     if _sending.get() or connection.connection is None or connection.vendor != "postgresql":
         return
     raw = connection.connection
-    if transaction_pooling():
-        if raw.info.transaction_status == TransactionStatus.INTRANS:
-            _pooled_scope_sync(raw)
-        return
     wanted = current()
     if _applied(raw) == wanted or connection.needs_rollback:
         return  # (an aborted transaction runs nothing until it is rolled back)
@@ -210,7 +220,7 @@ def _before_each_statement(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
 ) -> Any:
     if context["connection"].alias == "default":
-        sync()
+        _sync_session()
     return execute(sql, params, many, context)
 
 
