@@ -1,12 +1,20 @@
+"""Operators' admin for audience, tenant-scoped like every admin here. Contacts are deleted as
+the app erases them (audience.services.contact_erase), and events come from ingestion only."""
+
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db import transaction
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from audience.inbox import inbox_retry
-from audience.models import Contact, Event, Identity, InboxBatch
-from tenants.admin import TenantScopedAdmin
+from audience.models import Contact, Event, Identity, InboxBatch, Order
+from audience.services import contact_erase
+from tenants.admin import TenantScopedAdmin, operator_rank
+from tenants.models import ROLE_RANK, Role
 
 
 class IdentityInline(admin.TabularInline):
@@ -33,6 +41,63 @@ class ContactAdmin(TenantScopedAdmin):
     inlines = [IdentityInline]
     show_full_result_count = False  # counting millions of contacts on every page is slow
 
+    # Deleting is erasing (GDPR), as the app's "Erase contact" and the API's DELETE do: a plain
+    # delete would leave the dedupe keys of the contact's events behind (a key has no contact
+    # column, so no cascade reaches it), and their message ids are personal data too.
+    def has_delete_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
+        """Erasing needs the admin role in the contact's team, as in the app."""
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or _may_erase(request, obj.tenant_id))
+
+    def get_deleted_objects(
+        self, objs: Any, request: HttpRequest
+    ) -> tuple[list[str], dict[str, int], set[str], list[str]]:
+        """What the delete confirmation shows: each contact with how much of them goes (not a
+        line per event, which may be millions), and the teams where the operator may not erase."""
+        contacts = list(objs)
+        events = _counts(Event, contacts)
+        orders = _counts(Order, contacts)
+        listed = [
+            f"{contact} ({contact.tenant}): erased with {events.get(contact.pk, 0)} event(s),"
+            f" {orders.get(contact.pk, 0)} order(s), their ids and messages"
+            for contact in contacts
+        ]
+        count = {
+            str(Contact._meta.verbose_name_plural): len(contacts),
+            str(Event._meta.verbose_name_plural): sum(events.values()),
+            str(Order._meta.verbose_name_plural): sum(orders.values()),
+        }
+        refused = {
+            f"contacts of {contact.tenant} (erasing needs the admin role there)"
+            for contact in contacts
+            if not _may_erase(request, contact.tenant_id)
+        }
+        return listed, count, refused, []
+
+    def delete_model(self, request: HttpRequest, obj: Contact) -> None:
+        with transaction.atomic():
+            contact_erase(tenant=obj.tenant, contact=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
+        for contact in queryset:
+            if not _may_erase(request, contact.tenant_id):  # the confirmation refused them
+                continue
+            with transaction.atomic():  # each erase whole, or not at all
+                contact_erase(tenant=contact.tenant, contact=contact)
+
+
+def _may_erase(request: HttpRequest, tenant_id: int) -> bool:
+    return operator_rank(request, tenant_id) >= ROLE_RANK[Role.ADMIN]
+
+
+def _counts(model: type[Event] | type[Order], contacts: list[Contact]) -> dict[int, int]:
+    """The contacts' rows of `model`, per contact id (through its (tenant, contact, …) index)."""
+    rows = model.objects.filter(
+        tenant_id__in={c.tenant_id for c in contacts}, contact_id__in=[c.pk for c in contacts]
+    )
+    per_contact = rows.order_by().values("contact_id").annotate(n=Count("*"))
+    return {row["contact_id"]: row["n"] for row in per_contact}
+
 
 @admin.register(Event)
 class EventAdmin(TenantScopedAdmin):
@@ -42,6 +107,15 @@ class EventAdmin(TenantScopedAdmin):
     raw_id_fields = ("contact",)
     readonly_fields = ("message_id", "received_at")
     show_full_result_count = False
+
+    # Events come from ingestion only, which also writes their dedupe key and, for an order,
+    # its row in the order ledger (what segments read for "Order Completed"): one added or
+    # renamed here would have neither.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 class InboxStateFilter(admin.SimpleListFilter):
