@@ -69,6 +69,8 @@ PRESETS: dict[str, Preset] = {
             "Viewed products in the last 30 days and never ordered.",
             _all(
                 {"type": "event", "event": "Product Viewed", "window": {"last_days": 30}},
+                # Read from the order ledger, not the raw events (segments/conditions/sql.py):
+                # "never" stays never after retention removes old orders' events.
                 {"type": "event", "event": "Order Completed", "did": False},
             ),
         ),
