@@ -30,7 +30,7 @@ anyone remembering to) `keys_install` gives the database the rest, in this order
 An existing database is converted without blocking writes for long: the new key's index is built
 CONCURRENTLY and swapped in by one quick ALTER; a foreign key is added NOT VALID and validated
 apart (a partitioned table cannot, and validates at once). When everything is in place nothing
-is sent: a routine `migrate` costs three catalog queries. A foreign key that existing rows break
+is sent: a routine `migrate` costs two catalog queries. A foreign key that existing rows break
 (a row pointing at another team's) stops `migrate` with the constraint's name; the rows are
 found with the query in the error.
 
@@ -136,13 +136,19 @@ class Link:
 
 
 def fk_name(table: str, column: str) -> str:
-    """`<table>_<column>_tfk`, cut to PostgreSQL's 63 bytes with a hash of the whole when longer
-    (the same name on every run, so the install can find its own constraints)."""
-    name = f"{table}_{column}_tfk"
+    """`<table>_<column>_tfk`, within PostgreSQL's 63 bytes (`_fit`)."""
+    return _fit(f"{table}_{column}", "_tfk")
+
+
+def _fit(stem: str, suffix: str) -> str:
+    """`stem + suffix`, or when that passes PostgreSQL's 63 bytes the stem cut short with a hash
+    of the whole: the same name on every run, so the install finds what it made."""
+    name = f"{stem}{suffix}"
     if len(name.encode()) <= 63:
         return name
     digest = hashlib.md5(name.encode(), usedforsecurity=False).hexdigest()[:8]
-    return f"{name.encode()[: 63 - len(digest) - 5].decode(errors='ignore')}_{digest}_tfk"
+    room = 63 - len(suffix.encode()) - len(digest) - 1
+    return f"{stem.encode()[:room].decode(errors='ignore')}_{digest}{suffix}"
 
 
 def tenant_models() -> list[type[Model]]:
@@ -337,7 +343,7 @@ def keys_install(using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
         columns = ", ".join(qn(c) for c in _key_with_tenant(old.columns))
         if kinds[table] == "r" and not connection.in_atomic_block:
             # Built beside the old key without blocking writes, then swapped in at once.
-            index = _cut(f"{table}_pkey_tenant")
+            index = _fit(table, "_pkey_tenant")
             run(f"DROP INDEX IF EXISTS {qn(index)}")  # a build an interruption left invalid
             run(f"CREATE UNIQUE INDEX CONCURRENTLY {qn(index)} ON {qn(table)} ({columns})")
             run(
@@ -384,18 +390,12 @@ def _validate(connection: BaseDatabaseWrapper, link: Link, name: str) -> None:
     except Exception as error:
         # The key stays, NOT VALID (new rows are checked); the next migrate validates again.
         raise RuntimeError(
-            f"{link.table}.{link.column}: rows point at another team's {link.target} row, so "
-            f"{name} cannot be validated. Find them with: SELECT x.id FROM {link.table} x "
-            f"JOIN {link.target} t ON t.id = x.{link.column} "
-            f"WHERE t.{TENANT_COLUMN} <> x.{TENANT_COLUMN}"
+            f"{link.table}.{link.column}: rows point at another team's {link.target} row (or at "
+            f"none), so {name} cannot be validated. Find them with: SELECT x.id FROM "
+            f"{link.table} x WHERE x.{link.column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+            f"{link.target} t WHERE t.{link.target_column} = x.{link.column} AND "
+            f"t.{TENANT_COLUMN} = x.{TENANT_COLUMN})"
         ) from error
-
-
-def _cut(name: str) -> str:
-    if len(name.encode()) <= 63:
-        return name
-    digest = hashlib.md5(name.encode(), usedforsecurity=False).hexdigest()[:8]
-    return f"{name.encode()[:54].decode(errors='ignore')}_{digest}"
 
 
 def citus_commands(using: str = DEFAULT_DB_ALIAS) -> list[str]:
