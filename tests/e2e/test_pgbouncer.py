@@ -103,7 +103,7 @@ def test_ingestion_the_engine_tick_and_a_send_run_behind_pgbouncer(
             )
             wait_for(lambda w=worker: " ready." in w.log(), timeout=60, what=f"worker {n}")
         url = bouncer.database_url(application_name="beat")
-        test_celery_worker.start_beat(processes, {**env, "DATABASE_URL": url}, tmp_path)
+        beat = test_celery_worker.start_beat(processes, {**env, "DATABASE_URL": url}, tmp_path)
 
         Product.objects.create(tenant=world.acme, sku="tent-2p", name="Ridge tent for two")
         contact_upsert(
@@ -169,6 +169,14 @@ def test_ingestion_the_engine_tick_and_a_send_run_behind_pgbouncer(
         assert logins > 2 * POOL_SIZE, bouncer.process.log()
         [stats] = [s for s in bouncer.show("STATS") if s["database"] == bouncer.dbname]
         assert stats["total_xact_count"] > 50, stats
+
+    # The workers and the beat stop before PgBouncer, and leave cleanly through it.
+    others = [p for p in processes.started if p is not bouncer.process]
+    for process in others:
+        process.terminate()
+    assert all(process.stop() == [] for process in others)
+    assert "Could not release the beat lease" not in beat.log()
+    assert "Traceback" not in "".join(process.log() for process in others)
 
     enrollment.refresh_from_db()
     assert enrollment.state == Enrollment.State.COMPLETED
