@@ -11,6 +11,7 @@ fails the test instead of skipping it.
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -27,7 +28,7 @@ from journeys.models import Enrollment, Step
 from messaging.models import Channel, Delivery, Template
 from tests.e2e import pgbouncer as bouncers
 from tests.e2e import test_celery_worker
-from tests.e2e.conftest import ProcessRunner, wait_for
+from tests.e2e.conftest import ManagedProcess, ProcessRunner, wait_for
 from tests.e2e.pgbouncer import PgBouncer
 from tests.factories import api_key, basic
 from tests.mail_sink import MailSink
@@ -44,6 +45,10 @@ POOL_SIZE = 2
 @pytest.fixture
 def pgbouncer_pool_size() -> int:
     return POOL_SIZE
+
+
+def _ready(worker: ManagedProcess) -> bool:
+    return " ready." in worker.log()
 
 
 def _journey(world: Any) -> Any:
@@ -101,7 +106,7 @@ def test_ingestion_the_engine_tick_and_a_send_run_behind_pgbouncer(
             worker = test_celery_worker.start_worker(
                 processes, {**env, "DATABASE_URL": url}, folder
             )
-            wait_for(lambda w=worker: " ready." in w.log(), timeout=60, what=f"worker {n}")
+            wait_for(functools.partial(_ready, worker), timeout=60, what=f"worker {n} ready")
         url = bouncer.database_url(application_name="beat")
         beat = test_celery_worker.start_beat(processes, {**env, "DATABASE_URL": url}, tmp_path)
 
@@ -151,7 +156,8 @@ def test_ingestion_the_engine_tick_and_a_send_run_behind_pgbouncer(
         )
         assert received.rcpt_tos == ["sam@example.com"]
         assert received.message["Subject"] == "Sam, your cart is waiting"
-        assert "Ridge tent for two" in received.message.get_body(("html",)).get_content()
+        html = received.message.get_body(("html",))
+        assert html is not None and "Ridge tent for two" in html.get_content()
 
         [delivery] = Delivery.objects.filter(source=f"journey:{journey.public_id}")
         wait_for(
