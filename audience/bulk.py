@@ -10,6 +10,7 @@ the same thing more slowly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
@@ -110,7 +111,9 @@ def events_insert(rows: Sequence[EventRow]) -> list[int]:
     if not rows:
         return []
     if not _postgresql():
-        with transaction.atomic():
+        # Two statements here: one transaction for both (the caller's, as `_events_store` always
+        # runs in one; a savepoint would cost two more statements per batch).
+        with nullcontext() if connection.in_atomic_block else transaction.atomic():
             EventKey.objects.bulk_create(
                 [
                     EventKey(
