@@ -52,6 +52,7 @@ from audience.partitions import (
     partition_drop,
     partitions_list,
 )
+from audience.registry import before_events_removed
 from core import rls
 from tenants.models import RETENTION_MONTHS_MAX, RETENTION_MONTHS_MIN, Tenant
 
@@ -290,6 +291,9 @@ def retention_apply(*, now: datetime | None = None, batch: int = 10_000) -> Rete
         cutoffs = _cutoffs(now)
         if not cutoffs:
             return report
+        # What other apps count from these events is kept first (campaigns freeze results).
+        for tenant_id, cutoff in cutoffs.items():
+            before_events_removed(tenant_id, cutoff)
         partitions = partitions_list()  # [] on SQLite
         if connection.vendor == "postgresql":
             for partition in partitions:

@@ -370,7 +370,10 @@ class CampaignStatsAPI(CampaignAPIView):
         description="Per variant and for the hold-out: recipients, delivered, opens and clicks "
         "(unique contacts), clicks per link, unsubscribes, bounces, conversions and revenue in "
         "the goal window, their rates and the lift over the hold-out; and the sending's "
-        "progress. Before the first occurrence, `occurrence` and `progress` are null.",
+        "progress. Before the first occurrence, `occurrence` and `progress` are null. Once "
+        "final (the goal window after the sending ended has passed), or before data retention "
+        "removes the events they are counted from, the results are kept and read from there: "
+        "`results_frozen_at` says since when.",
         parameters=[
             CAMPAIGN_ID,
             OpenApiParameter("occurrence", OpenApiTypes.UUID, description="an occurrence's id"),
@@ -397,7 +400,12 @@ class CampaignStatsAPI(CampaignAPIView):
             "total": results.total if results else None,
             "waiting_for_winner": results.waiting if results else 0,
             "series": results.series if results else None,
-            "goal_event": campaign.goal_event,
-            "goal_window_hours": campaign.goal_window_hours,
+            # Kept results carry the goal they were counted with.
+            "goal_event": results.goal_event if results else campaign.goal_event,
+            "goal_window_hours": results.goal_window_hours
+            if results
+            else campaign.goal_window_hours,
+            "results_frozen_at": results.frozen_at if results else None,
+            "results_final": bool(results and results.final),
         }
         return Response(CampaignStatsOutputSerializer(body).data)

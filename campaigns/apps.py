@@ -10,11 +10,15 @@ class CampaignsConfig(AppConfig):
     verbose_name = "Campaigns"
 
     def ready(self) -> None:
+        from audience.registry import before_events_removed_register
+        from campaigns.results import results_freeze_before
         from messaging.registry import template_users_register
         from segments.registry import segment_users_register
 
         template_users_register(template_users)
         segment_users_register(segment_users)
+        # Retention removes old events: the results counted from them are kept first.
+        before_events_removed_register(results_freeze_before)
 
 
 def template_users(*, tenant: Any, template: Any) -> list[str]:

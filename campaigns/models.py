@@ -237,6 +237,11 @@ class Occurrence(models.Model):
         db_constraint=False,
     )
     winner_due_at = models.DateTimeField(null=True, blank=True)
+    # Its results as the results page and the API show them (campaigns/results.py), kept once
+    # they are final (the goal window after the finish has passed) or before retention removes
+    # the events they are counted from, whichever comes first; read instead of counting again.
+    results = models.JSONField(null=True, blank=True, editable=False)
+    results_frozen_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-started_at"]
@@ -246,6 +251,14 @@ class Occurrence(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["tenant", "public_id"], name="occurrence_tenant_public"
+            ),
+        ]
+        indexes = [
+            # The tick's look for finished occurrences whose results are not kept yet.
+            models.Index(
+                fields=["finished_at"],
+                name="occurrence_unfrozen_idx",
+                condition=Q(results_frozen_at__isnull=True, finished_at__isnull=False),
             ),
         ]
 

@@ -28,17 +28,33 @@ percentage points.
 
 `winner_choose` is pure: the variant with the highest rate on the metric (count / recipients),
 ties to the one with more recipients, then to the earlier key.
+
+Kept results. Retention (audience/retention.py) removes raw events older than each team's
+cutoff, and with them what these counts are made of. So an occurrence's results are computed
+once more and kept on it (`Occurrence.results`, JSON, with `results_frozen_at`), and from then
+on read from there instead of counted (`results_kept`):
+
+    results_freeze_due     the campaigns tick: finished occurrences whose goal window after the
+                           finish has passed (the results are final), a few per tick
+    results_freeze_before  retention's hook (audience.registry.before_events_removed, registered
+                           in CampaignsConfig.ready): every occurrence of the team started
+                           before the cutoff, final or not, before its events go
+
+The first copy kept stays (`results_freeze` writes only where none is). One kept before its
+window ended (by the hook) says so: "as of" its date rather than final.
 """
 
 from __future__ import annotations
 
+import logging
+import time as clock
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db.models import (
     Case,
@@ -63,7 +79,8 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.utils.timezone import now
 
 from audience.models import Event
-from campaigns.models import Occurrence, Recipient, Variant
+from campaigns.models import Campaign, Occurrence, Recipient, Variant
+from core import rls
 from core.expressions import JSONNumber
 from messaging.models import Channel, Delivery
 from messaging.selectors import (  # outcome events' names
@@ -74,8 +91,7 @@ from messaging.selectors import (  # outcome events' names
     UNSUBSCRIBED,
 )
 
-if TYPE_CHECKING:
-    from campaigns.models import Campaign
+log = logging.getLogger(__name__)
 
 METRICS = ("opens", "clicks", "conversions")
 HOLDOUT = "holdout"  # the hold-out's row key (variants are "A", "B", …)
@@ -219,6 +235,8 @@ class Results:
     series: Series
     goal_event: str
     goal_window_hours: int
+    frozen_at: datetime | None = None  # None: counted from the events now
+    final: bool = False  # kept after the goal window ended (else: as they stood then)
 
     @property
     def rows(self) -> list[ResultRow]:
@@ -463,8 +481,11 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo("UTC")
 
 
-def results_compute(*, campaign: Campaign, occurrence: Occurrence) -> Results:
-    """The results page's figures for one occurrence (selectors.campaign_results)."""
+def results_compute(
+    *, campaign: Campaign, occurrence: Occurrence, at: datetime | None = None
+) -> Results:
+    """The results page's figures for one occurrence, counted from the events (the chart up to
+    `at`, default now)."""
     scope = _Scope(campaign, occurrence)
     variants = list(
         Variant.objects.filter(tenant_id=campaign.tenant_id, campaign=campaign)
@@ -510,7 +531,7 @@ def results_compute(*, campaign: Campaign, occurrence: Occurrence) -> Results:
         holdout=holdout,
         total=total,
         waiting=waiting,
-        series=scope.series(tenant_zone, now()),
+        series=scope.series(tenant_zone, at or now()),
         goal_event=campaign.goal_event,
         goal_window_hours=campaign.goal_window_hours,
     )
@@ -569,3 +590,173 @@ def variant_metric_stats(*, occurrence: Occurrence) -> dict[str, VariantStats]:
             conversions=conversions.get(pk, (0, Decimal(0)))[0],
         )
     return stats
+
+
+# --- Kept results ------------------------------------------------------------------------------
+
+KEPT_VERSION = 1  # the JSON's shape; a copy of another shape is not read (counted instead)
+FREEZE_SECONDS = 2.0  # the tick's time for keeping results, of its 10 s
+FREEZE_LOOK = 200  # due occurrences looked at per tick
+
+
+def results_final_at(*, campaign: Campaign, occurrence: Occurrence) -> datetime | None:
+    """When the occurrence's results stop changing: the goal window after its last message
+    (it finished once every message had left the outbox). None while it has not finished."""
+    if occurrence.finished_at is None:
+        return None
+    return occurrence.finished_at + timedelta(hours=campaign.goal_window_hours)
+
+
+def _row_json(row: ResultRow) -> dict[str, Any]:
+    return {
+        "key": row.key,
+        "label": row.label,
+        "template": row.template,
+        "recipients": row.recipients,
+        "sent": row.sent,
+        "bounces": row.bounces,
+        "opens": row.opens,
+        "clicks": row.clicks,
+        "unsubscribes": row.unsubscribes,
+        "conversions": row.conversions,
+        "revenue": str(row.revenue),
+        "links": [[link.url, link.unique, link.total] for link in row.links],
+        "winner": row.winner,
+        "lift": row.lift,
+        "lift_points": row.lift_points,
+    }
+
+
+def _row_read(data: dict[str, Any]) -> ResultRow:
+    return ResultRow(
+        **{
+            **data,
+            "revenue": Decimal(data["revenue"]),
+            "links": [LinkClicks(url, unique, total) for url, unique, total in data["links"]],
+        }
+    )
+
+
+def results_json(results: Results, *, final: bool) -> dict[str, Any]:
+    """What `results_read` makes the same Results of again (every figure the page, its charts
+    and the API show; rates and the like are derived from these)."""
+    return {
+        "version": KEPT_VERSION,
+        "final": final,
+        "goal_event": results.goal_event,
+        "goal_window_hours": results.goal_window_hours,
+        "waiting": results.waiting,
+        "variants": [_row_json(r) for r in results.variants],
+        "holdout": _row_json(results.holdout) if results.holdout else None,
+        "total": _row_json(results.total),
+        "series": {
+            "bucket": results.series.bucket,
+            "points": [
+                [p.at.isoformat(), p.opens, p.clicks, p.conversions] for p in results.series.points
+            ],
+        },
+    }
+
+
+def results_read(occurrence: Occurrence, data: Any, frozen_at: datetime) -> Results | None:
+    """The Results kept as `data` (results_json), or None for a shape this code does not know."""
+    if not isinstance(data, dict) or data.get("version") != KEPT_VERSION:
+        return None
+    series = data["series"]
+    return Results(
+        occurrence=occurrence,
+        variants=[_row_read(r) for r in data["variants"]],
+        holdout=_row_read(data["holdout"]) if data["holdout"] else None,
+        total=_row_read(data["total"]),
+        waiting=data["waiting"],
+        # Each point at its instant in the zone the chart was drawn in, as it was labelled.
+        series=Series(
+            bucket=series["bucket"],
+            points=[
+                SeriesPoint(datetime.fromisoformat(at), opens, clicks, conversions)
+                for at, opens, clicks, conversions in series["points"]
+            ],
+        ),
+        goal_event=data["goal_event"],
+        goal_window_hours=data["goal_window_hours"],
+        frozen_at=frozen_at,
+        final=bool(data["final"]),
+    )
+
+
+def results_kept(*, occurrence: Occurrence) -> Results | None:
+    """The occurrence's kept results, or None when none are kept (count them instead)."""
+    if occurrence.results_frozen_at is None:
+        return None
+    return results_read(occurrence, occurrence.results, occurrence.results_frozen_at)
+
+
+def results_freeze(*, occurrence: Occurrence, at: datetime | None = None) -> bool:
+    """Count the occurrence's results now and keep them on it, unless a copy is kept already
+    (the first stays: later counts may have lost events to retention). Final when its goal
+    window had ended; otherwise they read "as of" `at`. True when this call kept them."""
+    at = at or now()
+    if occurrence.results_frozen_at is not None:
+        return False
+    campaign = Campaign.objects.select_related("tenant").get(
+        tenant_id=occurrence.tenant_id, pk=occurrence.campaign_id
+    )
+    computed = results_compute(campaign=campaign, occurrence=occurrence, at=at)
+    final_at = results_final_at(campaign=campaign, occurrence=occurrence)
+    data = results_json(computed, final=final_at is not None and final_at <= at)
+    # Only where none is kept yet: two freezes at once keep the first one written.
+    kept = Occurrence.objects.filter(
+        tenant_id=occurrence.tenant_id, pk=occurrence.pk, results_frozen_at__isnull=True
+    ).update(results=data, results_frozen_at=at)
+    if kept:
+        occurrence.results, occurrence.results_frozen_at = data, at
+    return bool(kept)
+
+
+def _due(at: datetime) -> QuerySet[Occurrence]:
+    """Finished occurrences without kept results whose goal window after the finish has passed
+    (through the partial index on finished_at of those not kept), oldest first."""
+    pending = Occurrence.objects.filter(results_frozen_at__isnull=True, finished_at__isnull=False)
+    # One test per goal window in use among them (a handful): plain comparisons with the
+    # finish, the same on PostgreSQL and SQLite, no interval arithmetic.
+    windows = set(
+        pending.filter(finished_at__lte=at - timedelta(hours=1))
+        .values_list("campaign__goal_window_hours", flat=True)
+        .order_by()
+        .distinct()
+    )
+    if not windows:
+        return Occurrence.objects.none()
+    passed = Q()
+    for hours in windows:
+        passed |= Q(campaign__goal_window_hours=hours, finished_at__lte=at - timedelta(hours=hours))
+    return pending.filter(passed).order_by("finished_at", "pk")
+
+
+def results_freeze_due(*, at: datetime | None = None, seconds: float = FREEZE_SECONDS) -> int:
+    """The campaigns tick's part: keep the final results of finished occurrences whose goal
+    window has passed, for up to `seconds` (at least one), oldest first. Returns how many."""
+    at = at or now()
+    started, kept = clock.monotonic(), 0
+    for occurrence in _due(at)[:FREEZE_LOOK]:
+        # One occurrence's failure is logged and tried again next tick; it stops no other.
+        try:
+            kept += results_freeze(occurrence=occurrence, at=at)
+        except Exception:
+            log.exception("occurrence %s: its results were not kept", occurrence.pk)
+        if clock.monotonic() - started > seconds:
+            break
+    return kept
+
+
+def results_freeze_before(*, tenant_id: int, cutoff: datetime) -> int:
+    """Retention's hook (audience.registry): keep the results of every occurrence of the team
+    started before `cutoff`, whose events are about to go, final or not. Returns how many."""
+    kept = 0
+    with rls.tenant_scope(tenant_id):
+        pending = Occurrence.objects.filter(
+            tenant_id=tenant_id, results_frozen_at__isnull=True, started_at__lt=cutoff
+        ).order_by("started_at", "pk")
+        for occurrence in pending:
+            kept += results_freeze(occurrence=occurrence)
+    return kept

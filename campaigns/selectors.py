@@ -8,7 +8,8 @@ audience_contacts(*, tenant, segments, exclude_segments) -> QuerySet[Contact]
 audience_estimate(*, tenant, channel, category, segments, exclude_segments) -> AudienceEstimate
 campaign_audience_estimate(*, campaign) -> AudienceEstimate   one aggregate query each
 occurrence_progress(*, occurrence) -> Progress                two queries
-campaign_results(*, campaign, occurrence=None) -> Results | None   (campaigns/results.py)
+campaign_results(*, campaign, occurrence=None) -> Results | None   (campaigns/results.py):
+                                                              the kept copy, else counted
 variant_metric_stats(*, occurrence) -> {variant key: VariantStats}  what the winner step reads
 """
 
@@ -269,13 +270,17 @@ def occurrence_progress(*, occurrence: Occurrence) -> Progress:
 def campaign_results(
     *, campaign: Campaign, occurrence: Occurrence | None = None
 ) -> results.Results | None:
-    """The results of `occurrence` (default: the latest), or None before the first send."""
+    """The results of `occurrence` (default: the latest), or None before the first send: the
+    copy kept on it once final (or before retention removed its events), else counted now."""
     if occurrence is None:
         occurrence = occurrence_latest(campaign=campaign)
     elif occurrence.campaign_id != campaign.pk:
         raise Http404("No such send")
     if occurrence is None:
         return None
+    kept = results.results_kept(occurrence=occurrence)
+    if kept is not None:
+        return kept
     return results.results_compute(campaign=campaign, occurrence=occurrence)
 
 

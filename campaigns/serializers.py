@@ -148,6 +148,7 @@ class CampaignOccurrenceOutputSerializer(serializers.ModelSerializer):
             "holdout_count",
             "winner",
             "winner_due_at",
+            "results_frozen_at",
         ]
         read_only_fields = fields
 
@@ -277,3 +278,12 @@ class CampaignStatsOutputSerializer(serializers.Serializer):
     )
     goal_event = serializers.CharField(allow_blank=True)
     goal_window_hours = serializers.IntegerField()
+    results_frozen_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the results were kept (they are read from that copy since); null: "
+        "counted from the events now.",
+    )
+    results_final = serializers.BooleanField(
+        help_text="Kept after the goal window ended: they no longer change. False while counted "
+        "live, or when kept earlier (before data retention removed their events)."
+    )

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from campaigns import dispatch
+from campaigns import dispatch, results
 from campaigns.models import Campaign, Occurrence
 
 
 @shared_task(name="campaigns.tasks.campaigns_tick", ignore_result=True)
 def campaigns_tick() -> dict[str, int]:
     """The beat's clock: start due campaigns, decide due winners, release due recipients and
-    finish what is done."""
-    return dispatch.tick()
+    finish what is done; then keep the results of occurrences whose goal window has passed."""
+    report = dispatch.tick()
+    report["results_kept"] = results.results_freeze_due()
+    return report
 
 
 @shared_task(name="campaigns.tasks.campaign_start", ignore_result=True)

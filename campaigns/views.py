@@ -667,7 +667,8 @@ def campaign_results(request: TenantRequest, tenant_slug: str, campaign_id: UUID
         "campaign": campaign,
         "urls": _urls(campaign, request.tenant.slug),
         "occurrence": occurrence,
-        "occurrences": list(campaign.occurrences.order_by("-started_at")[:12]),
+        # The picker needs only when each went: not their kept results.
+        "occurrences": list(campaign.occurrences.defer("results").order_by("-started_at")[:12]),
         "results": results,
         "charts": charts.results_charts(results) if results else None,
     }
