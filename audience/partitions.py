@@ -4,10 +4,10 @@
 `audience_event_pYYYY_MM`, holding [first instant of the month, first instant of the next) in
 UTC, and a DEFAULT partition, `audience_event_default`, for whatever no month holds yet (an event
 dated years back or ahead). The hourly beat task (audience.tasks.partitions_maintain) runs
-`partitions_ensure`: the current month and three ahead exist, and rows that waited in the
-default partition move into a partition made for their month. Retention (audience/retention.py)
-drops whole months with `partition_drop`; a month it dropped is not made again unless rows for it
-arrive (no gap is filled with empty months, which retention would drop again every night).
+`partitions_ensure`: every month from the oldest partition to three ahead of the current one
+exists, and rows that waited in the default partition move into a partition made for their
+month. Retention (audience/retention.py) drops whole months, oldest first, with
+`partition_drop`.
 
 A new month is made as a plain table and then attached, which locks the events table only in
 SHARE UPDATE EXCLUSIVE mode (ingestion and reads go on; CREATE TABLE … PARTITION OF would take
@@ -99,13 +99,12 @@ def partitions_list() -> list[Partition]:
 
 
 def partitions_ensure(*, now: datetime | None = None, ahead: int = AHEAD) -> list[str]:
-    """Make the missing monthly partitions: the current month and `ahead` after it, and each
-    month that rows waiting in the default partition belong to (moving them into it). Returns
-    the names made. A month retention dropped stays dropped unless rows for it arrive again
-    (no gap is filled with empty months). Safe to run at any time and twice at once (each month
-    is one transaction; a month whose locks are not granted within LOCK_TIMEOUT waits for the
-    next run). Partitions lacking the table's row-level security get it. PostgreSQL only; a
-    no-op on SQLite."""
+    """Make the missing monthly partitions, every month from the oldest partition (or the oldest
+    month of a row waiting in the default partition, if older) to `ahead` months after the
+    current one, moving waiting rows into each new month's. Returns the names made. Safe to run
+    at any time and twice at once (each month is one transaction; a month whose locks are not
+    granted within LOCK_TIMEOUT waits for the next run). Partitions lacking the table's
+    row-level security get it. PostgreSQL only; a no-op on SQLite."""
     if not _postgresql() or not _partitioned():
         return []
     current = month_start(now or _now())
@@ -113,18 +112,20 @@ def partitions_ensure(*, now: datetime | None = None, ahead: int = AHEAD) -> lis
     with rls.system_scope():  # maintenance spans every tenant's rows
         existing = {p.start for p in partitions_list()}
         with connection.cursor() as cursor:
-            # The months of the rows waiting in the default partition (kept small: this very
-            # function empties it of every month that has a partition).
+            # The oldest month of the rows waiting in the default partition (kept small: this
+            # very function empties it of every month that has a partition).
             cursor.execute(
-                "SELECT DISTINCT date_trunc('month', occurred_at AT TIME ZONE 'UTC')"
-                f" FROM {DEFAULT} WHERE occurred_at >= %s AND occurred_at < %s",
+                f"SELECT min(occurred_at) FROM {DEFAULT} WHERE occurred_at >= %s"
+                " AND occurred_at < %s",
                 [floor, month_add(last, 1)],
             )
-            waiting = {month.replace(tzinfo=UTC) for (month,) in cursor.fetchall()}
-        wanted = waiting | {month_add(current, n) for n in range(ahead + 1)}
-        made = [
-            partition_name(start) for start in sorted(wanted - existing) if _partition_make(start)
-        ]
+            (waiting,) = cursor.fetchone()
+        start = max(floor, min([current, *existing, *([month_start(waiting)] if waiting else [])]))
+        made = []
+        while start <= last:
+            if start not in existing and _partition_make(start):
+                made.append(partition_name(start))
+            start = month_add(start, 1)
         partitions_secure()
     return made
 

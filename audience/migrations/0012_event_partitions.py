@@ -2,10 +2,10 @@
 own (EventKey), and the order ledger and daily rollups that outlive event retention.
 
 PostgreSQL: the existing `audience_event` becomes a table PARTITION BY RANGE (occurred_at) with a
-partition (`audience_event_pYYYY_MM`) for each month holding data (but none more than MONTHS_KEPT
-back: older rows wait in the default partition for retention), for the current month and three
-ahead, and a DEFAULT partition for the rest. Every row keeps its id; ids continue from the old
-table's sequence. The primary key becomes (tenant_id, id, occurred_at): a partitioned table's
+partition per month (`audience_event_pYYYY_MM`) from the oldest month holding data (rows more
+than MONTHS_KEPT months back aside: they wait in the default partition for retention) to three
+months ahead, and a DEFAULT partition for the rest. Every row keeps its id; ids continue from
+the old table's sequence. The primary key becomes (tenant_id, id, occurred_at): a partitioned table's
 unique keys must hold the partition key. The indexes are recreated as partitioned indexes, and the
 row-level security of the old table is carried over (to every partition too). audience/partitions.py
 keeps partitions ahead of the clock afterwards; this migration stays frozen with its own copy of
@@ -193,17 +193,12 @@ def events_partition(apps, schema_editor):
             "INSERT INTO audience_eventkey (tenant_id, message_id, occurred_at)"
             f' SELECT tenant_id, message_id, occurred_at FROM "{OLD}"'
         )
-        # A partition for each month holding data, but none for rows older than any team
-        # keeps (one stray date must not make a partition; it waits in the default one for
-        # retention), and for this month and AHEAD after it.
+        # The oldest month to partition: the oldest holding data, leaving out rows older than
+        # any team keeps (one stray date must not make a hundred empty partitions).
         floor = _month(now, -MONTHS_KEPT)
-        cursor.execute(
-            "SELECT DISTINCT date_trunc('month', occurred_at AT TIME ZONE 'UTC')"
-            f' FROM "{OLD}" WHERE occurred_at >= %s AND occurred_at < %s',
-            [floor, _month(now, AHEAD + 1)],
-        )
-        months = {month.replace(tzinfo=UTC) for (month,) in cursor.fetchall()}
-        months |= {_month(now, n) for n in range(AHEAD + 1)}
+        cursor.execute(f'SELECT min(occurred_at) FROM "{OLD}" WHERE occurred_at >= %s', [floor])
+        (earliest,) = cursor.fetchone()
+        first = _month(now) if earliest is None else min(_month(earliest), _month(now))
         # The same columns (types, NOT NULL, defaults); ids from a sequence of its own, since
         # PostgreSQL 15 refuses identity columns on partitioned tables.
         cursor.execute(
@@ -216,12 +211,14 @@ def events_partition(apps, schema_editor):
             f'ALTER TABLE "{EVENTS}" ALTER COLUMN id SET DEFAULT'
             f" nextval('\"{EVENTS}_id_seq\"'::regclass)"
         )
-        for start in sorted(months):
+        start, last = first, _month(now, AHEAD)
+        while start <= last:
             cursor.execute(
                 f'CREATE TABLE "{_partition_name(start)}" PARTITION OF "{EVENTS}"'
                 " FOR VALUES FROM (%s) TO (%s)",
                 [start, _month(start, 1)],
             )
+            start = _month(start, 1)
         cursor.execute(f'CREATE TABLE "{DEFAULT}" PARTITION OF "{EVENTS}" DEFAULT')
         _copy_checked(cursor, EVENTS)
         _finish(cursor, kept, "tenant_id, id, occurred_at")
