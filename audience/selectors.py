@@ -97,6 +97,9 @@ def event_list(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> QuerySet[Event]:
+    """The tenant's events (with their contact), for the timeline and the events API. Bounds on
+    occurred_at (`since`, `until`, a keyset page's start) are what let PostgreSQL read only
+    those months of the partitioned table (docs/architecture.md, "Events")."""
     qs = Event.objects.filter(tenant=tenant).select_related("contact")
     if contact is not None:
         qs = qs.filter(contact=contact)
