@@ -195,7 +195,13 @@ def _events_store(tenant: Tenant, rows: Sequence[EventRow]) -> list[int]:
                 event_ids=ids,
                 contact_ids=sorted({row.contact_id for row in rows}),
                 events=list(
-                    map(RecordedEvent, ids, [r.contact_id for r in rows], [r.name for r in rows])
+                    map(
+                        RecordedEvent,
+                        ids,
+                        [r.contact_id for r in rows],
+                        [r.name for r in rows],
+                        [r.occurred_at for r in rows],
+                    )
                 ),
             ),
             robust=True,  # a failing receiver (the broker down) must not fail the committed caller

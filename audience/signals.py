@@ -7,7 +7,7 @@ events_recorded(sender=None, tenant=Tenant, event_ids=list[int], contact_ids=lis
     per recording call (a whole /v1/batch is one call, a chunk of the ingest worker one per
     tenant and source). Events that were not stored (repeats) are not included. `event_ids` is
     in the order of `events`; `contact_ids` is sorted and distinct; `events` gives each event's
-    id, contact id and name, so that a receiver (a journey trigger) can match names without
+    id, contact id, name and time, so that a receiver (a journey trigger) can match names without
     reading the events again.
 
 contacts_changed(sender=None, tenant=Tenant, contact_ids=list[int])
@@ -26,6 +26,7 @@ contacts_merged(sender=None, tenant=Tenant, merged=dict[int, int])
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import NamedTuple
 
 from django.dispatch import Signal
@@ -37,6 +38,9 @@ class RecordedEvent(NamedTuple):
     id: int
     contact_id: int
     name: str
+    # Where the event lives (the events table is partitioned by it): a receiver that reads the
+    # events again bounds its query by these times, so only their months are searched.
+    occurred_at: datetime | None = None
 
 
 events_recorded = Signal()

@@ -62,19 +62,27 @@ def event_dict(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def events_process(
-    *, tenant: Tenant, event_ids: Sequence[int], now: datetime | None = None
+    *,
+    tenant: Tenant,
+    event_ids: Sequence[int],
+    now: datetime | None = None,
+    occurred: tuple[datetime, datetime] | None = None,
 ) -> EventsOutcome:
     """What recorded events do to journeys: end open enrollments on exit events, count
     conversions, wake waits, then enter contacts into journeys they trigger; and run the
-    woken and the new at once. Safe to run twice for the same events."""
+    woken and the new at once. Safe to run twice for the same events. `occurred`, the
+    events' earliest and latest times when known, keeps the look-up to their months."""
     from audience.models import Event
 
     now = now or timezone.now()
+    found = Event.objects.filter(tenant=tenant, pk__in=list(event_ids))
+    if occurred is not None:
+        found = found.filter(occurred_at__gte=occurred[0], occurred_at__lte=occurred[1])
     events: list[dict[str, Any]] = [
         dict(row)
-        for row in Event.objects.filter(tenant=tenant, pk__in=list(event_ids))
-        .order_by("occurred_at", "pk")
-        .values("pk", "contact_id", "name", "properties", "occurred_at", "received_at")
+        for row in found.order_by("occurred_at", "pk").values(
+            "pk", "contact_id", "name", "properties", "occurred_at", "received_at"
+        )
     ]
     outcome = EventsOutcome()
     if not events:

@@ -31,8 +31,13 @@ def _events_recorded(*, tenant: Any, event_ids: list[int], **kwargs: Any) -> Non
         ).exists()
     ):
         return
+    # The events' time range lets the engine read them from their months only (the events
+    # table is partitioned by time): by id alone it would search every month's index.
+    times = [e.occurred_at for e in kwargs.get("events") or () if e.occurred_at is not None]
+    since = min(times).isoformat() if times else None
+    until = max(times).isoformat() if times else None
     try:
-        events_process.delay(tenant.pk, list(event_ids))
+        events_process.delay(tenant.pk, list(event_ids), since, until)
     except Exception:
         log.warning(
             "could not queue the journeys' look at %d events", len(event_ids), exc_info=True

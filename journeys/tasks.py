@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 from celery import shared_task
 
@@ -30,13 +31,20 @@ def enrollments_advance(ids: list[int]) -> int:
 
 
 @shared_task(name="journeys.tasks.events_process")
-def events_process(tenant_id: int, event_ids: list[int]) -> int:
+def events_process(
+    tenant_id: int, event_ids: list[int], since: str | None = None, until: str | None = None
+) -> int:
+    """`since`/`until` (ISO times of the oldest and newest of the events) only narrow where the
+    events are looked for; tasks queued without them still work."""
     from tenants.models import Tenant
 
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return 0
-    outcome = reactions.events_process(tenant=tenant, event_ids=event_ids)
+    occurred = None
+    if since and until:
+        occurred = (datetime.fromisoformat(since), datetime.fromisoformat(until))
+    outcome = reactions.events_process(tenant=tenant, event_ids=event_ids, occurred=occurred)
     return len(outcome.started) + len(outcome.woken)
 
 

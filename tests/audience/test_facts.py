@@ -133,9 +133,11 @@ def test_it_announces_recorded_events_once_after_commit_with_their_names(
     assert announced["tenant"] == world.acme
     assert announced["event_ids"] == ids
     assert announced["contact_ids"] == [ann.pk]
+    # Each with its time, so a receiver can read the events from their months only.
+    times = dict(Event.objects.filter(pk__in=ids).values_list("pk", "occurred_at"))
     assert announced["events"] == [
-        RecordedEvent(ids[0], ann.pk, "Store Visited"),
-        RecordedEvent(ids[1], ann.pk, "Store Left"),
+        RecordedEvent(ids[0], ann.pk, "Store Visited", times[ids[0]]),
+        RecordedEvent(ids[1], ann.pk, "Store Left", times[ids[1]]),
     ]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.utils import timezone
 
 from audience.models import Contact
 from audience.services import Fact, events_record
@@ -447,3 +448,38 @@ def test_the_same_events_looked_at_twice_enroll_once_even_where_re_entry_is_allo
     # A new order is a new run.
     track(world.acme, contact, "Order Completed", T0 + timedelta(minutes=1))
     assert Enrollment.objects.filter(journey=journey).count() == 2
+
+
+def test_the_signal_finds_events_months_apart_in_one_call(
+    world: Any,
+    journey_factory: Any,
+    email: Any,
+    eager_tasks: None,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # The engine reads the announced events within their time range (the events table is
+    # partitioned by month): a backfilled event two years back and one of today, recorded in
+    # one call, must both be found.
+    from audience.models import Contact
+
+    journey = journey_factory(
+        {
+            "t": ("trigger_event", {"event": "Signed Up"}),
+            "m": ("action_email", {"template": str(email.public_id)}),
+        },
+        "t.next>m",
+    )
+    old = Contact.objects.create(tenant=world.acme, email="old@example.com")
+    new = Contact.objects.create(tenant=world.acme, email="new@example.com")
+    today = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        events_record(
+            tenant=world.acme,
+            facts=[
+                Fact(old.pk, "Signed Up", "k-old", "test", {}, today - timedelta(days=730)),
+                Fact(new.pk, "Signed Up", "k-new", "test", {}, today),
+            ],
+        )
+    entered = set(Enrollment.objects.filter(journey=journey).values_list("contact_id", flat=True))
+    assert entered == {old.pk, new.pk}
+    assert Delivery.objects.count() == 2

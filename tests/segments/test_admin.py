@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission
 
-from audience.models import Contact, Event
+from audience.models import Contact, Event, Order
 from segments import services
 from segments.models import Segment, SegmentMembership
 from tests.factories import UserFactory
@@ -29,14 +29,16 @@ def ordered(times: int = 1) -> dict[str, Any]:
 
 
 def order(contact: Contact, n: int) -> None:
-    """An order stored directly, so no refresh follows it (as if the queue were behind)."""
-    Event.objects.create(
-        tenant_id=contact.tenant_id,
-        contact=contact,
-        name="Order Completed",
-        occurred_at="2026-05-01T10:00:00Z",
-        message_id=f"{contact.user_id}-{n}",
-    )
+    """An order stored directly, as ingestion stores it (the event and its order-ledger row),
+    but with no refresh after it (as if the queue were behind)."""
+    fields = {
+        "tenant_id": contact.tenant_id,
+        "contact": contact,
+        "occurred_at": "2026-05-01T10:00:00Z",
+        "message_id": f"{contact.user_id}-{n}",
+    }
+    Event.objects.create(name="Order Completed", **fields)
+    Order.objects.create(**fields)
 
 
 @pytest.fixture
