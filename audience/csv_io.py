@@ -18,7 +18,7 @@ from typing import Any, cast
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DataError, IntegrityError, transaction
-from django.db.models import CharField, F, QuerySet
+from django.db.models import CharField, F, Q, QuerySet
 from django.utils.timezone import now
 
 from audience.models import MAX_ID_LENGTH, Consent, Contact, ContactImport
@@ -359,9 +359,25 @@ def _import_chunk(
     return taken
 
 
+EXPORT_PAGE = 2000
+
+
+def _pages(contacts: QuerySet[Contact]) -> Iterator[Contact]:
+    """`contacts` oldest first, a page at a time by keyset (created_at, pk): memory stays flat
+    without a server-side cursor, which transaction pooling (PgBouncer) cannot keep open
+    across the pages."""
+    ordered = contacts.order_by("created_at", "pk")
+    page = list(ordered[:EXPORT_PAGE])
+    while page:
+        yield from page
+        last = page[-1]
+        after = Q(created_at__gt=last.created_at) | Q(created_at=last.created_at, pk__gt=last.pk)
+        page = list(ordered.filter(after)[:EXPORT_PAGE])
+
+
 def export_rows(contacts: QuerySet[Contact]) -> Iterator[list[str]]:
     yield EXPORT_COLUMNS
-    for c in contacts.iterator(chunk_size=2000):
+    for c in _pages(contacts):
         birthday = ""
         if c.birthday_month:
             birthday = f"{c.birthday_month:02d}-{c.birthday_day:02d}"  # MM-DD when no year

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
+from audience import csv_io
 from audience.models import Contact, ContactImport
 
 pytestmark = pytest.mark.django_db
@@ -198,3 +201,19 @@ def test_it_refuses_a_file_with_a_nul_character_saying_where(login, world) -> No
     assert response.status_code == 400
     assert "Line 3 contains the NUL character" in response.content.decode()
     assert not ContactImport.objects.exists()
+
+
+def test_an_export_longer_than_a_page_has_every_contact_once_oldest_first(
+    login, world, monkeypatch
+) -> None:
+    # Pages of 2 over 5 contacts, two of them created at the same instant (the keyset's tie).
+    monkeypatch.setattr(csv_io, "EXPORT_PAGE", 2)
+    base = timezone.now()
+    made = [
+        Contact.objects.create(tenant=world.acme, email=f"c{n}@example.com", created_at=at)
+        for n, at in enumerate([base, base, base + timedelta(seconds=1), base, base])
+    ]
+    response = login(world.dave).get("/t/acme/contacts/export.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    expected = sorted(made, key=lambda c: (c.created_at, c.pk))
+    assert [r["email"] for r in rows] == [c.email for c in expected]
