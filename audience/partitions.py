@@ -31,6 +31,7 @@ from django.db.backends.utils import CursorWrapper
 from django.utils.timezone import now as _now
 
 from core import rls
+from tenants.models import RETENTION_MONTHS_MAX
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ AHEAD = 3  # months of partitions made ahead of the current one
 # No partition is made for a month older than this before the current one: no team keeps events
 # that long (the longest retention it may choose), so such rows wait in the default partition for
 # retention rather than adding a partition each.
-MONTHS_KEPT = 120
+MONTHS_KEPT = RETENTION_MONTHS_MAX
 LOCK_TIMEOUT = "2s"
 _NAME = re.compile(r"^audience_event_p(\d{4})_(\d{2})$")
 
