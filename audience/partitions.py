@@ -246,16 +246,17 @@ def partitions_secure() -> list[str]:
     return changed
 
 
-def partition_drop(name: str) -> None:
+def partition_drop(name: str) -> bool:
     """Detach and drop a monthly partition, with its rows, inside the caller's transaction (if
-    any). Nothing happens when it is gone already (two retention runs at once). The rows' keys
-    (EventKey) are the caller's to delete. PostgreSQL only; a no-op on SQLite.
+    any); whether it dropped it. Nothing happens when it is gone already (two retention runs at
+    once). The rows' keys (EventKey) are the caller's to delete. PostgreSQL only; a no-op on
+    SQLite.
 
     Detaching locks the whole events table (ACCESS EXCLUSIVE) until the caller's transaction
     ends; the lock is waited for at most LOCK_TIMEOUT, so that a long read cannot make
     ingestion queue behind the drop: then OperationalError (SQLSTATE 55P03), to try later."""
     if not _postgresql():
-        return
+        return False
     if _NAME.match(name) is None:
         raise ValueError(f"{name!r} is not a monthly events partition")
     with transaction.atomic(), connection.cursor() as cursor:
@@ -272,9 +273,10 @@ def partition_drop(name: str) -> None:
             [EVENTS, name],
         )
         if cursor.fetchone() is None:
-            return
+            return False
         cursor.execute(f"ALTER TABLE {EVENTS} DETACH PARTITION {name}")
         cursor.execute(f"DROP TABLE {name}")
+    return True
 
 
 def partitions_after_migrate(**kwargs: Any) -> None:

@@ -380,8 +380,14 @@ def _partition_drop_if_unkept(
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 _lock()
-                cursor.execute("SELECT to_regclass(%s)", [partition.name])
-                if cursor.fetchone()[0] is None:
+                # The catalog itself, not to_regclass: that takes no lock and may answer from
+                # this backend's cache a table another run has just dropped.
+                cursor.execute(
+                    "SELECT 1 FROM pg_class WHERE relname = %s"
+                    " AND relnamespace = current_schema()::regnamespace",
+                    [partition.name],
+                )
+                if cursor.fetchone() is None:
                     return True  # another run dropped it meanwhile
                 # The rollups count every row the drop removes (one scan of the partition).
                 rows = _rollups_merge(tenant_id=None, start=partition.start, end=partition.end)
@@ -392,7 +398,8 @@ def _partition_drop_if_unkept(
                 cursor.execute("SELECT set_config('lock_timeout', %s, true)", [before])
                 if keeping and _has_rows(partition.name, keeping):
                     raise _Kept
-                partition_drop(partition.name)
+                if not partition_drop(partition.name):
+                    return True  # another run dropped it meanwhile: its report counts it
         except _Kept:
             return False
         except OperationalError as exc:

@@ -83,7 +83,9 @@ def test_it_records_new_visitors_with_the_same_statements_however_many(send) -> 
     found = statements_by_size(new_visitors, SIZES)
 
     assert Contact.objects.count() == sum(SIZES)
-    assert_same_statements(found, pinned={"postgresql": 12, "sqlite": 10}, fewer_up_to=1)
+    # +1 on SQLite since issue 17: the message ids' keys (EventKey) are a second INSERT there;
+    # PostgreSQL inserts them in the events' statement.
+    assert_same_statements(found, pinned={"postgresql": 12, "sqlite": 11}, fewer_up_to=1)
 
 
 def test_it_records_returning_customers_with_the_same_statements_however_many(send) -> None:
@@ -112,7 +114,9 @@ def test_it_records_returning_customers_with_the_same_statements_however_many(se
 
     assert Contact.objects.count() == sum(SIZES)
     assert Identity.objects.filter(value__startswith="phone-").count() == sum(SIZES)
-    assert_same_statements(found, pinned={"postgresql": 12, "sqlite": 10}, fewer_up_to=1)
+    # +1 on SQLite since issue 17: the message ids' keys (EventKey) are a second INSERT there;
+    # PostgreSQL inserts them in the events' statement.
+    assert_same_statements(found, pinned={"postgresql": 12, "sqlite": 11}, fewer_up_to=1)
 
 
 def test_it_merges_visitors_into_customers_with_the_same_statements_however_many(send) -> None:
@@ -139,7 +143,9 @@ def test_it_merges_visitors_into_customers_with_the_same_statements_however_many
     # +2 since journeys: the merge locks the absorbed profiles' enrollments (to move them), and
     # deleting the absorbed profiles looks for enrollments to cascade to. +1 since campaigns:
     # deleting them deletes their campaign recipients.
-    assert_same_statements(found, pinned={"postgresql": 25, "sqlite": 23}, fewer_up_to=1)
+    # Since issue 17: a merge moves the absorbed contacts' orders (+1), Django's cascade from
+    # them to Order finds nothing left (+1), and on SQLite the keys are a second INSERT (+1).
+    assert_same_statements(found, pinned={"postgresql": 27, "sqlite": 26}, fewer_up_to=1)
 
 
 def test_it_records_many_requests_with_the_same_statements_as_one(send) -> None:
@@ -151,4 +157,6 @@ def test_it_records_many_requests_with_the_same_statements_as_one(send) -> None:
     # Fewer rows than the drain's first claim (50), so one claim takes them all.
     found = statements_by_size(requests, (1, 20, 40))
 
-    assert_same_statements(found, pinned={"postgresql": 12, "sqlite": 10}, fewer_up_to=1)
+    # +1 on SQLite since issue 17: the message ids' keys (EventKey) are a second INSERT there;
+    # PostgreSQL inserts them in the events' statement.
+    assert_same_statements(found, pinned={"postgresql": 12, "sqlite": 11}, fewer_up_to=1)

@@ -122,7 +122,8 @@ def test_it_sends_a_batch_and_records_its_outcomes_with_the_same_statements_howe
     found = statements_by_size(sent, SIZES)
 
     assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == sum(SIZES)
-    assert_same_statements(found, pinned={"postgresql": 22, "sqlite": 22}, fewer_up_to=1)
+    # +1 on SQLite since issue 17: the outcome events' keys (EventKey) are a second INSERT there.
+    assert_same_statements(found, pinned={"postgresql": 22, "sqlite": 23}, fewer_up_to=1)
 
 
 def test_it_settles_a_mixed_batch_with_the_same_statements_however_large(
@@ -139,7 +140,8 @@ def test_it_settles_a_mixed_batch_with_the_same_statements_however_large(
     found = statements_by_size(mixed, (4, 20, 48))  # 4: three outcome events, the fast lane
 
     assert Delivery.objects.filter(status=Delivery.Status.QUEUED).count() == (4 + 20 + 48) // 4
-    assert_same_statements(found, pinned={"postgresql": 23, "sqlite": 23}, fewer_up_to=4)
+    # +1 on SQLite since issue 17: the outcome events' keys (EventKey) are a second INSERT there.
+    assert_same_statements(found, pinned={"postgresql": 23, "sqlite": 24}, fewer_up_to=4)
 
 
 @pytest.mark.xfail(

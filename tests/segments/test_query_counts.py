@@ -66,7 +66,8 @@ def test_it_refreshes_a_whole_segment_with_the_same_statements_however_many_chan
 
     found = statements_by_size(entries_and_exits, SIZES)
 
-    assert_same_statements(found, pinned={"postgresql": 9, "sqlite": 8}, fewer_up_to=1)
+    # +1 on SQLite since issue 17: recording events inserts their keys (EventKey) separately.
+    assert_same_statements(found, pinned={"postgresql": 9, "sqlite": 9}, fewer_up_to=1)
 
 
 @pytest.fixture
@@ -102,7 +103,8 @@ def test_it_refreshes_contacts_after_their_events_with_the_same_statements_howev
     found = statements_by_size(new_vips, SIZES)
 
     assert SegmentMembership.objects.filter(segment__in=vip_segments[1:]).count() == 2 * sum(SIZES)
-    assert_same_statements(found, pinned={"postgresql": 21, "sqlite": 19}, fewer_up_to=1)
+    # +2 on SQLite since issue 17: both recordings insert their keys (EventKey) separately.
+    assert_same_statements(found, pinned={"postgresql": 21, "sqlite": 21}, fewer_up_to=1)
 
 
 def test_it_checks_contacts_that_change_nothing_with_the_same_statements_however_many(
