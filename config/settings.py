@@ -183,6 +183,9 @@ elif DATABASE_POOLER != "pgbouncer":
 elif "postgresql" not in DATABASES["default"]["ENGINE"]:
     raise ImproperlyConfigured("DATABASE_POOLER=pgbouncer needs a PostgreSQL DATABASE_URL.")
 if "postgresql" in DATABASES["default"]["ENGINE"]:
+    # Django's backend with tenant tables grouped by every selected column: their primary keys
+    # hold tenant_id too (tenants/keys.py, tenants/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "tenants.postgresql"
     options = DATABASES["default"].setdefault("OPTIONS", {})
     if DATABASE_POOLER:
         options["prepare_threshold"] = None  # psycopg then ignores prepare=True too (core/db.py)

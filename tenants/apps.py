@@ -10,12 +10,8 @@ class TenantsConfig(AppConfig):
 
     def ready(self) -> None:
         from tenants import schema  # noqa: F401  (registers the OpenAPI auth extension)
-        from tenants.keys import group_by_install, keys_install
+        from tenants.keys import keys_install
         from tenants.rls import policies_install
-
-        # Tenant tables' primary keys hold tenant_id: Django must not group their rows by id
-        # alone (tenants/keys.py).
-        group_by_install()
 
         # After every migrate, whichever app it migrated: row-level security on every
         # tenant-owned table (tenants/rls.py), and the tenant in every key (tenants/keys.py).

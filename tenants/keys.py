@@ -37,8 +37,9 @@ found with the query in the error.
 One thing changes for Django: PostgreSQL lets a query select columns it does not group by only
 when it groups by the table's whole primary key, and Django, which knows only `id`, would group
 a tenant table's rows by id alone (`GROUP BY t.id` with an aggregate beside t's columns: an
-error now). `group_by_install` makes it group by every selected column of a tenant table, as it
-always does on SQLite (which is how every such query of ours is already tested).
+error now). The project's database backend (tenants/postgresql/base.py) makes it group by every
+selected column of a tenant table, as it always does on SQLite (which is how every such query of
+ours is already tested).
 
 `tests/test_citus_ready.py` reads the catalog and proves all of it; the distribution commands
 and the migration path to Citus are in docs/operations.md.
@@ -210,28 +211,8 @@ def tenant_tables() -> list[str]:
 
 
 @cache
-def _tenant_table_set() -> frozenset[str]:
+def tenant_table_set() -> frozenset[str]:
     return frozenset(tenant_tables())
-
-
-def group_by_install() -> None:
-    """Django groups a tenant table's rows by every selected column, not by `id` alone, on
-    PostgreSQL (see the module's docstring). Called once, from TenantsConfig.ready()."""
-    try:
-        from django.db.backends.postgresql.features import DatabaseFeatures
-    except ImportError:  # no psycopg: no PostgreSQL either
-        return
-    django_rule = DatabaseFeatures.allows_group_by_selected_pks_on_model
-    if getattr(django_rule, "tenant_keys", False):
-        return
-
-    def allows_group_by_selected_pks_on_model(self: Any, model: type[Model]) -> bool:
-        return django_rule(self, model) and model._meta.db_table not in _tenant_table_set()
-
-    allows_group_by_selected_pks_on_model.tenant_keys = True  # type: ignore[attr-defined]
-    DatabaseFeatures.allows_group_by_selected_pks_on_model = (  # type: ignore[method-assign]
-        allows_group_by_selected_pks_on_model
-    )
 
 
 # --- the catalog -----------------------------------------------------------------------------

@@ -213,7 +213,7 @@ def test_it_writes_the_commands_that_distribute_every_table_once_in_an_order_cit
 
 def test_django_groups_a_tenant_tables_rows_by_all_their_columns(world: Any) -> None:
     """With (id, tenant_id) as the primary key, grouping by id alone no longer lets PostgreSQL
-    select a row's other columns beside an aggregate (tenants.keys.group_by_install)."""
+    select a row's other columns beside an aggregate (tenants/postgresql/base.py)."""
     from django.db.models import Count
 
     from segments.models import Segment

@@ -48,7 +48,7 @@ def test_it_takes_production_services_from_the_environment(tmp_path: Path) -> No
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[:3] == [
-        "django.db.backends.postgresql",
+        "tenants.postgresql",
         "redis://127.0.0.1:6379/0",
         "django.core.mail.backends.smtp.EmailBackend",
     ]

@@ -32,7 +32,7 @@ def database_url(settings_dict: dict[str, Any]) -> str:
     engine = settings_dict["ENGINE"]
     if engine == "django.db.backends.sqlite3":
         return f"sqlite:///{Path(settings_dict['NAME']).resolve()}"
-    if engine == "django.db.backends.postgresql":
+    if engine in {"django.db.backends.postgresql", "tenants.postgresql"}:
         user = quote(settings_dict.get("USER") or "", safe="")
         password = quote(settings_dict.get("PASSWORD") or "", safe="")
         credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
