@@ -56,6 +56,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from django.db import transaction
 from django.db.models import (
     Case,
     Count,
@@ -741,7 +742,20 @@ def results_freeze_due(*, at: datetime | None = None, seconds: float = FREEZE_SE
     for occurrence in _due(at)[:FREEZE_LOOK]:
         # One occurrence's failure is logged and tried again next tick; it stops no other.
         try:
-            kept += results_freeze(occurrence=occurrence, at=at)
+            with transaction.atomic():
+                # A big send takes a while to count: a tick that overlaps this one (every 10 s)
+                # passes over it rather than counting it again.
+                mine = (
+                    Occurrence.objects.select_for_update(skip_locked=True)
+                    .filter(
+                        tenant_id=occurrence.tenant_id,
+                        pk=occurrence.pk,
+                        results_frozen_at__isnull=True,
+                    )
+                    .first()
+                )
+                if mine is not None:
+                    kept += results_freeze(occurrence=mine, at=at)
         except Exception:
             log.exception("occurrence %s: its results were not kept", occurrence.pk)
         if clock.monotonic() - started > seconds:

@@ -6,12 +6,13 @@ so the numbers an old campaign showed stay what they were after retention has ru
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import reverse
 
 from audience import registry
@@ -289,6 +290,40 @@ def test_keeping_twice_keeps_the_first(world: Any) -> None:
     assert again.results_frozen_at == first
     assert again.results == kept.results
     assert (again.results["total"]["opens"], again.results["total"]["clicks"]) == (1, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tick_passes_over_an_occurrence_another_tick_is_counting(world: Any) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers: nothing to race")
+    campaign = seed.campaign_make(world.acme, keys="A")
+    occurrence = seed.occurrence_make(campaign)
+    seed.opened(seed.recipient_make(occurrence, "A"))
+    Occurrence.objects.filter(pk=occurrence.pk).update(
+        state=Occurrence.State.SENT, finished_at=seed.T0
+    )
+    at = seed.T0 + timedelta(days=5)
+    counting, done = threading.Event(), threading.Event()
+
+    def other_tick() -> None:  # holds the occurrence's row as results_freeze_due does
+        try:
+            with transaction.atomic():
+                Occurrence.objects.select_for_update().get(pk=occurrence.pk)
+                counting.set()
+                done.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_tick)
+    thread.start()
+    try:
+        assert counting.wait(30)
+        assert results.results_freeze_due(at=at) == 0
+    finally:
+        done.set()
+        thread.join()
+    assert Occurrence.objects.get(pk=occurrence.pk).results_frozen_at is None
+    assert results.results_freeze_due(at=at) == 1
 
 
 # --- Retention's hook -------------------------------------------------------------------------
