@@ -186,7 +186,7 @@ def test_the_preview_says_from_when_how_many_and_what_stays(login, history) -> N
     assert "the order history (1 order from before then)" in preview
     assert "contact profiles (lifecycle stage, cart, wishlist, consent)" in preview
     assert "daily totals per event" in preview
-    assert "campaign results (opens, clicks, conversions) of campaigns sent before then" in preview
+    assert "campaign results (kept as they stood when final)" in preview
 
 
 def test_the_preview_says_when_nothing_would_go(login, history) -> None:
