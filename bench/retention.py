@@ -392,6 +392,20 @@ def plain_copy() -> float:
     return time.perf_counter() - began
 
 
+def partition_layout() -> str:
+    """Where the seeded events went: the monthly partitions the product made, and the rows
+    that no month holds (the default partition). Retention drops months, not the default."""
+    from audience.partitions import DEFAULT, partitions_list
+
+    months = partitions_list()
+    waiting = fetch(f"SELECT count(*) FROM {DEFAULT}")[0][0]
+    span = f", {months[0].name} to {months[-1].name}" if months else ""
+    return (
+        f"{len(months)} monthly partitions{span}; {waiting:,} events in the default partition"
+        + (" (months without a partition: retention deletes them in batches)" if waiting else "")
+    )
+
+
 def leaves(table: str) -> list[str]:
     """The table itself, or a partitioned table's partitions."""
     rows = fetch(
@@ -698,6 +712,7 @@ def print_report(
     runs: list[tuple[str, Side, Side | None]],
     problems: list[str],
     plain_seconds: float,
+    layout: str,
 ) -> None:
     from django.conf import settings
 
@@ -715,6 +730,7 @@ def print_report(
     )
     steps = ", ".join(f"{k} {v:.0f} s" for k, v in seeded.items())
     print(f"  seeding (not timed): {steps}; the baseline's copy {plain_seconds:.0f} s")
+    print(f"  layout:     {layout}")
     for title, mine, base in runs:
         print_run(title, mine, base)
     print(
@@ -760,6 +776,8 @@ def measure(args: argparse.Namespace) -> int:
     seeds = tenants_create(args)
     log(f"seeding {args.events:,} events over {args.months} months ({len(seeds)} tenants)")
     seeded = seed(args, seeds, now)
+    layout = partition_layout()
+    log(layout)
     plain_seconds = 0.0
     if args.baseline:
         log(f"copying them into {PLAIN} (the baseline)")
@@ -784,7 +802,7 @@ def measure(args: argparse.Namespace) -> int:
                 f" {dict(base.deleted)} (DELETE)"
             )
         runs.append((title, mine, base))
-    print_report(args, machine, seeds, seeded, runs, problems, plain_seconds)
+    print_report(args, machine, seeds, seeded, runs, problems, plain_seconds, layout)
     return 1 if problems else 0
 
 
