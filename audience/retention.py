@@ -350,7 +350,7 @@ def _partition_expire_rows(
     keeping = [t for t in cutoffs if t not in whole]
     # An empty month that a team still keeps stays: partitions_ensure would only make it again.
     kept_empty = bool(keeping) and not _has_rows(partition.name, None)
-    if whole and not kept_empty and _partition_drop_if_unkept(partition, keeping, report):
+    if whole and not kept_empty and _partition_drop_if_unkept(partition, whole, keeping, report):
         return
     for tenant_id, cutoff in expired.items():
         before = cutoff if cutoff < partition.end else None
@@ -365,7 +365,7 @@ class _Kept(Exception):
 
 
 def _partition_drop_if_unkept(
-    partition: Partition, keeping: list[int], report: RetentionReport
+    partition: Partition, whole: list[int], keeping: list[int], report: RetentionReport
 ) -> bool:
     """Drop the partition when no team that keeps its month has a row in it, its rollups
     written in the same transaction. The last look is made holding the events table's
@@ -396,7 +396,12 @@ def _partition_drop_if_unkept(
                 cursor.execute("SELECT set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
                 cursor.execute(f"LOCK TABLE {qn(EVENTS)} IN ACCESS EXCLUSIVE MODE")
                 cursor.execute("SELECT set_config('lock_timeout', %s, true)", [before])
-                if keeping and _has_rows(partition.name, keeping):
+                # Every team but those the whole month expired for, read again under the lock:
+                # a team made during this run (importing its history) keeps its rows too.
+                keeping_now = list(
+                    Tenant.objects.exclude(pk__in=whole).values_list("pk", flat=True)
+                )
+                if keeping_now and _has_rows(partition.name, keeping_now):
                     raise _Kept
                 if not partition_drop(partition.name):
                     return True  # another run dropped it meanwhile: its report counts it

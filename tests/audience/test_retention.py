@@ -590,3 +590,26 @@ def test_a_count_too_slow_for_the_settings_page_gives_the_planners_estimate(worl
         cursor.execute("SHOW statement_timeout")
         assert cursor.fetchone() == (before,)
     assert retention._count_quickly(Event.objects.filter(tenant=world.acme)) == (20, True)
+
+
+@postgresql_only
+@pytest.mark.django_db
+def test_a_team_made_during_a_run_keeps_the_history_it_imports(world, monkeypatch) -> None:
+    # globex appears only after the run read the teams' settings (as a team signing up and
+    # importing its history meanwhile would): the months holding its rows are not dropped
+    # with them, though every team the run knew of let them go.
+    shop = Shop(world)
+    read = retention._cutoffs
+    monkeypatch.setattr(
+        retention,
+        "_cutoffs",
+        lambda now: {t: c for t, c in read(now).items() if t != shop.globex.pk},
+    )
+
+    retention_apply(now=NOW, batch=2)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM audience_event_p2026_02 WHERE tenant_id = %s", [shop.globex.pk]
+        )
+        assert cursor.fetchone()[0] == 3
