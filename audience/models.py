@@ -287,7 +287,15 @@ class Order(models.Model):
             models.Index(
                 fields=["tenant", "contact", "occurred_at"], name="order_tenant_contact_time_idx"
             ),
-            models.Index(fields=["tenant", "occurred_at"], name="order_tenant_time_idx"),
+            # Order conditions over a window ("2+ orders in 365 days") read who ordered when,
+            # and how often: with the contact (and id, for COUNT) in the index that is an
+            # index-only scan, as the events' covering index gave them (bench/segments.py: the
+            # 3-condition count at 1M contacts, 0.64 s → 0.30 s).
+            CoveringIndex(
+                fields=["tenant", "occurred_at"],
+                include=["contact", "id"],
+                name="order_tenant_time_cover_idx",
+            ),
         ]
 
     def __str__(self) -> str:
