@@ -33,8 +33,6 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError, ProgrammingError, connection, transaction
 from django.db.models import Count, Min, Q, Sum
 from django.db.models.functions import TruncDate
@@ -54,7 +52,7 @@ from audience.partitions import (
 )
 from audience.registry import before_events_removed
 from core import rls
-from tenants.models import RETENTION_MONTHS_MAX, RETENTION_MONTHS_MIN, Tenant
+from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -76,16 +74,7 @@ UNDEFINED_TABLE = "42P01"
 
 def retention_months(tenant: Tenant) -> int:
     """How many months before the current one the team keeps: its own setting or the default."""
-    if tenant.event_retention_months is not None:
-        return tenant.event_retention_months
-    months = settings.WAYFARER_EVENT_RETENTION_MONTHS
-    if not RETENTION_MONTHS_MIN <= months <= RETENTION_MONTHS_MAX:
-        # 0 would remove every event tonight: refuse rather than guess.
-        raise ImproperlyConfigured(
-            f"WAYFARER_EVENT_RETENTION_MONTHS is {months}; use"
-            f" {RETENTION_MONTHS_MIN}-{RETENTION_MONTHS_MAX}."
-        )
-    return months
+    return tenant.retention_months
 
 
 def cutoff_for(months: int, *, now: datetime | None = None) -> datetime:

@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, validate_slug
 from django.db import models
 from django.utils.timezone import now
@@ -94,6 +94,26 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def retention_months(self) -> int:
+        """How many months before the current one the team keeps raw events: its own setting
+        or the installation's default."""
+        if self.event_retention_months is not None:
+            return self.event_retention_months
+        return retention_months_default()
+
+
+def retention_months_default() -> int:
+    """settings.WAYFARER_EVENT_RETENTION_MONTHS, refused when out of range: 0 would remove every
+    event tonight, so rather than guess, nothing runs."""
+    months = settings.WAYFARER_EVENT_RETENTION_MONTHS
+    if not RETENTION_MONTHS_MIN <= months <= RETENTION_MONTHS_MAX:
+        raise ImproperlyConfigured(
+            f"WAYFARER_EVENT_RETENTION_MONTHS is {months}; use"
+            f" {RETENTION_MONTHS_MIN}-{RETENTION_MONTHS_MAX}."
+        )
+    return months
 
 
 class Role(models.TextChoices):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -32,7 +31,7 @@ from tenants.forms import (
     TenantCreateForm,
     TenantSettingsForm,
 )
-from tenants.models import Role, Tenant
+from tenants.models import Role, Tenant, retention_months_default
 from tenants.registry import RETENTION_PREVIEWS, SETUP_STEPS
 
 LAST_TENANT_SESSION_KEY = "wayfarer.last_tenant"
@@ -176,8 +175,7 @@ def _retention_preview(tenant: Tenant, months: int) -> Any:
 def _retention_context(tenant: Tenant, retention_form: RetentionForm) -> dict[str, Any]:
     """What the "Data retention" section shows: the setting and, for a bound form, what its
     months would remove (the form's errors instead when they are not valid)."""
-    default = settings.WAYFARER_EVENT_RETENTION_MONTHS
-    current = tenant.event_retention_months or default
+    default, current = retention_months_default(), tenant.retention_months
     ctx: dict[str, Any] = {
         "retention_form": retention_form,
         "retention_default": default,
@@ -210,8 +208,7 @@ def _retention_save(request: TenantRequest, retention_form: RetentionForm) -> bo
     if not retention_form.is_valid():
         return False
     months = retention_form.months()
-    default = settings.WAYFARER_EVENT_RETENTION_MONTHS
-    current = tenant.event_retention_months or default
+    default, current = retention_months_default(), tenant.retention_months
     shown = _retention_preview(tenant, months or default)
     if not retention_form.require_confirmation(
         _removes_beyond_current(tenant, shown, months or default, current)
