@@ -13,6 +13,7 @@ from audience.models import Contact, Event, Identity, InboxBatch, Product
 
 # Product recommendations are reads other apps use (messaging's Liquid context); they live in
 # their own module, published here.
+from audience.orders import ORDER_EVENT as ORDER_EVENT
 from audience.recommendations import contact_interests as contact_interests
 from audience.recommendations import recommend as recommend
 from core.ids import uuid_or_404

@@ -25,12 +25,10 @@ from django.db.models.functions import Cast, Coalesce, Lower
 from django.db.models.lookups import Lookup
 
 from audience.models import Event, Order
+from audience.selectors import ORDER_EVENT
 from core.expressions import JSONNumber
 from segments.registry import Context
 
-# The event the order ledger records, one Order row per event (audience/orders.py ORDER_EVENT;
-# a test holds the two equal).
-ORDER_EVENT = "Order Completed"
 NUMBER_LOOKUPS = {"gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte", "equals": "exact"}
 
 
