@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "messaging.apps.MessagingConfig",
     "journeys.apps.JourneysConfig",
     "campaigns.apps.CampaignsConfig",
+    "analytics.apps.AnalyticsConfig",
+    "webhooks.apps.WebhooksConfig",
     "anymail",
     "ops",
 ]

@@ -34,6 +34,8 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/", include("messaging.urls")),
     path("t/<slug:tenant_slug>/", include("journeys.urls")),
     path("t/<slug:tenant_slug>/", include("campaigns.urls")),
+    path("t/<slug:tenant_slug>/", include("analytics.urls")),
+    path("t/<slug:tenant_slug>/settings/webhooks/", include("webhooks.urls")),
     path("t/", include("tenants.urls")),
     path("api/v1/", include("tenants.api_urls")),
     path("api/v1/", include("audience.api_urls")),
@@ -41,6 +43,7 @@ urlpatterns = [
     path("api/v1/", include("messaging.api_urls")),
     path("api/v1/", include("journeys.api_urls")),
     path("api/v1/", include("campaigns.api_urls")),
+    path("api/v1/", include("webhooks.api_urls")),
     path("v1/", include("audience.urls_ingest")),
     path("v1/", include("messaging.urls_ingest")),
     # Links inside emails and pushes (signed, no login), and ESP webhooks (bounces, complaints).

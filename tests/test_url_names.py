@@ -10,14 +10,17 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 PROJECT_APPS = {
     "accounts",
+    "analytics",
     "audience",
     "campaigns",
     "config",
     "core",
+    "journeys",
     "messaging",
     "ops",
     "segments",
     "tenants",
+    "webhooks",
 }
 
 

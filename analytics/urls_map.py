@@ -1,0 +1,5 @@
+"""See analytics/urls.py."""
+
+from __future__ import annotations
+
+urlpatterns: list = []
