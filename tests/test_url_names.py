@@ -15,7 +15,6 @@ PROJECT_APPS = {
     "campaigns",
     "config",
     "core",
-    "journeys",
     "messaging",
     "ops",
     "segments",
