@@ -6,6 +6,12 @@ every team before any of that team's raw events older than `cutoff` are removed:
 what it counts from those events (campaigns freeze their results). A hook that raises stops the
 run before it removes anything, so nothing is removed that a hook could not keep first; the
 next night's run tries again.
+
+`events_stored(tenant=…, rows=[EventRow…], ids=[int…])` is called by the one place that stores
+events (audience.services), inside the transaction that inserts them, with the rows and their new
+ids in the same order: what a hook writes there commits or rolls back with the events, so
+counts kept from them (analytics' rollups) are exact even when a worker dies or a task runs
+twice. A hook must be set-based and cheap: it runs on ingestion's hot path.
 """
 
 from __future__ import annotations
@@ -26,3 +32,17 @@ def before_events_removed(tenant_id: int, cutoff: datetime) -> None:
     """Run every registered hook for one team, about to lose its events before `cutoff`."""
     for hook in BEFORE_EVENTS_REMOVED:
         hook(tenant_id=tenant_id, cutoff=cutoff)
+
+
+# hook(tenant=…, rows=…, ids=…) -> None, inside the storing transaction.
+EVENTS_STORED: list[Callable[..., object]] = []
+
+
+def events_stored_register(hook: Callable[..., object]) -> None:
+    if hook not in EVENTS_STORED:
+        EVENTS_STORED.append(hook)
+
+
+def events_stored(*, tenant: object, rows: object, ids: list[int]) -> None:
+    for hook in EVENTS_STORED:
+        hook(tenant=tenant, rows=rows, ids=ids)

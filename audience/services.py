@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils.timezone import now
 
+from audience import registry
 from audience.bulk import EventRow, events_insert, message_ids_stored
 from audience.identity import MAX_RECENTLY_VIEWED, IdentityResolver
 from audience.models import MAX_QUANTITY, Contact, Event, EventKey, Identity, LifecycleStage
@@ -187,6 +188,7 @@ def _events_store(tenant: Tenant, rows: Sequence[EventRow]) -> list[int]:
     ids = events_insert(rows)
     orders_record(rows)  # the order ledger, kept when retention removes the events
     if ids:
+        registry.events_stored(tenant=tenant, rows=rows, ids=ids)
         transaction.on_commit(
             partial(
                 events_recorded.send,
