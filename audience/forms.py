@@ -43,7 +43,6 @@ class ContactForm(forms.ModelForm):
             "birthday_month",
             "birthday_day",
             "birth_year",
-            "lifecycle_stage",
             "email_consent",
             "push_consent",
         ]

@@ -91,10 +91,15 @@ class Consent(models.TextChoices):
 
 
 class LifecycleStage(models.TextChoices):
-    VISITOR = "visitor", "Visitor"  # anonymous browsing only
-    LEAD = "lead", "Lead"  # known (identified), not a customer yet
-    CUSTOMER = "customer", "Customer"
-    REPEAT = "repeat", "Repeat customer"
+    """Where a contact is in the customer journey, computed from behaviour by the team's rules
+    (audience/stages.py, docs/lifecycle.md). In journey order: the map shows them so."""
+
+    AWARENESS = "awareness", "Awareness"  # anonymous: browsing, not known yet
+    ACQUISITION = "acquisition", "Acquisition"  # identified (user id or email), not a customer
+    ONBOARDING = "onboarding", "Onboarding"  # first order or sign-up within the last N days
+    ENGAGEMENT = "engagement", "Engagement"  # a customer who keeps buying / coming back
+    RETENTION = "retention", "Retention risk"  # a customer drifting away
+    ADVOCACY = "advocacy", "Advocacy"  # a promoter, reviewer or referrer, lately
 
 
 # The longest userId / anonymousId accepted at any edge: the width of the column that stores them.
@@ -124,8 +129,11 @@ class Contact(models.Model):
     push_consent = models.CharField(max_length=8, choices=Consent.choices, default=Consent.UNKNOWN)
     push_consent_at = models.DateTimeField(null=True, blank=True)
     push_consent_source = models.CharField(max_length=100, blank=True)
+    # Computed by audience/stages.py (never edited by hand): indexed with the tenant, so the
+    # journey map's counts are an index-only scan. Ingestion never writes it, so the index does
+    # not cost ingestion's in-place (HOT) updates of the row.
     lifecycle_stage = models.CharField(
-        max_length=10, choices=LifecycleStage.choices, default=LifecycleStage.VISITOR
+        max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.AWARENESS
     )
     # Kept current from events so templates and triggers read them without scanning events.
     cart = models.JSONField(default=list, blank=True)  # [{"sku", "quantity", "price", …}]
@@ -151,6 +159,7 @@ class Contact(models.Model):
             models.Index(fields=["tenant", "email"], name="contact_tenant_email_idx"),
             models.Index(fields=["tenant", "user_id"], name="contact_tenant_user_id_idx"),
             models.Index(fields=["tenant", "-created_at"], name="contact_tenant_created_idx"),
+            models.Index(fields=["tenant", "lifecycle_stage"], name="contact_tenant_stage_idx"),
             # Contact search (selectors.contact_list): prefixes of email and names.
             UpperPrefixIndex("email", name="contact_tenant_email_pfx_idx"),
             UpperPrefixIndex("first_name", name="contact_tenant_first_pfx_idx"),
@@ -435,3 +444,99 @@ class InboxBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.size} message(s) from {self.source} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+def _nps_events_default() -> list[str]:
+    return list(StageRules.DEFAULT_NPS_EVENTS)
+
+
+def _advocacy_events_default() -> list[str]:
+    return list(StageRules.DEFAULT_ADVOCACY_EVENTS)
+
+
+class StageRules(models.Model):
+    """A team's lifecycle stage rules (audience/stages.py applies them, docs/lifecycle.md says
+    them in plain words). One row per team, made when an admin first changes them: a team
+    without one has the defaults (`StageRules.defaults`)."""
+
+    DEFAULT_NPS_EVENTS = ("NPS Submitted", "Survey Answered")
+    DEFAULT_ADVOCACY_EVENTS = ("Product Reviewed", "Product Shared", "Referral Sent")
+    MAX_DAYS = 3650  # ten years: longer windows mean nothing for a stage
+    MAX_EVENT_NAMES = 20
+    MAX_SCORE = 10  # NPS answers 0-10
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="+")
+    onboarding_days = models.PositiveSmallIntegerField(
+        default=30, help_text="A first order or sign-up this recent puts a contact in onboarding."
+    )
+    active_days = models.PositiveSmallIntegerField(
+        default=90, help_text="A customer who ordered this recently is an active buyer."
+    )
+    drifting_days = models.PositiveSmallIntegerField(
+        default=60, help_text="A customer not seen for this long is a retention risk."
+    )
+    advocacy_days = models.PositiveSmallIntegerField(
+        default=180, help_text="How long a promoter score, review or referral counts."
+    )
+    promoter_min_score = models.PositiveSmallIntegerField(
+        default=9, help_text="The lowest NPS score (0-10) that makes a promoter."
+    )
+    nps_events = models.JSONField(default=_nps_events_default)  # names; numeric `score`
+    advocacy_events = models.JSONField(default=_advocacy_events_default)  # names
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        verbose_name = "lifecycle stage rules"
+        verbose_name_plural = "lifecycle stage rules"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    onboarding_days__gte=1,
+                    onboarding_days__lte=3650,
+                    active_days__gte=1,
+                    active_days__lte=3650,
+                    drifting_days__gte=1,
+                    drifting_days__lte=3650,
+                    advocacy_days__gte=1,
+                    advocacy_days__lte=3650,
+                ),
+                name="tenant_stagerules_days_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(promoter_min_score__gte=0, promoter_min_score__lte=10),
+                name="tenant_stagerules_score_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"lifecycle stage rules of {self.tenant_id}"
+
+    @classmethod
+    def defaults(cls, tenant: Tenant) -> StageRules:
+        """The rules a team has before anyone changed them (not saved)."""
+        return cls(tenant=tenant)
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        errors: dict[str, str] = {}
+        for name in ("onboarding_days", "active_days", "drifting_days", "advocacy_days"):
+            value = getattr(self, name)
+            if value is None or not 1 <= value <= self.MAX_DAYS:
+                errors[name] = f"Give a number of days from 1 to {self.MAX_DAYS}."
+        if self.promoter_min_score is None or not 0 <= self.promoter_min_score <= self.MAX_SCORE:
+            errors["promoter_min_score"] = f"Give a score from 0 to {self.MAX_SCORE}."
+        for name in ("nps_events", "advocacy_events"):
+            names = getattr(self, name)
+            ok = (
+                isinstance(names, list)
+                and len(names) <= self.MAX_EVENT_NAMES
+                and all(isinstance(n, str) and 0 < len(n) <= 200 and n == n.strip() for n in names)
+            )
+            if not ok:
+                errors[name] = (
+                    f"List up to {self.MAX_EVENT_NAMES} event names, one per line,"
+                    " each at most 200 characters."
+                )
+        if errors:
+            raise ValidationError(errors)

@@ -5,7 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from audience.models import Consent, Contact, Event, LifecycleStage, Product
+from audience.models import Consent, Contact, Event, Product
 from tenants.models import validate_timezone
 
 
@@ -104,9 +104,17 @@ class ContactUpsertInputSerializer(serializers.Serializer):
         min_value=1900, max_value=2100, required=False, allow_null=True
     )
     attributes = serializers.DictField(required=False)
-    lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, required=False)
+    # Computed from behaviour by the team's rules (docs/lifecycle.md): refused with a reason,
+    # rather than ignored, so a client that used to set it learns why it no longer sticks.
+    lifecycle_stage = serializers.CharField(required=False, allow_blank=True)
     email_consent = serializers.ChoiceField(choices=Consent.choices, required=False)
     push_consent = serializers.ChoiceField(choices=Consent.choices, required=False)
+
+    def validate_lifecycle_stage(self, value: str) -> str:
+        raise serializers.ValidationError(
+            "The lifecycle stage is computed from the contact's behaviour by the team's stage"
+            " rules (Settings → Lifecycle stages); it cannot be set."
+        )
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         if not data.get("user_id") and not data.get("email"):

@@ -17,7 +17,7 @@ from django.utils.timezone import now
 from audience import registry
 from audience.bulk import EventRow, events_insert, message_ids_stored
 from audience.identity import MAX_RECENTLY_VIEWED, IdentityResolver
-from audience.models import MAX_QUANTITY, Contact, Event, EventKey, Identity, LifecycleStage
+from audience.models import MAX_QUANTITY, Contact, Event, EventKey, Identity
 from audience.orders import orders_record
 from audience.segment_spec import GROUP_PREFIX, Call
 from audience.selectors import contact_find
@@ -35,8 +35,7 @@ CONTACT_EDITABLE = (
     "birthday_month",
     "birthday_day",
     "birth_year",
-    "lifecycle_stage",
-)
+)  # not lifecycle_stage: the team's rules compute it from behaviour (audience/stages.py)
 CONSENT_CHANNELS = ("email", "push")
 ATTEMPTS = 5  # see calls_record: rolled-back calls are tried again
 
@@ -304,8 +303,9 @@ def _price(properties: dict[str, Any]) -> str | None:
 
 
 def apply_call_to_profile(contact: Contact, call: Call, when: datetime) -> None:
-    """Keep the profile's derived state current: traits, last seen, lifecycle, cart, wishlist,
-    recently viewed (Segment E-commerce spec names)."""
+    """Keep the profile's derived state current: traits, last seen, cart, wishlist, recently
+    viewed (Segment E-commerce spec names). The lifecycle stage follows after commit
+    (audience/stages.py: the contacts of every recording are recomputed)."""
     if contact.last_seen_at is None or when > contact.last_seen_at:
         contact.last_seen_at = when
     if call.type == "identify":
@@ -320,8 +320,6 @@ def apply_call_to_profile(contact: Contact, call: Call, when: datetime) -> None:
         # trait of a former company lingers.
         kept = {k: v for k, v in contact.attributes.items() if not k.startswith(GROUP_PREFIX)}
         contact.attributes = {**kept, **call.profile["attributes"]}
-    if call.user_id and contact.lifecycle_stage == LifecycleStage.VISITOR:
-        contact.lifecycle_stage = LifecycleStage.LEAD
     if call.type != "track":
         return
     props, sku = call.properties, _sku(call.properties)
@@ -361,11 +359,6 @@ def apply_call_to_profile(contact: Contact, call: Call, when: datetime) -> None:
         contact.cart = cart
     elif name == "Order Completed":
         contact.cart = []
-        contact.lifecycle_stage = (
-            LifecycleStage.REPEAT
-            if contact.lifecycle_stage in (LifecycleStage.CUSTOMER, LifecycleStage.REPEAT)
-            else LifecycleStage.CUSTOMER
-        )
     elif name == "Product Added to Wishlist" and sku and sku not in contact.wishlist:
         contact.wishlist = [*contact.wishlist, sku]
     elif name == "Product Removed from Wishlist" and sku:
@@ -490,8 +483,6 @@ def contact_apply_fields(*, contact: Contact, fields: dict[str, Any], source: st
             setattr(contact, f"{channel}_consent", value)
             setattr(contact, f"{channel}_consent_at", stamp)
             setattr(contact, f"{channel}_consent_source", source[:100])
-    if contact.user_id and contact.lifecycle_stage == LifecycleStage.VISITOR:
-        contact.lifecycle_stage = LifecycleStage.LEAD
 
 
 @transaction.atomic

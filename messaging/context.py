@@ -286,7 +286,7 @@ def sample_context(tenant: Tenant, *, sender: SenderIdentity | None = None) -> d
             "user_id": "user-1815",
             "timezone": tenant.timezone or "UTC",
             "locale": "en-GB",
-            "lifecycle_stage": "customer",
+            "lifecycle_stage": "engagement",
             "birthday": {"month": 12, "day": 10},
             "attributes": {"plan": "gold", "loyalty_points": 1200, "city": "London"},
         },

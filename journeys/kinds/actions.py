@@ -144,7 +144,7 @@ class UpdateContactAction(Action):
             "Field",
             "text",
             required=True,
-            help="A profile field (first_name, lifecycle_stage, …) or attributes.<name>.",
+            help="A profile field (first_name, locale, …) or attributes.<name>.",
         ),
         Field("value", "Value", "text", default=""),
     )

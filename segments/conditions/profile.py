@@ -1,6 +1,6 @@
 """lifecycle and segment: the contact's lifecycle stage, and its membership of another segment.
 
-{"type": "lifecycle", "operator": "in" | "not_in", "value": ["customer", …]}
+{"type": "lifecycle", "operator": "in" | "not_in", "value": ["engagement", …]}
 {"type": "segment", "segment": "<segment public id>", "member": true}
 """
 
@@ -35,7 +35,7 @@ class Lifecycle(ConditionKind):
             },
         },
     }
-    example = {"type": "lifecycle", "operator": "in", "value": ["customer"]}
+    example = {"type": "lifecycle", "operator": "in", "value": ["engagement"]}
 
     def validate(self, raw: dict[str, Any], path: str) -> dict[str, Any]:
         operator = raw.get("operator", "in")
@@ -49,7 +49,8 @@ class Lifecycle(ConditionKind):
 
     def describe(self, node: dict[str, Any], segment_names: dict[str, str]) -> str:
         verb = "is" if node["operator"] == "in" else "is not"
-        return f"lifecycle stage {verb} {' or '.join(node['value'])}"
+        labels = dict(LifecycleStage.choices)
+        return f"lifecycle stage {verb} {' or '.join(labels.get(v, v) for v in node['value'])}"
 
     def q(self, node: dict[str, Any], ctx: Context) -> Q:
         q = Q(lifecycle_stage__in=node["value"])
