@@ -4,6 +4,7 @@ from celery import shared_task
 
 from audience import csv_io, inbox, partitions
 from audience.models import ContactImport
+from tenants.models import Tenant
 
 # A drain task gives its worker back after this long (the Procfile's worker also serves the
 # engine, email and push queues) and queues its own continuation.
@@ -55,3 +56,33 @@ def retention_apply() -> None:
     from audience.retention import retention_apply as apply
 
     apply()
+
+
+@shared_task(name="audience.tasks.lifecycle_stages_refresh_contacts", ignore_result=True)
+def lifecycle_stages_refresh_contacts(tenant_id: int, contact_ids: list[int]) -> None:
+    """Queued after events or profile changes commit (audience/stages.py). Safe to run twice:
+    a contact whose stage is current records nothing."""
+    from audience import stages
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is not None:
+        stages.stages_refresh(tenant=tenant, contact_ids=contact_ids)
+
+
+@shared_task(name="audience.tasks.lifecycle_stages_refresh_team", ignore_result=True)
+def lifecycle_stages_refresh_team(tenant_id: int) -> None:
+    """Every contact of one team, in batches: after its rules changed, and daily. Safe to run
+    twice."""
+    from audience import stages
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is not None:
+        stages.stages_refresh(tenant=tenant)
+
+
+@shared_task(name="audience.tasks.lifecycle_stages_refresh_all", ignore_result=True)
+def lifecycle_stages_refresh_all() -> None:
+    """Daily (config/celery.py): the stages the clock moves — an onboarding ends, a customer
+    drifts, a review gets old — one task per team. Safe to run twice."""
+    for tenant_id in Tenant.objects.order_by("pk").values_list("pk", flat=True):
+        lifecycle_stages_refresh_team.delay(tenant_id)
