@@ -6,3 +6,8 @@ from django.apps import AppConfig
 class WebhooksConfig(AppConfig):
     name = "webhooks"
     verbose_name = "Outbound webhooks"
+
+    def ready(self) -> None:
+        from webhooks import receivers
+
+        receivers.connect()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
 
 from journeys.kinds.triggers import UNITS, duration, properties_match, validate_fields
 from journeys.node_kinds import (
@@ -18,6 +21,7 @@ from journeys.node_kinds import (
     Wait,
     register,
 )
+from journeys.signals import conversion_recorded
 
 if TYPE_CHECKING:
     from journeys.models import Enrollment
@@ -44,6 +48,23 @@ def conversion_record(
     occurred = event.get("occurred_at")
     enrollment.converted_at = datetime.fromisoformat(occurred) if occurred else at
     enrollment.revenue = revenue_of(event.get("properties"), revenue_property)
+    if enrollment.pk is not None:  # a simulation's enrollment is never saved: nothing happened
+        # Announced once the conversion is stored (never for a rolled-back step).
+        transaction.on_commit(
+            partial(
+                conversion_recorded.send,
+                sender=None,
+                tenant_id=enrollment.tenant_id,
+                enrollment_id=enrollment.pk,
+                enrollment_public_id=enrollment.public_id,
+                journey_id=enrollment.journey_id,
+                contact_id=enrollment.contact_id,
+                converted_at=enrollment.converted_at,
+                revenue=enrollment.revenue,
+                event=str(event.get("name") or ""),
+            ),
+            robust=True,
+        )
 
 
 @register

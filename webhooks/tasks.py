@@ -1,0 +1,17 @@
+"""Thin Celery adapters over webhooks/sending.py. Safe to run twice, at once."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from webhooks import sending
+
+# A sending task gives its worker back after this long and queues its own continuation.
+SEND_SECONDS = 20.0
+
+
+@shared_task(name="webhooks.tasks.send_due", ignore_result=True)
+def send_due() -> None:
+    """Send the due webhook messages (new ones, retries that came due, replays)."""
+    if sending.messages_send(seconds=SEND_SECONDS).more:
+        send_due.delay()
