@@ -6,7 +6,7 @@ from typing import Any, cast
 
 from django import forms
 
-from audience.models import Consent, Contact, LifecycleStage
+from audience.models import Consent, Contact, LifecycleStage, StageRules
 from tenants.selectors import timezone_choices
 
 
@@ -81,3 +81,56 @@ class ContactForm(forms.ModelForm):
             elif not 1 <= day <= calendar.monthrange(2000, month)[1]:  # 2000: 29 Feb is valid
                 self.add_error("birthday_day", f"Month {month} has no day {day}.")
         return data
+
+
+class EventNamesField(forms.CharField):
+    """Event names, one per line (blank lines dropped): a list."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "spellcheck": "false"})
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(value) if isinstance(value, list | tuple) else value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        return list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
+
+
+class StageRulesForm(forms.ModelForm):
+    """The team's lifecycle stage rules; the model's clean() holds the ranges."""
+
+    nps_events = EventNamesField(
+        required=False,
+        label="NPS events",
+        help_text="One event name per line. Its numeric <code>score</code> property is the answer.",
+    )
+    advocacy_events = EventNamesField(
+        required=False,
+        label="Advocacy events",
+        help_text="One event name per line: reviews, shares, referrals.",
+    )
+
+    class Meta:
+        model = StageRules
+        fields = [
+            "onboarding_days",
+            "active_days",
+            "drifting_days",
+            "advocacy_days",
+            "promoter_min_score",
+            "nps_events",
+            "advocacy_events",
+        ]
+        labels = {
+            "onboarding_days": "Onboarding lasts (days)",
+            "active_days": "Active buyer: ordered within (days)",
+            "drifting_days": "Drifting: not seen for (days)",
+            "advocacy_days": "A promoter score, review or referral counts for (days)",
+            "promoter_min_score": "Lowest promoter score (0 to 10)",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("onboarding_days", "active_days", "drifting_days", "advocacy_days"):
+            self.fields[name].widget.attrs.update(min=1, max=StageRules.MAX_DAYS)
+        self.fields["promoter_min_score"].widget.attrs.update(min=0, max=StageRules.MAX_SCORE)

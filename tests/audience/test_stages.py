@@ -57,7 +57,7 @@ def test_it_onboards_a_first_order_for_30_days(world) -> None:
     ann = contact(world, email="ann@example.com")
     did(world, ann, "Order Completed", 29 * DAY, total=10)
     assert stage(ann) == (S.ONBOARDING, "first_order")
-    # The boundary: under 30 × 24 h, still onboarding; at 30 days, an active buyer.
+    # The boundary: under 30 times 24 h, still onboarding; at 30 days, an active buyer.
     assert stage(ann, NOW + DAY - timedelta(seconds=1)) == (S.ONBOARDING, "first_order")
     assert stage(ann, NOW + DAY) == (S.ENGAGEMENT, "active_buyer")
 
