@@ -8,7 +8,7 @@ from django.urls import include, path
 from tenants import views
 
 tenant_patterns = [
-    path("", views.dashboard, name="dashboard"),
+    # "" (the team's home page, `dashboard`) is analytics's: analytics/urls_dashboard.py.
     path("settings/", views.tenant_settings, name="tenant_settings"),
     path("settings/members/", views.member_list, name="member_list"),
     path("settings/members/add/", views.member_add, name="member_add"),

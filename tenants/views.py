@@ -1,4 +1,5 @@
-"""HTML views of the product shell: sign-up, tenant home, and the tenant settings pages.
+"""HTML views of the product shell: sign-up, choosing a team, and the tenant settings pages
+(the team's home page, its dashboard, is analytics's: analytics/views.py).
 
 Tenant URLs take `tenant_slug`; TenantMiddleware has set `request.tenant` and
 `request.membership` (or answered 302/403/404) before any of these run.
@@ -32,7 +33,7 @@ from tenants.forms import (
     TenantSettingsForm,
 )
 from tenants.models import Role, Tenant, retention_months_default
-from tenants.registry import RETENTION_PREVIEWS, SETUP_STEPS
+from tenants.registry import RETENTION_PREVIEWS
 
 LAST_TENANT_SESSION_KEY = "wayfarer.last_tenant"
 SIGNUP_EMAIL_SESSION_KEY = "wayfarer.signup_email"
@@ -107,28 +108,6 @@ def tenant_new(request: UserRequest) -> HttpResponse:
             messages.success(request, f"{tenant.name} is ready.")
             return redirect("dashboard", tenant_slug=tenant.slug)
     return render(request, "tenants/tenant_new.html", {"form": form})
-
-
-@require_GET
-def dashboard(request: TenantRequest, tenant_slug: str) -> HttpResponse:
-    request.session[LAST_TENANT_SESSION_KEY] = request.tenant.slug
-    tenant = request.tenant
-    ctx = {
-        "has_secret_key": selectors.api_key_list(tenant=tenant).filter(kind="secret").exists(),
-        "has_write_key": selectors.api_key_list(tenant=tenant).filter(kind="write").exists(),
-        "member_count": selectors.membership_list(tenant=tenant).count(),
-        # The other apps' steps (messaging: set the sender).
-        "setup_steps": [
-            {
-                "text": step.text,
-                "link_text": step.link_text,
-                "url": reverse(step.url_name, kwargs={"tenant_slug": tenant.slug}),
-                "done": step.done(tenant=tenant),
-            }
-            for step in SETUP_STEPS
-        ],
-    }
-    return render(request, "tenants/dashboard.html", ctx)
 
 
 @require_http_methods(["GET", "POST"])
