@@ -291,6 +291,7 @@ class AnalyticsGenerator(shop.Generator):
 
 
 PHASES = ("data", "rebuild", "pages", "ingest")
+EXTRA_PHASES = ("scale",)  # with --reuse: copy the journeys' enrollments (data does it otherwise)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -355,6 +356,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="leave out the demo's journeys and campaigns (ops.demo's steps on the team)",
     )
     parser.add_argument(
+        "--enrollments",
+        type=int,
+        default=None,
+        help="copies of the demo cart journey's enrollments (and half as many of each other"
+        " journey's), with their steps; default: a tenth of --contacts",
+    )
+    parser.add_argument(
         "--reuse",
         action="store_true",
         help="measure the database kept by an earlier run (--keep): migrate it, skip the load",
@@ -375,9 +383,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--contacts and --events must be at least 1,000")
     if args.runs < 1 or args.warmup < 0 or args.ingest_events < 100 or args.ingest_rounds < 0:
         parser.error("--runs, --ingest-events and --ingest-rounds must be positive")
+    if args.enrollments is None:
+        args.enrollments = args.contacts // 10
     args.phases = {p.strip() for p in args.phases.split(",") if p.strip()}
-    if args.phases - set(PHASES):
-        parser.error(f"--phases: unknown {', '.join(sorted(args.phases - set(PHASES)))}")
+    unknown = args.phases - set(PHASES) - set(EXTRA_PHASES)
+    if unknown:
+        parser.error(f"--phases: unknown {', '.join(sorted(unknown))}")
     try:
         args.database = BenchDatabase(args.database_url)
     except BenchError as exc:
@@ -515,6 +526,12 @@ def data_make(args: argparse.Namespace) -> DataResult:
         began = time.perf_counter()
         result.demo = demo_make()
         result.seconds["demo journeys and campaigns"] = time.perf_counter() - began
+        if args.enrollments:
+            began = time.perf_counter()
+            result.demo += "; at scale: " + journeys_scale(
+                enrollments=args.enrollments, seed=args.seed
+            )
+            result.seconds["journeys at scale"] = time.perf_counter() - began
     return result
 
 
@@ -585,6 +602,106 @@ def demo_make() -> str:
         f" ({recipients:,} recipients)",
     )
     return "; ".join(done)
+
+
+def journeys_scale(*, enrollments: int, seed: int) -> str:
+    """The demo journeys at the team's scale: `enrollments` contacts who have none yet each get
+    a copy of one of the journey's own demo enrollments (the engine made those: the same node,
+    state, conversion and revenue, and the same step log), finished ones moved back by up to a
+    year, so the funnels count what a busy shop's journeys hold. The cart journey gets
+    `enrollments`, each other journey half as many. Plain INSERT … SELECT, not timed."""
+    from django.db import connection, transaction
+
+    from journeys.models import Enrollment, Journey, Step
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.get(slug=SLUG)
+    open_states = ("active", "waiting")
+    made: list[str] = []
+
+    def columns(model: Any, values: dict[str, str]) -> tuple[str, str]:
+        names = [f.column for f in model._meta.concrete_fields if not f.primary_key]
+        return ", ".join(names), ", ".join(values.get(n, f"t.{n}") for n in names)
+
+    weights = {"completed": 6, "converted": 3, "exited": 1, "failed": 0.2}
+    for n, journey in enumerate(Journey.objects.filter(tenant=tenant).order_by("pk")):
+        templates = list(
+            Enrollment.objects.filter(tenant=tenant, journey=journey)
+            .values_list("pk", "state")
+            .order_by("pk")
+        )
+        if not templates:
+            continue
+        count = enrollments if n == 0 else enrollments // 2
+        # Each template's share: the finished ones most (a shop's journeys are mostly done).
+        slots = [pk for pk, state in templates for _ in range(int(10 * weights.get(state, 0.5)))]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT setseed(%s)", [((seed * 31 + n) % 1000) / 1000])
+            cursor.execute(
+                "CREATE TEMP TABLE bench_clone ON COMMIT DROP AS"
+                " SELECT c.id AS contact_id, (%s::bigint[])[1 + floor(random() * %s)::int]"
+                " AS template_id, make_interval(days => floor(random() * 365)::int,"
+                " secs => floor(random() * 86400)::int) AS shift"
+                # The sample first: random() in the same SELECT as ORDER BY random() is
+                # correlated with it (the picked rows drew low numbers).
+                " FROM (SELECT c.id FROM audience_contact c WHERE c.tenant_id = %s"
+                "  AND NOT EXISTS (SELECT 1 FROM journeys_enrollment x"
+                "   WHERE x.tenant_id = c.tenant_id AND x.journey_id = %s AND x.contact_id = c.id)"
+                "  ORDER BY random() LIMIT %s) c",
+                [slots, len(slots), tenant.pk, journey.pk, count],
+            )
+            cursor.execute("SELECT coalesce(max(id), 0) FROM journeys_enrollment")
+            last = cursor.fetchone()[0]
+            moved = f"CASE WHEN t.state IN {open_states} THEN interval '0' ELSE b.shift END"
+            names, values = columns(
+                Enrollment,
+                {
+                    "public_id": "gen_random_uuid()",
+                    "contact_id": "b.contact_id",
+                    "arrived_at": f"t.arrived_at - {moved}",
+                    "due_at": f"t.due_at - {moved}",
+                    "converted_at": f"t.converted_at - {moved}",
+                    "entered_at": f"t.entered_at - {moved}",
+                    "finished_at": f"t.finished_at - {moved}",
+                    "updated_at": f"t.updated_at - {moved}",
+                    "context": "jsonb_build_object('bench_template', t.id)",
+                },
+            )
+            cursor.execute(
+                f"INSERT INTO journeys_enrollment ({names}) SELECT {values}"
+                " FROM bench_clone b JOIN journeys_enrollment t ON t.id = b.template_id"
+            )
+            cloned = cursor.rowcount
+            names, values = columns(
+                Step,
+                {
+                    "enrollment_id": "e.id",
+                    "created_at": f"t.created_at - CASE WHEN o.state IN {open_states}"
+                    " THEN interval '0' ELSE b.shift END",
+                },
+            )
+            cursor.execute(
+                f"INSERT INTO journeys_step ({names}) SELECT {values}"
+                " FROM journeys_enrollment e"
+                " JOIN bench_clone b ON b.contact_id = e.contact_id"
+                " JOIN journeys_enrollment o ON o.id = b.template_id"
+                " JOIN journeys_step t ON t.enrollment_id = o.id"
+                " WHERE e.id > %s AND e.tenant_id = %s AND e.journey_id = %s",
+                [last, tenant.pk, journey.pk],
+            )
+            steps = cursor.rowcount
+            # The template's own context back (the marker only found each copy's template).
+            cursor.execute(
+                "UPDATE journeys_enrollment e SET context = t.context FROM journeys_enrollment t"
+                " WHERE e.id > %s AND e.tenant_id = %s AND e.journey_id = %s"
+                " AND t.id = (e.context->>'bench_template')::bigint",
+                [last, tenant.pk, journey.pk],
+            )
+        made.append(f"{journey.name} +{cloned:,} enrollments, +{steps:,} steps")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE journeys_enrollment")
+        cursor.execute("ANALYZE journeys_step")
+    return "; ".join(made)
 
 
 # --- rollups -------------------------------------------------------------------------------------
@@ -1163,6 +1280,8 @@ def measure(args: argparse.Namespace) -> int:
     data = rebuild = pages = ingested = None
     if not args.reuse:
         data = data_make(args)
+    if args.reuse and "scale" in args.phases:
+        log(f"journeys at scale: {journeys_scale(enrollments=args.enrollments, seed=args.seed)}")
     machine = machine_description(args.database.server_version())
     if "rebuild" in args.phases:
         log("rollups: rebuild")
