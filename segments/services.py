@@ -258,13 +258,17 @@ def _differing(*, segments: Sequence[Segment], scope: Sequence[int], now: dateti
             return {row[0] for row in cursor.fetchall()}
     # Runs after every ingestion chunk; planning the segments' rules costs several times what
     # running them for a few contacts does. So the statement is prepared and, in this
-    # transaction only, PostgreSQL may keep a generic plan for it (`auto`, its default;
-    # config/settings.py forces custom plans elsewhere). The accesses are driven by the scope's
-    # contact ids, which a generic plan serves as well as a custom one (RFM conditions rank the
-    # whole tenant whatever the plan). `auto` also keeps custom plans when they are cheaper.
+    # transaction only, PostgreSQL keeps a generic plan for it (config/settings.py forces custom
+    # plans elsewhere). The accesses are driven by the scope's contact ids, which a generic plan
+    # serves as well as a custom one (RFM conditions rank the whole tenant whatever the plan).
+    # Forced, not `auto`: since events are partitioned by month a generic plan cannot prune
+    # at plan time, so its estimate counts every month and `auto` replanned on every call
+    # (1 contact, 6 segments, 1M contacts: 2.5 ms with `auto`, 0.9 ms forced; the months are
+    # still pruned when the plan starts, from the parameters).
     with connection.wrap_database_errors, raw_cursor() as cursor:
         cursor.execute(
-            "SELECT current_setting('plan_cache_mode'), set_config('plan_cache_mode', 'auto', true)"
+            "SELECT current_setting('plan_cache_mode'),"
+            " set_config('plan_cache_mode', 'force_generic_plan', true)"
         )
         previous = cursor.fetchone()[0]  # type: ignore[index]
         cursor.execute(sql, params, prepare=True)
