@@ -4,12 +4,20 @@ acme: alice (admin), bob (viewer), dave (marketer), olivia (owner). globex: char
 
 With WAYFARER_REQUIRE_SERVICES=1 (CI sets it) the run stops at once, loudly, unless the database
 is PostgreSQL and the broker is a reachable Redis: CI must never fall back to SQLite.
+
+`make test` runs the suite in pytest-xdist worker processes (`-n 2 --dist loadgroup`). Each worker
+gets a test database of its own (pytest-django adds `_gw0`, `_gw1` to the name), and, from
+`pytest_xdist_setupnodes` below, a var dir and a Redis database of its own, so that the Celery
+workers, web servers and file broker folders its end-to-end tests start never meet another
+worker's. Tests that must not run beside each other share an `xdist_group` (SERIAL_GROUPS).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,6 +59,16 @@ def pytest_configure(config: pytest.Config) -> None:
     rls.process_default_set(rls.SYSTEM)
 
 
+# Tests that must run one after the other, on one xdist worker (`--dist loadgroup` sends a group
+# to a single worker), by the start of their node id.
+SERIAL_GROUPS = {
+    # Both run `make run` in the checkout, whose `install` step may run pip in the shared .venv
+    # (a clean clone has only installed the dev requirements): two at once would race.
+    "tests/e2e/test_make_run.py": "make-run",
+    "tests/e2e/test_embedded_soak.py": "make-run",
+}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # "browser" means: drives Chromium. Decided by the fixture closure rather than by hand, so a
     # new test that asks for the `browser` fixture (directly or through a `page` fixture) is
@@ -58,6 +76,56 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
+        for prefix, group in SERIAL_GROUPS.items():
+            if item.nodeid.startswith(prefix):
+                item.add_marker(pytest.mark.xdist_group(group))
+
+
+REDIS_DATABASES = 16  # Redis's default `databases`
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config, specs: list[Any]) -> None:
+    """Before the xdist workers start (in the controlling process): the environment each one
+    starts with. Settings read it when the worker loads them, and the processes its e2e tests
+    start inherit it (tests/e2e/test_celery_worker.py's `celery_env`).
+
+    - WAYFARER_VAR_DIR: <var dir>/xdist-gwN, so the file broker's folders, the SQLite test
+      database, mail files and the cache folder are the worker's own.
+    - CELERY_BROKER_URL: with Redis, database D+N for worker N (D, the configured one, for the
+      first), or D-N where D+N would pass the last database, so one worker's Celery worker never
+      takes a task another worker's test published. (The cache follows the broker's Redis.)
+    """
+    from django.conf import settings
+
+    var_dir = Path(settings.VAR_DIR)
+    broker = str(settings.CELERY_BROKER_URL)
+    for index, spec in enumerate(specs):
+        worker = spec.id or f"gw{index}"
+        spec.env["WAYFARER_VAR_DIR"] = str(var_dir / f"xdist-{worker}")
+        if broker.startswith(("redis://", "rediss://")):
+            spec.env["CELERY_BROKER_URL"] = _redis_url_for_worker(broker, index, len(specs))
+
+
+def _redis_url_for_worker(url: str, index: int, workers: int) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    import redis
+
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    step = 1 if base + workers - 1 < REDIS_DATABASES else -1
+    number = base + step * index
+    worker_url = urlunsplit(parts._replace(path=f"/{number}"))
+    try:
+        redis.Redis.from_url(worker_url, socket_connect_timeout=5).ping()
+    except redis.RedisError as exc:
+        raise pytest.UsageError(
+            f"xdist worker {index} would use Redis database {number} ({worker_url}) as its broker, "
+            f"which does not answer: {exc}. Point CELERY_BROKER_URL at another database or run "
+            "fewer workers (make test PYTEST_WORKERS=0 runs in one process)."
+        ) from None
+    return worker_url
 
 
 def _require_services(settings: object) -> None:
