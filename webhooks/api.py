@@ -148,13 +148,11 @@ class WebhookEndpointTestAPI(WebhookAPIView):
         summary="Send a test event (type webhook.test) to a webhook endpoint",
         parameters=[ENDPOINT_ID],
         request=None,
-        responses={202: WebhookMessageOutputSerializer},
+        responses=WebhookMessageOutputSerializer,
     )
     def post(self, request: Request, public_id: str) -> Response:
         message = services.endpoint_test_send(endpoint=self.endpoint(public_id))
-        return Response(
-            WebhookMessageOutputSerializer(message).data, status=status.HTTP_202_ACCEPTED
-        )
+        return Response(WebhookMessageOutputSerializer(message).data)
 
 
 class WebhookMessageListAPI(WebhookAPIView):
@@ -191,7 +189,7 @@ class WebhookMessageReplayAPI(WebhookAPIView):
         description="409 while it is being sent.",
         parameters=[ENDPOINT_ID, MESSAGE_ID],
         request=None,
-        responses={202: WebhookMessageOutputSerializer, 409: API_ERROR},
+        responses={200: WebhookMessageOutputSerializer, 409: API_ERROR},
     )
     def post(self, request: Request, public_id: str, message_id: str) -> Response:
         endpoint = self.endpoint(public_id)
@@ -200,6 +198,4 @@ class WebhookMessageReplayAPI(WebhookAPIView):
             message = services.message_replay(message=message)
         except ValidationError as exc:
             _refuse(exc)
-        return Response(
-            WebhookMessageOutputSerializer(message).data, status=status.HTTP_202_ACCEPTED
-        )
+        return Response(WebhookMessageOutputSerializer(message).data)

@@ -1,11 +1,12 @@
-"""The endpoint form of Settings → Webhooks. Whether the URL may be called is the service's to
-say (webhooks/services.py); its errors land on the fields here."""
+"""The endpoint form of Settings → Webhooks. Whether the URL may be called is the service's rule
+(webhooks/services.py `url_validate`), asked here too so that every error shows at once."""
 
 from __future__ import annotations
 
 from django import forms
 
 from webhooks.models import EventType
+from webhooks.services import url_validate
 
 
 class WebhookEndpointForm(forms.Form):
@@ -26,3 +27,6 @@ class WebhookEndpointForm(forms.Form):
     description = forms.CharField(
         max_length=200, required=False, help_text="For you: what receives these."
     )
+
+    def clean_url(self) -> str:
+        return url_validate(self.cleaned_data["url"])
