@@ -12,6 +12,7 @@ import time_machine
 from audience.inbox import inbox_drain
 from audience.models import Contact, Event, Identity, LifecycleStage
 from audience.signals import events_recorded
+from audience.stages import STAGE_CHANGED
 from tenants import services
 from tests.factories import basic
 
@@ -42,14 +43,23 @@ def send(client, write_key):  # type: ignore[no-untyped-def]
     return _send
 
 
+@pytest.fixture
+def settle(eager_tasks, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    """`with settle():` runs what commits queue (the ingest worker's drain, the stages'
+    recomputation…) in-process when the block ends, as the workers would after commit."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
 def track(event: str, message_id: str, **fields: object) -> dict[str, object]:
     return {"type": "track", "event": event, "messageId": message_id, **fields}
 
 
-def test_it_stores_a_track_call_on_a_new_anonymous_contact(send, world) -> None:
-    response = send(
-        "track", track("Product Viewed", "m1", anonymousId="anon-1", properties={"sku": "TENT-2"})
-    )
+def test_it_stores_a_track_call_on_a_new_anonymous_contact(send, settle, world) -> None:
+    with settle():
+        response = send(
+            "track",
+            track("Product Viewed", "m1", anonymousId="anon-1", properties={"sku": "TENT-2"}),
+        )
     assert response.status_code == 200
     assert response.json() == {"success": True}
     event = Event.objects.get(message_id="m1")
@@ -59,7 +69,8 @@ def test_it_stores_a_track_call_on_a_new_anonymous_contact(send, world) -> None:
         {"sku": "TENT-2"},
     )
     assert event.contact.recently_viewed == ["TENT-2"]
-    assert event.contact.lifecycle_stage == LifecycleStage.VISITOR
+    assert event.contact.lifecycle_stage == LifecycleStage.AWARENESS
+    assert not Event.objects.filter(name=STAGE_CHANGED).exists()  # it starts there
 
 
 def test_it_stores_a_repeated_message_id_once(send) -> None:
@@ -76,7 +87,32 @@ def test_it_stores_a_repeated_message_id_once(send) -> None:
     assert Event.objects.count() == 2
 
 
-def test_it_joins_anonymous_browsing_to_the_known_customer(send) -> None:
+def test_it_joins_anonymous_browsing_to_the_known_customer(send, settle) -> None:
+    def send_and_settle(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with settle():  # each request committed and followed up on its own
+            return send(*args, **kwargs)
+
+    _join_browsing_to_the_known_customer(send_and_settle)
+
+    assert Contact.objects.count() == 1
+    ann = Contact.objects.get()
+    assert (ann.user_id, ann.email, ann.first_name) == ("u-42", "ann@example.com", "Ann")
+    sent = ann.events.exclude(name=STAGE_CHANGED).values_list("message_id", flat=True)
+    assert set(sent) == {"p1", "t1", "i0", "t0", "i1"}
+    assert set(Identity.objects.values_list("kind", "value")) == {
+        ("user_id", "u-42"),
+        ("anonymous_id", "browser-1"),
+    }
+    assert [item["sku"] for item in ann.cart] == ["BOOT"]
+    assert ann.lifecycle_stage == LifecycleStage.ONBOARDING  # a first order, just now
+    stage_events = ann.events.filter(name=STAGE_CHANGED).order_by("pk")
+    assert [(p["from"], p["to"]) for p in stage_events.values_list("properties", flat=True)] == [
+        ("awareness", "acquisition"),
+        ("acquisition", "onboarding"),
+    ]
+
+
+def _join_browsing_to_the_known_customer(send) -> None:  # type: ignore[no-untyped-def]
     send("page", {"anonymousId": "browser-1", "messageId": "p1", "name": "Home"})
     send(
         "track",
@@ -100,17 +136,6 @@ def test_it_joins_anonymous_browsing_to_the_known_customer(send) -> None:
             "traits": {"firstName": "Ann"},
         },
     )
-
-    assert Contact.objects.count() == 1
-    ann = Contact.objects.get()
-    assert (ann.user_id, ann.email, ann.first_name) == ("u-42", "ann@example.com", "Ann")
-    assert set(ann.events.values_list("message_id", flat=True)) == {"p1", "t1", "i0", "t0", "i1"}
-    assert set(Identity.objects.values_list("kind", "value")) == {
-        ("user_id", "u-42"),
-        ("anonymous_id", "browser-1"),
-    }
-    assert [item["sku"] for item in ann.cart] == ["BOOT"]
-    assert ann.lifecycle_stage == LifecycleStage.CUSTOMER
 
 
 def test_it_lets_alias_join_two_ids(send) -> None:
@@ -149,7 +174,17 @@ def test_it_stores_a_batch_whole_and_follows_the_cart(send) -> None:
     assert contact.cart == []
 
 
-def test_it_updates_the_profile_from_identify_traits(send) -> None:
+def test_it_updates_the_profile_from_identify_traits(send, settle) -> None:
+    with settle():
+        _identify_zoe(send)
+    zoe = Contact.objects.get()
+    assert (zoe.first_name, zoe.last_name, zoe.timezone) == ("Zoe", "Kim", "Asia/Seoul")
+    assert (zoe.birthday_month, zoe.birthday_day, zoe.birth_year) == (2, 28, 1990)
+    assert zoe.attributes == {"plan": "gold"}
+    assert zoe.lifecycle_stage == LifecycleStage.ACQUISITION
+
+
+def _identify_zoe(send) -> None:  # type: ignore[no-untyped-def]
     send(
         "identify",
         {
@@ -164,11 +199,6 @@ def test_it_updates_the_profile_from_identify_traits(send) -> None:
             },
         },
     )
-    zoe = Contact.objects.get()
-    assert (zoe.first_name, zoe.last_name, zoe.timezone) == ("Zoe", "Kim", "Asia/Seoul")
-    assert (zoe.birthday_month, zoe.birthday_day, zoe.birth_year) == (2, 28, 1990)
-    assert zoe.attributes == {"plan": "gold"}
-    assert zoe.lifecycle_stage == LifecycleStage.LEAD
 
 
 def test_it_corrects_the_client_clock_by_sent_at(send) -> None:
@@ -419,7 +449,7 @@ def test_it_keeps_a_pages_category(send) -> None:
     assert Event.objects.get(message_id="pc").properties == {"category": "Shop"}
 
 
-def test_it_merges_within_one_batch_and_keeps_every_event(send) -> None:
+def test_it_merges_within_one_batch_and_keeps_every_event(send, settle) -> None:
     send("identify", {"userId": "u-7", "messageId": "known", "traits": {"email": "k@example.com"}})
     batch = [
         track("Product Viewed", "b1", anonymousId="fresh", properties={"sku": "A"}),
@@ -427,9 +457,11 @@ def test_it_merges_within_one_batch_and_keeps_every_event(send) -> None:
         {"type": "identify", "userId": "u-7", "anonymousId": "fresh", "messageId": "b3"},
         track("Order Completed", "b4", userId="u-7"),
     ]
-    assert send("batch", {"batch": batch}).status_code == 200
+    with settle():
+        assert send("batch", {"batch": batch}).status_code == 200
     contact = Contact.objects.get()
-    assert set(contact.events.values_list("message_id", flat=True)) == {
+    sent = contact.events.exclude(name=STAGE_CHANGED).values_list("message_id", flat=True)
+    assert set(sent) == {
         "known",
         "b1",
         "b2",
@@ -437,4 +469,4 @@ def test_it_merges_within_one_batch_and_keeps_every_event(send) -> None:
         "b4",
     }
     assert contact.recently_viewed == ["A"] and contact.cart == []
-    assert contact.lifecycle_stage == LifecycleStage.CUSTOMER
+    assert contact.lifecycle_stage == LifecycleStage.ONBOARDING

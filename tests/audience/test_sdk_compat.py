@@ -23,6 +23,7 @@ from rudderstack.analytics import Client as RudderStackClient
 from segment.analytics import Client as SegmentClient
 
 from audience.models import Contact, Event, LifecycleStage
+from audience.stages import SOURCE, STAGE_CHANGED
 from tenants import services
 from tests.factories import basic
 
@@ -108,9 +109,18 @@ def uploads(sdk: str) -> Iterator[list[Upload]]:
 
 
 def names(contact: Contact) -> list[str]:
-    """Event names in the order they arrived. Not by occurred_at: each request's clock-skew
-    correction includes its own transit time, so two requests of one flush may swap."""
-    return list(contact.events.order_by("pk").values_list("name", flat=True))
+    """Names of the events the SDK sent, in the order they arrived. Not by occurred_at: each
+    request's clock-skew correction includes its own transit time, so two requests of one
+    flush may swap. Wayfarer's own stage changes, recorded after each request, are `moves`."""
+    sent = contact.events.exclude(source=SOURCE).order_by("pk")
+    return list(sent.values_list("name", flat=True))
+
+
+def moves(contact: Contact) -> list[tuple[str, str]]:
+    """The contact's lifecycle stage changes (audience/stages.py), in order."""
+    changes = contact.events.filter(source=SOURCE).order_by("pk")
+    assert set(changes.values_list("name", flat=True)) <= {STAGE_CHANGED}
+    return [(p["from"], p["to"]) for p in changes.values_list("properties", flat=True)]
 
 
 def identities(contact: Contact) -> set[tuple[str, str]]:
@@ -144,7 +154,8 @@ def test_it_updates_the_profile_from_identify_traits_in_sync_mode(
     )
     assert (ann.birthday_month, ann.birthday_day, ann.birth_year) == (5, 17, 1990)
     assert ann.attributes == {"plan": "gold"}
-    assert ann.lifecycle_stage == LifecycleStage.LEAD
+    assert ann.lifecycle_stage == LifecycleStage.ACQUISITION  # known now
+    assert moves(ann) == [("awareness", "acquisition")]
     event = Event.objects.get(message_id=sent["messageId"])
     assert (event.contact, event.type, event.name) == (ann, "identify", "Identify")
     assert event.properties["plan"] == "gold"
@@ -180,7 +191,8 @@ def test_it_follows_an_e_commerce_journey_tracked_by_the_sdk(make_client) -> Non
     assert names(contact) == ["Product Viewed", "Product Added", "Order Completed"]
     assert Event.objects.get(message_id=sent["messageId"]).properties == order
     assert contact.cart == []
-    assert contact.lifecycle_stage == LifecycleStage.CUSTOMER
+    assert contact.lifecycle_stage == LifecycleStage.ONBOARDING  # a first order, just now
+    assert moves(contact) == [("awareness", "acquisition"), ("acquisition", "onboarding")]
 
 
 def test_it_stores_page_and_screen_views(make_client) -> None:
@@ -201,7 +213,8 @@ def test_it_stores_page_and_screen_views(make_client) -> None:
     assert pricing.items() <= stored[0].properties.items()
     assert stored[2].properties["variant"] == "b"
     assert identities(visitor) == {("anonymous_id", "anon-1")}
-    assert visitor.lifecycle_stage == LifecycleStage.VISITOR
+    assert visitor.lifecycle_stage == LifecycleStage.AWARENESS
+    assert moves(visitor) == []  # an anonymous visitor starts in awareness and stays
 
 
 def test_it_joins_two_ids_with_alias(make_client) -> None:
@@ -245,7 +258,8 @@ def test_it_gives_a_visitor_who_signs_in_one_contact_with_the_whole_history(make
     client.flush()
 
     ann = Contact.objects.get()
-    assert set(ann.events.values_list("message_id", flat=True)) == {m["messageId"] for m in sent}
+    stored = ann.events.exclude(source=SOURCE).values_list("message_id", flat=True)
+    assert set(stored) == {m["messageId"] for m in sent}
     assert names(ann) == [
         "Identify",
         "Viewed Home Page",
@@ -258,7 +272,9 @@ def test_it_gives_a_visitor_who_signs_in_one_contact_with_the_whole_history(make
     assert (ann.user_id, ann.email, ann.first_name) == ("u-ann", "ann@example.com", "Ann")
     assert ann.recently_viewed == ["BOOT"]
     assert ann.cart == []
-    assert ann.lifecycle_stage == LifecycleStage.CUSTOMER
+    assert ann.lifecycle_stage == LifecycleStage.ONBOARDING
+    # The anonymous browser's contact was merged into ann's and had no stage of its own to keep.
+    assert moves(ann) == [("awareness", "acquisition"), ("acquisition", "onboarding")]
 
 
 def test_it_receives_one_batch_on_flush_and_the_rest_on_shutdown(
@@ -271,9 +287,10 @@ def test_it_receives_one_batch_on_flush_and_the_rest_on_shutdown(
     sent.append(client.track(user_id="u-1", event="Step 2")[1])
     client.flush()
 
-    assert sorted(Event.objects.values_list("message_id", flat=True)) == sorted(
-        m["messageId"] for m in sent
-    )
+    stored = Event.objects.exclude(source=SOURCE).values_list("message_id", flat=True)
+    assert sorted(stored) == sorted(m["messageId"] for m in sent)
+    # And, once, Wayfarer's own note that u-1 became known.
+    assert moves(Contact.objects.get()) == [("awareness", "acquisition")]
     [upload] = uploads
     assert upload.url == f"{live_server.url}/v1/batch"
     assert upload.headers["Authorization"] == basic(write_key)
