@@ -35,12 +35,18 @@ app.conf.task_routes = {
     # on the ingest queue, whose worker must keep recording. Celery takes the first match.
     "audience.tasks.retention_apply": {"queue": "default"},
     "audience.tasks.partitions_maintain": {"queue": "default"},
+    # Lifecycle stages are not ingestion: recomputing them must not delay the ingest worker.
+    "audience.tasks.lifecycle_stages_refresh_contacts": {"queue": "engine"},
+    "audience.tasks.lifecycle_stages_refresh_team": {"queue": "default"},
+    "audience.tasks.lifecycle_stages_refresh_all": {"queue": "default"},
     "audience.tasks.*": {"queue": "ingest"},
     "segments.tasks.*": {"queue": "engine"},
     "journeys.tasks.*": {"queue": "engine"},
     "campaigns.tasks.*": {"queue": "engine"},
     "messaging.tasks.send_email*": {"queue": "email"},
     "messaging.tasks.send_push*": {"queue": "push"},
+    # Outbound HTTP to the teams' own URLs, with short timeouts, like web push.
+    "webhooks.tasks.*": {"queue": "push"},
 }
 # A task is acknowledged after it ran, so a worker killed mid-task leaves it to be redelivered;
 # tasks are written to be safe to run twice.
@@ -85,6 +91,15 @@ app.conf.beat_schedule = {
         "task": "audience.tasks.retention_apply",
         "schedule": crontab(hour=3, minute=17),
     },
+    # Lifecycle stages the clock moves (an onboarding ends, a customer drifts, a review gets old):
+    # every team's contacts re-evaluated in batches (audience/stages.py). Events move the rest.
+    "audience.lifecycle-stages-daily": {
+        "task": "audience.tasks.lifecycle_stages_refresh_all",
+        "schedule": crontab(hour=2, minute=41),
+    },
+    # Webhook messages are sent when written (on commit); this catches lost wake-ups, retries
+    # coming due (5 s … 10 h backoff) and messages of a worker that died (recovery).
+    "webhooks.send-due": {"task": "webhooks.tasks.send_due", "schedule": 10.0},
 }
 
 app.autodiscover_tasks()

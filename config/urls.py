@@ -29,6 +29,8 @@ urlpatterns = [
     path("signup/", tenant_views.signup, name="signup"),
     path("signup/done/", tenant_views.signup_done, name="signup_done"),
     path("accounts/", include("accounts.urls")),
+    # tenants.urls first: its "t/new/" must not be read as the dashboard of a team called "new".
+    path("t/", include("tenants.urls")),
     path("t/<slug:tenant_slug>/", include("audience.urls")),
     path("t/<slug:tenant_slug>/", include("segments.urls")),
     path("t/<slug:tenant_slug>/", include("messaging.urls")),
@@ -36,7 +38,6 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/", include("campaigns.urls")),
     path("t/<slug:tenant_slug>/", include("analytics.urls")),
     path("t/<slug:tenant_slug>/settings/webhooks/", include("webhooks.urls")),
-    path("t/", include("tenants.urls")),
     path("api/v1/", include("tenants.api_urls")),
     path("api/v1/", include("audience.api_urls")),
     path("api/v1/", include("segments.api_urls")),

@@ -20,6 +20,8 @@ from tenants.models import Role
 from tenants.selectors import tenant_for_member
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The team whose pages the user saw last: "/" takes them back to it.
+LAST_TENANT_SESSION_KEY = "wayfarer.last_tenant"
 
 
 class TenantMiddleware:
@@ -48,6 +50,8 @@ class TenantMiddleware:
             raise PermissionDenied("Viewers can look but not change anything.")
         request.tenant = tenant  # type: ignore[attr-defined]
         request.membership = membership  # type: ignore[attr-defined]
+        if request.session.get(LAST_TENANT_SESSION_KEY) != tenant.slug:  # a write only on a change
+            request.session[LAST_TENANT_SESSION_KEY] = tenant.slug
         return None
 
 

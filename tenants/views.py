@@ -32,10 +32,10 @@ from tenants.forms import (
     TenantCreateForm,
     TenantSettingsForm,
 )
+from tenants.middleware import LAST_TENANT_SESSION_KEY
 from tenants.models import Role, Tenant, retention_months_default
 from tenants.registry import RETENTION_PREVIEWS
 
-LAST_TENANT_SESSION_KEY = "wayfarer.last_tenant"
 SIGNUP_EMAIL_SESSION_KEY = "wayfarer.signup_email"
 
 
