@@ -251,6 +251,12 @@ class Enrollment(models.Model):
             models.Index(
                 fields=["tenant", "version", "node_key", "state"], name="journey_enr_node"
             ),
+            # What journeys earned lately (the dashboard): conversions by time, only those.
+            models.Index(
+                fields=["tenant", "converted_at"],
+                condition=Q(converted_at__isnull=False),
+                name="journey_enr_tenant_converted",
+            ),
         ]
 
     def __str__(self) -> str:
