@@ -51,6 +51,8 @@ def test_it_documents_every_list_as_the_page_object_it_serves(schema, api, world
         "/api/v1/products/",
         "/api/v1/segments/",
         "/api/v1/segments/{public_id}/members/",
+        "/api/v1/webhooks/endpoints/",
+        "/api/v1/webhooks/endpoints/{public_id}/messages/",
     }
     for path, body in lists.items():
         assert body["type"] == "object", path
