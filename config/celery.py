@@ -47,6 +47,8 @@ app.conf.task_routes = {
     "messaging.tasks.send_push*": {"queue": "push"},
     # Outbound HTTP to the teams' own URLs, with short timeouts, like web push.
     "webhooks.tasks.*": {"queue": "push"},
+    # Rebuilds and re-checks read a day or more of raw events: maintenance, not the hot path.
+    "analytics.tasks.*": {"queue": "default"},
 }
 # A task is acknowledged after it ran, so a worker killed mid-task leaves it to be redelivered;
 # tasks are written to be safe to run twice.
@@ -96,6 +98,13 @@ app.conf.beat_schedule = {
     "audience.lifecycle-stages-daily": {
         "task": "audience.tasks.lifecycle_stages_refresh_all",
         "schedule": crontab(hour=2, minute=41),
+    },
+    # Analytics rollups (analytics/rollups.py): each team's stage snapshot of its local day;
+    # in its first local hour, yesterday's snapshot and rollups re-checked from the raw events;
+    # a team whose time zone changed is rebuilt in the new one.
+    "analytics.rollups-hourly": {
+        "task": "analytics.tasks.rollups_hourly",
+        "schedule": crontab(minute=7),
     },
     # Webhook messages are sent when written (on commit); this catches lost wake-ups, retries
     # coming due (5 s … 10 h backoff) and messages of a worker that died (recovery).
