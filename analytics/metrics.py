@@ -80,6 +80,11 @@ METRICS: tuple[Metric, ...] = (
     Metric("buyers", "Buyers", "Contacts who completed at least one order."),
     Metric("first_orders", "First orders", "Contacts whose first order ever was that day."),
     Metric(
+        "second_orders",
+        "Second orders",
+        "Contacts whose second order ever was that day (summed over all time: repeat customers).",
+    ),
+    Metric(
         "repeat_orders",
         "Repeat orders",
         "Orders that were not their contact's first order ever (orders minus first orders).",
@@ -113,7 +118,7 @@ BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}
 # Metrics counted one per event (`event_metrics`); the others come from ActiveDay (distinct
 # contacts), MessageFirst (first clicks) and the order ledger.
 VISIT_METRICS = ("visitors", "identified_visitors", "new_visitors", "returning_visitors")
-ORDER_METRICS = ("orders", "revenue", "buyers", "first_orders", "repeat_orders")
+ORDER_METRICS = ("orders", "revenue", "buyers", "first_orders", "second_orders", "repeat_orders")
 FIRST_CLICKS = {EMAIL_CLICKED: "email_clicked", PUSH_CLICKED: "push_clicked"}
 
 _MESSAGING_COUNTS = {

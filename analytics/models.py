@@ -38,6 +38,7 @@ class Activity(models.TextChoices):
     CART = "cart", "Added to cart"
     BUY = "buy", "Ordered"
     FIRST_ORDER = "first_order", "First order ever"  # one row per contact: its first order's day
+    SECOND_ORDER = "second_order", "Second order ever"  # one row per contact, once it has one
 
 
 class ActiveDay(models.Model):

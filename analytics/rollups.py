@@ -67,12 +67,14 @@ AD = ActiveDay._meta.db_table
 MF = MessageFirst._meta.db_table
 ST = StageTransitionDay._meta.db_table
 
-VISIT, CART, BUY, FIRST = (
+VISIT, CART, BUY, FIRST, SECOND = (
     Activity.VISIT.value,
     Activity.CART.value,
     Activity.BUY.value,
     Activity.FIRST_ORDER.value,
+    Activity.SECOND_ORDER.value,
 )
+RANKS = (FIRST, SECOND)  # a contact's first and second order ever: one row each at most
 
 Deltas = defaultdict[tuple[date, str], Decimal]  # (day, metric) -> change of value
 
@@ -170,6 +172,8 @@ def row_contributions(activity: str, identified: bool, new: bool) -> tuple[tuple
         return (("buyers", 1),)
     if activity == FIRST:
         return (("first_orders", 1), ("repeat_orders", -1))
+    if activity == SECOND:
+        return (("second_orders", 1),)
     raise ValueError(activity)
 
 
@@ -428,7 +432,6 @@ def _orders_add(
     if not new:
         return set()
     buys: set[tuple[int, date]] = set()
-    firsts: dict[int, date] = {}
     for contact_id, occurred, value in new:
         occurred = occurred if isinstance(occurred, datetime) else _sqlite_datetime(occurred)
         day = zone.day(occurred)
@@ -436,9 +439,7 @@ def _orders_add(
         deltas[day, "repeat_orders"] += 1  # until found to be the first, below
         deltas[day, "revenue"] += Decimal(str(value)) if value is not None else Decimal(0)
         buys.add((contact_id, day))
-        if contact_id not in firsts or day < firsts[contact_id]:
-            firsts[contact_id] = day
-    _firsts_move(tenant_id, firsts, deltas)
+    _ranks_sync(tenant_id, zone, {contact_id for contact_id, _ in buys}, deltas)
     return buys
 
 
@@ -447,27 +448,60 @@ def _sqlite_datetime(value: Any) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _firsts_move(tenant_id: int, firsts: dict[int, date], deltas: Deltas) -> None:
-    """Each contact's first_order row at the earliest of its row's day and `firsts`' day."""
-    source, params = _source((("contact_id", "bigint"),), [(pk,) for pk in firsts])
-    have = _execute(
-        f"SELECT a.id, a.contact_id, a.day FROM {source} AS v JOIN {AD} a"
-        f" ON a.tenant_id = %s AND a.contact_id = v.contact_id AND a.activity = '{FIRST}'",
+def _ranks_sync(
+    tenant_id: int,
+    zone: _Zone,
+    contact_ids: set[int],
+    deltas: Deltas,
+    *,
+    counted: tuple[date, date] | None = None,
+) -> None:
+    """Make the first_order / second_order rows of these contacts the days of their first and
+    second orders in the ledger (which keeps every order, beyond retention too), adding the
+    difference to `deltas` (not for days within `counted`, which the caller counts itself)."""
+    if not contact_ids:
+        return
+    source, params = _source((("contact_id", "bigint"),), [(pk,) for pk in sorted(contact_ids)])
+    ranked = _execute(
+        "SELECT r.contact_id, r.occurred_at, r.rank FROM (SELECT o.contact_id, o.occurred_at,"
+        " ROW_NUMBER() OVER (PARTITION BY o.contact_id ORDER BY o.occurred_at, o.id) AS rank"
+        f" FROM {source} AS v JOIN audience_order o"
+        " ON o.tenant_id = %s AND o.contact_id = v.contact_id) r WHERE r.rank <= 2",
         [*params, tenant_id],
         fetch=True,
     )
-    existing = {contact_id: (pk, _as_date(day)) for pk, contact_id, day in have}
-    gone: list[tuple[int]] = []
+    have = _execute(
+        f"SELECT a.id, a.contact_id, a.activity, a.day FROM {source} AS v JOIN {AD} a"
+        " ON a.tenant_id = %s AND a.contact_id = v.contact_id"
+        f" AND a.activity IN ('{FIRST}', '{SECOND}')",
+        [*params, tenant_id],
+        fetch=True,
+    )
+    wanted = {
+        (contact_id, RANKS[rank - 1]): zone.day(
+            at if isinstance(at, datetime) else _sqlite_datetime(at)
+        )
+        for contact_id, at, rank in ranked
+    }
+    existing = {
+        (contact_id, activity): (pk, _as_date(day)) for pk, contact_id, activity, day in have
+    }
+
+    def count(day: date, activity: str, sign: int) -> None:
+        if counted is None or not counted[0] <= day <= counted[1]:
+            _add_row(deltas, day, activity, False, False, sign)
+
+    gone = []
+    for (contact_id, activity), (pk, day) in existing.items():
+        if wanted.get((contact_id, activity)) != day:
+            gone.append((pk,))
+            count(day, activity, -1)
     rows: list[tuple[date, str, int, bool, bool]] = []
-    for contact_id, day in firsts.items():
-        old = existing.get(contact_id)
-        if old is not None and old[1] <= day:
-            continue
-        if old is not None:
-            gone.append((old[0],))
-            _add_row(deltas, old[1], FIRST, False, False, -1)
-        rows.append((day, FIRST, contact_id, False, False))
-        _add_row(deltas, day, FIRST, False, False, 1)
+    for (contact_id, activity), day in wanted.items():
+        old = existing.get((contact_id, activity))
+        if old is None or old[1] != day:
+            rows.append((day, activity, contact_id, False, False))
+            count(day, activity, 1)
     _ids_delete(tenant_id, AD, gone)
     if rows:
         _active_insert(tenant_id, rows)
@@ -569,16 +603,18 @@ def contacts_merged_move(*, tenant: Tenant, merged: Mapping[int, int]) -> None:
     if not rows:
         return
     deltas: Deltas = defaultdict(Decimal)
-    kept: dict[tuple[int, str, date], tuple[bool, bool, bool]] = {}  # … -> (id, new, is target's)
-    firsts: dict[int, date] = {}
-    for _, contact_id, day, activity, identified, new in rows:
+    kept: dict[tuple[int, str, date], tuple[bool, bool, bool]] = {}  # … -> (flags, own)
+    gone = []
+    for pk, contact_id, day, activity, identified, new in rows:
+        if activity in RANKS:  # the targets' are set from the ledger below
+            if contact_id in merged:
+                gone.append((pk,))
+                _add_row(deltas, _as_date(day), activity, False, False, -1)
+            continue
+        gone.append((pk,))
         day = _as_date(day)
         _add_row(deltas, day, activity, bool(identified), bool(new), -1)
         target = merged.get(contact_id, contact_id)
-        if activity == FIRST:
-            if target not in firsts or day < firsts[target]:
-                firsts[target] = day
-            continue
         key = (target, activity, day)
         own = contact_id == target
         if key not in kept or (own and not kept[key][2]):
@@ -586,11 +622,14 @@ def contacts_merged_move(*, tenant: Tenant, merged: Mapping[int, int]) -> None:
     new_rows = [
         (day, activity, target, identified, new)
         for (target, activity, day), (identified, new, _) in kept.items()
-    ] + [(day, FIRST, target, False, False) for target, day in firsts.items()]
+    ]
     for day, activity, _, identified, new in new_rows:
         _add_row(deltas, day, activity, identified, new, 1)
-    _ids_delete(tenant_id, AD, [(row[0],) for row in rows])
-    _active_insert(tenant_id, new_rows)
+    _ids_delete(tenant_id, AD, gone)
+    if new_rows:
+        _active_insert(tenant_id, new_rows)
+    # The ledger's orders have moved to the targets already (audience/identity.py).
+    _ranks_sync(tenant_id, _Zone(tenant_zone(tenant)), set(merged.values()), deltas)
     _metrics_add(tenant_id, deltas)
 
 
@@ -681,7 +720,7 @@ def _rebuild(tenant: Tenant, zone: zoneinfo.ZoneInfo, start: date, end: date | N
     _rebuild_days(tz, window)
     _rebuild_orders(tz, window, sums)
     outside: Deltas = defaultdict(Decimal)
-    _rebuild_firsts(tenant_id, zone, window, start, last, outside)
+    _rebuild_ranks(tenant_id, zone, window, start, last, outside)
     _rebuild_first_clicks(tenant_id, zone, window, start, last, outside)
     _rebuild_moves(tz, window)
     # The range's distinct counts, from the derived rows now in place.
@@ -803,7 +842,7 @@ def _rebuild_orders(tz: str, window: list[Any], sums: Deltas) -> None:
     )
 
 
-def _rebuild_firsts(
+def _rebuild_ranks(
     tenant_id: int,
     zone: zoneinfo.ZoneInfo,
     window: list[Any],
@@ -811,46 +850,21 @@ def _rebuild_firsts(
     last: date,
     outside: Deltas,
 ) -> None:
-    """The first_order rows of every contact that has an order in the range or a row in it:
-    the day of its first order in the whole ledger (kept beyond retention)."""
-    contacts = (
+    """The first_order / second_order rows of every contact with an order in the range or
+    such a row in it, from the whole ledger (kept beyond retention)."""
+    contacts = _execute(
         "SELECT contact_id FROM audience_order WHERE tenant_id = %s AND occurred_at >= %s"
         f" AND occurred_at < %s UNION SELECT contact_id FROM {AD} WHERE tenant_id = %s"
-        f" AND activity = '{FIRST}' AND day >= %s AND day <= %s"
-    )
-    params = [*window, tenant_id, start, last]
-    old = _execute(
-        f"SELECT id, contact_id, day FROM {AD} WHERE tenant_id = %s AND activity = '{FIRST}'"
-        f" AND contact_id IN ({contacts})",
-        [tenant_id, *params],
+        f" AND activity IN ('{FIRST}', '{SECOND}') AND day >= %s AND day <= %s",
+        [*window, tenant_id, start, last],
         fetch=True,
     )
-    found = _execute(
-        "SELECT contact_id, MIN(occurred_at) FROM audience_order WHERE tenant_id = %s"
-        f" AND contact_id IN ({contacts}) GROUP BY contact_id",
-        [tenant_id, *params],
-        fetch=True,
-    )
-    local = _Zone(zone)
-    wanted = {
-        contact_id: local.day(at if isinstance(at, datetime) else _sqlite_datetime(at))
-        for contact_id, at in found
-    }
-    have = {contact_id: (pk, _as_date(day)) for pk, contact_id, day in old}
-    gone, rows = [], []
-    for contact_id, (pk, day) in have.items():
-        if wanted.get(contact_id) != day:
-            gone.append((pk,))
-            if not start <= day <= last:
-                _add_row(outside, day, FIRST, False, False, -1)
-    for contact_id, day in wanted.items():
-        if have.get(contact_id, (0, None))[1] != day:
-            rows.append((day, FIRST, contact_id, False, False))
-            if not start <= day <= last:
-                _add_row(outside, day, FIRST, False, False, 1)
-    _ids_delete(tenant_id, AD, gone)
-    if rows:
-        _active_insert(tenant_id, rows)
+    ids = sorted(pk for (pk,) in contacts)
+    size = 1_000_000 if _pg() else 5_000
+    for at in range(0, len(ids), size):
+        _ranks_sync(
+            tenant_id, _Zone(zone), set(ids[at : at + size]), outside, counted=(start, last)
+        )
 
 
 def _rebuild_first_clicks(
