@@ -38,8 +38,12 @@ class CampaignResultRow:
 
     @property
     def audience(self) -> int:
-        """Everyone the send was frozen for, hold-out included (the campaign's progress total)."""
-        return self.occurrence.recipient_count
+        """Everyone the send was frozen for: every variant's recipients, the hold-out and those
+        waiting for an A/B test's winner (the send's own count before results exist)."""
+        if self.results is None:
+            return self.occurrence.recipient_count
+        r = self.results
+        return r.total.recipients + (r.holdout.recipients if r.holdout else 0) + r.waiting
 
     def _total(self, name: str) -> int:
         return getattr(self.results.total, name) if self.results else 0

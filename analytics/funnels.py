@@ -38,15 +38,11 @@ from django.db.models import CharField, Count, OuterRef, Subquery, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 
+from journeys import registry as node_kinds
 from journeys import selectors as journey_selectors
 from journeys.models import Enrollment, Journey, JourneyVersion, Step
+from journeys.registry import Graph, GraphNode
 from tenants.models import Tenant
-
-# The node kinds' registry (what a step is called, its ports and their labels), as journeys'
-# selectors hold it: journeys has no public registry module of its own yet (requests.md).
-node_kinds = journey_selectors.node_kinds
-Graph = journey_selectors.graph_rules.Graph
-GraphNode = journey_selectors.graph_rules.GraphNode
 
 # Results that say the enrollment left the node by a port (journeys.engine.run).
 PORT_RESULTS = (Step.Result.FOLLOWED, Step.Result.SENT, Step.Result.CONVERTED)
@@ -304,7 +300,7 @@ def journey_funnel(*, tenant: Tenant, journey: Journey) -> Funnel:
 
 # --- the bar funnel (SVG geometry; the template draws it) -------------------------------------
 
-CHART_WIDTH = 480
+CHART_WIDTH = 420
 ROW_HEIGHT = 40
 INDENT = 18
 BAR_HEIGHT = 14
@@ -353,14 +349,14 @@ def funnel_chart(funnel: Funnel) -> FunnelChart:
         room = CHART_WIDTH - x - NUMBER_ROOM
         width = round(room * row.reached / top, 1) if row.reached else 0.0
         if row.joins:
-            label, number = f"↩ continues at “{_short(row.label, 40)}”", ""
+            label, number = f"↩ continues at “{_short(row.label, 30)}”", ""
             title = f"This path continues at “{row.label}”, shown above."
         elif row.is_path:
-            label = f"{row.label}{' (path ends)' if row.ends else ''}"
+            label = f"{row.label} path{' (ends there)' if row.ends else ''}"
             number = f"{row.reached:,}"
             title = f"{row.reached:,} took the “{row.label}” path"
         else:
-            label, number = _short(row.label, 56), f"{row.reached:,}"
+            label, number = _short(row.label, 48 - 2 * row.depth), f"{row.reached:,}"
             title = f"{row.label}: {row.reached:,} reached"
             if row.drop_off:
                 title += f", {row.drop_off:,} dropped off before it"
