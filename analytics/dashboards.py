@@ -1,27 +1,27 @@
-"""The dashboards' figures: the period a page shows, the derived rates (ISSUE15 decision 6)
-with a one-line "how it is computed" each, the change against the previous period, and the
-pages' contents. Every number is read through analytics.selectors (the daily rollups): a page
-costs the same few queries whatever the size of the team.
+"""The dashboards' figures: what each is (the derived rates of ISSUE15 decision 6 among them)
+with a one-line "how it is computed", how numbers and changes read, and what each page shows.
+analytics/periods.py holds the period picker, analytics/dashboard_read.py reads a page's
+figures through analytics.selectors (the daily rollups) in a constant few queries.
 
-    period_from(data, *, today) -> (Period, PeriodForm)     the picker: 7/30/90 days or a range
-    MEASURES[key] -> Measure                                what a figure is and how it is computed
-    PAGES[key] -> Page                                      the dashboards: their cards and charts
-    page_read(*, tenant, page, period) -> PageData          every figure of one page (3-4 queries)
+    MEASURES[key] -> Measure          what a figure is, how it is computed, how it reads
+    change_of(measure, now, before)   the change against the previous period, in words too
+    PAGES[key] -> Page                the dashboards: their cards and charts
 
 A rate whose denominator is zero is None, and shows as "—", never as 0 %.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
-from django import forms
-
-from analytics import selectors
+# The period picker lives in analytics/periods.py; its names stay importable from here too
+# (the journey map's pages import them from the dashboards).
+from analytics.periods import RANGES as RANGES
+from analytics.periods import Period as Period
+from analytics.periods import PeriodForm as PeriodForm
+from analytics.periods import period_from as period_from
 
 ZERO = Decimal(0)
 Totals = Mapping[str, Decimal]
@@ -68,105 +68,6 @@ FORMATS: dict[str, Callable[[Decimal | None], str]] = {
     "rate": format_rate,
     "score": format_score,
 }
-
-# --- the period picker -------------------------------------------------------------------------
-
-RANGES = [
-    ("7", "Last 7 days"),
-    ("30", "Last 30 days"),
-    ("90", "Last 90 days"),
-    ("custom", "Custom"),
-]
-DEFAULT_RANGE = "30"
-MAX_DAYS = 366  # a custom range: at most a year (and its comparison year) per page
-
-
-@dataclass(frozen=True)
-class Period:
-    start: date
-    end: date  # inclusive
-    range: str = "custom"  # one of RANGES' keys
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    @property
-    def previous(self) -> Period:
-        """The comparison: the same number of days just before."""
-        end = self.start - timedelta(days=1)
-        return Period(start=end - timedelta(days=self.days - 1), end=end, range=self.range)
-
-    def dates(self) -> list[date]:
-        return [self.start + timedelta(days=i) for i in range(self.days)]
-
-    @property
-    def label(self) -> str:
-        return date_range_label(self.start, self.end)
-
-    @property
-    def comparison_words(self) -> str:
-        """How the cards name the comparison: "the previous 30 days"."""
-        return "the previous day" if self.days == 1 else f"the previous {self.days} days"
-
-
-def date_label(day: date, *, year: bool = True) -> str:
-    return f"{day.day} {day:%b}" + (f" {day.year}" if year else "")
-
-
-def date_range_label(start: date, end: date) -> str:
-    if start == end:
-        return date_label(start)
-    return f"{date_label(start, year=start.year != end.year)} \u2013 {date_label(end)}"
-
-
-class PeriodForm(forms.Form):
-    range = forms.ChoiceField(label="Period", choices=RANGES, required=False)
-    start = forms.DateField(label="From", required=False, widget=forms.DateInput({"type": "date"}))
-    end = forms.DateField(label="To", required=False, widget=forms.DateInput({"type": "date"}))
-
-    def __init__(self, *args: Any, today: date, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.today = today
-        for name in ("start", "end"):
-            self.fields[name].widget.attrs["max"] = today.isoformat()
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        chosen = data.get("range") or DEFAULT_RANGE
-        start, end = data.get("start"), data.get("end")
-        if chosen != "custom" and (start or end) and not self.data.get("range"):
-            chosen = "custom"  # dates alone (a bookmarked range) mean a custom range
-        data["range"] = chosen
-        if chosen != "custom" or self.errors:
-            return data
-        if start is None:
-            self.add_error("start", "Choose the first day of the range.")
-        if end is None:
-            self.add_error("end", "Choose the last day of the range.")
-        if start is None or end is None:
-            return data
-        if start > end:
-            self.add_error("end", "The last day must not come before the first.")
-        elif end > self.today:
-            self.add_error("end", f"The last day can be today ({date_label(self.today)}) at most.")
-        elif (end - start).days + 1 > MAX_DAYS:
-            self.add_error("end", f"Choose at most {MAX_DAYS} days.")
-        return data
-
-
-def period_from(data: Mapping[str, Any], *, today: date) -> tuple[Period, PeriodForm]:
-    """The period a page's query string asks for, and the bound form (with its errors: an
-    invalid range falls back to the default period, and the page says why)."""
-    form = PeriodForm({k: data.get(k, "") for k in ("range", "start", "end")}, today=today)
-    if form.is_valid():
-        chosen = form.cleaned_data["range"]
-        if chosen == "custom":
-            return Period(form.cleaned_data["start"], form.cleaned_data["end"], "custom"), form
-    else:
-        chosen = DEFAULT_RANGE
-    days = int(chosen if chosen != "custom" else DEFAULT_RANGE)
-    return Period(today - timedelta(days=days - 1), today, chosen), form
 
 
 # --- what each figure is -----------------------------------------------------------------------
@@ -624,193 +525,3 @@ def measure_get(key: str) -> Measure:
 
 def series_label(key: str) -> str:
     return STAGE_LABELS.get(key) or measure_get(key).label
-
-
-# --- reading a page ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Figure:
-    measure: Measure
-    value: Decimal | None
-    previous: Decimal | None
-    change: Change
-    daily: list[Decimal | None]  # the period's values day by day (the sparkline)
-
-    @property
-    def display(self) -> str:
-        return self.measure.format(self.value)
-
-    @property
-    def previous_display(self) -> str:
-        return self.measure.format(self.previous)
-
-
-@dataclass(frozen=True)
-class Daily:
-    """Values day by day for this period and the previous one (day i against day i)."""
-
-    current: list[tuple[date, Decimal | None]]
-    previous: list[tuple[date, Decimal | None]]
-
-
-@dataclass
-class PageData:
-    page: Page
-    period: Period
-    figures: list[Figure]
-    daily: dict[str, Daily]  # every measure and stage of the page, by key
-    stages_at_end: list[tuple[str, int]] = field(default_factory=list)
-    stages_day: date | None = None  # the day stages_at_end counts (the period's last snapshot)
-    transitions: list[tuple[str, str, int]] = field(default_factory=list)
-
-
-def _metrics_of(measures: Sequence[Measure]) -> list[str]:
-    needed: dict[str, None] = {}
-    for m in measures:
-        needed.update(dict.fromkeys(m.metrics))
-    return list(needed)
-
-
-def _add(into: dict[str, Decimal], day: Mapping[str, Decimal]) -> None:
-    for key, value in day.items():
-        into[key] = into.get(key, ZERO) + value
-
-
-class Rollups:
-    """The rollups of a period and the one before it, read in one metric_series call (plus
-    one metric_totals_until when a cumulative measure needs what came before)."""
-
-    def __init__(
-        self, *, tenant: Any, period: Period, metrics: Sequence[str], cumulative: bool
-    ) -> None:
-        self.period = period
-        before = period.previous
-        series = (
-            selectors.metric_series(
-                tenant=tenant, metrics=list(metrics), start=before.start, end=period.end
-            )
-            if metrics
-            else {}
-        )
-        self.days: dict[date, dict[str, Decimal]] = {
-            d: dict.fromkeys(metrics, ZERO) for d in (*before.dates(), *period.dates())
-        }
-        for metric, points in series.items():
-            for day, value in points:
-                if day in self.days:
-                    self.days[day][metric] = Decimal(value)
-        self.base: dict[str, Decimal] = dict.fromkeys(metrics, ZERO)
-        if cumulative and metrics:
-            until = selectors.metric_totals_until(
-                tenant=tenant, metrics=list(metrics), end=before.start - timedelta(days=1)
-            )
-            self.base.update({k: Decimal(v) for k, v in until.items()})
-
-    def totals(self, period: Period) -> dict[str, Decimal]:
-        found = dict.fromkeys(self.base, ZERO)
-        for day in period.dates():
-            _add(found, self.days[day])
-        return found
-
-    def until(self, end: date) -> dict[str, Decimal]:
-        found = dict(self.base)
-        for day in self.period.previous.dates():
-            if day <= end:
-                _add(found, self.days[day])
-        for day in self.period.dates():
-            if day <= end:
-                _add(found, self.days[day])
-        return found
-
-    def value(self, measure: Measure, period: Period) -> Decimal | None:
-        return measure.value(self.until(period.end) if measure.cumulative else self.totals(period))
-
-    def daily(self, measure: Measure, period: Period) -> list[tuple[date, Decimal | None]]:
-        if not measure.cumulative:
-            return [(d, measure.value(self.days[d])) for d in period.dates()]
-        running = self.until(period.start - timedelta(days=1))
-        found = []
-        for d in period.dates():
-            _add(running, self.days[d])
-            found.append((d, measure.value(running)))
-        return found
-
-
-class StageDays:
-    """stage_history over a period and the one before: contacts per stage at each day's end.
-    A day without a snapshot (before analytics existed, a missed night) has no values."""
-
-    def __init__(self, *, tenant: Any, period: Period) -> None:
-        before = period.previous
-        history = selectors.stage_history(tenant=tenant, start=before.start, end=period.end)
-        self.days: dict[date, dict[str, Decimal]] = {}
-        for stage, points in history.items():
-            for day, count in points:
-                self.days.setdefault(day, dict.fromkeys(STAGE_LABELS, ZERO))[stage] = Decimal(count)
-
-    def _on(self, key: str, day: date) -> Decimal | None:
-        counts = self.days.get(day)
-        if counts is None:
-            return None
-        if key in STAGE_MEASURES:
-            return STAGE_MEASURES[key].value(counts)
-        return counts.get(key, ZERO)
-
-    def daily(self, key: str, period: Period) -> list[tuple[date, Decimal | None]]:
-        return [(d, self._on(key, d)) for d in period.dates()]
-
-    def value(self, measure: Measure, period: Period) -> Decimal | None:
-        """At the end of the period: its last day with a snapshot."""
-        last = self.last_day(period)
-        return None if last is None else self._on(measure.key, last)
-
-    def last_day(self, period: Period) -> date | None:
-        return max((d for d in self.days if period.start <= d <= period.end), default=None)
-
-
-def page_read(*, tenant: Any, page: Page, period: Period) -> PageData:
-    """Every figure of `page` for `period` and the previous period of the same length."""
-    before = period.previous
-    keys = {*page.cards, *(k for c in page.charts if not c.stages for k in c.measures)}
-    rollup_measures = [MEASURES[k] for k in keys if k in MEASURES]
-    rollups = Rollups(
-        tenant=tenant,
-        period=period,
-        metrics=_metrics_of(rollup_measures),
-        cumulative=any(m.cumulative for m in rollup_measures),
-    )
-    stage_days = StageDays(tenant=tenant, period=period) if page.stages else None
-
-    daily: dict[str, Daily] = {}
-    for m in rollup_measures:
-        daily[m.key] = Daily(rollups.daily(m, period), rollups.daily(m, before))
-    if stage_days is not None:
-        for key in (*STAGE_MEASURES, *STAGE_LABELS):
-            daily[key] = Daily(stage_days.daily(key, period), stage_days.daily(key, before))
-
-    figures = []
-    for key in page.cards:
-        measure = measure_get(key)
-        source: Rollups | StageDays | None = stage_days if key in STAGE_MEASURES else rollups
-        assert source is not None
-        value, previous = source.value(measure, period), source.value(measure, before)
-        figures.append(
-            Figure(
-                measure,
-                value,
-                previous,
-                change_of(measure, value, previous),
-                [v for _, v in daily[key].current],
-            )
-        )
-    data = PageData(page=page, period=period, figures=figures, daily=daily)
-    if stage_days is not None:
-        data.stages_day = stage_days.last_day(period)
-        if data.stages_day is not None:
-            end = stage_days.days[data.stages_day]
-            data.stages_at_end = [(s, int(end[s])) for s in STAGE_LABELS]
-        data.transitions = selectors.stage_transitions(
-            tenant=tenant, start=period.start, end=period.end
-        )
-    return data

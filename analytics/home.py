@@ -21,16 +21,9 @@ from django.db.models.functions import TruncDate
 
 from analytics import selectors
 from analytics.campaign_results import CampaignResultRow, campaign_result_rows
-from analytics.dashboards import (
-    MEASURES,
-    ZERO,
-    Change,
-    Figure,
-    Measure,
-    Period,
-    Rollups,
-    change_of,
-)
+from analytics.dashboard_read import Figure, Rollups
+from analytics.dashboards import MEASURES, ZERO, Change, Measure, change_of
+from analytics.periods import Period
 from audience import selectors as audience_selectors
 from campaigns.models import Occurrence
 from journeys.models import Enrollment, Journey

@@ -24,9 +24,11 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from analytics import charts, dashboards, home, selectors
+from analytics import charts, dashboards, home, periods, selectors
 from analytics.csv_export import csv_response
-from analytics.dashboards import PAGES, Page, PageData, Period, date_label
+from analytics.dashboard_read import PageData, page_read
+from analytics.dashboards import PAGES, Page
+from analytics.periods import Period, date_label
 from tenants import selectors as tenant_selectors
 from tenants.decorators import TenantRequest
 from tenants.registry import SETUP_STEPS
@@ -159,8 +161,8 @@ def _chart(spec: dashboards.ChartSpec, data: PageData, zone: str, request: Any) 
             previous=[v for _, v in daily.previous],
             formatter=measure.format,
         )
-        headers = ["Day", "This period", "Day before", "Previous period"]
-        rows = [
+        headers = ["Day", measure.label, "Compared with", f"{measure.label} then"]
+        rows: list[tuple[str, ...]] = [
             (
                 date_label(d, year=False),
                 measure.format(v),
@@ -277,8 +279,8 @@ def _page_keys(page: Page) -> list[str]:
 def _dashboard_page(request: TenantRequest, key: str) -> HttpResponse:
     tenant = request.tenant
     page = PAGES[key]
-    period, form = dashboards.period_from(request.GET, today=selectors.today(tenant))
-    data = dashboards.page_read(tenant=tenant, page=page, period=period)
+    period, form = periods.period_from(request.GET, today=selectors.today(tenant))
+    data = page_read(tenant=tenant, page=page, period=period)
     if request.GET.get("format") == "csv" and not form.errors:
         return _page_csv(request, data, request.GET.get("chart", ""))
     zone = tenant.timezone
@@ -300,7 +302,7 @@ def _dashboard_page(request: TenantRequest, key: str) -> HttpResponse:
         "data": data,
         "period": period,
         "form": form,
-        "ranges": dashboards.RANGES,
+        "ranges": periods.RANGES,
         "cards": cards,
         "charts": [_chart(spec, data, zone, request) for spec in page.charts],
         "period_query": _query(period),
