@@ -349,6 +349,11 @@ def _days_add(
     buys: set[tuple[int, date]],
     deltas: Deltas,
 ) -> None:
+    """The chunk's ActiveDay rows (inserted where not there yet), with the visitors' flags read
+    off their contacts, and the flags of those contacts' earlier visit rows set right."""
+    if _pg():
+        _days_add_pg(tenant_id, zone, visits, carts, buys, deltas)
+        return
     flags = _contacts_flags(tenant_id, (c for c, _ in visits), zone)
     rows: list[tuple[date, str, int, bool, bool]] = []
     for contact_id, day in visits:
@@ -360,6 +365,56 @@ def _days_add(
         _add_row(deltas, _as_date(day), activity, bool(identified), bool(new), 1)
     if flags:
         _flags_reconcile(tenant_id, flags, deltas)
+
+
+def _days_add_pg(
+    tenant_id: int,
+    zone: _Zone,
+    visits: set[tuple[int, date]],
+    carts: set[tuple[int, date]],
+    buys: set[tuple[int, date]],
+    deltas: Deltas,
+) -> None:
+    """`_days_add` in one statement: the contacts' flags, the insert, the stale rows' update."""
+    rows = [
+        *((day, VISIT, contact_id) for contact_id, day in visits),
+        *((day, CART, contact_id) for contact_id, day in carts),
+        *((day, BUY, contact_id) for contact_id, day in buys),
+    ]
+    source, params = _source(
+        (("day", "date"), ("activity", "text"), ("contact_id", "bigint")), rows
+    )
+    found = _execute(
+        f"WITH v AS {source},"
+        " c AS (SELECT c.id, c.user_id <> '' OR c.email <> '' AS identified,"
+        " (c.created_at AT TIME ZONE %s)::date AS created FROM audience_contact c"
+        " WHERE c.tenant_id = %s"
+        f" AND c.id IN (SELECT contact_id FROM v WHERE activity = '{VISIT}')),"
+        f' ins AS (INSERT INTO {AD} (tenant_id, day, activity, contact_id, identified, "new")'
+        f" SELECT %s, v.day, v.activity, v.contact_id,"
+        f" COALESCE(v.activity = '{VISIT}' AND c.identified, false),"
+        f" COALESCE(v.activity = '{VISIT}' AND c.created = v.day, false)"
+        " FROM v LEFT JOIN c ON c.id = v.contact_id"
+        " ON CONFLICT (tenant_id, contact_id, activity, day) DO NOTHING"
+        ' RETURNING day, activity, identified, "new"),'
+        ' stale AS (SELECT a.id, a.day, a.identified, a."new", c.identified AS now_identified,'
+        f" a.day = c.created AS now_new FROM c JOIN {AD} a ON a.tenant_id = %s"
+        f" AND a.contact_id = c.id AND a.activity = '{VISIT}'"
+        ' WHERE a.identified <> c.identified OR a."new" <> (a.day = c.created)),'
+        f' upd AS (UPDATE {AD} a SET identified = s.now_identified, "new" = s.now_new'
+        " FROM stale s WHERE a.tenant_id = %s AND a.id = s.id RETURNING a.id)"
+        ' SELECT true, day, activity, identified, "new", false, false FROM ins'
+        f" UNION ALL SELECT false, day, '{VISIT}', identified, \"new\", now_identified, now_new"
+        " FROM stale",
+        [*params, zone.zone.key, tenant_id, tenant_id, tenant_id, tenant_id],
+        fetch=True,
+    )
+    for inserted, day, activity, identified, new, now_identified, now_new in found:
+        if inserted:
+            _add_row(deltas, day, activity, identified, new, 1)
+        else:
+            _add_row(deltas, day, VISIT, identified, new, -1)
+            _add_row(deltas, day, VISIT, now_identified, now_new, 1)
 
 
 def _flags_reconcile(tenant_id: int, flags: dict[int, tuple[bool, date]], deltas: Deltas) -> None:
