@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -37,10 +37,20 @@ def webhook_endpoint_list(request: TenantRequest, tenant_slug: str) -> HttpRespo
     )
 
 
+def _form(request: TenantRequest, initial: dict[str, Any] | None = None) -> WebhookEndpointForm:
+    """The endpoint form; read-only for members who may not manage (POST is refused to them)."""
+    if request.method == "POST" and not request.membership.can_manage:
+        raise PermissionDenied("This needs the admin role or higher.")
+    form = WebhookEndpointForm(request.POST or None, initial=initial)
+    if not request.membership.can_manage:
+        for field in form.fields.values():
+            field.disabled = True
+    return form
+
+
 @require_http_methods(["GET", "POST"])
-@role_required(Role.ADMIN)
 def webhook_endpoint_create(request: TenantRequest, tenant_slug: str) -> HttpResponse:
-    form = WebhookEndpointForm(request.POST or None)
+    form = _form(request)
     if request.method == "POST" and form.is_valid():
         try:
             endpoint = services.endpoint_create(tenant=request.tenant, **form.cleaned_data)
@@ -95,7 +105,6 @@ def webhook_endpoint_detail(
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(Role.ADMIN)
 def webhook_endpoint_edit(
     request: TenantRequest, tenant_slug: str, endpoint_id: str
 ) -> HttpResponse:
@@ -105,7 +114,7 @@ def webhook_endpoint_edit(
         "event_types": endpoint.event_types,
         "description": endpoint.description,
     }
-    form = WebhookEndpointForm(request.POST or None, initial=initial)
+    form = _form(request, initial)
     if request.method == "POST" and form.is_valid():
         try:
             services.endpoint_update(endpoint=endpoint, **form.cleaned_data)

@@ -136,6 +136,8 @@ def test_a_viewer_reads_but_cannot_change_anything(world: Any, login: Any, recei
     assert client.get(BASE).status_code == 200
     detail = client.get(f"{BASE}{endpoint.public_id}/")
     assert detail.status_code == 200 and "Rotate secret" not in detail.content.decode()
+    form = client.get(f"{BASE}{endpoint.public_id}/edit/").content.decode()
+    assert "Only admins of the team can add or change endpoints." in form and "Save" not in form
     url = f"{BASE}{endpoint.public_id}/"
     for path in (
         f"{BASE}new/",
