@@ -87,7 +87,7 @@ class WebhookEndpoint(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["tenant", "enabled"], name="webhook_endpoint_tenant_enabled"),
+            models.Index(fields=["tenant", "enabled"], name="webhook_endpoint_tenant_on"),
         ]
 
     def __str__(self) -> str:
