@@ -2,8 +2,8 @@
 many reached each step, moved on, are waiting there, left the journey there or failed, and the
 conversions and revenue of each goal.
 
-    journey_funnel(*, tenant, journey) -> Funnel          five queries, whatever the journey's size
-    funnel_chart(funnel) -> FunnelChart                   the bar funnel's geometry (pure)
+    journey_funnel(*, tenant, journey) -> Funnel     eight queries, whatever the journey's size
+    funnel_chart(funnel) -> FunnelChart              the bar funnel's geometry (pure)
 
 The counts are journeys.selectors' (`node_stats`: distinct enrollments per node key across
 every version, keys being stable through publishes) plus two of this module's own over the same
@@ -44,6 +44,7 @@ from journeys.models import Enrollment, Journey, JourneyVersion, Step
 from journeys.registry import Graph, GraphNode
 from tenants.models import Tenant
 
+CENT = Decimal("0.01")
 # Results that say the enrollment left the node by a port (journeys.engine.run).
 PORT_RESULTS = (Step.Result.FOLLOWED, Step.Result.SENT, Step.Result.CONVERTED)
 
@@ -157,7 +158,10 @@ def _goal_counts(journey: Journey) -> dict[str, tuple[int, Decimal]]:
         .values("goal")
         .annotate(n=Count("pk"), revenue=Sum("revenue"))
     )
-    return {r["goal"]: (r["n"], r["revenue"] or Decimal("0.00")) for r in rows if r["goal"]}
+    # Quantized: SQLite sums decimals without their places.
+    return {
+        r["goal"]: (r["n"], Decimal(r["revenue"] or 0).quantize(CENT)) for r in rows if r["goal"]
+    }
 
 
 def _label(node: GraphNode) -> str:
@@ -276,8 +280,8 @@ def funnel_rows(
 
 def journey_funnel(*, tenant: Tenant, journey: Journey) -> Funnel:
     """The funnel of `journey` (Http404 for another team's): the published version's graph
-    (else the newest version's) walked with its counts. Five queries, or three without a
-    version."""
+    (else the newest version's) walked with its counts. Eight queries (the totals, the version,
+    its graph's two, node_stats' two, the ports taken, the goals met), whatever its size."""
     totals = journey_selectors.journey_totals(tenant=tenant, journey=journey)
     version = _version(journey)
     if version is None:

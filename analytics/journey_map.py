@@ -309,7 +309,7 @@ def _journeys_acting(
                     enrolled=f.get("enrolled", 0),
                     active=f.get("active", 0),
                     converted=f.get("converted", 0),
-                    revenue=f.get("revenue") or Decimal("0.00"),
+                    revenue=Decimal(f.get("revenue") or 0).quantize(Decimal("0.01")),
                 )
             )
     for items in acting.values():

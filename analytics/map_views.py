@@ -217,6 +217,14 @@ def journey_funnel(request: TenantRequest, tenant_slug: str, journey_id: UUID) -
     return render(request, "analytics/funnel.html", ctx)
 
 
+# Soft hyphens where a long heading may break, so eleven columns fit a laptop's width.
+BREAKS = {"Conversions": "Conver\u00adsions", "Unsubscribe": "Unsub\u00adscribe"}
+
+
+def _breakable(label: str) -> str:
+    return " ".join(BREAKS.get(word, word) for word in label.split())
+
+
 # --- campaign results ---------------------------------------------------------------------------
 
 
@@ -280,7 +288,7 @@ def campaign_results_list(request: TenantRequest, tenant_slug: str) -> HttpRespo
     columns = [
         {
             "key": k,
-            "label": label,
+            "label": _breakable(label),
             "current": k == key,
             "descending": descending,
             # A click on the current column turns its order round; numbers start highest first.
