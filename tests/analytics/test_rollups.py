@@ -83,11 +83,36 @@ def assert_rebuild_agrees(team: Any) -> None:
 def test_the_catalog_has_every_agreed_key_once_in_order() -> None:
     keys = [m.key for m in METRICS]
     assert len(keys) == len(set(keys))
-    agreed = """visitors identified_visitors new_visitors returning_visitors events page_views
-        product_views carts checkouts orders revenue buyers first_orders repeat_orders email_sent
-        email_delivered email_opened email_clicked email_unsubscribed email_bounced
-        email_complained push_sent push_clicked push_subscribed nps_responses nps_promoters
-        nps_passives nps_detractors""".split()
+    agreed = [
+        "visitors",
+        "identified_visitors",
+        "new_visitors",
+        "returning_visitors",
+        "events",
+        "page_views",
+        "product_views",
+        "carts",
+        "checkouts",
+        "orders",
+        "revenue",
+        "buyers",
+        "first_orders",
+        "repeat_orders",
+        "email_sent",
+        "email_delivered",
+        "email_opened",
+        "email_clicked",
+        "email_unsubscribed",
+        "email_bounced",
+        "email_complained",
+        "push_sent",
+        "push_clicked",
+        "push_subscribed",
+        "nps_responses",
+        "nps_promoters",
+        "nps_passives",
+        "nps_detractors",
+    ]
     assert [k for k in keys if k in agreed] == agreed
     assert all(m.label and m.definition.endswith(".") for m in METRICS)
 
@@ -424,8 +449,8 @@ def test_a_chunk_costs_the_same_statements_whatever_its_size(team: Any, size: in
     finally:
         registry.events_stored_register(events_stored)
     # Per recording call: the lock and the metrics' upsert; a tracked chunk: its distinct rows
-    # (one statement on PostgreSQL; on SQLite three, and no lock), the orders in the ledger, their ranks
-    # (two reads, one insert); the facts: first clicks (a read, an insert), stage moves.
+    # (one statement on PostgreSQL; on SQLite three, and no lock), the orders in the ledger,
+    # their ranks (two reads, one insert); the facts: first clicks (a read, an insert), moves.
     pinned = {"postgresql": 12, "sqlite": 13}[connection.vendor]
     assert len(sent) - len(without) == pinned
 
