@@ -19,6 +19,7 @@ from journeys.models import Edge, Journey, JourneyVersion, Node
 from messaging.models import Delivery, SenderIdentity, SendingPolicy, Suppression, Template
 from segments.models import Segment
 from tenants.models import ApiKey, Membership
+from webhooks.models import WebhookEndpoint, WebhookMessage
 from tests.factories import api_key
 
 
@@ -115,6 +116,16 @@ def ids_for(world, tenant) -> dict[str, str]:  # type: ignore[no-untyped-def]
         variants=[(template, 100)],
     )
     occurrence = Occurrence.objects.create(tenant=tenant, campaign=campaign, key="once")
+    endpoint = WebhookEndpoint.objects.create(
+        tenant=tenant, url=f"https://hooks.{tenant.slug}.example/in", event_types=["message.sent"]
+    )
+    message = WebhookMessage.objects.create(
+        tenant=tenant,
+        endpoint=endpoint,
+        type="message.sent",
+        payload={"type": "message.sent", "data": {}},
+        idempotency_key=f"probe-{WebhookMessage.objects.filter(tenant=tenant).count() + 1}",
+    )
     return {
         "tenant_slug": tenant.slug,
         "member_id": str(member.public_id),
@@ -128,6 +139,8 @@ def ids_for(world, tenant) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "node_key": "n1",
         "campaign_id": str(campaign.public_id),
         "occurrence_id": str(occurrence.public_id),
+        "endpoint_id": str(endpoint.public_id),
+        "message_id": str(message.public_id),
     }
 
 
