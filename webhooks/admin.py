@@ -8,7 +8,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from tenants.admin import TenantScopedAdmin
+from tenants.admin import TenantScopedAdmin, operator_rank
+from tenants.models import ROLE_RANK, Role
 from webhooks import services
 from webhooks.models import WebhookEndpoint, WebhookMessage
 
@@ -33,6 +34,15 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Disabling a team's endpoint is an admin's decision in that team, as on its pages.
+        if obj is not None and operator_rank(request, obj.tenant_id) < ROLE_RANK[Role.ADMIN]:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the team deletes its endpoints (settings page or API)
 
     def save_model(
         self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool
