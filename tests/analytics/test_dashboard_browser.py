@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from analytics import selectors
 from analytics.models import DailyMetric, StageSnapshot
+from audience.models import Contact
+from journeys.models import Enrollment, Journey, JourneyVersion
 from tests.browser import live_context
 from tests.factories import PASSWORD
 
@@ -86,18 +89,45 @@ def seed_sixty_days(tenant: Any) -> None:
         ]
         wave = math.sin(back / 9)
         counts = {
-            "awareness": 9000 - back * 20,
-            "acquisition": 2400 - back * 6,
-            "onboarding": 310 + int(20 * wave),
-            "engagement": 820 - back,
-            "retention": 150 + int(25 * wave) + back // 3,
-            "advocacy": 95,
+            "awareness": 900 - back * 2,
+            "acquisition": 240 - back // 2,
+            "onboarding": 31 + int(2 * wave),
+            "engagement": 82 - back // 6,
+            "retention": 15 + int(3 * wave) + back // 10,
+            "advocacy": 9,
         }
         stages += [
             StageSnapshot(tenant=tenant, day=day, stage=s, contacts=n) for s, n in counts.items()
         ]
+        if back == 0:  # today's contacts are the live count the home page shows
+            Contact.objects.bulk_create(
+                Contact(tenant=tenant, lifecycle_stage=stage)
+                for stage, n in counts.items()
+                for _ in range(n)
+            )
     DailyMetric.objects.bulk_create(metrics)
     StageSnapshot.objects.bulk_create(stages)
+    buyers = list(Contact.objects.filter(tenant=tenant)[:200])
+    now = timezone.now()
+    for name, per_day, value in (("Abandoned cart", 4, 58), ("Welcome series", 2, 35)):
+        journey = Journey.objects.create(tenant=tenant, name=name, status=Journey.Status.LIVE)
+        version = JourneyVersion.objects.create(
+            tenant=tenant, journey=journey, number=1, state=JourneyVersion.State.PUBLISHED
+        )
+        Enrollment.objects.bulk_create(
+            Enrollment(
+                tenant=tenant,
+                journey=journey,
+                version=version,
+                contact=rng.choice(buyers),
+                node_key="goal",
+                state=Enrollment.State.CONVERTED,
+                converted_at=now - timedelta(days=back, hours=rng.randint(0, 5)),
+                revenue=Decimal(value * rng.uniform(0.7, 1.3)).quantize(Decimal("0.01")),
+            )
+            for back in range(14)
+            for _ in range(rng.randint(0, per_day))
+        )
 
 
 @pytest.fixture
