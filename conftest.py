@@ -66,6 +66,9 @@ SERIAL_GROUPS = {
     # (a clean clone has only installed the dev requirements): two at once would race.
     "tests/e2e/test_make_run.py": "make-run",
     "tests/e2e/test_embedded_soak.py": "make-run",
+    # Its module fixture runs `npm ci` in tests/e2e/sdk when the SDKs are missing (a fresh
+    # clone that skipped .ci/run's `npm ci`): once, in one folder, not twice at once.
+    "tests/e2e/test_browser_sdks.py": "browser-sdks",
 }
 
 
@@ -79,6 +82,54 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for prefix, group in SERIAL_GROUPS.items():
             if item.nodeid.startswith(prefix):
                 item.add_marker(pytest.mark.xdist_group(group))
+    _longest_first(items)
+
+
+def _longest_first(items: list[pytest.Item]) -> None:
+    """Within the order pytest-django has already put the tests in (its hook runs first, and
+    does as Django does: tests inside a rolled-back transaction, then the ones that commit, then
+    the ones without a database), the ones that start real processes (e2e) and drive Chromium
+    go first of their kind, and the e2e tests without a database (`make run`, the soak: minutes
+    each) first of all, since they never touch the test database. Under xdist a test that
+    starts last ends last: a five-minute soak scheduled at the end kept one worker busy for five
+    minutes while the other had nothing left to do.
+
+    Left as it is when this module's reading of pytest-django's order does not match the order
+    found (a pytest-django that orders differently)."""
+    blocks = [_django_block(item) for item in items]
+    if blocks != sorted(blocks):
+        return
+    rank = {}
+    for item, block in zip(items, blocks, strict=True):
+        long = item.get_closest_marker("e2e") is not None
+        if block == 2:
+            rank[item.nodeid] = 0 if long else 4
+        elif block == 1:
+            long = long or item.get_closest_marker("browser") is not None
+            rank[item.nodeid] = 2 if long else 3
+        else:
+            rank[item.nodeid] = 1
+    items.sort(key=lambda item: rank[item.nodeid])  # stable: the order within a rank stays
+
+
+def _django_block(item: pytest.Item) -> int:
+    """pytest-django's order of `item`: 0 rolled back, 1 committing (transactional), 2 no
+    database (pytest_django.plugin.pytest_collection_modifyitems)."""
+    from django.test import TestCase, TransactionTestCase
+    from pytest_django.fixtures import validate_django_db
+
+    cls = getattr(item, "cls", None)
+    if cls is not None and issubclass(cls, TransactionTestCase):
+        return 0 if issubclass(cls, TestCase) else 1
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", ())
+    transactional = "transactional_db" in fixtures or "live_server" in fixtures
+    if marker is not None:
+        transaction, reset_sequences, *_ = validate_django_db(marker)
+        transactional = transactional or transaction or reset_sequences
+    if transactional:
+        return 1
+    return 0 if marker is not None or "db" in fixtures else 2
 
 
 REDIS_DATABASES = 16  # Redis's default `databases`
