@@ -15,6 +15,7 @@ from audience.catalog import products_upsert
 from audience.models import Contact, Product
 from audience.segment_spec import parse_call
 from audience.services import calls_record
+from audience.stages import stages_refresh
 from tenants.models import Tenant
 
 CATALOG = {
@@ -109,6 +110,9 @@ def seed_shop(*, tenant: Tenant, contacts: int = 1000, seed: int = SEED) -> int:
             batch = []
     if batch:
         stored += _send(tenant, batch)
+    # The shoppers' lifecycle stages now, as the task after each recording would leave them
+    # (audience/stages.py), each change an event: the demo's journey map has all its stages.
+    stored += len(stages_refresh(tenant=tenant))
     return stored
 
 
@@ -211,4 +215,16 @@ def _history(rng: random.Random, n: int, catalog: list[Product], start) -> list[
                             "products": [product_props(product)],
                         },
                     )
+    # Some buyers say what they think: a review, or an answer to the NPS survey (advocacy,
+    # docs/lifecycle.md).
+    if any(m.get("event") == "Order Completed" for m in out) and rng.random() < 0.4:
+        if rng.random() < 0.5:
+            rating = rng.randrange(3, 6)
+            add(
+                "track",
+                event="Product Reviewed",
+                properties={**product_props(product), "rating": rating},
+            )
+        else:
+            add("track", event="NPS Submitted", properties={"score": rng.randrange(5, 11)})
     return out

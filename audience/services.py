@@ -424,8 +424,18 @@ def contact_upsert(
     contact_apply_fields(contact=contact, fields=fields, source=source)
     contact.save()
     if announce:
+        _stage_refresh(tenant, contact)
         contacts_changed_announce(tenant=tenant, contact_ids=[contact.pk])
     return contact, created
+
+
+def _stage_refresh(tenant: Tenant, contact: Contact) -> None:
+    """One contact edited by hand or through the API: its stage follows at once (the answer
+    shows it), the change recorded in the edit's transaction (audience/stages.py)."""
+    from audience.stages import stages_refresh  # it records through this module
+
+    for change in stages_refresh(tenant=tenant, contact_ids=[contact.pk]):
+        contact.lifecycle_stage = change.new
 
 
 @transaction.atomic
@@ -438,6 +448,7 @@ def contact_update(
         contact.attributes = {}
     contact_apply_fields(contact=contact, fields=fields, source=source)
     contact.save()
+    _stage_refresh(tenant, contact)
     contacts_changed_announce(tenant=tenant, contact_ids=[contact.pk])
     return contact
 

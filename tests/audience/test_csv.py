@@ -146,15 +146,17 @@ def test_it_exports_the_filtered_contacts_safely(login, world) -> None:
         tenant=world.acme,
         email="ann@example.com",
         first_name="=HYPERLINK(1)",
-        lifecycle_stage="customer",
+        lifecycle_stage="engagement",
         birthday_month=2,
         birthday_day=29,
     )
-    Contact.objects.create(tenant=world.acme, email="lead@example.com", lifecycle_stage="lead")
     Contact.objects.create(
-        tenant=world.globex, email="other@globex.example", lifecycle_stage="customer"
+        tenant=world.acme, email="lead@example.com", lifecycle_stage="acquisition"
     )
-    response = login(world.dave).get("/t/acme/contacts/export.csv?stage=customer")
+    Contact.objects.create(
+        tenant=world.globex, email="other@globex.example", lifecycle_stage="engagement"
+    )
+    response = login(world.dave).get("/t/acme/contacts/export.csv?stage=engagement")
     assert response["Content-Disposition"] == 'attachment; filename="acme-contacts.csv"'
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [r["email"] for r in rows] == ["ann@example.com"]

@@ -4,6 +4,7 @@ import pytest
 
 from audience.demo import seed_shop
 from audience.models import Contact, Event, Identity, Product
+from audience.stages import STAGE_CHANGED
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +20,10 @@ def test_it_seeds_a_believable_shop_once(world, django_assert_max_num_queries) -
         == contacts.exclude(user_id="").count()
     )
     stages = set(contacts.values_list("lifecycle_stage", flat=True))
-    assert {"visitor", "lead", "customer"} <= stages
+    assert {"awareness", "acquisition", "onboarding", "engagement", "retention"} <= stages
+    # Every stage but the first reached by a recorded change (audience/stages.py).
+    moved = Event.objects.filter(tenant=world.acme, name=STAGE_CHANGED)
+    assert moved.count() == contacts.exclude(lifecycle_stage="awareness").count()
     names = set(Event.objects.values_list("name", flat=True))
     assert {"Product Viewed", "Product Added", "Order Completed", "Products Searched"} <= names
     with django_assert_max_num_queries(1):

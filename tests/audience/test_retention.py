@@ -151,7 +151,7 @@ class Shop:
         self.views(self.acme, [self.ben], datetime(2026, 9, 1, tzinfo=UTC))
         # A cart and a stage on the profile (ingestion keeps them from events).
         Contact.objects.filter(pk=self.ann.pk).update(
-            lifecycle_stage="repeat", cart=[{"sku": "TENT", "quantity": 1}]
+            lifecycle_stage="engagement", cart=[{"sku": "TENT", "quantity": 1}]
         )
         partitions_ensure(now=NOW)  # the months exist; 2010 stays in the default partition
 

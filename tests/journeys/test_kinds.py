@@ -175,14 +175,16 @@ def test_profile_actions_go_through_audience(world: Any, contact: Any) -> None:
     kind = node_kinds.get("action_update")
     with pytest.raises(NodeSettingsError):
         kind.validate({"field": "password", "value": "x"})
+    with pytest.raises(NodeSettingsError):  # computed from behaviour (audience/stages.py)
+        kind.validate({"field": "lifecycle_stage", "value": "advocacy"})
     run(world, "action_update", {"field": "attributes.plan", "value": "gold"}, contact=contact)
-    run(world, "action_update", {"field": "lifecycle_stage", "value": "customer"}, contact=contact)
+    run(world, "action_update", {"field": "locale", "value": "pt-BR"}, contact=contact)
     s = {"attribute": "tags", "operation": "add", "value": "vip"}
     run(world, "action_list", s, contact=contact)
     run(world, "action_list", s, contact=contact)
     contact.refresh_from_db()
     assert contact.attributes == {"plan": "gold", "tags": ["vip"]}
-    assert contact.lifecycle_stage == "customer"
+    assert contact.locale == "pt-BR"
     run(world, "action_list", {**s, "operation": "remove"}, contact=contact)
     contact.refresh_from_db()
     assert contact.attributes["tags"] == []

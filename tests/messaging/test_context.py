@@ -13,6 +13,7 @@ import pytest
 from audience.models import Contact, Product
 from audience.segment_spec import parse_call
 from audience.services import calls_record
+from audience.stages import stages_refresh
 from messaging import links
 from messaging.context import context_for_contact, contexts_build, sample_context
 from messaging.models import Channel, Delivery, Template
@@ -132,6 +133,7 @@ def ann(world: Any) -> Contact:
         birthday_day=2,
         attributes={"plan": "gold", "points": 120},
     )
+    stages_refresh(tenant=world.acme)  # what ingestion's follow-up task does: just signed up
     return shopper(world.acme, "ann")
 
 
@@ -154,7 +156,7 @@ def test_it_gives_the_contact_event_tenant_data_and_links(world: Any, ann: Conta
         "user_id": "ann",
         "timezone": "Europe/Paris",
         "locale": "fr-FR",
-        "lifecycle_stage": "lead",
+        "lifecycle_stage": "onboarding",
         "birthday": {"month": 4, "day": 2},
         "attributes": {"plan": "gold", "points": 120},
     }

@@ -461,24 +461,28 @@ INVALID: dict[str, tuple[object, str]] = {
     ),
     # --- lifecycle ---------------------------------------------------------------------------
     "lifecycle operator unknown": (
-        group({"type": "lifecycle", "operator": "is", "value": ["lead"]}),
+        group({"type": "lifecycle", "operator": "is", "value": ["acquisition"]}),
         "Condition 1: operator must be in or not_in.",
     ),
     "lifecycle empty": (
         group({"type": "lifecycle", "value": []}),
-        "Condition 1: value must list stages among visitor, lead, customer, repeat.",
+        "Condition 1: value must list stages among awareness, acquisition, onboarding,"
+        " engagement, retention, advocacy.",
     ),
     "lifecycle unknown stage": (
-        group({"type": "lifecycle", "value": ["customer", "vip"]}),
-        "Condition 1: value must list stages among visitor, lead, customer, repeat.",
+        group({"type": "lifecycle", "value": ["engagement", "vip"]}),
+        "Condition 1: value must list stages among awareness, acquisition, onboarding,"
+        " engagement, retention, advocacy.",
     ),
     "lifecycle not a list": (
-        group({"type": "lifecycle", "value": "customer"}),
-        "Condition 1: value must list stages among visitor, lead, customer, repeat.",
+        group({"type": "lifecycle", "value": "engagement"}),
+        "Condition 1: value must list stages among awareness, acquisition, onboarding,"
+        " engagement, retention, advocacy.",
     ),
     "lifecycle stage an object": (
-        group({"type": "lifecycle", "value": [{"stage": "lead"}]}),
-        "Condition 1: value must list stages among visitor, lead, customer, repeat.",
+        group({"type": "lifecycle", "value": [{"stage": "acquisition"}]}),
+        "Condition 1: value must list stages among awareness, acquisition, onboarding,"
+        " engagement, retention, advocacy.",
     ),
     # --- segment -----------------------------------------------------------------------------
     "segment missing": (group({"type": "segment"}), "Condition 1: choose a segment."),
@@ -544,7 +548,7 @@ def test_it_fills_in_defaults_and_tidies_values() -> None:
                 attribute("created_at", "before", "20260131"),
                 {"type": "event", "event": " Order Completed "},
                 {"type": "reachable", "channel": "push"},
-                {"type": "lifecycle", "value": ["repeat", "customer", "repeat"]},
+                {"type": "lifecycle", "value": ["retention", "engagement", "retention"]},
                 {"type": "segment", "segment": SEGMENT_ID.upper()},
                 metric("orders_count", "gt", 1, window={}),
             ],
@@ -568,7 +572,7 @@ def test_it_fills_in_defaults_and_tidies_values() -> None:
             "window": None,
         },
         {"type": "reachable", "channel": "push", "reachable": True},
-        {"type": "lifecycle", "operator": "in", "value": ["customer", "repeat"]},
+        {"type": "lifecycle", "operator": "in", "value": ["engagement", "retention"]},
         {"type": "segment", "segment": SEGMENT_ID, "member": True},
         {
             "type": "metric",
@@ -702,12 +706,12 @@ DESCRIBED: dict[str, tuple[dict[str, Any], str]] = {
         "cannot receive push",
     ),
     "lifecycle": (
-        {"type": "lifecycle", "value": ["repeat", "customer"]},
-        "lifecycle stage is customer or repeat",
+        {"type": "lifecycle", "value": ["retention", "engagement"]},
+        "lifecycle stage is Engagement or Retention risk",
     ),
     "lifecycle not": (
-        {"type": "lifecycle", "operator": "not_in", "value": ["visitor"]},
-        "lifecycle stage is not visitor",
+        {"type": "lifecycle", "operator": "not_in", "value": ["awareness"]},
+        "lifecycle stage is not Awareness",
     ),
     "segment": ({"type": "segment", "segment": SEGMENT_ID}, "is in “VIPs”"),
     "not in segment": (
@@ -764,7 +768,7 @@ NOT_TIME_RELATIVE = {
     "text": attribute("email", "exists"),
     "birthday known": attribute("birthday", "exists"),
     "reachable": {"type": "reachable", "channel": "email"},
-    "lifecycle": {"type": "lifecycle", "value": ["lead"]},
+    "lifecycle": {"type": "lifecycle", "value": ["acquisition"]},
 }
 
 
