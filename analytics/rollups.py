@@ -397,9 +397,13 @@ def _days_add_pg(
         " FROM v LEFT JOIN c ON c.id = v.contact_id"
         " ON CONFLICT (tenant_id, contact_id, activity, day) DO NOTHING"
         ' RETURNING day, activity, identified, "new"),'
+        # LATERAL … OFFSET 0 (not flattened into a join): each contact's rows through the
+        # (tenant, contact, activity, day) index whatever the planner thinks of the table's
+        # size (a stale estimate had it scan every visit row of the team once per contact).
         ' stale AS (SELECT a.id, a.day, a.identified, a."new", c.identified AS now_identified,'
-        f" a.day = c.created AS now_new FROM c JOIN {AD} a ON a.tenant_id = %s"
-        f" AND a.contact_id = c.id AND a.activity = '{VISIT}'"
+        " a.day = c.created AS now_new FROM c CROSS JOIN LATERAL (SELECT a.id, a.day,"
+        f' a.identified, a."new" FROM {AD} a WHERE a.tenant_id = %s AND a.contact_id = c.id'
+        f" AND a.activity = '{VISIT}' OFFSET 0) a"
         ' WHERE a.identified <> c.identified OR a."new" <> (a.day = c.created)),'
         f' upd AS (UPDATE {AD} a SET identified = s.now_identified, "new" = s.now_new'
         " FROM stale s WHERE a.tenant_id = %s AND a.id = s.id RETURNING a.id)"
