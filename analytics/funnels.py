@@ -2,19 +2,26 @@
 many reached each step, moved on, are waiting there, left the journey there or failed, and the
 conversions and revenue of each goal.
 
-    journey_funnel(*, tenant, journey) -> Funnel     eight queries, whatever the journey's size
+    journey_funnel(*, tenant, journey) -> Funnel     five queries, whatever the journey's size
     funnel_chart(funnel) -> FunnelChart              the bar funnel's geometry (pure)
 
-The counts are journeys.selectors' (`node_stats`: distinct enrollments per node key across
-every version, keys being stable through publishes) plus two of this module's own over the same
-rows: the port each enrollment left a step by (so a branch shows each path and how many took
-it), and which goal each conversion met (a conversion can be recorded wherever the contact
-stands, the Step naming its goal).
+How it counts. Most journeys are trees: branches whose paths never join again, no loop. Then
+where each enrollment stands now (its node and state, one GROUP BY on the enrollments' index)
+says every step it passed: the one path from the trigger to its node. A step's "reached" is
+everyone standing at it or anywhere below it, a branch path's takers its first step's reached:
+the usual "furthest step reached" funnel, at the cost of one index read whatever the number of
+enrollments or steps. A journey whose paths join or loop is counted from the steps logged
+instead (journeys.selectors.node_stats: distinct enrollments with a step at each node, plus the
+port each left by), which reads every step of the journey. Conversions and revenue are
+journey_totals'; with several goals, each conversion is counted under the goal its step names.
+Enrollments standing on a step the walked version does not have (finished on an older version
+whose step was removed) are counted apart ("elsewhere").
 
 Reading a row:
 
-    reached   enrollments with any step logged at the node (node_stats.entered)
-    moved_on  of those, who left it by a port that leads to another step
+    reached   enrollments that reached the step (standing at it or beyond it; or, counted from
+              the steps, with any step logged there: node_stats.entered)
+    moved_on  of those, who went on to another step
     waiting   standing there now (active or waiting)
     failed    stopped there by a failed step (retryable)
     left      the rest: their path ended there, an exit event or archiving ended it, or the goal
@@ -66,6 +73,7 @@ class FunnelRow:
     previous: int | None = None
     port: str = ""  # a path row: the branch's port
     ends: bool = False  # a path row whose port leads nowhere: the path ends at the branch
+    unknown: bool = False  # a path row whose takers cannot be told apart from another's
     joins: str = ""  # a step shown above (paths join there, or loop back): its label
     conversions: int | None = None  # goal steps only
     revenue: Decimal | None = None  # goal steps only
@@ -106,6 +114,8 @@ class Funnel:
     rows: list[FunnelRow]
     totals: dict[str, Any]  # journey_selectors.journey_totals
     steps: int = 0  # step rows (not path rows)
+    elsewhere: int = 0  # enrollments standing on steps this version does not have
+    counted_by: str = "standing"  # or "steps" (paths that join or loop)
 
     @property
     def top(self) -> int:
@@ -186,11 +196,110 @@ def _category(node: GraphNode) -> str:
     return node_kinds.get(node.kind).category
 
 
-def funnel_rows(
+@dataclass(frozen=True)
+class Figures:
+    """One step's counts, however they were counted."""
+
+    reached: int = 0
+    waiting: int = 0
+    failed: int = 0
+    left: int = 0
+
+    @property
+    def moved_on(self) -> int:
+        return max(self.reached - self.waiting - self.failed - self.left, 0)
+
+
+NO_FIGURES = Figures()
+
+
+def is_tree(graph: Graph) -> bool:
+    """Whether every step is reached from the trigger by one path only (no two ways into a
+    step, no loop): then where each enrollment stands says every step it passed."""
+    trigger = next((n.key for n in graph.nodes if n.kind.startswith("trigger_")), None)
+    if trigger is None:
+        return False
+    into: dict[str, int] = {}
+    for e in graph.edges:
+        into[e.target] = into.get(e.target, 0) + 1
+    return into.get(trigger, 0) == 0 and all(n == 1 for n in into.values())
+
+
+def tree_figures(
+    *, graph: Graph, standing: dict[str, dict[str, int]]
+) -> tuple[dict[str, Figures], dict[tuple[str, str], int | None], int]:
+    """Figures of a tree-shaped graph from where enrollments stand ({node key: {state: n}}):
+    a step's reached is everyone standing at it or anywhere below it; a port's takers are its
+    target's reached. Also the enrollments standing on keys the graph does not have."""
+    children: dict[str, list[tuple[str, str]]] = {}
+    for e in graph.edges:
+        children.setdefault(e.source, []).append((e.port, e.target))
+    below: dict[str, int] = {}
+
+    def reached(key: str) -> int:
+        if key not in below:
+            here = sum(standing.get(key, {}).values())
+            below[key] = here + sum(reached(t) for _, t in children.get(key, []))
+        return below[key]
+
+    figures: dict[str, Figures] = {}
+    ports: dict[tuple[str, str], int | None] = {}
+    for node in graph.nodes:
+        at = standing.get(node.key, {})
+        figures[node.key] = Figures(
+            reached=reached(node.key),
+            waiting=at.get("active", 0) + at.get("waiting", 0),
+            failed=at.get("failed", 0),
+            left=at.get("completed", 0) + at.get("converted", 0) + at.get("exited", 0),
+        )
+        names = [p for p, _ in _ports(node)]
+        leading = {p for p, _ in children.get(node.key, [])}
+        ending = [p for p in names if p not in leading]
+        for port, target in children.get(node.key, []):
+            ports[(node.key, port)] = reached(target)
+        if node.kind == "goal":
+            # Met the goal and finished there, or ran out of time with nowhere to go.
+            ports.setdefault((node.key, "converted"), at.get("converted", 0))
+            ports.setdefault((node.key, "timeout"), at.get("completed", 0))
+        elif len(ending) == 1:
+            ports[(node.key, ending[0])] = at.get("completed", 0)  # the one way out to nowhere
+        else:
+            for port in ending:
+                ports[(node.key, port)] = None  # several ways to nowhere: not told apart
+    known = {n.key for n in graph.nodes}
+    elsewhere = sum(sum(v.values()) for k, v in standing.items() if k not in known)
+    return figures, ports, elsewhere
+
+
+def step_figures(
     *,
     graph: Graph,
     stats: dict[str, journey_selectors.NodeStats],
     ports: dict[tuple[str, str], int],
+) -> tuple[dict[str, Figures], dict[tuple[str, str], int | None]]:
+    """Figures of any graph from the steps logged (node_stats, and the ports taken): for paths
+    that join or loop, where standing alone cannot say which way people came."""
+    targets = {(e.source, e.port) for e in graph.edges}
+    figures = {}
+    for node in graph.nodes:
+        s = stats.get(node.key, journey_selectors.EMPTY_STATS)
+        moved = sum(
+            ports.get((node.key, p), 0) for p, _ in _ports(node) if (node.key, p) in targets
+        )
+        figures[node.key] = Figures(
+            reached=s.entered,
+            waiting=s.waiting,
+            failed=s.failed,
+            left=max(s.entered - moved - s.waiting - s.failed, 0),
+        )
+    return figures, dict(ports)
+
+
+def funnel_rows(
+    *,
+    graph: Graph,
+    figures: dict[str, Figures],
+    ports: dict[tuple[str, str], int | None],
     goals: dict[str, tuple[int, Decimal]],
 ) -> list[FunnelRow]:
     """The funnel's rows from a graph and its counts (pure: the walk described above)."""
@@ -223,10 +332,9 @@ def funnel_rows(
                 )
                 return
             shown.add(key)
-            s = stats.get(key, journey_selectors.EMPTY_STATS)
+            f = figures.get(key, NO_FIGURES)
             node_ports = _ports(node)
             leading = [(p, label) for p, label in node_ports if (key, p) in targets]
-            moved_on = sum(ports.get((key, p), 0) for p, _ in leading)
             goal = goals.get(key, (0, Decimal("0.00"))) if node.kind == "goal" else None
             rows.append(
                 FunnelRow(
@@ -235,11 +343,11 @@ def funnel_rows(
                     kind=node.kind,
                     category=_category(node),
                     depth=depth,
-                    reached=s.entered,
-                    moved_on=moved_on,
-                    waiting=s.waiting,
-                    failed=s.failed,
-                    left=max(s.entered - moved_on - s.waiting - s.failed, 0),
+                    reached=f.reached,
+                    moved_on=f.moved_on,
+                    waiting=f.waiting,
+                    failed=f.failed,
+                    left=f.left,
                     previous=previous,
                     conversions=goal[0] if goal else None,
                     revenue=goal[1] if goal else None,
@@ -248,12 +356,12 @@ def funnel_rows(
             if len(node_ports) <= 1:
                 if not leading:
                     return
-                key, previous = targets[(key, leading[0][0])], s.entered
+                key, previous = targets[(key, leading[0][0])], f.reached
                 continue
             # A branch (or a goal / a wait with two ways out): one path per port.
             for port, label in node_ports:
                 took = ports.get((key, port), 0)
-                if goal is not None and port == "converted":
+                if goal is not None and port == "converted" and took is not None:
                     # A goal met while the journey exits on it finishes there, by no port.
                     took = max(took, goal[0])
                 target = targets.get((key, port))
@@ -264,8 +372,9 @@ def funnel_rows(
                         kind="",
                         category="path",
                         depth=depth + 1,
-                        reached=took,
-                        previous=s.entered,
+                        reached=took or 0,
+                        unknown=took is None,
+                        previous=f.reached,
                         port=port,
                         ends=target is None,
                     )
@@ -278,27 +387,58 @@ def funnel_rows(
     return rows
 
 
+def _standing(journey: Journey) -> dict[str, dict[str, int]]:
+    """{node key: {state: enrollments}}: where the journey's enrollments stand, one GROUP BY
+    served by the (tenant, version, node key, state) index."""
+    versions = JourneyVersion.objects.filter(tenant_id=journey.tenant_id, journey=journey)
+    rows = (
+        Enrollment.objects.filter(tenant_id=journey.tenant_id, version_id__in=versions.values("pk"))
+        .order_by()
+        .values("node_key", "state")
+        .annotate(n=Count("*"))  # not the id: the index alone answers
+    )
+    standing: dict[str, dict[str, int]] = {}
+    for r in rows:
+        standing.setdefault(r["node_key"], {})[r["state"]] = r["n"]
+    return standing
+
+
 def journey_funnel(*, tenant: Tenant, journey: Journey) -> Funnel:
     """The funnel of `journey` (Http404 for another team's): the published version's graph
-    (else the newest version's) walked with its counts. Eight queries (the totals, the version,
-    its graph's two, node_stats' two, the ports taken, the goals met), whatever its size."""
+    (else the newest version's) walked with its counts. A tree-shaped journey (the usual:
+    branches whose paths do not join again) is counted from where its enrollments stand: five
+    queries that read the enrollments' index, whatever the journey's size. Paths that join or
+    loop are counted from the steps logged instead (node_stats): three queries more, each
+    reading every step of the journey. A journey with several goals reads the steps once more,
+    to tell which goal each conversion met."""
     totals = journey_selectors.journey_totals(tenant=tenant, journey=journey)
     version = _version(journey)
     if version is None:
         return Funnel(journey=journey, version=None, rows=[], totals=totals)
     graph = journey_selectors.version_graph(tenant=tenant, version=version)
-    rows = funnel_rows(
-        graph=graph,
-        stats=journey_selectors.node_stats(tenant=tenant, journey=journey),
-        ports=_port_counts(journey),
-        goals=_goal_counts(journey),
-    )
+    goal_keys = [n.key for n in graph.nodes if n.kind == "goal"]
+    if len(goal_keys) == 1:
+        goals = {goal_keys[0]: (totals["conversions"], Decimal(totals["revenue"]).quantize(CENT))}
+    else:
+        goals = _goal_counts(journey) if goal_keys else {}
+    elsewhere = 0
+    if is_tree(graph):
+        figures, ports, elsewhere = tree_figures(graph=graph, standing=_standing(journey))
+    else:
+        figures, ports = step_figures(
+            graph=graph,
+            stats=journey_selectors.node_stats(tenant=tenant, journey=journey),
+            ports=_port_counts(journey),
+        )
+    rows = funnel_rows(graph=graph, figures=figures, ports=ports, goals=goals)
     return Funnel(
         journey=journey,
         version=version,
         rows=rows,
         totals=totals,
         steps=sum(1 for r in rows if not r.is_path and not r.joins),
+        elsewhere=elsewhere,
+        counted_by="standing" if is_tree(graph) else "steps",
     )
 
 

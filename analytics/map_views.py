@@ -172,7 +172,8 @@ FUNNEL_HEADERS = [
 def _funnel_csv_row(row: funnels.FunnelRow) -> tuple[Any, ...]:
     if row.is_path:
         name = f"Path: {row.label}{' (ends)' if row.ends else ''}"
-        return (row.depth, name, "path", row.reached, "", "", "", "", "", "", "", "")
+        took = "" if row.unknown else row.reached
+        return (row.depth, name, "path", took, "", "", "", "", "", "", "", "")
     if row.joins:
         name = f"Continues at: {row.joins}"
         return (row.depth, name, row.kind, "", "", "", "", "", "", "", "", "")

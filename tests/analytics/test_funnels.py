@@ -138,6 +138,47 @@ def test_the_funnel_equals_the_enrollments_and_steps_of_a_journey_run_by_the_eng
     assert number(re.sub(r"<[^>]+>", " ", html.split('id="funnel-totals">')[1])) == 5
 
 
+def test_paths_that_join_are_counted_from_the_steps_and_shown_once(
+    world: Any, login: Any
+) -> None:
+    template = Template.objects.create(
+        tenant=world.acme, name="Mail", channel=Channel.EMAIL, subject="Hi", html="<p>Hi</p>"
+    )
+    rules = {
+        "type": "group",
+        "match": "all",
+        "negate": False,
+        "children": [
+            {"type": "attribute", "field": "email", "operator": "contains", "value": "@vip."}
+        ],
+    }
+    journey = journey_build(
+        world.acme,
+        {
+            "t": ("trigger_event", {"event": "Product Added", "filters": []}),
+            "b": ("branch_condition", {"rules": rules}),
+            "m": ("action_email", {"template": str(template.public_id), "category": "marketing"}),
+            "x": ("exit", {}),
+        },
+        "t.next>b b.yes>m m.next>x b.no>x",  # both paths end at the same exit
+        name="Joined",
+    )
+    for email in ("a@vip.test", "b@plain.test", "c@plain.test"):
+        person = Contact.objects.create(tenant=world.acme, email=email, email_consent="granted")
+        track(world.acme, person, "Product Added", T0)
+
+    html = login(world.alice).get(reverse("journey_funnel", args=["acme", journey.public_id]))
+    html = html.content.decode()
+
+    steps = Step.objects.filter(tenant=world.acme, enrollment__journey=journey)
+    for key in "tbmx":
+        reached = steps.filter(node_key=key).values("enrollment").distinct().count()
+        assert number(cells(html, key)["reached"]) == reached, key
+    assert number(cells(html, "x")["reached"]) == 3
+    assert html.count('data-step="x"') == 1  # shown once, the other path continues there
+    assert "continues at" in html
+
+
 def test_the_funnel_downloads_as_csv(world: Any, login: Any) -> None:
     journey = run_journey(world.acme)
 
