@@ -45,6 +45,7 @@ urlpatterns = [
     path("api/v1/", include("journeys.api_urls")),
     path("api/v1/", include("campaigns.api_urls")),
     path("api/v1/", include("webhooks.api_urls")),
+    path("api/v1/", include("analytics.api_urls")),
     path("v1/", include("audience.urls_ingest")),
     path("v1/", include("messaging.urls_ingest")),
     # Links inside emails and pushes (signed, no login), and ESP webhooks (bounces, complaints).
