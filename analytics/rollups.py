@@ -687,8 +687,10 @@ def contacts_merged_move(*, tenant: Tenant, merged: Mapping[int, int]) -> None:
     _ids_delete(tenant_id, AD, gone)
     if new_rows:
         _active_insert(tenant_id, new_rows)
-    # The ledger's orders have moved to the targets already (audience/identity.py).
-    _ranks_sync(tenant_id, _Zone(tenant_zone(tenant)), set(merged.values()), deltas)
+    # The ledger's orders have moved to the targets already (audience/identity.py); a contact
+    # has rank rows exactly when it has orders, so without any there is nothing to rank.
+    if any(row[3] in RANKS for row in rows):
+        _ranks_sync(tenant_id, _Zone(tenant_zone(tenant)), set(merged.values()), deltas)
     _metrics_add(tenant_id, deltas)
 
 
