@@ -403,27 +403,53 @@ def _standing(journey: Journey) -> dict[str, dict[str, int]]:
     return standing
 
 
+def _totals(journey: Journey, standing: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """journey_totals' figures with the enrolled and open counts taken from where enrollments
+    stand (read already), so only the conversions are read again: a converted enrollment
+    always has `converted_at` (journeys' conversion_record sets it before any state), which
+    the conversions' partial index covers."""
+    found = Enrollment.objects.filter(
+        tenant_id=journey.tenant_id, journey=journey, converted_at__isnull=False
+    ).aggregate(conversions=Count("*"), revenue=Sum("revenue"))
+    return {
+        "enrolled": sum(n for states in standing.values() for n in states.values()),
+        "open": sum(
+            states.get(s, 0) for states in standing.values() for s in ("active", "waiting")
+        ),
+        "conversions": found["conversions"],
+        "revenue": Decimal(found["revenue"] or 0).quantize(CENT),
+    }
+
+
 def journey_funnel(*, tenant: Tenant, journey: Journey) -> Funnel:
     """The funnel of `journey` (Http404 for another team's): the published version's graph
     (else the newest version's) walked with its counts. A tree-shaped journey (the usual:
     branches whose paths do not join again) is counted from where its enrollments stand: five
-    queries that read the enrollments' index, whatever the journey's size. Paths that join or
+    queries (the version, its graph's two, where enrollments stand, the conversions), none of
+    which reads every enrollment or step. Paths that join or
     loop are counted from the steps logged instead (node_stats): three queries more, each
     reading every step of the journey. A journey with several goals reads the steps once more,
     to tell which goal each conversion met."""
-    totals = journey_selectors.journey_totals(tenant=tenant, journey=journey)
     version = _version(journey)
     if version is None:
+        totals = journey_selectors.journey_totals(tenant=tenant, journey=journey)
         return Funnel(journey=journey, version=None, rows=[], totals=totals)
     graph = journey_selectors.version_graph(tenant=tenant, version=version)
+    tree = is_tree(graph)
+    standing = _standing(journey) if tree else {}
+    totals = (
+        _totals(journey, standing)
+        if tree
+        else journey_selectors.journey_totals(tenant=tenant, journey=journey)
+    )
     goal_keys = [n.key for n in graph.nodes if n.kind == "goal"]
     if len(goal_keys) == 1:
         goals = {goal_keys[0]: (totals["conversions"], Decimal(totals["revenue"]).quantize(CENT))}
     else:
         goals = _goal_counts(journey) if goal_keys else {}
     elsewhere = 0
-    if is_tree(graph):
-        figures, ports, elsewhere = tree_figures(graph=graph, standing=_standing(journey))
+    if tree:
+        figures, ports, elsewhere = tree_figures(graph=graph, standing=standing)
     else:
         figures, ports = step_figures(
             graph=graph,
@@ -438,7 +464,7 @@ def journey_funnel(*, tenant: Tenant, journey: Journey) -> Funnel:
         totals=totals,
         steps=sum(1 for r in rows if not r.is_path and not r.joins),
         elsewhere=elsewhere,
-        counted_by="standing" if is_tree(graph) else "steps",
+        counted_by="standing" if tree else "steps",
     )
 
 
