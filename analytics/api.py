@@ -21,6 +21,7 @@ from audience.selectors import lifecycle_stage_counts
 from tenants.api import TenantAPIView
 
 DEFAULT_DAYS = 30
+METRICS_HELP = "Comma-separated metric keys: " + ", ".join(m.key for m in METRICS)
 
 
 class PeriodQuerySerializer(serializers.Serializer):
@@ -41,9 +42,7 @@ class PeriodQuerySerializer(serializers.Serializer):
 
 
 class MetricsQuerySerializer(PeriodQuerySerializer):
-    metrics = serializers.CharField(
-        help_text="Comma-separated metric keys: " + ", ".join(m.key for m in METRICS)
-    )
+    metrics = serializers.CharField(help_text=METRICS_HELP)
 
     def validate_metrics(self, value: str) -> list[str]:
         keys = [k.strip() for k in value.split(",") if k.strip()]
@@ -67,7 +66,7 @@ class DayValueSerializer(serializers.Serializer):
 
 class MetricOutputSerializer(serializers.Serializer):
     key = serializers.CharField()
-    label = serializers.CharField()
+    name = serializers.CharField(help_text="What the dashboards call it.")
     definition = serializers.CharField()
     money = serializers.BooleanField(help_text="A sum of order values, not a count.")
     total = serializers.DecimalField(max_digits=20, decimal_places=2, coerce_to_string=True)
@@ -122,7 +121,7 @@ class MetricsAPI(TenantAPIView):
                 "metrics",
                 str,
                 required=True,
-                description=MetricsQuerySerializer().fields["metrics"].help_text,
+                description=METRICS_HELP,
             ),
             *PERIOD_PARAMETERS,
         ],
@@ -139,7 +138,7 @@ class MetricsAPI(TenantAPIView):
             "metrics": [
                 {
                     "key": key,
-                    "label": BY_KEY[key].label,
+                    "name": BY_KEY[key].label,
                     "definition": BY_KEY[key].definition,
                     "money": BY_KEY[key].money,
                     "total": sum((value for _, value in series[key]), Decimal(0)),
