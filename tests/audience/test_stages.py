@@ -187,6 +187,11 @@ def test_it_applies_the_teams_own_rules(world) -> None:
     assert stage(ann) == (S.RETENTION, "no_recent_order")
     StageRules.objects.filter(tenant=world.acme).update(advocacy_events=["Loved It"])
     assert stage(ann) == (S.ADVOCACY, "advocate")
+    # No names at all: no advocacy.
+    StageRules.objects.filter(tenant=world.acme).update(
+        nps_events=[], advocacy_events=[], promoter_min_score=0
+    )
+    assert stage(ann) == (S.RETENTION, "no_recent_order")
     # Another team keeps the defaults.
     bob = contact(world, tenant=world.globex, email="bob@example.com")
     did(world, bob, "Rated Us", 1 * DAY, score=10)
