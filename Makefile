@@ -17,7 +17,8 @@ PYTHON ?= $(shell for c in python3.13 python3.12 python3.14 python3 \
 
 help:
 	@echo "make run    install, migrate, seed the demo tenant, start web + worker + beat on :$(PORT)"
-	@echo "make test   run the whole test suite (DATABASE_URL / CELERY_BROKER_URL pick the services)"
+	@echo "make test   run the whole test suite (DATABASE_URL / CELERY_BROKER_URL pick the services;"
+	@echo "            PYTEST_WORKERS=0 runs it in one process, PYTEST_ARGS='...' passes pytest options)"
 	@echo "make lint   ruff (lint + format check), import contracts, tenancy lint, mypy"
 
 define install_lock
@@ -54,12 +55,19 @@ run: seed
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	PORT=$(PORT) $(PY) manage.py supervise
 
+# The suite runs in PYTEST_WORKERS pytest-xdist processes: 2 where there are two cores or more,
+# else 0 (in pytest's own process). Each worker has its own test database, var dir and Redis
+# database (conftest.py); tests that must not overlap share an xdist_group, which `loadgroup`
+# keeps on one worker. `make test PYTEST_WORKERS=0` for a debugger or `-x`.
+PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); if [ "$$n" -ge 2 ]; then echo 2; else echo 0; fi)
+XDIST = $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadgroup)
+
 test: install-dev
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS)
 
 # The fast loop: everything but the tests that start real processes.
 test-fast: install-dev
-	$(VENV)/bin/pytest -m "not e2e" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(XDIST) -m "not e2e" $(PYTEST_ARGS)
 
 # Style, then the boundaries (docs/architecture.md, "Boundaries the tools hold"), then types.
 lint: install-dev
