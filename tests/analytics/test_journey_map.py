@@ -8,6 +8,7 @@ import io
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from django.urls import reverse
 from audience.models import Contact, Event, LifecycleStage
 from audience.services import Fact, events_record
 from campaigns.models import CampaignSegment
+from journeys.models import Enrollment
 from segments.models import Segment
 from tests.journeys.conftest import journey_build
 
@@ -307,9 +309,23 @@ def test_it_lists_the_journeys_and_campaigns_acting_on_each_stage(world: Any, lo
         name="Globex secret",
     )
 
+    version = welcome.versions.get()
+    for state, converted in (("waiting", False), ("waiting", False), ("converted", True)):
+        Enrollment.objects.create(
+            tenant=world.acme,
+            journey=welcome,
+            version=version,
+            contact=Contact.objects.create(tenant=world.acme, email=f"{uuid.uuid4().hex}@x.test"),
+            node_key="x",
+            state=state,
+            converted_at=NOW if converted else None,
+            revenue=Decimal("12.50") if converted else None,
+        )
+
     html = login(world.bob).get(url()).content.decode()
 
     onboarding, retention = actors(html, "onboarding"), actors(html, "retention")
+    assert "3 enrolled · 2 active · 1 converted · 12.50 revenue" in onboarding
     assert "Welcome" in onboarding and "Win back" not in onboarding
     assert "stage changed to Onboarding" in onboarding
     assert "Win back" in retention and "Welcome" not in retention
