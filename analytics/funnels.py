@@ -405,9 +405,9 @@ def _standing(journey: Journey) -> dict[str, dict[str, int]]:
 
 def _totals(journey: Journey, standing: dict[str, dict[str, int]]) -> dict[str, Any]:
     """journey_totals' figures with the enrolled and open counts taken from where enrollments
-    stand (read already), so only the conversions are read again: a converted enrollment
+    stand (read already), so only the converted enrollments are read: a converted enrollment
     always has `converted_at` (journeys' conversion_record sets it before any state), which
-    the conversions' partial index covers."""
+    the conversions' partial index finds."""
     found = Enrollment.objects.filter(
         tenant_id=journey.tenant_id, journey=journey, converted_at__isnull=False
     ).aggregate(conversions=Count("*"), revenue=Sum("revenue"))

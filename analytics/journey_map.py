@@ -240,9 +240,9 @@ class JourneyMap:
 
 def _journey_figures(tenant: Tenant, journey_ids: list[int]) -> dict[int, dict[str, Any]]:
     """{journey id: enrolled, active, converted, revenue}, as journeys.selectors.journey_totals
-    counts them, in two GROUP BYs that read no enrollment row: states per version from the
-    (tenant, version, node, state) index alone, conversions from the converted enrollments'
-    partial index (a converted enrollment always has `converted_at`)."""
+    counts them, in two GROUP BYs that never read every enrollment: states per version from the
+    (tenant, version, node, state) index alone, and only the converted enrollments, through
+    their partial index (a converted enrollment always has `converted_at`)."""
     versions = dict(
         JourneyVersion.objects.filter(tenant=tenant, journey_id__in=journey_ids).values_list(
             "pk", "journey_id"
