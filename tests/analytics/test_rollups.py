@@ -490,3 +490,22 @@ def test_a_new_time_zone_moves_the_days(
     assert day_values(team, date(2026, 11, 11), "visitors")["visitors"] == 0
     assert DailyMetric.objects.filter(tenant=team, day=date(2026, 11, 11)).count() == 0
     assert ActiveDay.objects.filter(tenant=team, day=date(2026, 11, 10)).count() == 1
+
+
+def test_the_hourly_task_snapshots_stages_and_rechecks_yesterday(team: Any) -> None:
+    from analytics.models import StageSnapshot
+    from analytics.tasks import rollups_tick
+
+    send(team, at(BERLIN_DAY, 9), anonymousId="a1", event="Product Viewed")
+    # A figure gone wrong (a crash between two commits): yesterday's re-check sets it right.
+    DailyMetric.objects.filter(tenant=team, day=BERLIN_DAY, metric="visitors").update(value=7)
+    first_hour = at(BERLIN_DAY + timedelta(days=1), 0, 30)
+    with time_machine.travel(first_hour, tick=False):
+        rollups_tick(now=first_hour)
+    assert day_values(team, BERLIN_DAY, "visitors")["visitors"] == 1
+    days = set(StageSnapshot.objects.filter(tenant=team).values_list("day", flat=True))
+    assert days == {BERLIN_DAY, BERLIN_DAY + timedelta(days=1)}
+    total = sum(
+        StageSnapshot.objects.filter(tenant=team, day=BERLIN_DAY).values_list("contacts", flat=True)
+    )
+    assert total == Contact.objects.filter(tenant=team).count() == 1
