@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.utils.timezone import now
 
 from audience.models import Contact
+from core.db import json_text, raw_cursor
 from journeys.models import Journey
 from tenants.models import Tenant
 from webhooks.models import EventType, WebhookEndpoint, WebhookMessage
@@ -189,11 +190,45 @@ def events_stored(*, tenant: Tenant, rows: Sequence[Any], ids: list[int]) -> Non
 
 
 def _insert(messages: list[WebhookMessage]) -> None:
+    """Insert new messages in one statement; a repeat (the same event announced twice for an
+    endpoint) is left out by the unique key. Wakes the sender after commit."""
     if not messages:
         return
-    # A repeat (the same event announced twice) is left out by the unique key.
-    WebhookMessage.objects.bulk_create(messages, ignore_conflicts=True)
+    if connection.vendor == "postgresql":
+        _insert_postgresql(messages)
+    else:
+        WebhookMessage.objects.bulk_create(messages, ignore_conflicts=True)
     transaction.on_commit(_wake, robust=True)
+
+
+def _insert_postgresql(messages: list[WebhookMessage]) -> None:
+    # The rows travel as one JSON document that PostgreSQL unpacks (as audience/bulk.py does):
+    # the ORM's bulk_create binds 19 parameters a row, whose quoting cost more than the insert
+    # itself (measured: about half of a 50-message chunk's time in the hook).
+    rows = [
+        {
+            "tenant_id": m.tenant_id,
+            "endpoint_id": m.endpoint_id,
+            "public_id": str(m.public_id),
+            "type": m.type,
+            "payload": m.payload,
+            "idempotency_key": m.idempotency_key,
+        }
+        for m in messages
+    ]
+    stamp = messages[0].created_at
+    with connection.wrap_database_errors, raw_cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO webhooks_webhookmessage (tenant_id, endpoint_id, public_id, type,"
+            " payload, idempotency_key, status, attempts, attempts_before_replay,"
+            " next_attempt_at, last_error, created_at, updated_at)"
+            " SELECT r.tenant_id, r.endpoint_id, r.public_id, r.type, r.payload,"
+            " r.idempotency_key, 'pending', 0, 0, %s, '', %s, %s"
+            " FROM jsonb_to_recordset(%s::jsonb) AS r(tenant_id bigint, endpoint_id bigint,"
+            " public_id uuid, type text, payload jsonb, idempotency_key text)"
+            " ON CONFLICT DO NOTHING",
+            [stamp, stamp, stamp, json_text(rows)],
+        )
 
 
 def _wake() -> None:
