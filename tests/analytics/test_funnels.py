@@ -138,9 +138,7 @@ def test_the_funnel_equals_the_enrollments_and_steps_of_a_journey_run_by_the_eng
     assert number(re.sub(r"<[^>]+>", " ", html.split('id="funnel-totals">')[1])) == 5
 
 
-def test_paths_that_join_are_counted_from_the_steps_and_shown_once(
-    world: Any, login: Any
-) -> None:
+def test_paths_that_join_are_counted_from_the_steps_and_shown_once(world: Any, login: Any) -> None:
     template = Template.objects.create(
         tenant=world.acme, name="Mail", channel=Channel.EMAIL, subject="Hi", html="<p>Hi</p>"
     )
