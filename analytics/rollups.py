@@ -723,11 +723,17 @@ class RebuildReport:
     notes: list[str] = field(default_factory=list)
 
 
+def retention_cutoff(tenant: Tenant, *, now: datetime | None = None) -> datetime:
+    """audience/retention.py's cutoff: the first instant (UTC) of the month `retention_months`
+    before the current UTC month; events before it go (tests hold the two to one answer)."""
+    moment = (now or timezone.now()).astimezone(UTC)
+    index = moment.year * 12 + moment.month - 1 - tenant.retention_months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
 def kept_since(tenant: Tenant, *, now: datetime | None = None) -> date:
     """The first local day all of whose events retention still keeps (audience/retention.py):
     a rebuild never reaches before it, so what was counted from removed events stays."""
-    from audience.retention import retention_cutoff
-
     zone = tenant_zone(tenant)
     cutoff = retention_cutoff(tenant, now=now)
     day = cutoff.astimezone(zone).date()

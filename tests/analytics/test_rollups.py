@@ -509,3 +509,15 @@ def test_the_hourly_task_snapshots_stages_and_rechecks_yesterday(team: Any) -> N
         StageSnapshot.objects.filter(tenant=team, day=BERLIN_DAY).values_list("contacts", flat=True)
     )
     assert total == Contact.objects.filter(tenant=team).count() == 1
+
+
+@pytest.mark.parametrize("months", [1, 3, 13, 25])
+@pytest.mark.parametrize(
+    "now", [datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 12, 31, 23, tzinfo=UTC)]
+)
+def test_the_rebuild_floor_is_retentions_own_cutoff(team: Any, months: int, now: datetime) -> None:
+    from analytics.rollups import retention_cutoff
+    from audience.retention import retention_cutoff as retentions
+
+    team.event_retention_months = months
+    assert retention_cutoff(team, now=now) == retentions(team, now=now)
