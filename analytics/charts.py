@@ -68,8 +68,11 @@ def tick_text(formatter: Formatter, value: float) -> str:
     return text
 
 
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def _date_label(day: date) -> str:
-    return f"{day.day} {day:%b}"
+    return f"{day.day} {MONTHS[day.month - 1]}"
 
 
 def _x_positions(count: int, left: float, right: float) -> list[float]:

@@ -7,7 +7,7 @@ stage history for the retention page.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -71,11 +71,6 @@ def _metrics_of(measures: Sequence[Measure]) -> list[str]:
     return list(needed)
 
 
-def _add(into: dict[str, Decimal], day: Mapping[str, Decimal]) -> None:
-    for key, value in day.items():
-        into[key] = into.get(key, ZERO) + value
-
-
 class Rollups:
     """The rollups of a period and the one before it, read in one metric_series call (plus
     one metric_totals_until when a cumulative measure needs what came before)."""
@@ -105,35 +100,37 @@ class Rollups:
                 tenant=tenant, metrics=list(metrics), end=before.start - timedelta(days=1)
             )
             self.base.update({k: Decimal(v) for k, v in until.items()})
+        self._totals: dict[tuple[date, date], dict[str, Decimal]] = {}
+        self._running: dict[date, dict[str, Decimal]] | None = None
 
     def totals(self, period: Period) -> dict[str, Decimal]:
-        found = dict.fromkeys(self.base, ZERO)
-        for day in period.dates():
-            _add(found, self.days[day])
+        """Each metric summed over `period` (computed once per period)."""
+        key = (period.start, period.end)
+        found = self._totals.get(key)
+        if found is None:
+            found = self._totals[key] = {
+                m: sum((self.days[d][m] for d in period.dates()), ZERO) for m in self.base
+            }
         return found
 
     def until(self, end: date) -> dict[str, Decimal]:
-        found = dict(self.base)
-        for day in self.period.previous.dates():
-            if day <= end:
-                _add(found, self.days[day])
-        for day in self.period.dates():
-            if day <= end:
-                _add(found, self.days[day])
-        return found
+        """Each metric summed over all time up to `end` (a day of either period, or the day
+        before them): running sums, computed once for every day."""
+        if self._running is None:
+            running = dict(self.base)
+            self._running = {}
+            for day in sorted(self.days):
+                running = {m: running[m] + self.days[day][m] for m in running}
+                self._running[day] = running
+        return self._running.get(end, self.base)
 
     def value(self, measure: Measure, period: Period) -> Decimal | None:
         return measure.value(self.until(period.end) if measure.cumulative else self.totals(period))
 
     def daily(self, measure: Measure, period: Period) -> list[tuple[date, Decimal | None]]:
-        if not measure.cumulative:
-            return [(d, measure.value(self.days[d])) for d in period.dates()]
-        running = self.until(period.start - timedelta(days=1))
-        found = []
-        for d in period.dates():
-            _add(running, self.days[d])
-            found.append((d, measure.value(running)))
-        return found
+        if measure.cumulative:
+            return [(d, measure.value(self.until(d))) for d in period.dates()]
+        return [(d, measure.value(self.days[d])) for d in period.dates()]
 
 
 class StageDays:

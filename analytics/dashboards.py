@@ -181,9 +181,9 @@ _MEASURES = [
         "repeat_purchase_rate",
         "Repeat purchase rate",
         "rate",
-        "Orders from customers who had ordered before ÷ all orders, since the first order.",
-        ("repeat_orders", "orders"),
-        lambda t: ratio(t["repeat_orders"], t["orders"]),
+        "Customers with two or more orders ÷ customers with one or more, since the first order.",
+        ("second_orders", "first_orders"),
+        lambda t: ratio(t["second_orders"], t["first_orders"]),
         cumulative=True,
     ),
     Measure(

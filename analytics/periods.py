@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django import forms
@@ -40,8 +41,8 @@ class Period:
         end = self.start - timedelta(days=1)
         return Period(start=end - timedelta(days=self.days - 1), end=end, range=self.range)
 
-    def dates(self) -> list[date]:
-        return [self.start + timedelta(days=i) for i in range(self.days)]
+    def dates(self) -> tuple[date, ...]:
+        return _dates(self.start, self.end)
 
     @property
     def label(self) -> str:
@@ -53,8 +54,20 @@ class Period:
         return "the previous day" if self.days == 1 else f"the previous {self.days} days"
 
 
+@lru_cache(maxsize=64)
+def _dates(start: date, end: date) -> tuple[date, ...]:
+    """Every day of [start, end]: a page asks for its periods' days dozens of times."""
+    return tuple(start + timedelta(days=i) for i in range((end - start).days + 1))
+
+
+# English month abbreviations, as the rest of the product writes dates ("7 Dec 2026"), without
+# the locale lookup strftime makes for each of a year's thousands of labels.
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def date_label(day: date, *, year: bool = True) -> str:
-    return f"{day.day} {day:%b}" + (f" {day.year}" if year else "")
+    text = f"{day.day} {MONTHS[day.month - 1]}"
+    return f"{text} {day.year}" if year else text
 
 
 def date_range_label(start: date, end: date) -> str:

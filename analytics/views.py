@@ -14,7 +14,9 @@ page's table (`&chart=<key>`: one chart's table) as a download. Every member may
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -22,6 +24,7 @@ from urllib.parse import urlencode
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
 from analytics import charts, dashboards, home, periods, selectors
@@ -32,10 +35,6 @@ from analytics.periods import Period, date_label
 from tenants import selectors as tenant_selectors
 from tenants.decorators import TenantRequest
 from tenants.registry import SETUP_STEPS
-
-# tenants.views' key for "the team last used", which the home page remembers (tenants.home
-# reads it); requests.md asks tenants to expose it from a public module.
-LAST_TENANT_SESSION_KEY = "wayfarer.last_tenant"
 
 
 def _setup_steps(tenant: Any, member_count: int) -> list[dict[str, Any]]:
@@ -62,8 +61,6 @@ def _setup_steps(tenant: Any, member_count: int) -> list[dict[str, Any]]:
 def dashboard(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     """The team's home page: this week's figures; the checklist leads while there is no data."""
     tenant = request.tenant
-    if request.session.get(LAST_TENANT_SESSION_KEY) != tenant.slug:
-        request.session[LAST_TENANT_SESSION_KEY] = tenant.slug  # (saving it costs 3 queries)
     data = home.home_read(tenant=tenant)
     member_count = tenant_selectors.membership_list(tenant=tenant).count()
     steps = _setup_steps(tenant, member_count)
@@ -74,7 +71,9 @@ def dashboard(request: TenantRequest, tenant_slug: str) -> HttpResponse:
             "spark": charts.sparkline(
                 key=f"spark-{f.measure.key}",
                 title=f"{f.measure.label}, {data.period.label}",
-                desc=_spark_desc(f.measure.label, f.daily, f.measure.format, zone),
+                desc=_spark_desc(
+                    f.measure.label, f.daily, f.measure.format, zone, data.period.dates()
+                ),
                 values=f.daily,
             ),
             "comparison": "yesterday" if f.measure.key == "events_today" else "the 7 days before",
@@ -87,7 +86,9 @@ def dashboard(request: TenantRequest, tenant_slug: str) -> HttpResponse:
             "spark": charts.sparkline(
                 key=f"spark-journey-{j.public_id}",
                 title=f"{j.name}: conversions per day, {data.period.label}",
-                desc=_spark_desc("Conversions", j.daily, dashboards.format_count, zone),
+                desc=_spark_desc(
+                    "Conversions", j.daily, dashboards.format_count, zone, data.period.dates()
+                ),
                 values=j.daily,
             ),
         }
@@ -104,9 +105,25 @@ def dashboard(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     return render(request, "analytics/dashboard.html", ctx)
 
 
-def _spark_desc(label: str, values: Sequence[Decimal | None], fmt: Any, zone: str) -> str:
-    shown = ", ".join(fmt(v) for v in values)
-    return f"{label} day by day ({zone}), oldest first: {shown}."
+def _spark_desc(
+    label: str, values: Sequence[Decimal | None], fmt: Any, zone: str, dates: Sequence[date]
+) -> str:
+    """Every value for a week or a month; for longer periods the first, last, highest and
+    lowest (a screen reader reading 365 numbers helps nobody)."""
+    if len(values) <= 31:
+        shown = ", ".join(fmt(v) for v in values)
+        return f"{label} day by day ({zone}), oldest first: {shown}."
+    present = [(d, v) for d, v in zip(dates, values, strict=True) if v is not None]
+    if not present:
+        return f"{label}: no day has a value."
+    (first_day, first), (last_day, last) = present[0], present[-1]
+    high_day, high = max(present, key=lambda p: p[1])
+    low_day, low = min(present, key=lambda p: p[1])
+    return (
+        f"{label} day by day ({zone}): {fmt(first)} on {date_label(first_day)}, "
+        f"{fmt(last)} on {date_label(last_day)}; highest {fmt(high)} on {date_label(high_day)}, "
+        f"lowest {fmt(low)} on {date_label(low_day)}."
+    )
 
 
 # --- the dashboards ----------------------------------------------------------------------------
@@ -197,9 +214,24 @@ def _chart(spec: dashboards.ChartSpec, data: PageData, zone: str, request: Any) 
         "svg": svg,
         "legend": legend,
         "headers": headers,
-        "rows": rows,
+        "tbody": _tbody(rows),
         "csv_url": _query(period, format="csv", chart=spec.key),
     }
+
+
+def _tbody(rows: Sequence[Sequence[str]]) -> SafeString:
+    """A table's rows as HTML, built here rather than by template loops: a year's chart is 365
+    rows of 3-5 cells, and the template language took a second over a page's six
+    (bench/analytics.py). Every cell is escaped (the standard library's escape: Django's lazy
+    wrappers cost more than the escaping on thousands of cells)."""
+    return mark_safe(  # every cell goes through html.escape
+        "".join(
+            f'<tr><th scope="row">{html.escape(first)}</th>'
+            + "".join(f'<td class="num">{html.escape(cell)}</td>' for cell in rest)
+            + "</tr>"
+            for first, *rest in rows
+        )
+    )
 
 
 def _csv_number(measure: dashboards.Measure, value: Decimal | None) -> Decimal | None:
@@ -290,7 +322,9 @@ def _dashboard_page(request: TenantRequest, key: str) -> HttpResponse:
             "spark": charts.sparkline(
                 key=f"spark-{f.measure.key}",
                 title=f"{f.measure.label}, {period.label}",
-                desc=_spark_desc(f.measure.label, f.daily, f.measure.format, zone),
+                desc=_spark_desc(
+                    f.measure.label, f.daily, f.measure.format, zone, data.period.dates()
+                ),
                 values=f.daily,
             ),
             "comparison": period.comparison_words,
