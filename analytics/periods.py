@@ -91,8 +91,11 @@ class PeriodForm(forms.Form):
         data = super().clean() or {}
         chosen = data.get("range") or DEFAULT_RANGE
         start, end = data.get("start"), data.get("end")
-        if chosen != "custom" and (start or end) and not self.data.get("range"):
-            chosen = "custom"  # dates alone (a bookmarked range) mean a custom range
+        if chosen != "custom" and (start or end or self.errors):
+            # Dates typed in mean a custom range, whichever period was ticked: the picker
+            # leaves the date fields empty for 7/30/90 days (so those links stay "the last n
+            # days" when bookmarked), and someone who typed dates wants them.
+            chosen = "custom"
         data["range"] = chosen
         if chosen != "custom" or self.errors:
             return data

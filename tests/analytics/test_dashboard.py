@@ -203,6 +203,23 @@ def test_a_custom_range_shows_those_days_against_the_days_before(login: Any, wor
     assert change(page, "orders") == "no change"  # the 5 days before had 15 too
 
 
+def test_dates_typed_in_mean_a_custom_range_and_presets_stay_relative(
+    login: Any, world: Any
+) -> None:
+    today = selectors.today(world.acme)
+    seed_days(world.acme, {"orders": 1}, days=20)
+    client = login(world.alice)
+    start = today - timedelta(days=3)
+    # The picker sends its (empty) date fields with a ticked preset: still the last 7 days.
+    preset = client.get("/t/acme/analytics/sales/?range=7&start=&end=").content.decode()
+    assert "(7 days)" in preset and figure(preset, "orders") == "7"
+    assert 'name="start" value=""' in preset  # a bookmark of it stays "the last 7 days"
+    typed = client.get(f"/t/acme/analytics/sales/?range=7&start={start}&end={today}")
+    page = typed.content.decode()
+    assert "(4 days)" in page and figure(page, "orders") == "4"
+    assert re.search(r'value="custom" checked', page)
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
