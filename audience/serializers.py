@@ -106,7 +106,12 @@ class ContactUpsertInputSerializer(serializers.Serializer):
     attributes = serializers.DictField(required=False)
     # Computed from behaviour by the team's rules (docs/lifecycle.md): refused with a reason,
     # rather than ignored, so a client that used to set it learns why it no longer sticks.
-    lifecycle_stage = serializers.CharField(required=False, allow_blank=True)
+    lifecycle_stage = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="Not settable: the stage is computed from behaviour by the team's rules"
+        " (docs/lifecycle.md). Sending it answers 400.",
+    )
     email_consent = serializers.ChoiceField(choices=Consent.choices, required=False)
     push_consent = serializers.ChoiceField(choices=Consent.choices, required=False)
 
