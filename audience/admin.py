@@ -11,7 +11,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from audience.inbox import inbox_retry
-from audience.models import Contact, Event, Identity, InboxBatch, Order
+from audience.models import Contact, Event, Identity, InboxBatch, Order, StageRules
 from audience.services import contact_erase
 from tenants.admin import TenantScopedAdmin, operator_rank
 from tenants.models import ROLE_RANK, Role
@@ -33,6 +33,7 @@ class ContactAdmin(TenantScopedAdmin):
     readonly_fields = (
         "public_id",
         "created_at",
+        "lifecycle_stage",  # computed from behaviour (audience/stages.py)
         "last_seen_at",
         "cart",
         "wishlist",
@@ -169,3 +170,25 @@ class InboxBatchAdmin(TenantScopedAdmin):
             f"{count} failed batch(es) queued again for the ingest worker.",
             messages.SUCCESS,
         )
+
+
+@admin.register(StageRules)
+class StageRulesAdmin(TenantScopedAdmin):
+    """A team's lifecycle stage rules, to look at: they are changed in the team's Settings →
+    Lifecycle stages, where saving also re-evaluates the team's contacts."""
+
+    list_display = (
+        "tenant",
+        "onboarding_days",
+        "active_days",
+        "drifting_days",
+        "advocacy_days",
+        "promoter_min_score",
+        "updated_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: StageRules | None = None) -> bool:
+        return False
