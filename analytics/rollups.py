@@ -274,12 +274,15 @@ def events_stored(*, tenant: Tenant, rows: Sequence[Any], ids: Sequence[int]) ->
         nps = nps_class(properties) if name == "NPS Submitted" else ""
         for metric in event_metrics(type=row.type, name=name, fact=False, source="", nps=nps):
             deltas[day, metric] += 1
+    if not (deltas or visits or carts or orders or clicks or moves):
+        return  # facts no figure counts (segment entries, skipped messages…): no statement
     _lock(tenant_id)
     buys: set[tuple[int, date]] = set()
+    ranks: _RankChanges = ([], [])
     if orders:
-        buys = _orders_add(tenant_id, zone, orders, deltas)
+        buys, ranks = _orders_add(tenant_id, zone, orders, deltas)
     if visits or carts or buys:
-        _days_add(tenant_id, zone, visits, carts, buys, deltas)
+        _days_add(tenant_id, zone, visits, carts, buys, deltas, ranks)
     if clicks:
         _first_clicks_add(tenant_id, clicks, deltas)
     if moves:
@@ -348,11 +351,13 @@ def _days_add(
     carts: set[tuple[int, date]],
     buys: set[tuple[int, date]],
     deltas: Deltas,
+    ranks: _RankChanges = ([], []),
 ) -> None:
     """The chunk's ActiveDay rows (inserted where not there yet), with the visitors' flags read
-    off their contacts, and the flags of those contacts' earlier visit rows set right."""
+    off their contacts, and the flags of those contacts' earlier visit rows set right; on
+    PostgreSQL also the rank rows' changes `_orders_add` planned (counted already)."""
     if _pg():
-        _days_add_pg(tenant_id, zone, visits, carts, buys, deltas)
+        _days_add_pg(tenant_id, zone, visits, carts, buys, deltas, ranks)
         return
     flags = _contacts_flags(tenant_id, (c for c, _ in visits), zone)
     rows: list[tuple[date, str, int, bool, bool]] = []
@@ -374,12 +379,16 @@ def _days_add_pg(
     carts: set[tuple[int, date]],
     buys: set[tuple[int, date]],
     deltas: Deltas,
+    ranks: _RankChanges,
 ) -> None:
-    """`_days_add` in one statement: the contacts' flags, the insert, the stale rows' update."""
+    """`_days_add` in one statement: the contacts' flags, the insert, the stale rows' update,
+    the rank rows' changes."""
+    rank_rows, gone = ranks
     rows = [
         *((day, VISIT, contact_id) for contact_id, day in visits),
         *((day, CART, contact_id) for contact_id, day in carts),
         *((day, BUY, contact_id) for contact_id, day in buys),
+        *((day, activity, contact_id) for day, activity, contact_id, _, _ in rank_rows),
     ]
     source, params = _source(
         (("day", "date"), ("activity", "text"), ("contact_id", "bigint")), rows
@@ -406,14 +415,27 @@ def _days_add_pg(
         f" AND a.activity = '{VISIT}' OFFSET 0) a"
         ' WHERE a.identified <> c.identified OR a."new" <> (a.day = c.created)),'
         f' upd AS (UPDATE {AD} a SET identified = s.now_identified, "new" = s.now_new'
-        " FROM stale s WHERE a.tenant_id = %s AND a.id = s.id RETURNING a.id)"
+        " FROM stale s WHERE a.tenant_id = %s AND a.id = s.id RETURNING a.id),"
+        f" del AS (DELETE FROM {AD} a WHERE a.tenant_id = %s AND a.id IN"
+        " (SELECT jsonb_array_elements_text(%s::jsonb)::bigint))"
         ' SELECT true, day, activity, identified, "new", false, false FROM ins'
         f" UNION ALL SELECT false, day, '{VISIT}', identified, \"new\", now_identified, now_new"
         " FROM stale",
-        [*params, zone.zone.key, tenant_id, tenant_id, tenant_id, tenant_id],
+        [
+            *params,
+            zone.zone.key,
+            tenant_id,
+            tenant_id,
+            tenant_id,
+            tenant_id,
+            tenant_id,
+            json_text([pk for (pk,) in gone]),
+        ],
         fetch=True,
     )
     for inserted, day, activity, identified, new, now_identified, now_new in found:
+        if activity in RANKS:
+            continue  # counted by _orders_add's plan
         if inserted:
             _add_row(deltas, day, activity, identified, new, 1)
         else:
@@ -455,31 +477,55 @@ def _flags_reconcile(tenant_id: int, flags: dict[int, tuple[bool, date]], deltas
     )
 
 
+# (rank rows to insert: (day, activity, contact id, False, False); ids of rank rows to delete)
+_RankChanges = tuple[list[tuple[date, str, int, bool, bool]], list[tuple[int]]]
+
+
 def _orders_add(
     tenant_id: int,
     zone: _Zone,
     orders: list[tuple[str, int, datetime]],
     deltas: Deltas,
-) -> set[tuple[int, date]]:
+) -> tuple[set[tuple[int, date]], _RankChanges]:
     """Count the orders the ledger stored with these events (not an order it held already: an
-    old message sent again after retention removed its event); move first_order rows. Returns
-    the buyers' (contact, day)."""
+    old message sent again after retention removed its event). Returns the buyers' (contact,
+    day) and, on PostgreSQL, the first/second order rows to change (written by `_days_add`'s
+    statement); elsewhere they are written here."""
     source, params = _source(
         (("message_id", "text"), ("id", "bigint"), ("occurred_at", "timestamptz")), orders
     )
+    ranked: list[tuple] = []
+    have: list[tuple] = []
     if _pg():
         # The ledger's row was written by this very (sub)transaction exactly when it carries
         # the same xmin as the event just inserted with it (audience.services._events_store
-        # writes both in one block): a row the ledger held already has an older one.
-        new = _execute(
-            "SELECT o.contact_id, o.occurred_at, o.value"
-            f" FROM {source} AS v JOIN audience_order o"
+        # writes both in one block): a row the ledger held already has an older one. The same
+        # statement reads the new buyers' first two orders and their rank rows.
+        found = _execute(
+            f"WITH v AS {source},"
+            " new AS (SELECT o.contact_id, o.occurred_at, o.value FROM v JOIN audience_order o"
             " ON o.tenant_id = %s AND o.message_id = v.message_id"
             " JOIN audience_event e ON e.tenant_id = %s AND e.id = v.id"
-            " AND e.occurred_at = v.occurred_at WHERE o.xmin = e.xmin",
-            [*params, tenant_id, tenant_id],
+            " AND e.occurred_at = v.occurred_at WHERE o.xmin = e.xmin),"
+            " ranked AS (SELECT r.contact_id, r.occurred_at, r.rank FROM (SELECT o.contact_id,"
+            " o.occurred_at, ROW_NUMBER() OVER (PARTITION BY o.contact_id"
+            " ORDER BY o.occurred_at, o.id) AS rank FROM audience_order o"
+            " WHERE o.tenant_id = %s AND o.contact_id IN (SELECT contact_id FROM new)) r"
+            " WHERE r.rank <= 2),"
+            " have AS (SELECT a.id, a.contact_id, a.activity, a.day FROM"
+            f" (SELECT DISTINCT contact_id FROM new) n CROSS JOIN LATERAL (SELECT a.id,"
+            f" a.contact_id, a.activity, a.day FROM {AD} a WHERE a.tenant_id = %s"
+            f" AND a.contact_id = n.contact_id AND a.activity IN ('{FIRST}', '{SECOND}')"
+            " OFFSET 0) a)"
+            " SELECT 'n', contact_id, occurred_at, value, NULL::bigint, NULL, NULL::date FROM new"
+            " UNION ALL SELECT 'r', contact_id, occurred_at, NULL, rank, NULL, NULL FROM ranked"
+            " UNION ALL SELECT 'h', contact_id, NULL, NULL, id, activity, day FROM have",
+            [*params, tenant_id, tenant_id, tenant_id, tenant_id],
             fetch=True,
         )
+        new = [(c, at, value) for kind, c, at, value, *_ in found if kind == "n"]
+        ranked = [(c, at, rank) for kind, c, at, _, rank, _, _ in found if kind == "r"]
+        have = [(pk, c, activity, day) for kind, c, _, _, pk, activity, day in found if kind == "h"]
     else:  # SQLite cannot tell an order sent again after retention: counted (docs/analytics.md)
         new = _execute(
             "SELECT o.contact_id, o.occurred_at, o.value"
@@ -489,7 +535,7 @@ def _orders_add(
             fetch=True,
         )
     if not new:
-        return set()
+        return set(), ([], [])
     buys: set[tuple[int, date]] = set()
     for contact_id, occurred, value in new:
         occurred = occurred if isinstance(occurred, datetime) else _sqlite_datetime(occurred)
@@ -498,8 +544,10 @@ def _orders_add(
         deltas[day, "repeat_orders"] += 1  # until found to be the first, below
         deltas[day, "revenue"] += Decimal(str(value)) if value is not None else Decimal(0)
         buys.add((contact_id, day))
+    if _pg():
+        return buys, _ranks_plan(ranked, have, zone, deltas)
     _ranks_sync(tenant_id, zone, {contact_id for contact_id, _ in buys}, deltas)
-    return buys
+    return buys, ([], [])
 
 
 def _sqlite_datetime(value: Any) -> datetime:
@@ -536,6 +584,23 @@ def _ranks_sync(
         [*params, tenant_id],
         fetch=True,
     )
+    rows, gone = _ranks_plan(ranked, have, zone, deltas, counted=counted)
+    _ids_delete(tenant_id, AD, gone)
+    if rows:
+        _active_insert(tenant_id, rows)
+
+
+def _ranks_plan(
+    ranked: Sequence[tuple],
+    have: Sequence[tuple],
+    zone: _Zone,
+    deltas: Deltas,
+    *,
+    counted: tuple[date, date] | None = None,
+) -> _RankChanges:
+    """The rank rows to insert and delete so that `have` (id, contact, activity, day) says what
+    `ranked` (contact, occurred_at, rank 1 or 2, from the ledger) does; their difference added
+    to `deltas` (not for days within `counted`)."""
     wanted = {
         (contact_id, RANKS[rank - 1]): zone.day(
             at if isinstance(at, datetime) else _sqlite_datetime(at)
@@ -550,7 +615,7 @@ def _ranks_sync(
         if counted is None or not counted[0] <= day <= counted[1]:
             _add_row(deltas, day, activity, False, False, sign)
 
-    gone = []
+    gone: list[tuple[int]] = []
     for (contact_id, activity), (pk, day) in existing.items():
         if wanted.get((contact_id, activity)) != day:
             gone.append((pk,))
@@ -561,9 +626,7 @@ def _ranks_sync(
         if old is None or old[1] != day:
             rows.append((day, activity, contact_id, False, False))
             count(day, activity, 1)
-    _ids_delete(tenant_id, AD, gone)
-    if rows:
-        _active_insert(tenant_id, rows)
+    return rows, gone
 
 
 def _ids_delete(tenant_id: int, table: str, ids: Sequence[tuple[int]]) -> None:
