@@ -123,17 +123,20 @@ class Frame:
 
 def _axes(
     frame: Frame, step: float, formatter: Formatter, dates: Sequence[date], xs: Sequence[float]
-) -> list[str]:
-    parts = ['<g class="an-axis">']
+) -> tuple[list[str], list[str]]:
+    """The grid (drawn under the data) and the axes' labels (drawn over it, with a halo from
+    the CSS, so a bar or a line never hides a number)."""
+    grid = ['<g class="an-axis">']
+    labels = ['<g class="an-axis">']
     value = frame.bottom_value
     while value <= frame.top_value + step / 1000:
         y = _num(frame.y(value))
-        grid = "an-grid an-zero" if abs(value) < step / 1000 else "an-grid"
-        parts.append(
-            f'<line class="{grid}" x1="{_num(frame.left)}" x2="{_num(frame.right)}" '
+        css = "an-grid an-zero" if abs(value) < step / 1000 else "an-grid"
+        grid.append(
+            f'<line class="{css}" x1="{_num(frame.left)}" x2="{_num(frame.right)}" '
             f'y1="{y}" y2="{y}"/>'
         )
-        parts.append(
+        labels.append(
             f'<text class="an-tick an-y" x="{_num(frame.left)}" y="{_num(frame.y(value) - 5)}">'
             f"{escape(tick_text(formatter, value))}</text>"
         )
@@ -141,12 +144,11 @@ def _axes(
     last = len(dates) - 1
     for i in _x_label_indexes(len(dates)):
         anchor = "start" if i == 0 and last else "end" if i == last and last else "middle"
-        parts.append(
+        labels.append(
             f'<text class="an-tick an-x" x="{_num(xs[i])}" y="{_num(frame.bottom + 20)}" '
             f'text-anchor="{anchor}">{_date_label(dates[i])}</text>'
         )
-    parts.append("</g>")
-    return parts
+    return [*grid, "</g>"], [*labels, "</g>"]
 
 
 def _segments(xs: Sequence[float], ys: Sequence[float | None]) -> list[list[tuple[float, float]]]:
@@ -189,12 +191,14 @@ def line_chart(
     frame = Frame(low, high)
     xs = _x_positions(len(dates), frame.left + 4, frame.right - 4)
     parts = _open(key, title, desc, WIDTH, HEIGHT, "an-chart an-line-chart")
-    parts += _axes(frame, step, formatter, dates, xs)
+    grid, labels = _axes(frame, step, formatter, dates, xs)
+    parts += grid
     for css, values in (("an-previous", previous), ("an-current", current)):
         if values is None:
             continue
         ys = [None if v is None else frame.y(float(v)) for v in values]
         parts += [_path(f"an-series {css}", run) for run in _segments(xs, ys)]
+    parts += labels
     parts.append("</svg>")
     return mark_safe("".join(parts))
 
@@ -217,7 +221,8 @@ def stack_chart(
     bar = max(min(slot * 0.7, 28.0), 1.0)
     xs = [frame.left + slot * (i + 0.5) for i in range(len(dates))]
     parts = _open(key, title, desc, WIDTH, HEIGHT, "an-chart an-stack-chart")
-    parts += _axes(frame, step, formatter, dates, xs)
+    grid, labels = _axes(frame, step, formatter, dates, xs)
+    parts += grid
     for i, x in enumerate(xs):
         base = 0.0
         for n, (_, values) in enumerate(series):
@@ -230,6 +235,7 @@ def stack_chart(
                 f'width="{_num(bar)}" height="{_num(max(y_base - y_top, 0.5))}"/>'
             )
             base += value
+    parts += labels
     parts.append("</svg>")
     return mark_safe("".join(parts))
 

@@ -221,4 +221,7 @@ def test_the_home_dashboard_and_a_dashboard_page_render_cleanly(
     expect(page.get_by_role("heading", level=1)).to_have_text("Retention")
     fits(page)
     shoot(page, "retention-1366")
+    page.goto("/t/acme/analytics/nps/")
+    expect(page.get_by_role("img", name="Net Promoter Score per day")).to_be_visible()
+    shoot(page, "nps-1366")
     assert problems == []
