@@ -6,10 +6,11 @@ endpoint and event: `idempotency_key` "event:<event id>", unique per endpoint).
 
 It runs on ingestion's hot path, for every team. A team's subscribed types (the union over its
 enabled endpoints) are kept in Django's cache (Redis in production), emptied when an endpoint
-changes (webhooks/receivers.py): a team without endpoints, or whose events match none of its
-types, costs a cache read and no query. A chunk with matching events costs three statements
-(the endpoints, locked FOR KEY SHARE so that a concurrent delete waits for this transaction;
-the contacts; one insert).
+changes (webhooks/receivers.py), and set to "none" when a team is created: a team without
+endpoints, or whose events match none of its types, costs a cache read and no query (a cold
+cache costs one query per team every CACHE_SECONDS). A chunk with matching events costs three
+statements (the endpoints, locked FOR KEY SHARE so that a concurrent delete waits for this
+transaction; the contacts; one insert).
 
 Conversions: journeys announce them after commit (`journeys.signals.conversion_recorded`);
 `conversion_messages_write` writes theirs in a transaction of its own, once per enrollment.
@@ -51,7 +52,7 @@ EVENT_TYPES: Mapping[str, str] = {
     "Lifecycle Stage Changed": EventType.CONTACT_STAGE_CHANGED,
 }
 
-CACHE_SECONDS = 60  # bounds how long a lost invalidation (a race with a reader) can last
+CACHE_SECONDS = 300  # bounds how long a lost invalidation (a race with a reader) could last
 
 
 def _cache_key(tenant: Tenant) -> str:
@@ -82,7 +83,8 @@ def subscribed_types(*, tenant: Tenant) -> frozenset[str]:
 
 
 def subscriptions_forget(*, tenant: Tenant) -> None:
-    """Empty the team's cached types once the current transaction commits."""
+    """Empty the team's cached types now and again once the current transaction commits (a
+    reader in between may have cached what it saw before the commit)."""
 
     def forget() -> None:
         try:
@@ -90,7 +92,16 @@ def subscriptions_forget(*, tenant: Tenant) -> None:
         except Exception:
             log.warning("webhooks: cache unavailable", exc_info=True)
 
+    forget()
     transaction.on_commit(forget)
+
+
+def subscriptions_none(*, tenant: Tenant) -> None:
+    """A new team has no endpoints: say so in the cache, so its first events cost no query."""
+    try:
+        cache.set(_cache_key(tenant), [], CACHE_SECONDS)
+    except Exception:
+        log.warning("webhooks: cache unavailable", exc_info=True)
 
 
 def payload_build(*, type: str, at: datetime, data: Mapping[str, Any]) -> dict[str, Any]:
