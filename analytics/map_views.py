@@ -136,7 +136,7 @@ def journey_map(request: TenantRequest, tenant_slug: str) -> HttpResponse:
 @team_time
 def journey_funnel_list(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     """Every journey (archived ones left out), each linking to its funnel."""
-    journeys = list(journey_selectors.journey_list(tenant=request.tenant))
+    journeys = funnels.journey_list_rows(tenant=request.tenant)
     if _csv(request):
         return csv_response(
             what="journeys",
@@ -145,8 +145,14 @@ def journey_funnel_list(request: TenantRequest, tenant_slug: str) -> HttpRespons
             end=rollups.today(request.tenant),
             headers=["Journey", "Status", "Live version", "In it now", "Conversions"],
             rows=[
-                (j.name, j.get_status_display(), j.live_number, j.open_enrollments, j.conversions)  # type: ignore[attr-defined]
-                for j in journeys
+                (
+                    r.journey.name,
+                    r.journey.get_status_display(),
+                    r.live_number,
+                    r.open_enrollments,
+                    r.conversions,
+                )
+                for r in journeys
             ],
         )
     ctx = {"journeys": journeys, "zone": _zone(request)}

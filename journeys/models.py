@@ -257,6 +257,14 @@ class Enrollment(models.Model):
                 condition=Q(converted_at__isnull=False),
                 name="journey_enr_tenant_converted",
             ),
+            # Conversions and revenue per journey (the funnels' list, the journey map, a
+            # funnel's totals) from this index alone, never every enrollment of the journey.
+            models.Index(
+                fields=["tenant", "journey"],
+                include=["revenue"],
+                condition=Q(converted_at__isnull=False),
+                name="journey_enr_tenant_jrny_conv",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -229,6 +229,43 @@ def test_the_funnel_costs_the_same_queries_however_large_the_journey(
         client.get(reverse("journey_funnel", args=["acme", big.public_id]))
 
 
+def test_the_list_shows_journey_lists_figures_in_a_fixed_number_of_queries(
+    world: Any, login: Any, django_assert_max_num_queries: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from journeys import selectors as journey_selectors
+
+    vip_journey(world.acme, name="Quiet")
+    client = login(world.bob)
+    url = reverse("journey_funnel_list", args=["acme"])
+    client.get(url)
+    with CaptureQueriesContext(connection) as one:
+        client.get(url)
+    run_journey(world.acme)  # a second journey, with enrollments and a conversion
+    vip_journey(world.globex, name="Theirs")
+
+    with django_assert_max_num_queries(len(one)):
+        html = client.get(url).content.decode()
+    rows = list(csv.reader(io.StringIO(client.get(url + "?format=csv").content.decode())))
+
+    expected = [
+        [
+            j.name,
+            j.get_status_display(),
+            str(j.live_number or ""),
+            str(j.open_enrollments),
+            str(j.conversions),
+        ]
+        for j in journey_selectors.journey_list(tenant=world.acme)
+    ]
+    assert rows[1:] == expected
+    assert [r[0] for r in rows[1:]] == ["Cart rescue", "Quiet"] and "Theirs" not in html
+    assert rows[1][3:] == ["2", "1"]  # two still waiting at the goal, one converted
+    assert ">2</td>" in html and ">1</td>" in html
+
+
 # --- campaign results -----------------------------------------------------------------------------
 
 
