@@ -268,3 +268,26 @@ def test_a_whole_team_run_covers_every_batch_and_no_other_team(world, monkeypatc
     ) == {S.ACQUISITION}
     other.refresh_from_db()
     assert other.lifecycle_stage == S.AWARENESS
+
+
+def test_the_daily_task_moves_what_the_clock_moves_for_every_team(world, eager_tasks) -> None:
+    from audience.tasks import lifecycle_stages_refresh_all
+
+    ann = contact(world, email="ann@example.com")
+    did(world, ann, "Order Completed", 1 * DAY)
+    gus = contact(world, tenant=world.globex, email="gus@example.com")
+    did(world, gus, "Product Reviewed", 170 * DAY)
+    with time_machine.travel(NOW, tick=False):
+        lifecycle_stages_refresh_all.delay()
+    ann.refresh_from_db()
+    gus.refresh_from_db()
+    assert (ann.lifecycle_stage, gus.lifecycle_stage) == (S.ONBOARDING, S.ADVOCACY)
+    # 29 days on, ann's onboarding is over and gus's review is too old.
+    with time_machine.travel(NOW + 29 * DAY, tick=False):
+        lifecycle_stages_refresh_all.delay()
+        lifecycle_stages_refresh_all.delay()  # twice: nothing more
+    ann.refresh_from_db()
+    gus.refresh_from_db()
+    assert (ann.lifecycle_stage, gus.lifecycle_stage) == (S.ENGAGEMENT, S.ACQUISITION)
+    assert [e["to"] for e in changed_events(ann)] == ["onboarding", "engagement"]
+    assert [e["reason"] for e in changed_events(gus)] == ["advocate", "identified"]
