@@ -19,8 +19,8 @@ from journeys.models import Edge, Journey, JourneyVersion, Node
 from messaging.models import Delivery, SenderIdentity, SendingPolicy, Suppression, Template
 from segments.models import Segment
 from tenants.models import ApiKey, Membership
-from webhooks.models import WebhookEndpoint, WebhookMessage
 from tests.factories import api_key
+from webhooks.models import WebhookEndpoint, WebhookMessage
 
 
 @dataclass(frozen=True)
