@@ -170,6 +170,12 @@ def snapshot() -> tuple:
         sorted(CampaignSegment.objects.values_list("pk", "segment_id", "exclude")),
         sorted(Variant.objects.values_list("pk", "template_id", "weight")),
         sorted(Occurrence.objects.values_list("public_id", "state")),
+        sorted(
+            WebhookEndpoint.objects.values_list(
+                "public_id", "url", "enabled", "secret", "updated_at"
+            )
+        ),
+        sorted(WebhookMessage.objects.values_list("public_id", "status", "attempts")),
     )
 
 

@@ -30,6 +30,7 @@ from django.db import connection, transaction
 from django.utils.timezone import now
 
 from audience.models import Contact
+from audience.selectors import STAGE_CHANGED
 from core.db import json_text, raw_cursor
 from journeys.models import Journey
 from tenants.models import Tenant
@@ -49,7 +50,7 @@ EVENT_TYPES: Mapping[str, str] = {
     "Email Bounced": EventType.MESSAGE_BOUNCED,
     "Unsubscribed": EventType.CONTACT_UNSUBSCRIBED,
     "Segment Entered": EventType.SEGMENT_ENTERED,
-    "Lifecycle Stage Changed": EventType.CONTACT_STAGE_CHANGED,
+    STAGE_CHANGED: EventType.CONTACT_STAGE_CHANGED,
 }
 
 CACHE_SECONDS = 300  # bounds how long a lost invalidation (a race with a reader) could last
