@@ -109,6 +109,11 @@ app.conf.beat_schedule = {
     # Webhook messages are sent when written (on commit); this catches lost wake-ups, retries
     # coming due (5 s … 10 h backoff) and messages of a worker that died (recovery).
     "webhooks.send-due": {"task": "webhooks.tasks.send_due", "schedule": 10.0},
+    # The webhook log keeps finished messages for WAYFARER_WEBHOOK_LOG_DAYS.
+    "webhooks.messages-prune": {
+        "task": "webhooks.tasks.messages_prune",
+        "schedule": crontab(hour=4, minute=11),
+    },
 }
 
 app.autodiscover_tasks()

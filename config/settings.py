@@ -297,6 +297,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # current month and this many before it. Order history, contact profiles and rollups are kept
 # beyond it.
 WAYFARER_EVENT_RETENTION_MONTHS = env.int("WAYFARER_EVENT_RETENTION_MONTHS", default=25)
+# How many days finished outbound webhook messages stay in the log (webhooks.tasks.messages_prune).
+WAYFARER_WEBHOOK_LOG_DAYS = env.int("WAYFARER_WEBHOOK_LOG_DAYS", default=30)
 
 # --- Outbound requests ------------------------------------------------------------------------
 # URLs requested on a tenant's or visitor's behalf (push endpoints) go only to public https

@@ -4,6 +4,7 @@ event, and replaying a message. Views, the REST API and the admin all call these
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -167,3 +168,29 @@ def message_replay(*, message: WebhookMessage) -> WebhookMessage:
     locked.save(update_fields=["status", "attempts_before_replay", "next_attempt_at", "updated_at"])
     transaction.on_commit(_wake, robust=True)
     return locked
+
+
+def messages_prune(*, before: datetime, batch: int = 5000) -> int:
+    """Delete finished messages (succeeded or failed for good) written before `before`, every
+    team's, in batches of one short transaction each: the log the UI and API show is kept for
+    WAYFARER_WEBHOOK_LOG_DAYS, not for ever. Pending and sending messages stay whatever their
+    age. Returns how many were deleted."""
+    finished = [WebhookMessage.Status.SUCCEEDED, WebhookMessage.Status.FAILED]
+    deleted = 0
+    endpoints = WebhookEndpoint.objects.values_list("tenant_id", "pk")
+    for tenant_id, endpoint_id in endpoints.iterator():
+        while True:
+            ids = list(
+                WebhookMessage.objects.filter(
+                    tenant_id=tenant_id,
+                    endpoint_id=endpoint_id,
+                    created_at__lt=before,
+                    status__in=finished,
+                ).values_list("pk", flat=True)[:batch]
+            )
+            if not ids:
+                break
+            with transaction.atomic():
+                gone, _ = WebhookMessage.objects.filter(tenant_id=tenant_id, pk__in=ids).delete()
+            deleted += gone
+    return deleted
