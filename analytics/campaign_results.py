@@ -186,7 +186,9 @@ def campaign_result_rows(
         # The team and the campaign are known: counting a send asks for neither again.
         campaign.tenant = tenant
         occurrence.campaign = campaign
-        results = campaign_selectors.campaign_results(campaign=campaign, occurrence=occurrence)
+        results = campaign_selectors.campaign_results(
+            campaign=campaign, occurrence=occurrence, detail=False
+        )
         rows.append(
             CampaignResultRow(
                 campaign=campaign,

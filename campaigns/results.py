@@ -483,10 +483,11 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
 
 
 def results_compute(
-    *, campaign: Campaign, occurrence: Occurrence, at: datetime | None = None
+    *, campaign: Campaign, occurrence: Occurrence, at: datetime | None = None, detail: bool = True
 ) -> Results:
     """The results page's figures for one occurrence, counted from the events (the chart up to
-    `at`, default now)."""
+    `at`, default now). `detail=False` leaves out the clicks per link and the chart (empty):
+    a list of campaigns shows neither, and they are a third of the counting."""
     scope = _Scope(campaign, occurrence)
     variants = list(
         Variant.objects.filter(tenant_id=campaign.tenant_id, campaign=campaign)
@@ -496,7 +497,7 @@ def results_compute(
     counts = scope.counts()
     conversions = scope.conversions()
     unsubscribes = scope.unsubscribes()
-    links = scope.links()
+    links = scope.links() if detail else {}
 
     def row(group: int, key: str, label: str, template: str = "") -> ResultRow:
         c = counts.get(group, {})
@@ -532,7 +533,7 @@ def results_compute(
         holdout=holdout,
         total=total,
         waiting=waiting,
-        series=scope.series(tenant_zone, at or now()),
+        series=scope.series(tenant_zone, at or now()) if detail else Series("day", []),
         goal_event=campaign.goal_event,
         goal_window_hours=campaign.goal_window_hours,
     )

@@ -268,10 +268,11 @@ def occurrence_progress(*, occurrence: Occurrence) -> Progress:
 
 
 def campaign_results(
-    *, campaign: Campaign, occurrence: Occurrence | None = None
+    *, campaign: Campaign, occurrence: Occurrence | None = None, detail: bool = True
 ) -> results.Results | None:
     """The results of `occurrence` (default: the latest), or None before the first send: the
-    copy kept on it once final (or before retention removed its events), else counted now."""
+    copy kept on it once final (or before retention removed its events), else counted now
+    (`detail=False`: without the clicks per link and the chart, for lists)."""
     if occurrence is None:
         occurrence = occurrence_latest(campaign=campaign)
     elif occurrence.campaign_id != campaign.pk:
@@ -281,7 +282,7 @@ def campaign_results(
     kept = results.results_kept(occurrence=occurrence)
     if kept is not None:
         return kept
-    return results.results_compute(campaign=campaign, occurrence=occurrence)
+    return results.results_compute(campaign=campaign, occurrence=occurrence, detail=detail)
 
 
 def variant_metric_stats(*, occurrence: Occurrence) -> dict[str, results.VariantStats]:
