@@ -212,7 +212,8 @@ class _Zone:
         self._hours: dict[tuple[int, int, int, int], tuple[date, datetime, datetime]] = {}
 
     def day(self, moment: datetime) -> date:
-        moment = moment.astimezone(UTC)
+        if moment.tzinfo is not UTC:
+            moment = moment.astimezone(UTC)
         key = (moment.year, moment.month, moment.day, moment.hour)
         found = self._hours.get(key)
         if found is None:
@@ -243,6 +244,7 @@ def events_stored(*, tenant: Tenant, rows: Sequence[Any], ids: Sequence[int]) ->
     clicks: dict[tuple[str, str], date] = {}
     moves: Counter[tuple[date, str, str]] = Counter()
     orders: list[tuple[str, int, datetime]] = []
+    tracked: dict[tuple[str, str, str], tuple[str, ...]] = {}  # event_metrics, per kind
     for row, pk in zip(rows, ids, strict=True):
         day = zone.day(row.occurred_at)
         name, properties = row.name, row.properties
@@ -272,7 +274,12 @@ def events_stored(*, tenant: Tenant, rows: Sequence[Any], ids: Sequence[int]) ->
         if name == PRODUCT_ADDED:
             carts.add((row.contact_id, day))
         nps = nps_class(properties) if name == "NPS Submitted" else ""
-        for metric in event_metrics(type=row.type, name=name, fact=False, source="", nps=nps):
+        found = tracked.get((row.type, name, nps))
+        if found is None:
+            found = tracked[row.type, name, nps] = event_metrics(
+                type=row.type, name=name, fact=False, source="", nps=nps
+            )
+        for metric in found:
             deltas[day, metric] += 1
     if not (deltas or visits or carts or orders or clicks or moves):
         return  # facts no figure counts (segment entries, skipped messages…): no statement
