@@ -68,6 +68,9 @@ class Migration(migrations.Migration):
                 ('nps_events', models.JSONField(default=audience.models._nps_events_default)),
                 ('advocacy_events', models.JSONField(default=audience.models._advocacy_events_default)),
                 ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                # Inside the table's creation, not a later AddField: migrating backwards then
+                # drops the table with its row-level-security policy, which names tenant_id.
+                ('tenant', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
             ],
             options={
                 'verbose_name': 'lifecycle stage rules',
@@ -83,11 +86,6 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name='contact',
             index=models.Index(fields=['tenant', 'lifecycle_stage'], name='contact_tenant_stage_idx'),
-        ),
-        migrations.AddField(
-            model_name='stagerules',
-            name='tenant',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant'),
         ),
         migrations.AddConstraint(
             model_name='stagerules',
