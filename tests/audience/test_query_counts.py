@@ -85,7 +85,10 @@ def test_it_records_new_visitors_with_the_same_statements_however_many(send) -> 
     assert Contact.objects.count() == sum(SIZES)
     # +1 on SQLite since issue 17: the message ids' keys (EventKey) are a second INSERT there;
     # PostgreSQL inserts them in the events' statement.
-    assert_same_statements(found, pinned={"postgresql": 12, "sqlite": 11}, fewer_up_to=1)
+    # +3 on PostgreSQL (+4 on SQLite) with issue 15: analytics' rollups in the events'
+    # transaction (audience.registry.events_stored): the team's lock, the chunk's day rows with
+    # their flags, the metrics' upsert (SQLite reads the flags apart and has no lock).
+    assert_same_statements(found, pinned={"postgresql": 15, "sqlite": 15}, fewer_up_to=1)
 
 
 def test_it_records_returning_customers_with_the_same_statements_however_many(send) -> None:
@@ -116,7 +119,10 @@ def test_it_records_returning_customers_with_the_same_statements_however_many(se
     assert Identity.objects.filter(value__startswith="phone-").count() == sum(SIZES)
     # +1 on SQLite since issue 17: the message ids' keys (EventKey) are a second INSERT there;
     # PostgreSQL inserts them in the events' statement.
-    assert_same_statements(found, pinned={"postgresql": 12, "sqlite": 11}, fewer_up_to=1)
+    # +3 on PostgreSQL (+4 on SQLite) with issue 15: analytics' rollups in the events'
+    # transaction (audience.registry.events_stored): the team's lock, the chunk's day rows with
+    # their flags, the metrics' upsert (SQLite reads the flags apart and has no lock).
+    assert_same_statements(found, pinned={"postgresql": 15, "sqlite": 15}, fewer_up_to=1)
 
 
 def test_it_merges_visitors_into_customers_with_the_same_statements_however_many(send) -> None:
@@ -145,7 +151,9 @@ def test_it_merges_visitors_into_customers_with_the_same_statements_however_many
     # deleting them deletes their campaign recipients.
     # Since issue 17: a merge moves the absorbed contacts' orders (+1), Django's cascade from
     # them to Order finds nothing left (+1), and on SQLite the keys are a second INSERT (+1).
-    assert_same_statements(found, pinned={"postgresql": 27, "sqlite": 26}, fewer_up_to=1)
+    # +8 with issue 15: the merge moves the absorbed contacts' rollup rows (lock, read, delete,
+    # insert, metrics) before the rollups' own three for the chunk.
+    assert_same_statements(found, pinned={"postgresql": 35, "sqlite": 34}, fewer_up_to=1)
 
 
 def test_it_records_many_requests_with_the_same_statements_as_one(send) -> None:
@@ -159,4 +167,7 @@ def test_it_records_many_requests_with_the_same_statements_as_one(send) -> None:
 
     # +1 on SQLite since issue 17: the message ids' keys (EventKey) are a second INSERT there;
     # PostgreSQL inserts them in the events' statement.
-    assert_same_statements(found, pinned={"postgresql": 12, "sqlite": 11}, fewer_up_to=1)
+    # +3 on PostgreSQL (+4 on SQLite) with issue 15: analytics' rollups in the events'
+    # transaction (audience.registry.events_stored): the team's lock, the chunk's day rows with
+    # their flags, the metrics' upsert (SQLite reads the flags apart and has no lock).
+    assert_same_statements(found, pinned={"postgresql": 15, "sqlite": 15}, fewer_up_to=1)

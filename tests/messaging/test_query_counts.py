@@ -123,7 +123,8 @@ def test_it_sends_a_batch_and_records_its_outcomes_with_the_same_statements_howe
 
     assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == sum(SIZES)
     # +1 on SQLite since issue 17: the outcome events' keys (EventKey) are a second INSERT there.
-    assert_same_statements(found, pinned={"postgresql": 22, "sqlite": 23}, fewer_up_to=1)
+    # +2 (+1 on SQLite) with issue 15: the outcome events' rollups (analytics, same transaction).
+    assert_same_statements(found, pinned={"postgresql": 24, "sqlite": 24}, fewer_up_to=1)
 
 
 def test_it_settles_a_mixed_batch_with_the_same_statements_however_large(
@@ -141,7 +142,8 @@ def test_it_settles_a_mixed_batch_with_the_same_statements_however_large(
 
     assert Delivery.objects.filter(status=Delivery.Status.QUEUED).count() == (4 + 20 + 48) // 4
     # +1 on SQLite since issue 17: the outcome events' keys (EventKey) are a second INSERT there.
-    assert_same_statements(found, pinned={"postgresql": 23, "sqlite": 24}, fewer_up_to=4)
+    # +2 (+1 on SQLite) with issue 15: the outcome events' rollups (analytics, same transaction).
+    assert_same_statements(found, pinned={"postgresql": 25, "sqlite": 25}, fewer_up_to=4)
 
 
 @pytest.mark.xfail(
