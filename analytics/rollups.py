@@ -1,7 +1,8 @@
 """Keeping the rollups (analytics/models.py) exact: incrementally inside the transaction that
 stores events (`events_stored`, registered with audience.registry), when contacts merge
 (`contacts_merged_move`) or change (`contacts_reconcile`), and from the raw events
-(`rollups_rebuild`). docs/analytics.md says what each metric counts and why the two agree.
+(`rollups_rebuild`, analytics/rebuild.py). docs/analytics.md says what each metric counts and
+why the two agree.
 
 The invariant every writer keeps, for each team and local day d:
 - a per-event metric (metrics.event_metrics) = the stored events of d it counts;
@@ -13,8 +14,7 @@ The invariant every writer keeps, for each team and local day d:
 
 Writers change a derived row and add the difference of its contributions to DailyMetric in the
 same transaction, so the tables never disagree. On PostgreSQL every writer takes a per-team
-advisory lock (shared for ingestion, exclusive for a rebuild), so a rebuild reads the events
-of transactions that committed before it and nothing it replaces is changed meanwhile.
+advisory lock (analytics/rollup_sql.py).
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ import logging
 import zoneinfo
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import transaction
 
+from analytics import rollup_sql as sql
 from analytics.metrics import (
     FIRST_CLICKS,
     MESSAGING,
@@ -42,25 +41,12 @@ from analytics.metrics import (
     nps_class,
     text_property,
 )
-from analytics.models import (
-    ActiveDay,
-    Activity,
-    DailyMetric,
-    MessageFirst,
-    RollupState,
-    StageSnapshot,
-    StageTransitionDay,
-)
-from analytics.selectors import tenant_zone, today
-from core.db import json_text, raw_cursor
+from analytics.models import ActiveDay, Activity, DailyMetric, MessageFirst, StageTransitionDay
+from analytics.selectors import tenant_zone
+from core.db import json_text
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
-
-# pg_advisory_xact_lock(int, int) key space: "ROL1" (retention uses "RET1").
-LOCK_CLASS = 0x524F4C31
-FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
-SQLITE_MAX_PARAMS = 30_000
 
 DM = DailyMetric._meta.db_table
 AD = ActiveDay._meta.db_table
@@ -77,82 +63,6 @@ VISIT, CART, BUY, FIRST, SECOND = (
 RANKS = (FIRST, SECOND)  # a contact's first and second order ever: one row each at most
 
 Deltas = defaultdict[tuple[date, str], Decimal]  # (day, metric) -> change of value
-
-
-# --- Small helpers -----------------------------------------------------------------------------
-
-
-def _pg() -> bool:
-    return connection.vendor == "postgresql"
-
-
-def _execute(sql: str, params: Sequence[Any] = (), *, fetch: bool = False) -> list[tuple]:
-    """One statement on the current connection (a prepared, server-bound one on PostgreSQL)."""
-    if not _pg():
-        params = [_sqlite_param(value) for value in params]
-    else:
-        with connection.wrap_database_errors, raw_cursor() as cursor:
-            cursor.execute(sql, params, prepare=True)
-            return cursor.fetchall() if fetch else []
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall() if fetch else []
-
-
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
-def _sqlite_param(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-def _batches(rows: Sequence[Sequence[Any]], width: int) -> Iterable[Sequence[Sequence[Any]]]:
-    """All rows at once on PostgreSQL (one JSON parameter); under SQLite's parameter limit."""
-    if _pg():
-        yield rows
-        return
-    size = max(1, SQLITE_MAX_PARAMS // max(1, width))
-    for at in range(0, len(rows), size):
-        yield rows[at : at + size]
-
-
-def _source(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> tuple[str, list]:
-    """A subquery yielding `rows` as a relation with `columns` ((name, PostgreSQL type)…): one
-    JSON document on PostgreSQL, a VALUES list elsewhere."""
-    names = [name for name, _ in columns]
-    if _pg():
-        record = ", ".join(f'"{n}" {t}' for n, t in columns)
-        quoted = ", ".join(f'"{n}"' for n in names)
-        document = json_text([dict(zip(names, row, strict=True)) for row in rows])
-        return f"(SELECT {quoted} FROM jsonb_to_recordset(%s::jsonb) AS r({record}))", [document]
-    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    select = ", ".join(f'column{i + 1} AS "{n}"' for i, n in enumerate(names))
-    params = [_sqlite_param(v) for row in rows for v in row]
-    return f"(SELECT {select} FROM (VALUES {', '.join([one] * len(rows))}))", params
-
-
-def _lock(tenant_id: int, *, exclusive: bool = False) -> None:
-    if _pg():
-        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        _execute(f"SELECT {function}(%s, %s)", [LOCK_CLASS, tenant_id])
-
-
-def _local_day_sql(column: str, zone: str) -> tuple[str, tuple[Any, ...]]:
-    """SQL for the local date (in `zone`) of a timestamp column: Django's own, per database."""
-    sql, params = connection.ops.datetime_cast_date_sql(column, (), zone)
-    return sql, tuple(params)
-
-
-def _midnight(day: date, zone: zoneinfo.ZoneInfo) -> datetime:
-    """The first instant of a local day, in UTC (a day starting in a DST gap starts later)."""
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 # --- What a derived row adds to the daily metrics ----------------------------------------------
@@ -185,14 +95,16 @@ def _add_row(
             deltas[day, metric] += sign * value
 
 
-def _metrics_add(tenant_id: int, deltas: Mapping[tuple[date, str], Any]) -> None:
+def metrics_add(tenant_id: int, deltas: Mapping[tuple[date, str], Any]) -> None:
     """DailyMetric += deltas, one statement (upsert)."""
     rows = [(day, metric, value) for (day, metric), value in deltas.items() if value]
     if not rows:
         return
-    for batch in _batches(rows, 3):
-        source, params = _source((("day", "date"), ("metric", "text"), ("value", "numeric")), batch)
-        _execute(
+    for batch in sql.batches(rows, 3):
+        source, params = sql.source(
+            (("day", "date"), ("metric", "text"), ("value", "numeric")), batch
+        )
+        sql.execute(
             f"INSERT INTO {DM} (tenant_id, day, metric, value)"
             f" SELECT %s, v.day, v.metric, v.value FROM {source} AS v WHERE true"
             " ON CONFLICT (tenant_id, metric, day) DO UPDATE"
@@ -204,7 +116,7 @@ def _metrics_add(tenant_id: int, deltas: Mapping[tuple[date, str], Any]) -> None
 # --- Incremental: the events_stored hook --------------------------------------------------------
 
 
-class _Zone:
+class Zone:
     """Local days of UTC instants, memoised per UTC hour (zone offsets change on hours)."""
 
     def __init__(self, zone: zoneinfo.ZoneInfo) -> None:
@@ -237,7 +149,7 @@ def events_stored(*, tenant: Tenant, rows: Sequence[Any], ids: Sequence[int]) ->
     if not rows:
         return
     tenant_id = tenant.pk
-    zone = _Zone(tenant_zone(tenant))
+    zone = Zone(tenant_zone(tenant))
     deltas: Deltas = defaultdict(Decimal)
     visits: set[tuple[int, date]] = set()
     carts: set[tuple[int, date]] = set()
@@ -283,7 +195,7 @@ def events_stored(*, tenant: Tenant, rows: Sequence[Any], ids: Sequence[int]) ->
             deltas[day, metric] += 1
     if not (deltas or visits or carts or orders or clicks or moves):
         return  # facts no figure counts (segment entries, skipped messages…): no statement
-    _lock(tenant_id)
+    sql.lock(tenant_id)
     buys: set[tuple[int, date]] = set()
     ranks: _RankChanges = ([], [])
     if orders:
@@ -294,18 +206,18 @@ def events_stored(*, tenant: Tenant, rows: Sequence[Any], ids: Sequence[int]) ->
         _first_clicks_add(tenant_id, clicks, deltas)
     if moves:
         _moves_add(tenant_id, moves)
-    _metrics_add(tenant_id, deltas)
+    metrics_add(tenant_id, deltas)
 
 
 def _contacts_flags(
-    tenant_id: int, contact_ids: Iterable[int], zone: _Zone
+    tenant_id: int, contact_ids: Iterable[int], zone: Zone
 ) -> dict[int, tuple[bool, date]]:
     """{contact id: (identified, local day of creation)} of the team's stored contacts."""
     wanted = sorted(set(contact_ids))
     if not wanted:
         return {}
-    if _pg():
-        found = _execute(
+    if sql.pg():
+        found = sql.execute(
             "SELECT id, user_id <> '' OR email <> '', created_at FROM audience_contact"
             " WHERE tenant_id = %s AND id = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)"
             "::bigint))",
@@ -316,9 +228,9 @@ def _contacts_flags(
         from audience.models import Contact
 
         found = []
-        for at in range(0, len(wanted), SQLITE_MAX_PARAMS):
+        for at in range(0, len(wanted), sql.SQLITE_MAX_PARAMS):
             found += Contact.objects.filter(
-                tenant_id=tenant_id, pk__in=wanted[at : at + SQLITE_MAX_PARAMS]
+                tenant_id=tenant_id, pk__in=wanted[at : at + sql.SQLITE_MAX_PARAMS]
             ).values_list("pk", "user_id", "email", "created_at")
         found = [(pk, bool(user_id or email), created) for pk, user_id, email, created in found]
     return {pk: (bool(identified), zone.day(created)) for pk, identified, created in found}
@@ -337,9 +249,9 @@ def _active_insert(tenant_id: int, rows: Sequence[tuple[date, str, int, bool, bo
     """Insert ActiveDay rows that are not there yet; returns those inserted (day, activity,
     identified, new)."""
     inserted: list[tuple] = []
-    for batch in _batches(rows, len(_ACTIVE_COLUMNS)):
-        source, params = _source(_ACTIVE_COLUMNS, batch)
-        inserted += _execute(
+    for batch in sql.batches(rows, len(_ACTIVE_COLUMNS)):
+        source, params = sql.source(_ACTIVE_COLUMNS, batch)
+        inserted += sql.execute(
             f'INSERT INTO {AD} (tenant_id, day, activity, contact_id, identified, "new")'
             f' SELECT %s, v.day, v.activity, v.contact_id, v.identified, v."new"'
             f" FROM {source} AS v WHERE true"
@@ -353,7 +265,7 @@ def _active_insert(tenant_id: int, rows: Sequence[tuple[date, str, int, bool, bo
 
 def _days_add(
     tenant_id: int,
-    zone: _Zone,
+    zone: Zone,
     visits: set[tuple[int, date]],
     carts: set[tuple[int, date]],
     buys: set[tuple[int, date]],
@@ -363,7 +275,7 @@ def _days_add(
     """The chunk's ActiveDay rows (inserted where not there yet), with the visitors' flags read
     off their contacts, and the flags of those contacts' earlier visit rows set right; on
     PostgreSQL also the rank rows' changes `_orders_add` planned (counted already)."""
-    if _pg():
+    if sql.pg():
         _days_add_pg(tenant_id, zone, visits, carts, buys, deltas, ranks)
         return
     flags = _contacts_flags(tenant_id, (c for c, _ in visits), zone)
@@ -374,14 +286,14 @@ def _days_add(
     rows += [(day, CART, contact_id, False, False) for contact_id, day in carts]
     rows += [(day, BUY, contact_id, False, False) for contact_id, day in buys]
     for day, activity, identified, new in _active_insert(tenant_id, rows):
-        _add_row(deltas, _as_date(day), activity, bool(identified), bool(new), 1)
+        _add_row(deltas, sql.as_date(day), activity, bool(identified), bool(new), 1)
     if flags:
         _flags_reconcile(tenant_id, flags, deltas)
 
 
 def _days_add_pg(
     tenant_id: int,
-    zone: _Zone,
+    zone: Zone,
     visits: set[tuple[int, date]],
     carts: set[tuple[int, date]],
     buys: set[tuple[int, date]],
@@ -397,10 +309,10 @@ def _days_add_pg(
         *((day, BUY, contact_id) for contact_id, day in buys),
         *((day, activity, contact_id) for day, activity, contact_id, _, _ in rank_rows),
     ]
-    source, params = _source(
+    source, params = sql.source(
         (("day", "date"), ("activity", "text"), ("contact_id", "bigint")), rows
     )
-    found = _execute(
+    found = sql.execute(
         f"WITH v AS {source},"
         " c AS (SELECT c.id, c.user_id <> '' OR c.email <> '' AS identified,"
         " (c.created_at AT TIME ZONE %s)::date AS created FROM audience_contact c"
@@ -453,11 +365,11 @@ def _days_add_pg(
 def _flags_reconcile(tenant_id: int, flags: dict[int, tuple[bool, date]], deltas: Deltas) -> None:
     """Make the visit rows of these contacts say what the contacts are now (identified since,
     merged with an older profile): one read finding the rows that differ, a write if any."""
-    source, params = _source(
+    source, params = sql.source(
         (("contact_id", "bigint"), ("identified", "boolean"), ("created", "date")),
         [(pk, identified, created) for pk, (identified, created) in flags.items()],
     )
-    stale = _execute(
+    stale = sql.execute(
         f'SELECT a.id, a.day, a.identified, a."new", v.identified, v.created'
         f" FROM {source} AS v JOIN {AD} a ON a.tenant_id = %s AND a.contact_id = v.contact_id"
         f" AND a.activity = '{VISIT}'"
@@ -469,15 +381,15 @@ def _flags_reconcile(tenant_id: int, flags: dict[int, tuple[bool, date]], deltas
         return
     fixed = []
     for pk, day, identified, new, now_identified, created in stale:
-        day = _as_date(day)
-        now_new = day == _as_date(created)
+        day = sql.as_date(day)
+        now_new = day == sql.as_date(created)
         _add_row(deltas, day, VISIT, bool(identified), bool(new), -1)
         _add_row(deltas, day, VISIT, bool(now_identified), now_new, 1)
         fixed.append((pk, bool(now_identified), now_new))
-    source, params = _source(
+    source, params = sql.source(
         (("id", "bigint"), ("identified", "boolean"), ("new", "boolean")), fixed
     )
-    _execute(
+    sql.execute(
         f'UPDATE {AD} SET identified = v.identified, "new" = v."new" FROM {source} AS v'
         f" WHERE {AD}.tenant_id = %s AND {AD}.id = v.id",
         [*params, tenant_id],
@@ -490,7 +402,7 @@ _RankChanges = tuple[list[tuple[date, str, int, bool, bool]], list[tuple[int]]]
 
 def _orders_add(
     tenant_id: int,
-    zone: _Zone,
+    zone: Zone,
     orders: list[tuple[str, int, datetime]],
     deltas: Deltas,
 ) -> tuple[set[tuple[int, date]], _RankChanges]:
@@ -498,17 +410,17 @@ def _orders_add(
     old message sent again after retention removed its event). Returns the buyers' (contact,
     day) and, on PostgreSQL, the first/second order rows to change (written by `_days_add`'s
     statement); elsewhere they are written here."""
-    source, params = _source(
+    source, params = sql.source(
         (("message_id", "text"), ("id", "bigint"), ("occurred_at", "timestamptz")), orders
     )
     ranked: list[tuple] = []
     have: list[tuple] = []
-    if _pg():
+    if sql.pg():
         # The ledger's row was written by this very (sub)transaction exactly when it carries
         # the same xmin as the event just inserted with it (audience.services._events_store
         # writes both in one block): a row the ledger held already has an older one. The same
         # statement reads the new buyers' first two orders and their rank rows.
-        found = _execute(
+        found = sql.execute(
             f"WITH v AS {source},"
             " new AS (SELECT o.contact_id, o.occurred_at, o.value FROM v JOIN audience_order o"
             " ON o.tenant_id = %s AND o.message_id = v.message_id"
@@ -534,7 +446,7 @@ def _orders_add(
         ranked = [(c, at, rank) for kind, c, at, _, rank, _, _ in found if kind == "r"]
         have = [(pk, c, activity, day) for kind, c, _, _, pk, activity, day in found if kind == "h"]
     else:  # SQLite cannot tell an order sent again after retention: counted (docs/analytics.md)
-        new = _execute(
+        new = sql.execute(
             "SELECT o.contact_id, o.occurred_at, o.value"
             f" FROM {source} AS v JOIN audience_order o"
             " ON o.tenant_id = %s AND o.message_id = v.message_id",
@@ -545,26 +457,21 @@ def _orders_add(
         return set(), ([], [])
     buys: set[tuple[int, date]] = set()
     for contact_id, occurred, value in new:
-        occurred = occurred if isinstance(occurred, datetime) else _sqlite_datetime(occurred)
+        occurred = occurred if isinstance(occurred, datetime) else sql.sqlite_datetime(occurred)
         day = zone.day(occurred)
         deltas[day, "orders"] += 1
         deltas[day, "repeat_orders"] += 1  # until found to be the first, below
         deltas[day, "revenue"] += Decimal(str(value)) if value is not None else Decimal(0)
         buys.add((contact_id, day))
-    if _pg():
+    if sql.pg():
         return buys, _ranks_plan(ranked, have, zone, deltas)
-    _ranks_sync(tenant_id, zone, {contact_id for contact_id, _ in buys}, deltas)
+    ranks_sync(tenant_id, zone, {contact_id for contact_id, _ in buys}, deltas)
     return buys, ([], [])
 
 
-def _sqlite_datetime(value: Any) -> datetime:
-    moment = datetime.fromisoformat(str(value))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _ranks_sync(
+def ranks_sync(
     tenant_id: int,
-    zone: _Zone,
+    zone: Zone,
     contact_ids: set[int],
     deltas: Deltas,
     *,
@@ -575,8 +482,8 @@ def _ranks_sync(
     difference to `deltas` (not for days within `counted`, which the caller counts itself)."""
     if not contact_ids:
         return
-    source, params = _source((("contact_id", "bigint"),), [(pk,) for pk in sorted(contact_ids)])
-    ranked = _execute(
+    source, params = sql.source((("contact_id", "bigint"),), [(pk,) for pk in sorted(contact_ids)])
+    ranked = sql.execute(
         "SELECT r.contact_id, r.occurred_at, r.rank FROM (SELECT o.contact_id, o.occurred_at,"
         " ROW_NUMBER() OVER (PARTITION BY o.contact_id ORDER BY o.occurred_at, o.id) AS rank"
         f" FROM {source} AS v JOIN audience_order o"
@@ -584,7 +491,7 @@ def _ranks_sync(
         [*params, tenant_id],
         fetch=True,
     )
-    have = _execute(
+    have = sql.execute(
         f"SELECT a.id, a.contact_id, a.activity, a.day FROM {source} AS v JOIN {AD} a"
         " ON a.tenant_id = %s AND a.contact_id = v.contact_id"
         f" AND a.activity IN ('{FIRST}', '{SECOND}')",
@@ -592,7 +499,7 @@ def _ranks_sync(
         fetch=True,
     )
     rows, gone = _ranks_plan(ranked, have, zone, deltas, counted=counted)
-    _ids_delete(tenant_id, AD, gone)
+    ids_delete(tenant_id, AD, gone)
     if rows:
         _active_insert(tenant_id, rows)
 
@@ -600,7 +507,7 @@ def _ranks_sync(
 def _ranks_plan(
     ranked: Sequence[tuple],
     have: Sequence[tuple],
-    zone: _Zone,
+    zone: Zone,
     deltas: Deltas,
     *,
     counted: tuple[date, date] | None = None,
@@ -610,12 +517,12 @@ def _ranks_plan(
     to `deltas` (not for days within `counted`)."""
     wanted = {
         (contact_id, RANKS[rank - 1]): zone.day(
-            at if isinstance(at, datetime) else _sqlite_datetime(at)
+            at if isinstance(at, datetime) else sql.sqlite_datetime(at)
         )
         for contact_id, at, rank in ranked
     }
     existing = {
-        (contact_id, activity): (pk, _as_date(day)) for pk, contact_id, activity, day in have
+        (contact_id, activity): (pk, sql.as_date(day)) for pk, contact_id, activity, day in have
     }
 
     def count(day: date, activity: str, sign: int) -> None:
@@ -636,12 +543,12 @@ def _ranks_plan(
     return rows, gone
 
 
-def _ids_delete(tenant_id: int, table: str, ids: Sequence[tuple[int]]) -> None:
-    for batch in _batches(ids, 1):
+def ids_delete(tenant_id: int, table: str, ids: Sequence[tuple[int]]) -> None:
+    for batch in sql.batches(ids, 1):
         if not batch:
             continue
-        source, params = _source((("id", "bigint"),), batch)
-        _execute(
+        source, params = sql.source((("id", "bigint"),), batch)
+        sql.execute(
             f"DELETE FROM {table} WHERE tenant_id = %s AND id IN (SELECT v.id FROM {source} AS v)",
             [tenant_id, *params],
         )
@@ -650,14 +557,14 @@ def _ids_delete(tenant_id: int, table: str, ids: Sequence[tuple[int]]) -> None:
 def _first_clicks_add(tenant_id: int, clicks: dict[tuple[str, str], date], deltas: Deltas) -> None:
     """Each clicked message's MessageFirst row at the earliest click day."""
     keys = list(clicks)
-    source, params = _source((("metric", "text"), ("delivery_id", "text")), keys)
-    have = _execute(
+    source, params = sql.source((("metric", "text"), ("delivery_id", "text")), keys)
+    have = sql.execute(
         f"SELECT m.id, m.metric, m.delivery_id, m.day FROM {source} AS v JOIN {MF} m"
         " ON m.tenant_id = %s AND m.metric = v.metric AND m.delivery_id = v.delivery_id",
         [*params, tenant_id],
         fetch=True,
     )
-    existing = {(metric, delivery): (pk, _as_date(day)) for pk, metric, delivery, day in have}
+    existing = {(metric, delivery): (pk, sql.as_date(day)) for pk, metric, delivery, day in have}
     moved: list[tuple[int, date]] = []
     new: list[tuple[str, str, date]] = []
     for (metric, delivery), day in clicks.items():
@@ -671,22 +578,22 @@ def _first_clicks_add(tenant_id: int, clicks: dict[tuple[str, str], date], delta
             continue
         deltas[day, metric] += 1
     if new:
-        _message_firsts_insert(tenant_id, new)
+        message_firsts_insert(tenant_id, new)
     if moved:
-        source, params = _source((("id", "bigint"), ("day", "date")), moved)
-        _execute(
+        source, params = sql.source((("id", "bigint"), ("day", "date")), moved)
+        sql.execute(
             f"UPDATE {MF} SET day = v.day FROM {source} AS v"
             f" WHERE {MF}.tenant_id = %s AND {MF}.id = v.id",
             [*params, tenant_id],
         )
 
 
-def _message_firsts_insert(tenant_id: int, rows: Sequence[tuple[str, str, date]]) -> None:
-    for batch in _batches(rows, 3):
-        source, params = _source(
+def message_firsts_insert(tenant_id: int, rows: Sequence[tuple[str, str, date]]) -> None:
+    for batch in sql.batches(rows, 3):
+        source, params = sql.source(
             (("metric", "text"), ("delivery_id", "text"), ("day", "date")), batch
         )
-        _execute(
+        sql.execute(
             f"INSERT INTO {MF} (tenant_id, metric, delivery_id, day)"
             f" SELECT %s, v.metric, v.delivery_id, v.day FROM {source} AS v",
             [tenant_id, *params],
@@ -695,12 +602,12 @@ def _message_firsts_insert(tenant_id: int, rows: Sequence[tuple[str, str, date]]
 
 def _moves_add(tenant_id: int, moves: Mapping[tuple[date, str, str], int]) -> None:
     rows = [(day, source, to, n) for (day, source, to), n in moves.items() if n]
-    for batch in _batches(rows, 4):
-        source, params = _source(
+    for batch in sql.batches(rows, 4):
+        source, params = sql.source(
             (("day", "date"), ("from_stage", "text"), ("to_stage", "text"), ("n", "bigint")),
             batch,
         )
-        _execute(
+        sql.execute(
             f"INSERT INTO {ST} (tenant_id, day, from_stage, to_stage, contacts)"
             f" SELECT %s, v.day, v.from_stage, v.to_stage, v.n FROM {source} AS v WHERE true"
             " ON CONFLICT (tenant_id, day, from_stage, to_stage) DO UPDATE"
@@ -720,10 +627,10 @@ def contacts_merged_move(*, tenant: Tenant, merged: Mapping[int, int]) -> None:
     if not merged:
         return
     tenant_id = tenant.pk
-    _lock(tenant_id)
+    sql.lock(tenant_id)
     everyone = sorted(set(merged) | set(merged.values()))
-    source, params = _source((("contact_id", "bigint"),), [(pk,) for pk in everyone])
-    rows = _execute(
+    source, params = sql.source((("contact_id", "bigint"),), [(pk,) for pk in everyone])
+    rows = sql.execute(
         f'SELECT a.id, a.contact_id, a.day, a.activity, a.identified, a."new"'
         f" FROM {source} AS v JOIN {AD} a ON a.tenant_id = %s AND a.contact_id = v.contact_id",
         [*params, tenant_id],
@@ -738,10 +645,10 @@ def contacts_merged_move(*, tenant: Tenant, merged: Mapping[int, int]) -> None:
         if activity in RANKS:  # the targets' are set from the ledger below
             if contact_id in merged:
                 gone.append((pk,))
-                _add_row(deltas, _as_date(day), activity, False, False, -1)
+                _add_row(deltas, sql.as_date(day), activity, False, False, -1)
             continue
         gone.append((pk,))
-        day = _as_date(day)
+        day = sql.as_date(day)
         _add_row(deltas, day, activity, bool(identified), bool(new), -1)
         target = merged.get(contact_id, contact_id)
         key = (target, activity, day)
@@ -754,14 +661,14 @@ def contacts_merged_move(*, tenant: Tenant, merged: Mapping[int, int]) -> None:
     ]
     for day, activity, _, identified, new in new_rows:
         _add_row(deltas, day, activity, identified, new, 1)
-    _ids_delete(tenant_id, AD, gone)
+    ids_delete(tenant_id, AD, gone)
     if new_rows:
         _active_insert(tenant_id, new_rows)
     # The ledger's orders have moved to the targets already (audience/identity.py); a contact
     # has rank rows exactly when it has orders, so without any there is nothing to rank.
     if any(row[3] in RANKS for row in rows):
-        _ranks_sync(tenant_id, _Zone(tenant_zone(tenant)), set(merged.values()), deltas)
-    _metrics_add(tenant_id, deltas)
+        ranks_sync(tenant_id, Zone(tenant_zone(tenant)), set(merged.values()), deltas)
+    metrics_add(tenant_id, deltas)
 
 
 def contacts_reconcile(*, tenant: Tenant, contact_ids: Sequence[int]) -> None:
@@ -770,356 +677,11 @@ def contacts_reconcile(*, tenant: Tenant, contact_ids: Sequence[int]) -> None:
     commit), in a transaction of its own."""
     if not contact_ids:
         return
-    zone = _Zone(tenant_zone(tenant))
+    zone = Zone(tenant_zone(tenant))
     with transaction.atomic():
-        _lock(tenant.pk)
+        sql.lock(tenant.pk)
         flags = _contacts_flags(tenant.pk, contact_ids, zone)
         deltas: Deltas = defaultdict(Decimal)
         if flags:
             _flags_reconcile(tenant.pk, flags, deltas)
-        _metrics_add(tenant.pk, deltas)
-
-
-# --- Rebuild from the raw events ----------------------------------------------------------------
-
-
-@dataclass
-class RebuildReport:
-    tenant: str
-    start: date | None = None  # the first local day rebuilt (None: nothing to rebuild)
-    end: date | None = None  # the last (None: every day from start on)
-    timezone: str = ""
-    metric_rows: int = 0
-    notes: list[str] = field(default_factory=list)
-
-
-def retention_cutoff(tenant: Tenant, *, now: datetime | None = None) -> datetime:
-    """audience/retention.py's cutoff: the first instant (UTC) of the month `retention_months`
-    before the current UTC month; events before it go (tests hold the two to one answer)."""
-    moment = (now or timezone.now()).astimezone(UTC)
-    index = moment.year * 12 + moment.month - 1 - tenant.retention_months
-    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
-
-
-def kept_since(tenant: Tenant, *, now: datetime | None = None) -> date:
-    """The first local day all of whose events retention still keeps (audience/retention.py):
-    a rebuild never reaches before it, so what was counted from removed events stays."""
-    zone = tenant_zone(tenant)
-    cutoff = retention_cutoff(tenant, now=now)
-    day = cutoff.astimezone(zone).date()
-    return day if _midnight(day, zone) >= cutoff else day + timedelta(days=1)
-
-
-def rollups_rebuild(
-    *, tenant: Tenant, start: date | None = None, end: date | None = None
-) -> RebuildReport:
-    """Recompute the team's rollups of local days [start, end] from the raw events, the order
-    ledger and the contacts (set-based), replacing what is there. `start` defaults to, and is
-    never before, the first day retention keeps (`kept_since`); `end=None` means every day from
-    `start` on, future-dated events included. Holds the team's rollup lock exclusively: the
-    team's ingestion waits for it."""
-    zone = tenant_zone(tenant)
-    first = kept_since(tenant)
-    report = RebuildReport(tenant=tenant.slug, timezone=zone.key)
-    if start is not None and start < first:
-        report.notes.append(f"{start} is before the events retention keeps: from {first}")
-    start = max(start or first, first)
-    if end is not None and end < start:
-        return report
-    report.start, report.end = start, end
-    with transaction.atomic():
-        _lock(tenant.pk, exclusive=True)
-        report.metric_rows = _rebuild(tenant, zone, start, end)
-        RollupState.objects.update_or_create(
-            tenant=tenant, defaults={"timezone": zone.key, "rebuilt_at": timezone.now()}
-        )
-    return report
-
-
-def _rebuild(tenant: Tenant, zone: zoneinfo.ZoneInfo, start: date, end: date | None) -> int:
-    tenant_id, tz = tenant.pk, zone.key
-    lo = _midnight(start, zone)
-    hi = _midnight(end + timedelta(days=1), zone) if end is not None else FAR_FUTURE
-    last = end or date(9999, 12, 30)
-    in_range = "day >= %s AND day <= %s"
-    for table, extra in (
-        (DM, ""),
-        (AD, f" AND activity IN ('{VISIT}', '{CART}', '{BUY}')"),
-        (ST, ""),
-    ):
-        _execute(
-            f"DELETE FROM {table} WHERE tenant_id = %s AND {in_range}{extra}",
-            [tenant_id, start, last],
-        )
-    window = [tenant_id, lo, hi]
-    sums: Deltas = defaultdict(Decimal)
-    _rebuild_event_counts(tz, window, sums)
-    _rebuild_days(tz, window)
-    _rebuild_orders(tz, window, sums)
-    outside: Deltas = defaultdict(Decimal)
-    _rebuild_ranks(tenant_id, zone, window, start, last, outside)
-    _rebuild_first_clicks(tenant_id, zone, window, start, last, outside)
-    _rebuild_moves(tz, window)
-    # The range's distinct counts, from the derived rows now in place.
-    rows = _execute(
-        f'SELECT day, activity, identified, "new", COUNT(*) FROM {AD}'
-        f' WHERE tenant_id = %s AND {in_range} GROUP BY day, activity, identified, "new"',
-        [tenant_id, start, last],
-        fetch=True,
-    )
-    for day, activity, identified, new, n in rows:
-        for metric, value in row_contributions(activity, bool(identified), bool(new)):
-            sums[_as_date(day), metric] += value * n
-    rows = _execute(
-        f"SELECT day, metric, COUNT(*) FROM {MF} WHERE tenant_id = %s AND {in_range}"
-        " GROUP BY day, metric",
-        [tenant_id, start, last],
-        fetch=True,
-    )
-    for day, metric, n in rows:
-        sums[_as_date(day), metric] += n
-    _metrics_add(tenant_id, {k: v for k, v in sums.items() if v})
-    _metrics_add(tenant_id, outside)
-    return len([v for v in sums.values() if v])
-
-
-def _rebuild_event_counts(tz: str, window: list[Any], sums: Deltas) -> None:
-    day_sql, day_params = _local_day_sql("occurred_at", tz)
-    fact = "substr(message_id, 1, 3) = 'wf:'"
-    if _pg():
-        channel = (
-            "CASE WHEN name = 'Unsubscribed' AND jsonb_typeof(properties -> 'channel') = 'string'"
-            " THEN properties ->> 'channel' ELSE '' END"
-        )
-        score = "(properties ->> 'score')::numeric"
-        nps = (
-            "CASE WHEN name = 'NPS Submitted' AND jsonb_typeof(properties -> 'score') = 'number'"
-            f" THEN CASE WHEN {score} < 0 OR {score} > 10 THEN ''"
-            f" WHEN {score} >= 9 THEN 'promoter' WHEN {score} >= 7 THEN 'passive'"
-            " ELSE 'detractor' END ELSE '' END"
-        )
-    else:
-        channel = (
-            "CASE WHEN name = 'Unsubscribed' AND json_type(properties, '$.channel') = 'text'"
-            " THEN json_extract(properties, '$.channel') ELSE '' END"
-        )
-        score = "json_extract(properties, '$.score')"
-        nps = (
-            "CASE WHEN name = 'NPS Submitted'"
-            " AND json_type(properties, '$.score') IN ('integer', 'real')"
-            f" THEN CASE WHEN {score} < 0 OR {score} > 10 THEN ''"
-            f" WHEN {score} >= 9 THEN 'promoter' WHEN {score} >= 7 THEN 'passive'"
-            " ELSE 'detractor' END ELSE '' END"
-        )
-    rows = _execute(
-        f"SELECT {day_sql}, type, name, {fact}, source, {channel}, {nps}, COUNT(*)"
-        " FROM audience_event WHERE tenant_id = %s AND occurred_at >= %s AND occurred_at < %s"
-        f" GROUP BY 1, 2, 3, 4, 5, 6, 7",
-        [*day_params, *window],
-        fetch=True,
-    )
-    for day, type_, name, fact_, source, channel_, nps_, n in rows:
-        if name in FIRST_CLICKS and fact_ and source == MESSAGING:
-            continue  # MessageFirst's
-        for metric in event_metrics(
-            type=type_,
-            name=name,
-            fact=bool(fact_),
-            source=source,
-            channel=channel_ or "",
-            nps=nps_ or "",
-        ):
-            sums[_as_date(day), metric] += n
-
-
-def _rebuild_days(tz: str, window: list[Any]) -> None:
-    """The range's visit and cart rows, from the events and what their contacts are now."""
-    day_sql, day_params = _local_day_sql("e.occurred_at", tz)
-    created_sql, created_params = _local_day_sql("c.created_at", tz)
-    tracked = (
-        " FROM audience_event e WHERE e.tenant_id = %s AND e.occurred_at >= %s"
-        " AND e.occurred_at < %s AND substr(e.message_id, 1, 3) <> 'wf:'"
-    )
-    _execute(
-        f'INSERT INTO {AD} (tenant_id, day, activity, contact_id, identified, "new")'
-        f" SELECT v.tenant_id, v.day, '{VISIT}', v.contact_id,"
-        f" c.user_id <> '' OR c.email <> '', {created_sql} = v.day"
-        f" FROM (SELECT DISTINCT e.tenant_id, {day_sql} AS day, e.contact_id{tracked}) v"
-        " JOIN audience_contact c ON c.tenant_id = v.tenant_id AND c.id = v.contact_id",
-        [*created_params, *day_params, *window],
-    )
-    _execute(
-        f'INSERT INTO {AD} (tenant_id, day, activity, contact_id, identified, "new")'
-        f" SELECT DISTINCT e.tenant_id, {day_sql}, '{CART}', e.contact_id, false, false"
-        f"{tracked} AND e.name = '{PRODUCT_ADDED}'"
-        " AND EXISTS (SELECT 1 FROM audience_contact c"
-        " WHERE c.tenant_id = e.tenant_id AND c.id = e.contact_id)",
-        [*day_params, *window],
-    )
-
-
-def _rebuild_orders(tz: str, window: list[Any], sums: Deltas) -> None:
-    day_sql, day_params = _local_day_sql("occurred_at", tz)
-    rows = _execute(
-        f"SELECT {day_sql}, COUNT(*), SUM(COALESCE(value, 0)) FROM audience_order"
-        " WHERE tenant_id = %s AND occurred_at >= %s AND occurred_at < %s GROUP BY 1",
-        [*day_params, *window],
-        fetch=True,
-    )
-    for day, n, value in rows:
-        day = _as_date(day)
-        sums[day, "orders"] += n
-        sums[day, "repeat_orders"] += n
-        sums[day, "revenue"] += Decimal(str(value)).quantize(Decimal("0.000001"))
-    _execute(
-        f'INSERT INTO {AD} (tenant_id, day, activity, contact_id, identified, "new")'
-        f" SELECT DISTINCT tenant_id, {day_sql}, '{BUY}', contact_id, false, false"
-        " FROM audience_order WHERE tenant_id = %s AND occurred_at >= %s AND occurred_at < %s",
-        [*day_params, *window],
-    )
-
-
-def _rebuild_ranks(
-    tenant_id: int,
-    zone: zoneinfo.ZoneInfo,
-    window: list[Any],
-    start: date,
-    last: date,
-    outside: Deltas,
-) -> None:
-    """The first_order / second_order rows of every contact with an order in the range or
-    such a row in it, from the whole ledger (kept beyond retention)."""
-    contacts = _execute(
-        "SELECT contact_id FROM audience_order WHERE tenant_id = %s AND occurred_at >= %s"
-        f" AND occurred_at < %s UNION SELECT contact_id FROM {AD} WHERE tenant_id = %s"
-        f" AND activity IN ('{FIRST}', '{SECOND}') AND day >= %s AND day <= %s",
-        [*window, tenant_id, start, last],
-        fetch=True,
-    )
-    ids = sorted(pk for (pk,) in contacts)
-    size = 1_000_000 if _pg() else 5_000
-    for at in range(0, len(ids), size):
-        _ranks_sync(
-            tenant_id, _Zone(zone), set(ids[at : at + size]), outside, counted=(start, last)
-        )
-
-
-def _rebuild_first_clicks(
-    tenant_id: int,
-    zone: zoneinfo.ZoneInfo,
-    window: list[Any],
-    start: date,
-    last: date,
-    outside: Deltas,
-) -> None:
-    """The MessageFirst rows of every message clicked in the range or with a row in it: the
-    earlier of its row before the range (kept: its events may be gone) and its first click
-    stored from the range's start on."""
-    delivery = (
-        "CASE WHEN jsonb_typeof(properties -> 'delivery_id') = 'string'"
-        " THEN left(properties ->> 'delivery_id', 64) ELSE '' END"
-        if _pg()
-        else "CASE WHEN json_type(properties, '$.delivery_id') = 'text'"
-        " THEN substr(json_extract(properties, '$.delivery_id'), 1, 64) ELSE '' END"
-    )
-    names = ", ".join(f"'{name}'" for name in FIRST_CLICKS)
-    clicked = _execute(
-        f"SELECT name, {delivery}, MIN(occurred_at) FROM audience_event"
-        " WHERE tenant_id = %s AND occurred_at >= %s AND source = %s"
-        f" AND substr(message_id, 1, 3) = 'wf:' AND name IN ({names}) GROUP BY 1, 2",
-        [tenant_id, window[1], MESSAGING],
-        fetch=True,
-    )
-    local = _Zone(zone)
-    hi = window[2]
-    first_in: dict[tuple[str, str], date] = {}
-    for name, delivery_id, at in clicked:
-        if not delivery_id:
-            continue
-        moment = at if isinstance(at, datetime) else _sqlite_datetime(at)
-        first_in[FIRST_CLICKS[name], delivery_id] = local.day(moment)
-    del hi
-    rows = _execute(
-        f"SELECT id, metric, delivery_id, day FROM {MF} WHERE tenant_id = %s",
-        [tenant_id],
-        fetch=True,
-    )
-    have = {(m, d): (pk, _as_date(day)) for pk, m, d, day in rows}
-    gone, new = [], []
-    for key, (pk, day) in have.items():
-        if day < start:
-            continue  # kept: counted from events that may be gone
-        wanted = first_in.get(key)
-        if wanted != day:
-            gone.append((pk,))
-            if day > last:
-                outside[day, key[0]] -= 1
-    for key, day in first_in.items():
-        old = have.get(key)
-        if old is not None and (old[1] < start or old[1] == day):
-            continue
-        new.append((key[0], key[1], day))
-        if day > last:
-            outside[day, key[0]] += 1
-    _ids_delete(tenant_id, MF, gone)
-    if new:
-        _message_firsts_insert(tenant_id, new)
-
-
-def _rebuild_moves(tz: str, window: list[Any]) -> None:
-    day_sql, day_params = _local_day_sql("occurred_at", tz)
-    if _pg():
-        prop = (
-            "CASE WHEN jsonb_typeof(properties -> '{0}') = 'string'"
-            " THEN left(properties ->> '{0}', 20) ELSE '' END"
-        )
-    else:
-        prop = (
-            "CASE WHEN json_type(properties, '$.{0}') = 'text'"
-            " THEN substr(json_extract(properties, '$.{0}'), 1, 20) ELSE '' END"
-        )
-    _execute(
-        f"INSERT INTO {ST} (tenant_id, day, from_stage, to_stage, contacts)"
-        f" SELECT tenant_id, {day_sql}, {prop.format('from')}, {prop.format('to')}, COUNT(*)"
-        " FROM audience_event WHERE tenant_id = %s AND occurred_at >= %s AND occurred_at < %s"
-        f" AND name = '{STAGE_CHANGED}' AND substr(message_id, 1, 3) = 'wf:' GROUP BY 1, 2, 3, 4",
-        [*day_params, *window],
-    )
-
-
-# --- Stage snapshots ----------------------------------------------------------------------------
-
-
-def stage_snapshot_take(
-    *, tenant: Tenant, now: datetime | None = None, day: date | None = None
-) -> date:
-    """Write the team's stage counts as the snapshot of its local today (rewritten until the
-    day ends, so the last write of a day is its end-of-day count), or of `day`. Returns the
-    day."""
-    from audience import selectors as audience_selectors
-
-    day = day or today(tenant, now=now)
-    counter = getattr(audience_selectors, "lifecycle_stage_counts", None)
-    if counter is not None:
-        counts = dict(counter(tenant=tenant))
-    else:  # until audience provides it: the direct count
-        from django.db.models import Count
-
-        from audience.models import Contact
-
-        counts = {
-            row["lifecycle_stage"]: row["n"]
-            for row in Contact.objects.filter(tenant=tenant)
-            .values("lifecycle_stage")
-            .annotate(n=Count("pk"))
-            .order_by()
-        }
-    with transaction.atomic():
-        for stage, contacts in counts.items():
-            StageSnapshot.objects.update_or_create(
-                tenant=tenant, day=day, stage=stage, defaults={"contacts": contacts}
-            )
-        StageSnapshot.objects.filter(tenant=tenant, day=day).exclude(
-            stage__in=list(counts)
-        ).delete()
-    return day
+        metrics_add(tenant.pk, deltas)

@@ -1,5 +1,5 @@
-"""Beat and queued work of the rollups (analytics/rollups.py; config/celery.py schedules
-`rollups_hourly`)."""
+"""Beat and queued work of the rollups (analytics/rollups.py, rebuild.py, snapshots.py;
+config/celery.py schedules `rollups_hourly`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from analytics import rollups
 from analytics.models import RollupState
-from analytics.selectors import today
+from analytics.rebuild import rollups_rebuild
+from analytics.selectors import tenant_zone, today
+from analytics.snapshots import stage_snapshot_take
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -37,13 +38,13 @@ def rollups_tick(*, now: datetime) -> None:
 
 def _tenant_tick(tenant: Tenant, zone: str | None, now: datetime) -> None:
     if zone != (tenant.timezone or "UTC"):
-        rollups.rollups_rebuild(tenant=tenant)
-    rollups.stage_snapshot_take(tenant=tenant, now=now)
-    local = now.astimezone(rollups.tenant_zone(tenant))
+        rollups_rebuild(tenant=tenant)
+    stage_snapshot_take(tenant=tenant, now=now)
+    local = now.astimezone(tenant_zone(tenant))
     if local.hour == 0:
         yesterday = today(tenant, now=now) - timedelta(days=1)
-        rollups.stage_snapshot_take(tenant=tenant, now=now, day=yesterday)
-        rollups.rollups_rebuild(tenant=tenant, start=yesterday, end=yesterday)
+        stage_snapshot_take(tenant=tenant, now=now, day=yesterday)
+        rollups_rebuild(tenant=tenant, start=yesterday, end=yesterday)
 
 
 @shared_task(name="analytics.tasks.rollups_rebuild_timezone", ignore_result=True)
@@ -51,4 +52,4 @@ def rollups_rebuild_timezone(tenant_id: int) -> None:
     """The team's time zone changed: its rollups' days (the kept range) move to the new one."""
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is not None:
-        rollups.rollups_rebuild(tenant=tenant)
+        rollups_rebuild(tenant=tenant)

@@ -740,24 +740,23 @@ def rollups_rebuild() -> RebuildResult:
         cursor.execute("SELECT count(*) FROM audience_event")
         result.events = int(cursor.fetchone()[0])
     try:
-        rollups = importlib.import_module("analytics.rollups")
-        rebuild = rollups.rollups_rebuild
+        rebuild = importlib.import_module("analytics.rebuild").rollups_rebuild
     except (ImportError, AttributeError):
-        result.error = "analytics.rollups.rollups_rebuild does not exist (yet)"
+        result.error = "analytics.rebuild.rollups_rebuild does not exist (yet)"
         return result
     parameters = inspect.signature(rebuild).parameters
     began = time.perf_counter()
     try:
         if "tenant" in parameters:
-            result.how = "analytics.rollups.rollups_rebuild(tenant=…) for each team"
+            result.how = "analytics.rebuild.rollups_rebuild(tenant=…) for each team"
             for tenant in Tenant.objects.order_by("pk"):
                 rebuild(tenant=tenant)
         elif "tenant_id" in parameters:
-            result.how = "analytics.rollups.rollups_rebuild(tenant_id=…) for each team"
+            result.how = "analytics.rebuild.rollups_rebuild(tenant_id=…) for each team"
             for tenant_id in Tenant.objects.order_by("pk").values_list("pk", flat=True):
                 rebuild(tenant_id=tenant_id)
         else:
-            result.how = "analytics.rollups.rollups_rebuild()"
+            result.how = "analytics.rebuild.rollups_rebuild()"
             rebuild()
     except Exception as exc:
         result.error = f"{exc.__class__.__name__}: {exc}"
@@ -791,7 +790,7 @@ def stage_history_seed() -> str:
     from tenants.models import Tenant
 
     try:
-        rollups = importlib.import_module("analytics.rollups")
+        snapshots = importlib.import_module("analytics.snapshots")
         table = importlib.import_module("analytics.models").StageSnapshot._meta.db_table
     except (ImportError, AttributeError) as exc:
         return f"not seeded ({exc})"
@@ -819,7 +818,7 @@ def stage_history_seed() -> str:
                 [zone, tenant.pk, STAGE_CHANGED] * 2 + [zone, STAGES, tenant.pk],
             )
             written += cursor.rowcount
-        take = getattr(rollups, "stage_snapshot_take", None)
+        take = getattr(snapshots, "stage_snapshot_take", None)
         if take is not None:
             take(tenant=tenant)
     return f"{written:,} stage snapshot rows (every day of the teams' history)"

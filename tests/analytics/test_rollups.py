@@ -16,7 +16,7 @@ from django.db import connection
 from analytics import metrics
 from analytics.metrics import METRICS, STAGE_CHANGED, event_metrics, nps_class
 from analytics.models import ActiveDay, DailyMetric, RollupState
-from analytics.rollups import kept_since, rollups_rebuild
+from analytics.rebuild import kept_since, rollups_rebuild
 from analytics.selectors import metric_series, metric_totals, stage_transitions
 from audience.models import Contact, Event, EventKey
 from audience.segment_spec import parse_call
@@ -518,7 +518,7 @@ def test_the_hourly_task_snapshots_stages_and_rechecks_yesterday(team: Any) -> N
     "now", [datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 12, 31, 23, tzinfo=UTC)]
 )
 def test_the_rebuild_floor_is_retentions_own_cutoff(team: Any, months: int, now: datetime) -> None:
-    from analytics.rollups import retention_cutoff
+    from analytics.rebuild import retention_cutoff
     from audience.retention import retention_cutoff as retentions
 
     team.event_retention_months = months

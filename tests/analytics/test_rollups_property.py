@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from analytics.metrics import STAGE_CHANGED
 from analytics.models import ActiveDay, DailyMetric, MessageFirst, StageTransitionDay
-from analytics.rollups import rollups_rebuild
+from analytics.rebuild import rollups_rebuild
 from audience.models import Contact
 from audience.segment_spec import parse_call
 from audience.services import Fact, calls_record, events_record

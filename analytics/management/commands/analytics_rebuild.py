@@ -1,5 +1,5 @@
 """`manage.py analytics_rebuild [--tenant SLUG] [--since YYYY-MM-DD]`: recompute the rollups
-from the raw events (analytics.rollups.rollups_rebuild), for an install that had events before
+from the raw events (analytics.rebuild.rollups_rebuild), for an install that had events before
 analytics existed, after a bulk load (the benchmark's), or to check them."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from analytics.rollups import rollups_rebuild
+from analytics.rebuild import rollups_rebuild
 from core import rls
 from tenants.models import Tenant
 
