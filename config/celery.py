@@ -99,7 +99,8 @@ app.conf.beat_schedule = {
         "task": "audience.tasks.lifecycle_stages_refresh_all",
         "schedule": crontab(hour=2, minute=41),
     },
-    # Analytics rollups (analytics/tasks.py: snapshots.py, rebuild.py): each team's stage snapshot of its local day;
+    # Analytics rollups (analytics/tasks.py, snapshots.py, rebuild.py): each team's stage
+    # snapshot of its local day;
     # in its first local hour, yesterday's snapshot and rollups re-checked from the raw events;
     # a team whose time zone changed is rebuilt in the new one.
     "analytics.rollups-hourly": {
