@@ -123,17 +123,18 @@ def percent(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.1f} %"
 
 
-# key -> (column heading, how a row sorts on it); "-key" sorts descending.
+# key -> column heading; "-key" sorts descending. The rates are the campaign page's own (of the
+# messages sent), which the headings say: the Messages dashboard's are of those delivered.
 SORTS: dict[str, str] = {
     "name": "Campaign",
     "sent_at": "Last sent",
     "audience": "Audience",
     "sent": "Sent",
     "delivered": "Delivered",
-    "open_rate": "Open rate",
-    "click_rate": "Click rate",
-    "unsubscribe_rate": "Unsubscribe rate",
-    "bounce_rate": "Bounce rate",
+    "open_rate": "Open rate (of sent)",
+    "click_rate": "Click rate (of sent)",
+    "unsubscribe_rate": "Unsubscribe rate (of sent)",
+    "bounce_rate": "Bounce rate (of sent)",
     "conversions": "Conversions",
     "revenue": "Revenue",
 }

@@ -148,11 +148,9 @@ def campaigns_sent(*, tenant: Any, period: Period) -> list[CampaignResultRow]:
     """The campaigns whose latest send started in `period`, newest first, with that send's
     results as its own results page counts them (H-map's analytics.campaign_results)."""
     since = _day_start(period.start, selectors.tenant_zone(tenant))
-    ids = set(
-        Occurrence.objects.filter(tenant=tenant, started_at__gte=since)
-        .values_list("campaign_id", flat=True)
-        .order_by()[:50]
-    )
+    # Newest sends first, so a campaign that recurs many times a week cannot crowd out others.
+    newest = Occurrence.objects.filter(tenant=tenant, started_at__gte=since).order_by("-started_at")
+    ids = list(dict.fromkeys(newest.values_list("campaign_id", flat=True)[:200]))[:10]
     rows = campaign_result_rows(tenant=tenant, campaign_ids=ids) if ids else []
     return [r for r in rows if r.sent_at >= since][:10]
 

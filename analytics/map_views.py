@@ -8,14 +8,11 @@ which read through the apps' selectors; a journey of another team is a 404 (jour
 
 from __future__ import annotations
 
-import functools
 import zoneinfo
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 from django.http import HttpResponse
-from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -27,19 +24,9 @@ from analytics.campaign_results import SORTS, campaign_result_rows, sort_clean
 from analytics.csv_export import csv_response
 from analytics.dashboards import RANGES, period_from
 from analytics.flow import NEW, NEW_LABEL, flow_diagram
+from analytics.team_time import team_time
 from journeys import selectors as journey_selectors
 from tenants.decorators import TenantRequest
-
-
-def team_time(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    """Run the view in the team's time zone: the templates show times there."""
-
-    @functools.wraps(view)
-    def wrapped(request: TenantRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        with timezone.override(rollups.tenant_zone(request.tenant)):
-            return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 def _zone(request: TenantRequest) -> zoneinfo.ZoneInfo:
@@ -67,7 +54,7 @@ def journey_map(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     period, form = period_from(request.GET, today=today)
     found = map_data.journey_map(tenant=tenant, period=period)
     labels = {NEW: NEW_LABEL, **dict(map_data.stages())}
-    if _csv(request):
+    if _csv(request) and not form.errors:  # a bad period shows the page and why, not a file
         if request.GET.get("table") == "transitions":
             return csv_response(
                 what="stage-transitions",

@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from audience.selectors import STAGE_CHANGED as STAGE_CHANGED  # re-exported: the rollups use it
+
 FACT_PREFIX = "wf:"  # audience.services.Fact.message_id
 
 # Event names (the producers' constants; tests/analytics hold these to them).
@@ -33,7 +35,6 @@ PRODUCT_ADDED = "Product Added"
 CHECKOUT_STARTED = "Checkout Started"
 PUSH_SUBSCRIBED = "Push Subscribed"  # messaging.push.PUSH_SUBSCRIBED (a tracked event)
 NPS_SUBMITTED = "NPS Submitted"  # journeys/presets.py's NPS survey: a numeric `score`, 0-10
-STAGE_CHANGED = "Lifecycle Stage Changed"  # audience.stages.STAGE_CHANGED
 MESSAGING = "messaging"  # messaging.outcomes.SOURCE: the source of every message outcome
 EMAIL_SENT = "Email Sent"
 EMAIL_DELIVERED = "Email Delivered"

@@ -80,6 +80,9 @@ class PeriodForm(forms.Form):
     range = forms.ChoiceField(label="Period", choices=RANGES, required=False)
     start = forms.DateField(label="From", required=False, widget=forms.DateInput({"type": "date"}))
     end = forms.DateField(label="To", required=False, widget=forms.DateInput({"type": "date"}))
+    # The period the page showed: a different tick means the user chose it over the dates
+    # still filled in from a custom range.
+    shown = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, today: date, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -91,6 +94,13 @@ class PeriodForm(forms.Form):
         data = super().clean() or {}
         chosen = data.get("range") or DEFAULT_RANGE
         start, end = data.get("start"), data.get("end")
+        shown = data.get("shown") or ""
+        if chosen != "custom" and shown and shown != chosen:
+            # Ticked 7/30/90 days on a page that showed another period: that, not the dates.
+            for name in ("start", "end"):
+                self.errors.pop(name, None)
+            data["range"] = chosen
+            return data
         if chosen != "custom" and (start or end or self.errors):
             # Dates typed in mean a custom range, whichever period was ticked: the picker
             # leaves the date fields empty for 7/30/90 days (so those links stay "the last n
@@ -117,7 +127,7 @@ class PeriodForm(forms.Form):
 def period_from(data: Mapping[str, Any], *, today: date) -> tuple[Period, PeriodForm]:
     """The period a page's query string asks for, and the bound form (with its errors: an
     invalid range falls back to the default period, and the page says why)."""
-    form = PeriodForm({k: data.get(k, "") for k in ("range", "start", "end")}, today=today)
+    form = PeriodForm({k: data.get(k, "") for k in ("range", "start", "end", "shown")}, today=today)
     if form.is_valid():
         chosen = form.cleaned_data["range"]
         if chosen == "custom":

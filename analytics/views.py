@@ -32,6 +32,7 @@ from analytics.csv_export import csv_response
 from analytics.dashboard_read import PageData, page_read
 from analytics.dashboards import PAGES, Page
 from analytics.periods import Period, date_label
+from analytics.team_time import team_time
 from tenants import selectors as tenant_selectors
 from tenants.decorators import TenantRequest
 from tenants.registry import SETUP_STEPS
@@ -58,6 +59,7 @@ def _setup_steps(tenant: Any, member_count: int) -> list[dict[str, Any]]:
 
 
 @require_GET
+@team_time
 def dashboard(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     """The team's home page: this week's figures; the checklist leads while there is no data."""
     tenant = request.tenant

@@ -87,9 +87,11 @@ class WebhookEndpointListAPI(WebhookAPIView):
             endpoint = services.endpoint_create(tenant=self.tenant, **payload.validated_data)
         except ValidationError as exc:
             _refuse(exc)
-        return Response(
+        answer = Response(
             WebhookEndpointSecretOutputSerializer(endpoint).data, status=status.HTTP_201_CREATED
         )
+        answer["Cache-Control"] = "no-store"  # it holds the secret
+        return answer
 
 
 class WebhookEndpointDetailAPI(WebhookAPIView):
@@ -140,7 +142,9 @@ class WebhookEndpointRotateSecretAPI(WebhookAPIView):
     def post(self, request: Request, public_id: str) -> Response:
         endpoint = self.endpoint(public_id)
         services.endpoint_secret_rotate(endpoint=endpoint)
-        return Response(WebhookEndpointSecretOutputSerializer(endpoint).data)
+        answer = Response(WebhookEndpointSecretOutputSerializer(endpoint).data)
+        answer["Cache-Control"] = "no-store"  # it holds the secret
+        return answer
 
 
 class WebhookEndpointTestAPI(WebhookAPIView):

@@ -87,7 +87,10 @@ def _detail(
         "created": created,
         "tab": "webhooks",
     }
-    return render(request, "webhooks/endpoint_detail.html", ctx)
+    response = render(request, "webhooks/endpoint_detail.html", ctx)
+    if new_secret:  # shown once: not kept by the browser's caches (as the API keys page)
+        response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_GET
