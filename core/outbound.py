@@ -22,10 +22,16 @@ tenant URLs and are not guarded here.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import ipaddress
 import socket
+import ssl
+import threading
+from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
+import certifi
 from django.conf import settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -186,3 +192,78 @@ def create_connection(
             raise OutboundRefused(f"{host} connected to {refusal}")
         return sock
     raise error
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int  # 0: no answer (refused, connection error, timeout)
+    error: str = ""
+    refused: bool = False  # the guard refused the URL: retrying cannot help
+    reason: str = ""  # why the guard refused it (may name a private address: not for tenants)
+
+
+def _cut(conn: http.client.HTTPConnection, cut: threading.Event) -> None:
+    """The deadline passed: end the call (the reading thread's read ends at once)."""
+    cut.set()
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):  # closed already
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def post_json(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    user_agent: str,
+    timeout: float,
+    deadline: float,
+) -> Answer:
+    """POST a JSON `body` to a tenant's `url` through this guard (public addresses only, pinned
+    resolution, no redirects): journeys' webhook action and the outbound webhooks. `timeout`
+    bounds each socket operation; `deadline` the whole call, so a receiver that trickles its
+    answer a byte at a time cannot hold the caller (and its row locks) for as long as it likes:
+    at the deadline the socket is shut down, which ends any read in progress."""
+    try:
+        url_check(url)
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.scheme.lower() == "https":
+            context = ssl.create_default_context(cafile=certifi.where())
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                host, parts.port or 443, timeout=timeout, context=context
+            )
+        else:  # only a loopback receiver in development (url_check refused any other http)
+            conn = http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
+        conn._create_connection = create_connection  # type: ignore[attr-defined]
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # (A read cut short may look like the end of a complete answer: `cut` says it was not.)
+        cut = threading.Event()
+        watchdog = threading.Timer(deadline, _cut, args=(conn, cut))
+        watchdog.daemon = True
+        watchdog.start()
+        status = 0
+        try:
+            conn.request(
+                "POST",
+                path,
+                body=body,
+                headers={"User-Agent": user_agent, "Content-Type": "application/json", **headers},
+            )
+            response = conn.getresponse()
+            response.read(65536)
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            if not cut.is_set():
+                raise
+        finally:
+            watchdog.cancel()
+            conn.close()
+        if cut.is_set():
+            return Answer(0, f"no complete answer within {deadline:g} s")
+        return Answer(status)
+    except OutboundRefused as exc:
+        return Answer(0, f"refused: {exc.reason}", refused=True, reason=exc.reason)
+    except (OSError, http.client.HTTPException) as exc:
+        return Answer(0, f"{type(exc).__name__}: {exc}"[:300])

@@ -17,27 +17,20 @@ out back in the queue. Delivery is therefore at least once (as every webhook sen
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import logging
 import random
-import socket
-import ssl
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
-import certifi
 import orjson
 from django.db import transaction
 from django.db.models import F
 from django.utils.timezone import now
 from standardwebhooks.webhooks import Webhook
 
-from core.outbound import OutboundRefused, create_connection, url_check
+from core.outbound import Answer, post_json
 from webhooks.models import WebhookEndpoint, WebhookMessage
 
 log = logging.getLogger(__name__)
@@ -54,13 +47,6 @@ USER_AGENT = "Wayfarer-Webhooks/1"
 ROTATION_GRACE = timedelta(hours=24)  # a rotated secret still signs this long (docs/webhooks.md)
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int  # 0: no answer (refused, connection error, timeout)
-    error: str = ""
-    refused: bool = False  # the guard refused the URL: retrying cannot help
-
-
 @dataclass
 class SendReport:
     claimed: int = 0
@@ -71,60 +57,17 @@ class SendReport:
     more: bool = False
 
 
-def _cut(conn: http.client.HTTPConnection, cut: threading.Event) -> None:
-    cut.set()
-    sock = conn.sock
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
 def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
     """POST `body` to `url` through core.outbound (public addresses only, no redirects)."""
-    try:
-        url_check(url)
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.scheme.lower() == "https":
-            context = ssl.create_default_context(cafile=certifi.where())
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                host, parts.port or 443, timeout=TIMEOUT, context=context
-            )
-        else:  # only a loopback receiver in development (url_check refused any other http)
-            conn = http.client.HTTPConnection(host, parts.port or 80, timeout=TIMEOUT)
-        conn._create_connection = create_connection  # type: ignore[attr-defined]
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        cut = threading.Event()
-        watchdog = threading.Timer(DEADLINE, _cut, args=(conn, cut))
-        watchdog.daemon = True
-        watchdog.start()
-        status = 0
-        try:
-            conn.request(
-                "POST",
-                path,
-                body=body,
-                headers={"User-Agent": USER_AGENT, "Content-Type": "application/json", **headers},
-            )
-            response = conn.getresponse()
-            response.read(65536)
-            status = response.status
-        except (OSError, http.client.HTTPException):
-            if not cut.is_set():
-                raise
-        finally:
-            watchdog.cancel()
-            conn.close()
-        if cut.is_set():
-            return Answer(0, f"no complete answer within {DEADLINE:g} s")
-        return Answer(status)
-    except OutboundRefused as exc:
+    answer = post_json(
+        url, body, headers, user_agent=USER_AGENT, timeout=TIMEOUT, deadline=DEADLINE
+    )
+    if answer.refused:
         # The reason can name a private address the host resolved to: the server log keeps it,
         # the log every member of the team can read says only why in general.
-        log.info("webhook to %s refused: %s", url, exc.reason)
+        log.info("webhook to %s refused: %s", url, answer.reason)
         return Answer(0, "refused: the URL is not a public https address", refused=True)
-    except (OSError, http.client.HTTPException) as exc:
-        return Answer(0, f"{type(exc).__name__}: {exc}"[:300])
+    return answer
 
 
 def signed_headers(
