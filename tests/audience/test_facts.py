@@ -14,6 +14,7 @@ from django.db import transaction
 from audience.catalog import PRICE_DROPPED, products_upsert
 from audience.models import Contact, Event
 from audience.segment_spec import parse_call
+from audience.selectors import STAGE_CHANGED
 from audience.services import Fact, calls_record, events_record
 from audience.signals import RecordedEvent, events_recorded
 from messaging import outcomes, tracking
@@ -177,22 +178,25 @@ def test_it_announces_what_every_producer_records_with_the_event_names(
             tenant=world.acme,
             calls=[parse_call({**wish, "userId": "u1", "properties": {"sku": "S1"}})],
         )
-    assert names(heard) == ["Product Added to Wishlist"]
+    # …and the identified visitor's new lifecycle stage, which the committed ingestion's task
+    # records (audience/stages.py): one more producer.
+    assert names(heard) == ["Product Added to Wishlist", STAGE_CHANGED]
     with django_capture_on_commit_callbacks(execute=True):  # segment entry
         segment_create(tenant=world.acme, name="Wishers", rules=rules)
-    assert names(heard)[1:] == [ENTERED]
+    assert names(heard)[2:] == [ENTERED]
     with django_capture_on_commit_callbacks(execute=True):  # the catalog
         products_upsert(tenant=world.acme, items=[{"sku": "S1", "name": "Scarf", "price": 30}])
         products_upsert(
             tenant=world.acme, items=[{"sku": "S1", "name": "Scarf", "price": Decimal(20)}]
         )
-    assert names(heard)[2:] == [PRICE_DROPPED]
+    assert names(heard)[3:] == [PRICE_DROPPED]
     with django_capture_on_commit_callbacks(execute=True):  # message outcomes
         tracking.open_record(delivery=delivery)
-    assert names(heard)[3:] == [outcomes.EMAIL_OPENED]
+    # Her first event since the delivery made her profile: the task gives her a stage too.
+    assert names(heard)[4:] == [outcomes.EMAIL_OPENED, STAGE_CHANGED]
     with django_capture_on_commit_callbacks(execute=True):  # an unsubscribe
         tracking.unsubscribe(delivery=delivery)
-    assert names(heard)[4:] == [outcomes.UNSUBSCRIBED]
+    assert names(heard)[6:] == [outcomes.UNSUBSCRIBED]
     # Every announced event is stored, and every stored event was announced.
     announced = {event.id for a in heard for event in a["events"]}
     assert announced == set(Event.objects.values_list("pk", flat=True))
