@@ -236,7 +236,13 @@ def test_it_records_the_browser_sdks_calls_on_one_contact(
     if delivery == "batching":
         assert all(path.endswith(("/b", "/batch")) for path in retried)
     assert Contact.objects.filter(tenant=world.acme).count() == 1  # the visitor became Ann
-    events = list(Event.objects.filter(tenant=world.acme).values_list("type", "name"))
+    # What the SDK sent; the product's own facts about her (her lifecycle stage moving as she
+    # identifies and signs up, source "lifecycle") are checked apart below.
+    events = list(
+        Event.objects.filter(tenant=world.acme)
+        .exclude(source="lifecycle")
+        .values_list("type", "name")
+    )
     assert sorted(events) == sorted(
         [
             ("page", "Viewed Pricing Page"),
@@ -247,6 +253,7 @@ def test_it_records_the_browser_sdks_calls_on_one_contact(
     ), events  # each once, the retried one included
     contact.refresh_from_db()
     assert (contact.email, contact.first_name) == ("ann@example.com", "Ann")
+    assert contact.lifecycle_stage == "onboarding"  # signed up today (audience/stages.py)
     assert {k: v for k, v in contact.attributes.items() if k.startswith("group_")} == {
         "group_id": "acme-inc",
         "group_name": "Acme Inc",
