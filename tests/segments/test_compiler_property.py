@@ -143,12 +143,17 @@ def generate(rng: random.Random, tenant: Any, *, contacts: int) -> None:
                 }
             )
     calls_record(tenant=tenant, calls=[parse_call(m) for m in messages])
+    # Stages are computed from behaviour by a task after ingestion (audience/stages.py), which
+    # does not run here: each contact gets one at random (own generator, so the rest of what
+    # a seed gives stays the same), so the lifecycle condition has every stage to tell apart.
+    stages = random.Random(f"stages-{tenant.slug}")
     for contact in Contact.objects.filter(tenant=tenant).order_by("pk"):
         Contact.objects.filter(pk=contact.pk).update(
             created_at=moment(rng),
             last_seen_at=None if rng.random() < 0.1 else contact.last_seen_at,
             email_consent=rng.choice(Consent.values),
             push_consent=rng.choice(Consent.values),
+            lifecycle_stage=stages.choice(LifecycleStage.values),
         )
     reach(random.Random(f"reach-{tenant.slug}"), tenant)
 
