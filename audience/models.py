@@ -69,9 +69,16 @@ class CoveringIndex(models.Index):
     index-only scan) without visiting the table's rows. Declared without Django's own `include`,
     which SQLite lacks (it would warn, models.W040): SQLite gets the index on `fields`."""
 
-    def __init__(self, *, fields: list[str], include: list[str], name: str) -> None:
+    def __init__(
+        self,
+        *,
+        fields: list[str],
+        include: list[str],
+        name: str,
+        condition: models.Q | None = None,
+    ) -> None:
         self.covering = list(include)
-        super().__init__(fields=fields, name=name)
+        super().__init__(fields=fields, name=name, condition=condition)
 
     def deconstruct(self) -> tuple[str, Sequence[Any], dict[str, object]]:
         _, args, kwargs = super().deconstruct()
@@ -79,7 +86,9 @@ class CoveringIndex(models.Index):
 
     def create_sql(self, model, schema_editor, using="", **kwargs):  # type: ignore[no-untyped-def]
         if schema_editor.connection.vendor == "postgresql":
-            covering = models.Index(fields=self.fields, include=self.covering, name=self.name)
+            covering = models.Index(
+                fields=self.fields, include=self.covering, name=self.name, condition=self.condition
+            )
             return covering.create_sql(model, schema_editor, using=using, **kwargs)
         return super().create_sql(model, schema_editor, using=using, **kwargs)
 

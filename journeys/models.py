@@ -19,7 +19,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
-from audience.models import Contact
+from audience.models import Contact, CoveringIndex
 from tenants.models import Tenant
 
 
@@ -259,7 +259,7 @@ class Enrollment(models.Model):
             ),
             # Conversions and revenue per journey (the funnels' list, the journey map, a
             # funnel's totals) from this index alone, never every enrollment of the journey.
-            models.Index(
+            CoveringIndex(  # INCLUDE on PostgreSQL; SQLite has none and gets the plain index
                 fields=["tenant", "journey"],
                 include=["revenue"],
                 condition=Q(converted_at__isnull=False),
