@@ -16,12 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-# The period picker lives in analytics/periods.py; its names stay importable from here too
-# (the journey map's pages import them from the dashboards).
-from analytics.periods import RANGES as RANGES
-from analytics.periods import Period as Period
-from analytics.periods import PeriodForm as PeriodForm
-from analytics.periods import period_from as period_from
+from audience.models import LifecycleStage
 
 ZERO = Decimal(0)
 Totals = Mapping[str, Decimal]
@@ -309,14 +304,7 @@ RETENTION = Measure(
     lambda t: _complement(CHURN.value(t)),
 )
 STAGE_MEASURES = {CHURN.key: CHURN, RETENTION.key: RETENTION}
-STAGE_LABELS = {
-    "awareness": "Awareness",
-    "acquisition": "Acquisition",
-    "onboarding": "Onboarding",
-    "engagement": "Engagement",
-    "retention": "Retention risk",
-    "advocacy": "Advocacy",
-}
+STAGE_LABELS: dict[str, str] = dict(LifecycleStage.choices)  # in journey order
 
 # --- the change against the previous period ----------------------------------------------------
 

@@ -69,7 +69,6 @@ class Earning:
     previous_conversions: int
     change: Change
     daily: list[Decimal | None]  # conversions per day (the sparkline)
-    note: str = ""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ archived journeys and cancelled campaigns are left out.
 
     journey_map(*, tenant, period) -> JourneyMap          a constant number of queries (see docs)
 
-The period is the dashboards' (analytics.dashboards.Period and its picker): the same choices,
+The period is the dashboards' (analytics.periods.Period and its picker): the same choices,
 validation and words on every analytics page.
 """
 
@@ -40,7 +40,7 @@ from segments.models import Segment
 from tenants.models import Tenant
 
 if TYPE_CHECKING:
-    from analytics.dashboards import Period
+    from analytics.periods import Period
 
 # The event every stage change is recorded as (ISSUE15 decision 2; audience owns the name).
 STAGE_CHANGED = audience_selectors.STAGE_CHANGED

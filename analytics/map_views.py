@@ -22,8 +22,8 @@ from analytics import journey_map as map_data
 from analytics import selectors as rollups
 from analytics.campaign_results import SORTS, campaign_result_rows, sort_clean
 from analytics.csv_export import csv_response
-from analytics.dashboards import RANGES, period_from
 from analytics.flow import NEW, NEW_LABEL, flow_diagram
+from analytics.periods import RANGES, period_from
 from analytics.team_time import team_time
 from journeys import selectors as journey_selectors
 from tenants.decorators import TenantRequest

@@ -164,7 +164,7 @@ def _chart_desc(spec: dashboards.ChartSpec, data: PageData, zone: str) -> str:
     return f"{spec.title}, {period.label}, days in {zone}: stacked bars of {names}."
 
 
-def _chart(spec: dashboards.ChartSpec, data: PageData, zone: str, request: Any) -> dict[str, Any]:
+def _chart(spec: dashboards.ChartSpec, data: PageData, zone: str) -> dict[str, Any]:
     period = data.period
     dates = period.dates()
     if spec.kind == "line":
@@ -340,7 +340,7 @@ def _dashboard_page(request: TenantRequest, key: str) -> HttpResponse:
         "form": form,
         "ranges": periods.RANGES,
         "cards": cards,
-        "charts": [_chart(spec, data, zone, request) for spec in page.charts],
+        "charts": [_chart(spec, data, zone) for spec in page.charts],
         "period_query": _query(period),
         "csv_url": _query(period, format="csv"),
         "transitions_csv_url": _query(period, format="csv", chart="transitions"),
