@@ -306,3 +306,9 @@ def inbox_retry(*, batch_ids: list[int]) -> int:
     if count:
         transaction.on_commit(inbox_wake)
     return count
+
+
+def inbox_settle(*, tenant: Tenant, user_id: str | None, anonymous_id: str | None) -> bool:
+    """Record the inbox rows that hold calls of this visitor now, in the caller's request (see
+    audience.services.visitor_settle). Owned by the placements work of issue 16: not yet built."""
+    raise NotImplementedError("inbox_settle: issue 16 (placements) builds it")

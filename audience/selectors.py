@@ -84,6 +84,26 @@ def contact_find(*, tenant: Tenant, user_id: str = "", email: str = "") -> Conta
     return None
 
 
+def contact_for_visitor(
+    *, tenant: Tenant, user_id: str | None = None, anonymous_id: str | None = None
+) -> Contact | None:
+    """The contact a browser or server call names: its user id first (the person, once known),
+    else its anonymous id (the browser). None for a visitor Wayfarer has not recorded yet; reading
+    never creates a contact (recording an event does, through ingestion)."""
+    wanted = [(Identity.Kind.USER_ID, user_id), (Identity.Kind.ANONYMOUS_ID, anonymous_id)]
+    for kind, value in wanted:
+        if not value:
+            continue
+        identity = (
+            Identity.objects.select_related("contact")
+            .filter(tenant=tenant, kind=kind, value=value)
+            .first()
+        )
+        if identity is not None:
+            return identity.contact
+    return None
+
+
 def event_names_recent(*, tenant: Tenant, sample: int = 5_000) -> list[str]:
     """The names of the tenant's tracked events among its latest `sample`, sorted: what an
     editor suggests when asking for an event name (a bounded read, not a scan of all events)."""

@@ -4,6 +4,7 @@ and Segment-style calls through ingestion), profiles, identities and consent."""
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -521,3 +522,48 @@ def demo_shop_seed(*, tenant: Tenant) -> int:
     from audience.demo import seed_shop  # the demo records through this module
 
     return seed_shop(tenant=tenant)
+
+
+def visitor_events_accept(
+    *,
+    tenant: Tenant,
+    user_id: str | None,
+    anonymous_id: str | None,
+    events: Sequence[tuple[str, dict[str, Any]]],
+    source: str,
+    context: dict[str, Any] | None = None,
+) -> None:
+    """Record what Wayfarer served a browser or server visitor (recommendations shown, a search's
+    results, a survey answer) as track events, through the ingestion inbox: the same path, identity
+    resolution and message-id dedupe as the tracker's own calls, and one insert in the request
+    (the ingest worker records them moments later). An unknown visitor becomes a contact, as a
+    first /v1/track would make them."""
+    from audience.inbox import inbox_accept  # inbox records through this module
+
+    if not (user_id or anonymous_id) or not events:
+        return
+    received = now()
+    calls = [
+        Call(
+            type="track",
+            message_id=f"wf:{source}:{uuid.uuid4()}",
+            user_id=user_id or None,
+            anonymous_id=anonymous_id or None,
+            event=name,
+            properties=dict(properties),
+            context=dict(context or {}),
+            timestamp=received,
+        )
+        for name, properties in events
+    ]
+    inbox_accept(tenant=tenant, calls=calls, source=source, received_at=received)
+
+
+def visitor_settle(*, tenant: Tenant, user_id: str | None, anonymous_id: str | None) -> bool:
+    """Record now what the inbox still holds of this visitor (their calls accepted but not yet
+    recorded by the ingest worker), so that a decision taken next reads their latest behaviour:
+    a banner that follows a segment "within one page view", a recommendation that leaves out what
+    was viewed a moment ago. True if anything was recorded."""
+    from audience.inbox import inbox_settle
+
+    return inbox_settle(tenant=tenant, user_id=user_id, anonymous_id=anonymous_id)

@@ -87,6 +87,11 @@ INSTALLED_APPS = [
     "campaigns.apps.CampaignsConfig",
     "analytics.apps.AnalyticsConfig",
     "webhooks.apps.WebhooksConfig",
+    "personalisation.recommendations.apps.RecommendationsConfig",
+    "personalisation.search.apps.SearchConfig",
+    "personalisation.placements.apps.PlacementsConfig",
+    "personalisation.surveys.apps.SurveysConfig",
+    "personalisation.personas.apps.PersonasConfig",
     "anymail",
     "ops",
 ]

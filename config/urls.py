@@ -38,6 +38,7 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/", include("campaigns.urls")),
     path("t/<slug:tenant_slug>/", include("analytics.urls")),
     path("t/<slug:tenant_slug>/settings/webhooks/", include("webhooks.urls")),
+    path("t/<slug:tenant_slug>/personalisation/", include("personalisation.urls")),
     path("api/v1/", include("tenants.api_urls")),
     path("api/v1/", include("audience.api_urls")),
     path("api/v1/", include("segments.api_urls")),
@@ -46,10 +47,13 @@ urlpatterns = [
     path("api/v1/", include("campaigns.api_urls")),
     path("api/v1/", include("webhooks.api_urls")),
     path("api/v1/", include("analytics.api_urls")),
+    path("api/v1/", include("personalisation.api_urls")),
     path("v1/", include("audience.urls_ingest")),
     path("v1/", include("messaging.urls_ingest")),
+    path("v1/", include("personalisation.urls_ingest")),
     # Links inside emails and pushes (signed, no login), and ESP webhooks (bounces, complaints).
     path("m/", include("messaging.public_urls")),
+    path("s/", include("personalisation.surveys.public_urls")),
     path("anymail/", include("messaging.webhook_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     # The split view serves Swagger UI's start-up script as a file: the CSP allows no inline

@@ -37,6 +37,9 @@ class PublicModulesContract(Contract):
         - public_exceptions: further modules declared public, one reason each in a comment.
         - ignore_imports:    imports to overlook (import expressions, as in the built-in types).
         - unmatched_ignore_imports_alerting: "error" (default), "warn" or "none".
+        - nested_apps:       root packages whose sub-packages are the apps (personalisation:
+                             recommendations, search, placements, surveys and personas are one
+                             layer of the design but five Django apps, each with its own models).
     """
 
     type_name = "public_modules"
@@ -49,9 +52,17 @@ class PublicModulesContract(Contract):
     unmatched_ignore_imports_alerting = fields.EnumField(
         contract_utils.AlertLevel, default=contract_utils.AlertLevel.ERROR
     )
+    nested_apps = fields.ListField(subfield=fields.StringField(), required=False)
+
+    def _app(self, module: str) -> str:
+        parts = module.split(".")
+        if parts[0] in cast(list[str], self.nested_apps or []) and len(parts) > 1:
+            return ".".join(parts[:2])
+        return parts[0]
 
     def _is_public(self, module: str) -> bool:
-        app, _, rest = module.partition(".")
+        app = self._app(module)
+        rest = module[len(app) + 1 :]
         if not rest or app in cast(list[str], self.open_packages or []):
             return True
         if rest.split(".", 1)[0] in cast(list[str], self.public):
@@ -70,12 +81,12 @@ class PublicModulesContract(Contract):
         wiring = set(cast(list[str], self.wiring))
         illegal: list[IllegalImport] = []
         for imported in sorted(graph.modules):
-            app = imported.split(".", 1)[0]
+            app = self._app(imported)
             if graph.is_module_squashed(imported) or self._is_public(imported):
                 continue  # squashed: an external package, not ours to judge
             for importer in sorted(graph.find_modules_that_directly_import(imported)):
-                importer_app = importer.split(".", 1)[0]
-                if importer_app == app or importer_app in wiring:
+                importer_app = self._app(importer)
+                if importer_app == app or importer_app.split(".", 1)[0] in wiring:
                     continue
                 details = graph.get_import_details(importer=importer, imported=imported)
                 lines = tuple(detail["line_number"] for detail in details)

@@ -20,7 +20,7 @@ from django.utils.timezone import now
 
 from audience.models import MAX_QUANTITY, Contact, Product
 from audience.selectors import contact_interests, recommend
-from messaging import links
+from messaging import links, registry
 from messaging.models import Delivery, SenderIdentity
 from messaging.selectors import sender_identity_get
 from tenants.models import Tenant
@@ -214,7 +214,18 @@ def _build(tenant: Tenant, wanted: Sequence[_Wanted], *, stamp: str) -> dict[int
             "preferences_url": preferences,
             "now": stamp,
         }
+    _extend(tenant, contexts, [registry.ContextItem(w.key, w.contact, w.delivery) for w in wanted])
     return contexts
+
+
+def _extend(
+    tenant: Tenant, contexts: dict[int, dict[str, Any]], items: list[registry.ContextItem]
+) -> None:
+    """Names the apps above messaging add (messaging/registry.py); ours win a clash."""
+    for extender in registry.CONTEXT_EXTENDERS:
+        for key, names in extender(tenant=tenant, items=items).items():
+            if key in contexts:
+                contexts[key] = {**names, **contexts[key]}
 
 
 def contexts_build(deliveries: list[Delivery]) -> dict[int, dict[str, Any]]:
@@ -275,37 +286,41 @@ def sample_context(tenant: Tenant, *, sender: SenderIdentity | None = None) -> d
         {**p, "quantity": q, "line_total": round(p["price"] * q, 2)}
         for p, q in zip(products[:3], quantities, strict=True)
     ]
-    return {
-        "contact": {
-            "id": "00000000-0000-4000-8000-000000000000",
-            "email": "ada.lovelace@example.com",
-            "first_name": "Ada",
-            "last_name": "Lovelace",
-            "name": "Ada Lovelace",
-            "phone": "+44 20 7946 0000",
-            "user_id": "user-1815",
-            "timezone": tenant.timezone or "UTC",
-            "locale": "en-GB",
-            "lifecycle_stage": "engagement",
-            "birthday": {"month": 12, "day": 10},
-            "attributes": {"plan": "gold", "loyalty_points": 1200, "city": "London"},
-        },
-        "event": {
-            "name": "Product Viewed",
-            "properties": {**products[4], "product_id": products[4]["sku"]},
-        },
-        "cart": {
-            "items": items,
-            "total": round(sum(i["line_total"] for i in items), 2),
-            "count": sum(quantities),
-            "currency": DEFAULT_CURRENCY,
-        },
-        "wishlist": [products[4], products[6]],
-        "recently_viewed": [products[4], products[0], products[3]],
-        "recommendations": products[3:7],
-        "tenant": tenant_dict(tenant, sender),
-        "data": {"coupon": "WELCOME10", "discount": 10},
-        "unsubscribe_url": "#",
-        "preferences_url": "#",
-        "now": now().isoformat(),
+    sample: dict[int, dict[str, Any]] = {
+        0: {
+            "contact": {
+                "id": "00000000-0000-4000-8000-000000000000",
+                "email": "ada.lovelace@example.com",
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+                "name": "Ada Lovelace",
+                "phone": "+44 20 7946 0000",
+                "user_id": "user-1815",
+                "timezone": tenant.timezone or "UTC",
+                "locale": "en-GB",
+                "lifecycle_stage": "engagement",
+                "birthday": {"month": 12, "day": 10},
+                "attributes": {"plan": "gold", "loyalty_points": 1200, "city": "London"},
+            },
+            "event": {
+                "name": "Product Viewed",
+                "properties": {**products[4], "product_id": products[4]["sku"]},
+            },
+            "cart": {
+                "items": items,
+                "total": round(sum(i["line_total"] for i in items), 2),
+                "count": sum(quantities),
+                "currency": DEFAULT_CURRENCY,
+            },
+            "wishlist": [products[4], products[6]],
+            "recently_viewed": [products[4], products[0], products[3]],
+            "recommendations": products[3:7],
+            "tenant": tenant_dict(tenant, sender),
+            "data": {"coupon": "WELCOME10", "discount": 10},
+            "unsubscribe_url": "#",
+            "preferences_url": "#",
+            "now": now().isoformat(),
+        }
     }
+    _extend(tenant, sample, [registry.ContextItem(0, None, None)])
+    return sample[0]

@@ -17,6 +17,7 @@ PROJECT_APPS = {
     "core",
     "messaging",
     "ops",
+    "personalisation",
     "segments",
     "tenants",
     "webhooks",
