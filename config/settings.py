@@ -35,6 +35,13 @@ def env_bool(name: str, *, default: bool) -> bool:
     return raw in _TRUE
 
 
+def env_port(name: str, *, default: int) -> int:
+    raw = env.str(name, default=str(default)).strip()
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a port number (1-65535).")
+    return int(raw)
+
+
 VAR_DIR = Path(env.str("WAYFARER_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -58,8 +65,11 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-# Absolute base URL used in links that leave the request cycle (emails, push payloads).
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Absolute base URL used in links that leave the request cycle (emails, push payloads). Without
+# SITE_URL, the address `make run PORT=…` serves on (its processes all see PORT): a mail sent by the
+# worker of `make run PORT=8100` links to :8100. A deployment behind a proxy sets SITE_URL.
+SITE_URL = env.str("SITE_URL", default=f"http://127.0.0.1:{env_port('PORT', default=8000)}")
+SITE_URL = SITE_URL.rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

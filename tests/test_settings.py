@@ -55,9 +55,33 @@ def test_it_takes_production_services_from_the_environment(tmp_path: Path) -> No
     assert not (tmp_path / "secret_key").exists()
 
 
+def _site_url(tmp_path: Path, **overrides: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in {"SITE_URL", "PORT"}}
+    env.update(WAYFARER_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings")
+    env.update(overrides)
+    code = (
+        "import django; django.setup(); from django.conf import settings; print(settings.SITE_URL)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_links_follow_the_port_make_run_serves_on(tmp_path: Path) -> None:
+    # `make run PORT=8100` gives every process it starts PORT=8100: the links in the mail its
+    # worker sends must lead there, not to :8000.
+    assert _site_url(tmp_path) == "http://127.0.0.1:8000"
+    assert _site_url(tmp_path, PORT="8100") == "http://127.0.0.1:8100"
+    # A deployment says where it is served; a trailing slash is forgiven.
+    assert _site_url(tmp_path, PORT="8100", SITE_URL="https://wf.example/") == "https://wf.example"
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
+        ("PORT", "eighty", "PORT='eighty' is not a port number (1-65535)."),
         ("DEBUG", "maybe", "DEBUG='maybe' is not a boolean"),
         ("SECRET_KEY", "short", "SECRET_KEY must be at least 32 characters long"),
         ("EMAIL_URL", "pigeon://coop", "Invalid email schema pigeon"),
