@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 from celery import current_app
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils.timezone import now
 
 from audience.models import InboxBatch
@@ -250,6 +250,11 @@ def _record_claimed(limit: int, claimed: list[int] | None = None) -> DrainResult
     rows = _claim(limit)
     if claimed is not None:
         claimed[:] = [row.pk for row in rows]
+    return _record_rows(rows)
+
+
+def _record_rows(rows: list[InboxBatch]) -> DrainResult:
+    """Record rows this transaction holds locked, and delete them: whole or not at all."""
     chunk = DrainResult(batches=len(rows), calls=sum(row.size for row in rows))
     if not rows:
         return chunk
@@ -308,7 +313,66 @@ def inbox_retry(*, batch_ids: list[int]) -> int:
     return count
 
 
+# A visitor's page asks for a decision (a banner, recommendations) moments after its last calls:
+# waiting longer than this for a worker's chunk that holds them is worse than deciding without.
+SETTLE_LOCK_TIMEOUT_MS = 2_000
+
+
 def inbox_settle(*, tenant: Tenant, user_id: str | None, anonymous_id: str | None) -> bool:
     """Record the inbox rows that hold calls of this visitor now, in the caller's request (see
-    audience.services.visitor_settle). Owned by the placements work of issue 16: not yet built."""
-    raise NotImplementedError("inbox_settle: issue 16 (placements) builds it")
+    audience.services.visitor_settle), so that what is decided next reads their latest calls.
+    True if anything was recorded here.
+
+    The worker's guarantees hold: a row is recorded whole and deleted in the same transaction,
+    exactly once. The rows are found without a lock (one statement: nothing pending is the common
+    case, and costs a look at the partial index of pending rows), then locked in id order like the
+    worker's claim, but waiting (no SKIP LOCKED) for a row a worker holds: once that worker
+    commits, the row is gone and is not recorded twice. A row matches when its JSON holds one of
+    the visitor's ids as a value (`userId`, `anonymousId`, `previousId`): a row of several
+    visitors is recorded whole, which only records the others' calls a moment early.
+
+    The visitor's lifecycle stage follows in the same transaction (the worker leaves it to a
+    task), so that a decision by stage reads it too."""
+    needles = [":" + orjson.dumps(value).decode() for value in (user_id, anonymous_id) if value]
+    if not needles:
+        return False
+    holding = Q()
+    for needle in needles:
+        holding |= Q(messages__contains=needle)  # on SQLite LIKE ignores case: a harmless extra
+    pending = InboxBatch.objects.filter(tenant=tenant, failed_at=None).filter(holding)
+    ids = list(pending.order_by("id").values_list("id", flat=True))
+    if not ids:
+        return False
+    try:
+        done = atomic_with_retries(partial(_settle, tenant, ids, user_id, anonymous_id))
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        log.warning(
+            "Settling a visitor waited %s ms for a worker; deciding without.",
+            SETTLE_LOCK_TIMEOUT_MS,
+        )
+        return False
+    return done.batches > 0
+
+
+def _settle(
+    tenant: Tenant, ids: list[int], user_id: str | None, anonymous_id: str | None
+) -> DrainResult:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = {SETTLE_LOCK_TIMEOUT_MS}")
+    # SQLite ignores FOR UPDATE: there this transaction (BEGIN IMMEDIATE) already holds the only
+    # write lock, so no worker is between its claim and its commit, and the rows read are current.
+    rows = list(
+        InboxBatch.objects.filter(pk__in=ids, failed_at=None).order_by("id").select_for_update()
+    )
+    done = _record_rows(rows)
+    if done.batches:
+        from audience.selectors import contact_for_visitor
+        from audience.stages import stages_refresh  # stages records through audience.services
+
+        contact = contact_for_visitor(tenant=tenant, user_id=user_id, anonymous_id=anonymous_id)
+        if contact is not None:
+            stages_refresh(tenant=tenant, contact_ids=[contact.pk])
+    return done
