@@ -35,6 +35,10 @@ PRODUCT_ADDED = "Product Added"
 CHECKOUT_STARTED = "Checkout Started"
 PUSH_SUBSCRIBED = "Push Subscribed"  # messaging.push.PUSH_SUBSCRIBED (a tracked event)
 NPS_SUBMITTED = "NPS Submitted"  # journeys/presets.py's NPS survey: a numeric `score`, 0-10
+# personalisation.surveys.models.SURVEY_ANSWERED: an answer to a hosted or embedded survey, a
+# fact Wayfarer records (its NPS answers carry `score` 0-10, its short surveys' none).
+SURVEY_ANSWERED = "Survey Answered"
+NPS_EVENTS = (NPS_SUBMITTED, SURVEY_ANSWERED)
 MESSAGING = "messaging"  # messaging.outcomes.SOURCE: the source of every message outcome
 EMAIL_SENT = "Email Sent"
 EMAIL_DELIVERED = "Email Delivered"
@@ -107,7 +111,7 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "nps_responses",
         "NPS responses",
-        "“NPS Submitted” events whose `score` is a number from 0 to 10.",
+        "“NPS Submitted” and “Survey Answered” events whose `score` is a number from 0 to 10.",
     ),
     Metric("nps_promoters", "NPS promoters", "NPS responses scoring 9 or more."),
     Metric("nps_passives", "NPS passives", "NPS responses scoring 7 or more, under 9."),
@@ -158,6 +162,8 @@ def event_metrics(
     """The per-event metrics one stored event adds 1 to. `fact`: its message id is a fact's;
     `channel`: its `channel` property (Unsubscribed); `nps`: `nps_class` of its properties."""
     if fact:
+        if name == SURVEY_ANSWERED and nps:  # the surveys' answers (their source: "surveys")
+            return ("nps_responses", f"nps_{nps}s")
         if source != MESSAGING:
             return ()
         if name in _MESSAGING_COUNTS:
@@ -170,7 +176,7 @@ def event_metrics(
         found.append("page_views")
     if name in _TRACKED_COUNTS:
         found.append(_TRACKED_COUNTS[name])
-    elif name == NPS_SUBMITTED and nps:
+    elif name in NPS_EVENTS and nps:
         found += ["nps_responses", f"nps_{nps}s"]
     return tuple(found)
 

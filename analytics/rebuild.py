@@ -153,7 +153,8 @@ def _rebuild_event_counts(tz: str, window: list[Any], sums: Deltas) -> None:
         )
         score = "(properties ->> 'score')::numeric"
         nps = (
-            "CASE WHEN name = 'NPS Submitted' AND jsonb_typeof(properties -> 'score') = 'number'"
+            "CASE WHEN name IN ('NPS Submitted', 'Survey Answered')"
+            " AND jsonb_typeof(properties -> 'score') = 'number'"
             f" THEN CASE WHEN {score} < 0 OR {score} > 10 THEN ''"
             f" WHEN {score} >= 9 THEN 'promoter' WHEN {score} >= 7 THEN 'passive'"
             " ELSE 'detractor' END ELSE '' END"
@@ -165,7 +166,7 @@ def _rebuild_event_counts(tz: str, window: list[Any], sums: Deltas) -> None:
         )
         score = "json_extract(properties, '$.score')"
         nps = (
-            "CASE WHEN name = 'NPS Submitted'"
+            "CASE WHEN name IN ('NPS Submitted', 'Survey Answered')"
             " AND json_type(properties, '$.score') IN ('integer', 'real')"
             f" THEN CASE WHEN {score} < 0 OR {score} > 10 THEN ''"
             f" WHEN {score} >= 9 THEN 'promoter' WHEN {score} >= 7 THEN 'passive'"

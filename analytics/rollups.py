@@ -33,9 +33,11 @@ from analytics import rollup_sql as sql
 from analytics.metrics import (
     FIRST_CLICKS,
     MESSAGING,
+    NPS_EVENTS,
     ORDER_COMPLETED,
     PRODUCT_ADDED,
     STAGE_CHANGED,
+    SURVEY_ANSWERED,
     event_metrics,
     is_fact,
     nps_class,
@@ -175,6 +177,15 @@ def events_stored(*, tenant: Tenant, rows: Sequence[Any], ids: Sequence[int]) ->
                     type=row.type, name=name, fact=True, source=row.source, channel=channel
                 ):
                     deltas[day, metric] += 1
+            elif name == SURVEY_ANSWERED:
+                for metric in event_metrics(
+                    type=row.type,
+                    name=name,
+                    fact=True,
+                    source=row.source,
+                    nps=nps_class(properties),
+                ):
+                    deltas[day, metric] += 1
             elif name == STAGE_CHANGED:
                 moves[
                     day,
@@ -185,7 +196,7 @@ def events_stored(*, tenant: Tenant, rows: Sequence[Any], ids: Sequence[int]) ->
         visits.add((row.contact_id, day))
         if name == PRODUCT_ADDED:
             carts.add((row.contact_id, day))
-        nps = nps_class(properties) if name == "NPS Submitted" else ""
+        nps = nps_class(properties) if name in NPS_EVENTS else ""
         found = tracked.get((row.type, name, nps))
         if found is None:
             found = tracked[row.type, name, nps] = event_metrics(

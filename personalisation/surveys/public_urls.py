@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from personalisation.surveys import public_views
+
+urlpatterns = [
+    path("<str:token>/", public_views.survey_page, name="survey_page"),
+]

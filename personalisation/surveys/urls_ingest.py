@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from personalisation.surveys import ingest_views
+
+urlpatterns = [
+    path("surveys/<str:survey_id>", ingest_views.survey_read, name="v1_survey"),
+    path("surveys/<str:survey_id>/answers", ingest_views.survey_answer, name="v1_survey_answers"),
+]
