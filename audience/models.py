@@ -365,10 +365,63 @@ class Product(models.Model):
                 fields=["tenant", "public_id"], name="product_tenant_public_id"
             ),
         ]
-        indexes = [models.Index(fields=["tenant", "category"], name="product_tenant_category_idx")]
+        indexes = [
+            # A category's products (recommendations' candidates), and those of a price band
+            # within it ("similar": category = … AND price BETWEEN …) as one range scan.
+            models.Index(
+                fields=["tenant", "category", "price"], name="product_tenant_cat_price_idx"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.sku})"
+
+
+class TrendingProduct(models.Model):
+    """What sells and draws views lately, precomputed by a periodic task
+    (audience/recommendation_stats.py) so that a "trending" recommendation reads a few indexed
+    rows instead of a week of events: the top products of each category (`overall` False) and
+    of the whole catalog (`overall` True, category empty), ranked from 1."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    overall = models.BooleanField(default=False)
+    category = models.CharField(max_length=200, blank=True)
+    rank = models.PositiveSmallIntegerField()
+    sku = models.CharField(max_length=100)
+    score = models.PositiveIntegerField()  # weighted views, carts and units ordered
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "overall", "category", "rank"], name="trending_tenant_cat_rank"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.rank} {self.sku} in {self.category or 'the catalog'}"
+
+
+class ProductPair(models.Model):
+    """How many recent orders held both `sku` and `other_sku` (co-purchase counts), the most
+    frequent partners of each sku only, precomputed with the trending products: "frequently
+    bought together" reads one sku's partners by index."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    sku = models.CharField(max_length=100)
+    other_sku = models.CharField(max_length=100)
+    orders = models.PositiveIntegerField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "sku", "other_sku"], name="productpair_tenant_sku_other"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} + {self.other_sku}: {self.orders}"
 
 
 class ContactImport(models.Model):

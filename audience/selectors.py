@@ -9,13 +9,16 @@ from django.db.models.functions import Upper
 from django.http import Http404
 from django.utils.timezone import now
 
+from audience import recommendations
 from audience.models import Contact, Event, Identity, InboxBatch, LifecycleStage, Product
 
 # Product recommendations are reads other apps use (messaging's Liquid context); they live in
 # their own module, published here.
 from audience.orders import ORDER_EVENT as ORDER_EVENT
 from audience.recommendations import contact_interests as contact_interests
+from audience.recommendations import order_lines as order_lines
 from audience.recommendations import recommend as recommend
+from audience.recommendations import recommend_strategy as recommend_strategy
 
 # The lifecycle stage event's name and the team's stage rules, for the apps above (analytics'
 # rollups and map, webhooks, journeys' triggers) and audience's own views.
@@ -23,6 +26,11 @@ from audience.stages import STAGE_CHANGED as STAGE_CHANGED
 from audience.stages import stage_rules as stage_rules
 from core.ids import uuid_or_404
 from tenants.models import Tenant
+
+# The recommendations API's strategies (audience/recommendations.py), for personalisation.
+RECOMMENDATION_STRATEGIES = recommendations.STRATEGIES
+RECOMMENDATION_AUTO = recommendations.AUTO
+RecommendationVisitor = recommendations.Visitor
 
 
 def contact_get(*, tenant: Tenant, public_id: object) -> Contact:

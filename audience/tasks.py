@@ -86,3 +86,22 @@ def lifecycle_stages_refresh_all() -> None:
     drifts, a review gets old — one task per team. Safe to run twice."""
     for tenant_id in Tenant.objects.order_by("pk").values_list("pk", flat=True):
         lifecycle_stages_refresh_team.delay(tenant_id)
+
+
+@shared_task(name="audience.tasks.recommendation_stats_refresh_team", ignore_result=True)
+def recommendation_stats_refresh_team(tenant_id: int) -> None:
+    """One team's trending products and co-purchase counts (audience/recommendation_stats.py).
+    Safe to run twice: each run replaces the team's rows."""
+    from audience.recommendation_stats import recommendation_stats_refresh
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is not None:
+        recommendation_stats_refresh(tenant=tenant)
+
+
+@shared_task(name="audience.tasks.recommendation_stats_refresh_all", ignore_result=True)
+def recommendation_stats_refresh_all() -> None:
+    """Hourly (config/celery.py): what recommendations precompute, one task per team. Safe to
+    run twice."""
+    for tenant_id in Tenant.objects.order_by("pk").values_list("pk", flat=True):
+        recommendation_stats_refresh_team.delay(tenant_id)
