@@ -31,6 +31,7 @@ PEOPLE = (
     "dan@example.com,Dan,c-4,maybe,,\n"
     ",,,,,\n"
     "cara@example.com,Cara,c-5,yes,31/02/1990,\n"
+    ",Zed,,yes,,\n"
 )
 
 
@@ -42,8 +43,8 @@ def test_it_imports_a_csv_with_a_mapping_preview_and_a_report(
     response = upload(client, PEOPLE)
     job = ContactImport.objects.get()
     assert response["Location"] == f"/t/acme/contacts/import/{job.public_id}/"
-    assert job.total_rows == 5  # the blank row does not count
-    assert job.mapping == {
+    assert job.total_rows == 6  # the blank row does not count
+    assert csv_io.column_mapping(job) == {
         "Email": "email",
         "First Name": "first_name",
         "Customer ID": "user_id",
@@ -64,14 +65,23 @@ def test_it_imports_a_csv_with_a_mapping_preview_and_a_report(
     job.refresh_from_db()
     assert (job.status, job.processed_rows, job.created_count, job.updated_count) == (
         "done",
-        5,
-        1,
+        6,
+        4,
         1,
     )
-    assert job.failed_count == 3
-    assert [e["row"] for e in job.errors] == [4, 5, 7]
+    # Only the row that names no contact is refused; a bad cell loses that cell, not the row.
+    assert job.failed_count == 1
+    assert [(e["row"], e["outcome"]) for e in job.errors] == [
+        (4, "cell left out"),
+        (5, "cell left out"),
+        (7, "cell left out"),
+        (8, "row not imported"),
+    ]
     assert "not-an-email" in job.errors[0]["message"]
     assert "maybe" in job.errors[1]["message"]
+    assert "31/02/1990" in job.errors[2]["message"]
+    assert job.errors[3]["message"] == "Row 8 has neither a user id nor an email"
+    assert csv_io.options(job)["warnings"] == 3
 
     ann = Contact.objects.get(email="ann@example.com")
     assert (ann.user_id, ann.first_name, ann.email_consent) == ("c-1", "Ann", "granted")
@@ -80,10 +90,24 @@ def test_it_imports_a_csv_with_a_mapping_preview_and_a_report(
     assert ann.email_consent_source == "import:people.csv"
     bob = Contact.objects.get(email="bob@example.com")
     assert (bob.first_name, bob.user_id, bob.email_consent) == ("Bob", "c-2", "revoked")
+    eve = Contact.objects.get(tenant=world.acme, user_id="c-3")
+    assert (eve.email, eve.first_name, eve.email_consent) == ("", "Eve", "granted")
+    dan = Contact.objects.get(email="dan@example.com")
+    assert (dan.first_name, dan.email_consent) == ("Dan", "unknown")
+    cara = Contact.objects.get(email="cara@example.com")
+    assert (cara.first_name, cara.birthday_month, cara.email_consent) == ("Cara", None, "granted")
+    assert not Contact.objects.filter(first_name="Zed").exists()
 
     report = client.get(f"/t/acme/contacts/import/{job.public_id}/errors.csv")
     rows = list(csv.reader(io.StringIO(b"".join(report.streaming_content).decode())))
-    assert rows[0] == ["row", "problem"] and len(rows) == 4
+    assert rows[0] == ["row", "problem", "outcome"] and len(rows) == 5
+    assert rows[3] == [
+        "7",
+        "Row 7 Birthday: “31/02/1990” is not a date written YYYY-MM-DD (like 1985-12-31)",
+        "cell left out",
+    ]
+    done = client.get(response["Location"]).content.decode()
+    assert "Cells left out" in done and "Rows that were not imported" in done
 
 
 def test_it_shows_progress_that_refreshes_itself(login, world) -> None:
@@ -165,7 +189,7 @@ def test_it_exports_the_filtered_contacts_safely(login, world) -> None:
     assert login(world.bob).get("/t/acme/contacts/export.csv").status_code == 403
 
 
-def test_an_over_long_or_unstorable_cell_fails_only_its_row_and_says_why(
+def test_an_over_long_cell_is_left_out_of_its_row_and_says_why(
     login, world, eager_tasks, django_capture_on_commit_callbacks
 ) -> None:
     text = (
@@ -176,6 +200,7 @@ def test_an_over_long_or_unstorable_cell_fails_only_its_row_and_says_why(
         f"{'d' * 250}@example.com,,c-4,en,\n"
         "eve@example.com,,c-5,en-GB-x-very-long-private-use-tag-here,\n"
         "fay@example.com,,c-6,en,ok\n"
+        f"{'g' * 250}@example.com,,{'g' * 256},en,\n"
     )
     client = login(world.dave)
     response = upload(client, text)
@@ -186,16 +211,21 @@ def test_an_over_long_or_unstorable_cell_fails_only_its_row_and_says_why(
             {f"map-{i}": job.mapping[column] for i, column in enumerate(job.columns)},
         )
     job.refresh_from_db()
-    assert (job.status, job.created_count, job.failed_count) == ("done", 2, 4)
+    assert (job.status, job.created_count, job.failed_count) == ("done", 6, 1)
     messages = {e["row"]: e["message"] for e in job.errors}
     assert messages[3] == "Row 3 Phone: 41 characters, but Phone holds at most 40"
     assert "Customer ID: 256 characters, but User id holds at most 255" in messages[4]
     assert "Email: 262 characters" in messages[5]
     assert "Locale:" in messages[6] and "at most 35" in messages[6]
-    assert sorted(Contact.objects.values_list("email", flat=True)) == [
-        "ann@example.com",
-        "fay@example.com",
-    ]
+    # Neither of its ids can be stored: nothing names its contact, the row is not imported.
+    assert messages[8].startswith("Row 8 Email: 262 characters")
+    assert messages[8].endswith("and nothing else names its contact")
+    stored = {c.user_id: c for c in Contact.objects.filter(tenant=world.acme)}
+    assert sorted(stored) == ["", "c-1", "c-2", "c-4", "c-5", "c-6"]
+    assert (stored["c-2"].email, stored["c-2"].phone) == ("bob@example.com", "")
+    assert stored[""].email == "cara@example.com"  # found by email; the long id left out
+    assert stored["c-4"].email == ""
+    assert (stored["c-5"].email, stored["c-5"].locale) == ("eve@example.com", "")
 
 
 def test_it_refuses_a_file_with_a_nul_character_saying_where(login, world) -> None:

@@ -1,6 +1,7 @@
-"""A long CSV import shares the database: each chunk is a short transaction (SQLite has one
-writer at a time, and pages that save something wait for it), the task hands its worker back
-between slices, and an import stopped anywhere has stored exactly the rows it reports."""
+"""A long CSV import shares the database: each slice is a short transaction (SQLite has one
+writer at a time, and pages that save something wait for it) sized by the measured speed, the
+task hands its worker back between slices, and an import stopped anywhere has stored exactly the
+rows it reports."""
 
 from __future__ import annotations
 
@@ -25,51 +26,69 @@ def queued_import(tenant: Tenant, rows: int) -> ContactImport:
     )
 
 
-def slow_upserts(monkeypatch: pytest.MonkeyPatch, *, seconds: float) -> list[str]:
-    """Make every row take `seconds` (a big import on a busy machine); returns the emails seen."""
-    seen: list[str] = []
-    real = csv_io.contact_upsert
+def slow_stores(monkeypatch: pytest.MonkeyPatch, *, seconds: float) -> list[list[str]]:
+    """Make every row take `seconds` to store (a big import on a busy machine); returns the
+    emails of each slice stored."""
+    slices: list[list[str]] = []
+    real = csv_io.contacts_store
 
-    def upsert(**kwargs: Any) -> Any:
-        seen.append(kwargs["email"])
-        time.sleep(seconds)
+    def store(**kwargs: Any) -> Any:
+        slices.append([row.email for row in kwargs["rows"]])
+        time.sleep(seconds * len(kwargs["rows"]))
         return real(**kwargs)
 
-    monkeypatch.setattr(csv_io, "contact_upsert", upsert)
-    return seen
+    monkeypatch.setattr(csv_io, "contacts_store", store)
+    return slices
 
 
 def test_it_commits_an_import_in_short_transactions(
     world, monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
     monkeypatch.setattr(csv_io, "WRITE_SLICE_SECONDS", 0.05)
-    slow_upserts(monkeypatch, seconds=0.03)
-    job = queued_import(world.acme, rows=10)
+    monkeypatch.setattr(csv_io, "FIRST_SLICE_ROWS", 4)
+    slices = slow_stores(monkeypatch, seconds=0.03)
+    job = queued_import(world.acme, rows=20)
 
     with django_capture_on_commit_callbacks() as committed:
         job = csv_io.import_run(tenant=world.acme, job=job)
 
-    # One announcement per chunk, and no chunk of more than two rows: the 500-row chunks of
-    # before held SQLite's only write lock for seconds, and other pages failed meanwhile.
-    assert len(committed) >= 5
-    assert (job.status, job.processed_rows, job.created_count) == ("done", 10, 10)
-    assert Contact.objects.filter(tenant=world.acme).count() == 10
+    # Rows take 30 ms each here: after the first slice (4 rows, 120 ms) the slices shrink to
+    # what fits in 50 ms, one row. Big slices held SQLite's only write lock for seconds, and
+    # other pages failed meanwhile. One announcement per slice.
+    assert [len(s) for s in slices] == [4] + [1] * 16
+    assert len(committed) == len(slices)
+    assert (job.status, job.processed_rows, job.created_count) == ("done", 20, 20)
+    assert Contact.objects.filter(tenant=world.acme).count() == 20
+
+
+def test_slices_grow_while_the_database_keeps_up(world, monkeypatch) -> None:
+    monkeypatch.setattr(csv_io, "MAX_SLICE_ROWS", 1000)
+    monkeypatch.setattr(csv_io, "WRITE_SLICE_SECONDS", 60.0)  # any machine keeps up
+    slices = slow_stores(monkeypatch, seconds=0)
+    job = csv_io.import_run(tenant=world.acme, job=queued_import(world.acme, rows=3000))
+
+    # At most fourfold at a time, up to the largest slice; the file read in order, once.
+    sizes = [len(s) for s in slices]
+    assert sizes[:3] == [100, 400, 1000] and max(sizes) == 1000 and sum(sizes) == 3000
+    assert [e for s in slices for e in s] == [f"p{i}@example.com" for i in range(3000)]
+    assert (job.status, job.created_count) == ("done", 3000)
 
 
 def test_it_resumes_an_interrupted_import_without_losing_or_repeating_rows(
     world, monkeypatch
 ) -> None:
     monkeypatch.setattr(csv_io, "WRITE_SLICE_SECONDS", 0.0)  # one row per transaction
-    seen = slow_upserts(monkeypatch, seconds=0)
+    monkeypatch.setattr(csv_io, "FIRST_SLICE_ROWS", 1)
+    slices = slow_stores(monkeypatch, seconds=0)
     job = queued_import(world.acme, rows=6)
-    real = csv_io.contact_upsert
+    real = csv_io.contacts_store
 
     def dies_at_the_fourth_row(**kwargs: Any) -> Any:
-        if kwargs["email"] == "p3@example.com":
+        if any(row.email == "p3@example.com" for row in kwargs["rows"]):
             raise OperationalError("database is locked")  # or the worker killed right here
         return real(**kwargs)
 
-    monkeypatch.setattr(csv_io, "contact_upsert", dies_at_the_fourth_row)
+    monkeypatch.setattr(csv_io, "contacts_store", dies_at_the_fourth_row)
     with pytest.raises(OperationalError):
         csv_io.import_run(tenant=world.acme, job=job)
     job.refresh_from_db()
@@ -77,7 +96,7 @@ def test_it_resumes_an_interrupted_import_without_losing_or_repeating_rows(
     assert (job.processed_rows, job.created_count) == (3, 3)
     assert Contact.objects.filter(tenant=world.acme).count() == 3
 
-    monkeypatch.setattr(csv_io, "contact_upsert", real)
+    monkeypatch.setattr(csv_io, "contacts_store", real)
     job = csv_io.import_run(tenant=world.acme, job=job)
     assert (job.status, job.processed_rows, job.created_count, job.updated_count) == (
         "done",
@@ -85,7 +104,7 @@ def test_it_resumes_an_interrupted_import_without_losing_or_repeating_rows(
         6,
         0,
     )
-    assert seen == [f"p{i}@example.com" for i in range(6)]  # each row stored once
+    assert [e for s in slices for e in s] == [f"p{i}@example.com" for i in range(6)]  # once each
     assert Contact.objects.filter(tenant=world.acme).count() == 6
 
 
@@ -93,7 +112,8 @@ def test_it_gives_the_worker_back_between_slices_and_continues(
     world, monkeypatch, eager_tasks
 ) -> None:
     monkeypatch.setattr(csv_io, "WRITE_SLICE_SECONDS", 0.0)
-    monkeypatch.setattr(tasks, "DRAIN_SECONDS", 0.0)  # every task run imports one chunk
+    monkeypatch.setattr(csv_io, "FIRST_SLICE_ROWS", 1)
+    monkeypatch.setattr(tasks, "DRAIN_SECONDS", 0.0)  # every task run imports one slice
     runs: list[int] = []
     real = csv_io.import_run
 
