@@ -4,8 +4,16 @@ the carts and wishlists that result name products the catalog knows.
 
 The tracker needs a raw write key, and Wayfarer stores only hashes. So GET explains, and POST
 (marketers and above; TenantMiddleware refuses viewers) mints a fresh "Demo shop" write key,
-revokes the previous one, and renders the shop with the new key embedded (never cached). A team
-whose catalog is empty is offered the sample outdoor catalog (audience.demo.seed_catalog) first.
+revokes the previous one, and renders the shop's home page with the new key embedded (never
+cached). A team whose catalog is empty is offered the sample outdoor catalog
+(audience.demo.seed_catalog) first.
+
+The shop has pages, as a real one does, so that what personalisation changes from one page view
+to the next can be seen: the home page (`?page=home`, with the "home-banner" placement, picks for
+the visitor and the team's NPS survey), a category (`?category=tents`) and a product
+(`?product=TEN-01`, with recommendations). Those GET pages reuse the key the marketer's POST
+minted, kept in their session (a write key is public by design: every shop page carries one),
+as long as it is still the team's live demo key; otherwise they show the explanation again.
 """
 
 from __future__ import annotations
@@ -14,9 +22,11 @@ import zlib
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.apps import apps
 from django.db import transaction
-from django.http import HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
@@ -24,10 +34,12 @@ from audience import selectors
 from audience.demo import seed_catalog
 from audience.models import Product
 from tenants.decorators import TenantRequest
-from tenants.models import ApiKey, ApiKeyKind, Tenant
+from tenants.models import ApiKey, ApiKeyKind, Tenant, hash_api_key
 from tenants.services import api_key_create, api_key_revoke
 
 DEMO_KEY_NAME = "Demo shop"
+SESSION_KEYS = "demo_shop_keys"  # in the marketer's session: {tenant pk: the raw demo key}
+HOME_BANNER = "home-banner"  # the placement the home page shows (ops/demo.py seeds its variants)
 SHOP_SIZE = 60  # products on the page: a real catalog may hold thousands
 CURRENCY_SIGNS = {"EUR": "€", "USD": "$", "GBP": "£"}
 # The inline drawing (templates/audience/demo_shop.html) for a category containing the word.
@@ -147,29 +159,117 @@ def demo_shop_open(*, tenant: Tenant, actor: User, sample_catalog: bool) -> tupl
     return raw_key, add_sample
 
 
+def shop_categories(*, tenant: Tenant) -> list[str]:
+    """The catalog's categories, for the shop's navigation."""
+    names = selectors.product_list(tenant=tenant).exclude(category="").values_list("category")
+    return sorted({name for (name,) in names.distinct()}, key=str.lower)
+
+
+def demo_survey_id(*, tenant: Tenant) -> str | None:
+    """The public id of the team's newest NPS survey, which the home page embeds; None without.
+
+    Surveys live in personalisation, a layer above audience, so the model is found by its label
+    rather than imported: the demo page reads it, nothing in audience depends on it."""
+    try:
+        survey_model = apps.get_model("surveys", "Survey")
+    except LookupError:
+        return None
+    newest = (
+        survey_model.objects.filter(tenant=tenant, kind="nps")
+        .order_by("-pk")
+        .values_list("public_id", flat=True)
+        .first()
+    )
+    return str(newest) if newest else None
+
+
+def _remember_key(request: HttpRequest, tenant: Tenant, raw_key: str) -> None:
+    keys = dict(request.session.get(SESSION_KEYS) or {})
+    keys[str(tenant.pk)] = raw_key
+    request.session[SESSION_KEYS] = keys
+
+
+def remembered_key(request: HttpRequest, tenant: Tenant) -> str | None:
+    """The demo key this marketer's session opened the shop with, if it is still the team's live
+    demo key (opening the shop again, anywhere, revokes it)."""
+    raw = (request.session.get(SESSION_KEYS) or {}).get(str(tenant.pk))
+    if not isinstance(raw, str) or not raw:
+        return None
+    live = ApiKey.objects.filter(
+        tenant=tenant,
+        kind=ApiKeyKind.WRITE,
+        name=DEMO_KEY_NAME,
+        revoked_at__isnull=True,
+        key_hash=hash_api_key(raw),
+    ).exists()
+    return raw if live else None
+
+
+SHOP_PAGE_PARAMS = ("page", "category", "product")
+
+
 @require_http_methods(["GET", "POST"])
 def demo_shop(request: TenantRequest, tenant_slug: str) -> HttpResponse:
-    if request.method == "GET":
-        has_catalog = Product.objects.filter(tenant=request.tenant).exists()
-        return render(
-            request, "audience/demo_shop.html", {"shop_open": False, "has_catalog": has_catalog}
+    tenant = request.tenant
+    if request.method == "POST":
+        new_key, sample_added = demo_shop_open(
+            tenant=tenant,
+            actor=request.user,
+            sample_catalog=request.POST.get("sample_catalog") == "1",
         )
-    raw_key, sample_added = demo_shop_open(
-        tenant=request.tenant,
-        actor=request.user,
-        sample_catalog=request.POST.get("sample_catalog") == "1",
-    )
-    products, catalog_size = shop_products(tenant=request.tenant)
-    currencies = [p.currency for p in products]
+        _remember_key(request, tenant, new_key)
+        return _shop_page(request, new_key, sample_added=sample_added)
+    asked_for_page = any(name in request.GET for name in SHOP_PAGE_PARAMS)
+    raw_key = remembered_key(request, tenant)
+    if asked_for_page and raw_key is not None:
+        return _shop_page(request, raw_key, sample_added=False)
+    has_catalog = Product.objects.filter(tenant=tenant).exists()
+    ctx = {
+        "shop_open": False,
+        "has_catalog": has_catalog,
+        "shop_is_open": raw_key is not None,
+        "key_expired": asked_for_page and raw_key is None,
+    }
+    return render(request, "audience/demo_shop.html", ctx)
+
+
+def _shop_page(request: TenantRequest, raw_key: str, *, sample_added: bool) -> HttpResponse:
+    """One page of the open shop: the home page, a category, or a product."""
+    tenant = request.tenant
+    category = request.GET.get("category", "").strip()
+    sku = request.GET.get("product", "").strip()
+    product = None
+    if sku:
+        found = selectors.product_list(tenant=tenant).filter(sku=sku).first()
+        if found is None:
+            raise Http404("No such product in the catalog.")
+        product = ShopProduct.of(found)
+    products, catalog_size = shop_products(tenant=tenant)
+    if category:
+        shown = selectors.product_list(tenant=tenant).filter(category=category)
+        products = [ShopProduct.of(p) for p in shown.order_by("-in_stock", "name", "sku")]
+    # The script needs every product a button on the page names, the product page's included.
+    on_page = products + ([product] if product and product not in products else [])
+    currencies = [p.currency for p in on_page]
+    shop_url = reverse("demo_shop", args=[tenant.slug])
     ctx = {
         "shop_open": True,
+        "shop_page": "product" if product else "category" if category else "home",
         "write_key": raw_key,
         # The shop is served by Wayfarer itself, so the tracker's host is this very origin.
         "tracker_host": f"{request.scheme}://{request.get_host()}",
+        "shop_url": shop_url,
+        # Recommendations and search results link to the shop's own product pages.
+        "product_url_template": f"{shop_url}?product={{sku}}",
         "products": products,
+        "product": product,
+        "category": category,
+        "categories": shop_categories(tenant=tenant),
         "catalog_size": catalog_size,
         "sample_added": sample_added,
-        "product_data": {p.sku: p.as_properties() for p in products},
+        "product_data": {p.sku: p.as_properties() for p in on_page},
+        "home_banner": HOME_BANNER,
+        "survey_id": demo_survey_id(tenant=tenant) if not (product or category) else None,
         # Cart and order totals are in the catalog's most common currency.
         "currency": max(set(currencies), key=currencies.count) if currencies else "EUR",
     }

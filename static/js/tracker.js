@@ -328,8 +328,19 @@
   }
 
   // Sends one batch and decides what happens next. Only one batch is in flight at a time, so
-  // messages arrive in the order they were recorded.
-  async function flush() {
+  // messages arrive in the order they were recorded; a flush asked for meanwhile joins it.
+  let flushing = null;
+  function flush() {
+    if (flushing === null) {
+      const done = () => {
+        flushing = null;
+      };
+      flushing = flushOnce().then(done, done);
+    }
+    return flushing;
+  }
+
+  async function flushOnce() {
     if (inFlight.size) return; // the running flush carries on with what came meanwhile
     const now = Date.now();
     const entries = outbox.load();
@@ -463,7 +474,10 @@
     return bytes.every((byte, i) => view[i] === byte);
   }
 
-  async function pushCall(method, path, body) {
+  // A call to one of Wayfarer's browser endpoints (/v1/push/…, /v1/recommendations…) with the
+  // write key. A refusal rejects with an Error carrying `status` and Wayfarer's answer
+  // (`code`, `field`, `message`).
+  async function edgeCall(method, path, body) {
     const headers = { Authorization: "Basic " + btoa(writeKey + ":") };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(host + path, {
@@ -475,7 +489,10 @@
     const payload = await response.json().catch(() => null);
     if (!response.ok) {
       const detail = payload && payload.message ? `: ${payload.message}` : "";
-      throw new Error(`${path} answered HTTP ${response.status}${detail}`);
+      const error = new Error(`${path.split("?")[0]} answered HTTP ${response.status}${detail}`);
+      error.status = response.status;
+      if (payload) Object.assign(error, { code: payload.code, field: payload.field, detail: payload.message });
+      throw error;
     }
     return payload;
   }
@@ -509,7 +526,7 @@
   // replaced: push services refuse messages signed with a key it was not made for.
   async function pushSubscribe(settings) {
     const registration = await pushRegistration(settings);
-    const { publicKey } = await pushCall("GET", "/v1/push/key");
+    const { publicKey } = await edgeCall("GET", "/v1/push/key");
     const key = base64UrlToBytes(publicKey);
     let subscription = await registration.pushManager.getSubscription();
     if (subscription && !sameKey(subscription.options && subscription.options.applicationServerKey, key)) {
@@ -523,7 +540,7 @@
     if (!storage || storage.getItem(PUSH_SYNCED_KEY) !== synced) {
       const body = { anonymousId: identity.anonymousId, subscription: subscription.toJSON(), context: context() };
       if (identity.userId) body.userId = identity.userId;
-      await pushCall("POST", "/v1/push/subscribe", body);
+      await edgeCall("POST", "/v1/push/subscribe", body);
       if (storage) storage.setItem(PUSH_SYNCED_KEY, synced);
     }
     return subscription;
@@ -657,12 +674,408 @@
       if (!subscription) return false;
       await subscription.unsubscribe();
       if (storage) storage.removeItem(PUSH_SYNCED_KEY);
-      await pushCall("POST", "/v1/push/unsubscribe", { endpoint: subscription.endpoint }).catch((error) =>
+      await edgeCall("POST", "/v1/push/unsubscribe", { endpoint: subscription.endpoint }).catch((error) =>
         console.warn("wayfarer.js: push unsubscribe:", error.message)
       );
       return true;
     },
   };
+
+  // --- Onsite personalisation: recommendations, search, placements, surveys -----------------
+  //
+  // Reads from Wayfarer's browser endpoints for the current visitor (their ids in the query).
+  // What comes back is plain text: the tracker builds the DOM with textContent and only links
+  // http(s) URLs, so a product name or a banner's text can never inject HTML or script.
+
+  const SETTLE_MS = 3000; // placements wait at most this long for the outbox to go out
+  const SURVEY_TEXT = {
+    send: "Send",
+    comment: "Anything you would like to tell us? (optional)",
+    low: "0 = not at all likely",
+    high: "10 = extremely likely",
+    pick: "Choose a score from 0 to 10.",
+    empty: "Answer at least one question.",
+    already: "You have already answered this survey. Thank you!",
+    failed: "Your answer could not be sent. Please try again.",
+  };
+  let uniqueIds = 0;
+
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+  function visitorQuery(params) {
+    const query = new URLSearchParams();
+    for (const [name, value] of Object.entries(params)) {
+      if (value !== undefined && value !== null && value !== "") query.set(name, String(value));
+    }
+    query.set("anonymousId", identity.anonymousId);
+    if (identity.userId) query.set("userId", identity.userId);
+    return "?" + query.toString();
+  }
+
+  function visitorBody(fields) {
+    const body = Object.assign({ anonymousId: identity.anonymousId }, fields);
+    if (identity.userId) body.userId = identity.userId;
+    return body;
+  }
+
+  // Sends what this page has queued for this team before a read that depends on it (placements
+  // follow the segments those events qualify for). Gives up at the deadline or on a failure.
+  async function settle() {
+    const deadline = Date.now() + SETTLE_MS;
+    while (Date.now() < deadline && failures === 0) {
+      const mine = outbox.load().some((e) => e.key === writeKey && e.host === host && !e.beaconAt);
+      if (!mine && flushing === null) return;
+      await Promise.race([flush(), sleep(deadline - Date.now())]);
+    }
+  }
+
+  function safeUrl(value) {
+    if (typeof value !== "string" || !value.trim()) return null;
+    try {
+      const url = new URL(value, window.location.href);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function node(tag, className, text) {
+    const element = document.createElement(tag);
+    if (className) element.className = className;
+    if (text !== undefined && text !== null && text !== "") element.textContent = String(text);
+    return element;
+  }
+
+  function image(url, className) {
+    const img = node("img", className);
+    img.src = url;
+    img.alt = ""; // decorative: the name or title beside it says what it is
+    img.loading = "lazy";
+    return img;
+  }
+
+  function priceLabel(product) {
+    if (typeof product.price !== "number") return "";
+    try {
+      const format = { style: "currency", currency: product.currency || "EUR" };
+      return new Intl.NumberFormat(navigator.language || undefined, format).format(product.price);
+    } catch (error) {
+      return `${product.price} ${product.currency || ""}`.trim();
+    }
+  }
+
+  // <ul class="wayfarer-products"> of links; a click calls onClick(product, position from 1).
+  // linkTemplate ("/p/{sku}") links to the shop's own page instead of the product's url.
+  function productList(products, linkTemplate, onClick) {
+    const list = node("ul", "wayfarer-products");
+    list.setAttribute("role", "list");
+    products.forEach((product, index) => {
+      const href = linkTemplate
+        ? safeUrl(linkTemplate.replace(/\{sku\}/g, encodeURIComponent(product.sku)))
+        : safeUrl(product.url);
+      const link = node(href ? "a" : "span", "wayfarer-product-link");
+      if (href) link.href = href;
+      const picture = safeUrl(product.imageUrl);
+      if (picture) link.append(image(picture, "wayfarer-product-image"));
+      link.append(node("span", "wayfarer-product-name", product.name || product.sku));
+      const price = priceLabel(product);
+      if (price) link.append(node("span", "wayfarer-product-price", price));
+      link.addEventListener("click", () => onClick(product, index + 1));
+      const item = node("li", "wayfarer-product");
+      item.append(link);
+      list.append(item);
+    });
+    return list;
+  }
+
+  // What an auto-filled element shows: its [data-wayfarer-slot] child, or itself.
+  function slotOf(element) {
+    return element.querySelector("[data-wayfarer-slot]") || element;
+  }
+
+  function stateOf(element, state, error) {
+    element.setAttribute("data-wayfarer-state", state);
+    if (error) console.warn("wayfarer.js:", error.message || error);
+  }
+
+  /** recommendations({strategy, placement, product, limit}): a promise of Wayfarer's answer. */
+  function recommendations(opts) {
+    const o = isPlainObject(opts) ? opts : {};
+    const params = { strategy: o.strategy, placement: o.placement, product: o.product, limit: o.limit };
+    return edgeCall("GET", "/v1/recommendations" + visitorQuery(params));
+  }
+
+  async function fillRecommendations(element) {
+    const data = element.dataset;
+    try {
+      const answer = await recommendations({
+        strategy: data.strategy,
+        placement: data.wayfarerRecommendations || data.placement,
+        product: data.product,
+        limit: data.limit,
+      });
+      const clicked = (product, position) =>
+        api.track("Recommendation Clicked", {
+          recommendation_id: answer.recommendationId,
+          placement: answer.placement,
+          strategy: answer.strategy,
+          sku: product.sku,
+          position,
+        });
+      slotOf(element).replaceChildren(productList(answer.products, data.productUrl, clicked));
+      element.hidden = answer.products.length === 0; // nothing to recommend: no empty box
+      stateOf(element, answer.products.length ? "filled" : "empty");
+    } catch (error) {
+      stateOf(element, "error", error);
+    }
+  }
+
+  /** search(query, {limit, offset, category}): a promise of Wayfarer's answer. */
+  function search(query, opts) {
+    const o = isPlainObject(opts) ? opts : {};
+    const params = { q: String(query || "").trim(), limit: o.limit, offset: o.offset, category: o.category };
+    return edgeCall("GET", "/v1/search" + visitorQuery(params));
+  }
+
+  function renderSearch(target, answer, linkTemplate) {
+    const count = `${answer.total} result${answer.total === 1 ? "" : "s"}`;
+    const summary = answer.corrected
+      ? `${count} for “${answer.corrected}” (you searched for “${answer.query}”)`
+      : `${count} for “${answer.query}”`;
+    const clicked = (product, position) =>
+      api.track("Product Clicked", { search_id: answer.searchId, query: answer.query, sku: product.sku, position });
+    const parts = [node("p", "wayfarer-search-summary", summary)];
+    if (answer.products.length) parts.push(productList(answer.products, linkTemplate, clicked));
+    slotOf(target).replaceChildren(...parts);
+    target.hidden = false;
+    stateOf(target, answer.products.length ? "filled" : "empty");
+  }
+
+  // <form data-wayfarer-search="results-id">: its search box asks Wayfarer, the results go into
+  // the element with that id.
+  function wireSearch(form) {
+    if (form.wayfarerWired) return;
+    form.wayfarerWired = true;
+    form.addEventListener("submit", (event) => {
+      const target = document.getElementById(form.getAttribute("data-wayfarer-search"));
+      const input = form.querySelector('input[type="search"], input[name="q"]');
+      if (!target || !input) return;
+      event.preventDefault();
+      if (!input.value.trim()) return;
+      target.setAttribute("aria-busy", "true");
+      search(input.value, { limit: form.dataset.limit, category: form.dataset.category })
+        .then(
+          (answer) => renderSearch(target, answer, form.dataset.productUrl),
+          (error) => {
+            slotOf(target).replaceChildren(node("p", "wayfarer-search-summary", "Search failed. Please try again."));
+            target.hidden = false;
+            stateOf(target, "error", error);
+          }
+        )
+        .then(() => target.removeAttribute("aria-busy"));
+    });
+  }
+
+  /** placements(keys): a promise of {key: variant or null}; sends what is queued first. */
+  async function placements(keys) {
+    const list = (Array.isArray(keys) ? keys : String(keys || "").split(","))
+      .map((key) => String(key).trim())
+      .filter(Boolean);
+    await settle();
+    const answer = await edgeCall("GET", "/v1/placements" + visitorQuery({ keys: list.join(",") }));
+    return answer.placements;
+  }
+
+  function placementProperties(variant) {
+    return { placement: variant.placement, variant: variant.variant, variant_name: variant.name };
+  }
+
+  function renderPlacement(element, variant) {
+    const box = node("div", "wayfarer-placement");
+    const picture = safeUrl(variant.imageUrl);
+    if (picture) box.append(image(picture, "wayfarer-placement-image"));
+    if (variant.title) box.append(node("p", "wayfarer-placement-title", variant.title));
+    if (variant.body) box.append(node("p", "wayfarer-placement-body", variant.body));
+    const href = safeUrl(variant.linkUrl);
+    if (href) {
+      const link = node("a", "wayfarer-placement-link", variant.linkText || variant.title || href);
+      link.href = href;
+      link.addEventListener("click", () =>
+        api.track("Placement Clicked", Object.assign(placementProperties(variant), { url: href }))
+      );
+      box.append(link);
+    }
+    slotOf(element).replaceChildren(box);
+    element.setAttribute("data-wayfarer-variant", variant.variant);
+    stateOf(element, "filled");
+    api.track("Placement Viewed", placementProperties(variant));
+  }
+
+  async function fillPlacements(elements) {
+    if (!elements.length) return;
+    const keyOf = (element) => element.getAttribute("data-wayfarer-placement");
+    try {
+      const variants = await placements(Array.from(new Set(elements.map(keyOf))));
+      for (const element of elements) {
+        const variant = variants[keyOf(element)];
+        // No variant for this visitor: the element keeps the content the shop put there.
+        if (variant) renderPlacement(element, variant);
+        else stateOf(element, "default");
+      }
+    } catch (error) {
+      for (const element of elements) stateOf(element, "error", error);
+    }
+  }
+
+  // --- Surveys: an accessible form (fieldset and legend, radios, labels) posting one answer.
+
+  function radioGroup(name, legend, values, hint) {
+    const fieldset = node("fieldset", "wayfarer-question");
+    fieldset.append(node("legend", "", legend));
+    const options = node("div", "wayfarer-choices");
+    for (const value of values) {
+      const label = node("label", "wayfarer-choice");
+      const input = node("input");
+      input.type = "radio";
+      input.name = name;
+      input.value = String(value);
+      label.append(input, node("span", "", value));
+      options.append(label);
+    }
+    fieldset.append(options);
+    if (hint) {
+      const ends = node("p", "wayfarer-scale-ends");
+      ends.id = name + "-hint";
+      ends.append(node("span", "", hint[0]), node("span", "", hint[1]));
+      fieldset.setAttribute("aria-describedby", ends.id);
+      fieldset.append(ends);
+    }
+    return fieldset;
+  }
+
+  function textArea(id, labelText) {
+    const field = node("div", "wayfarer-question");
+    const label = node("label", "", labelText);
+    label.htmlFor = id;
+    const area = node("textarea");
+    area.id = area.name = id;
+    area.rows = 3;
+    area.maxLength = 2000;
+    field.append(label, area);
+    return field;
+  }
+
+  function showThanks(element, text) {
+    const thanks = node("p", "wayfarer-survey-thanks", text);
+    thanks.setAttribute("role", "status");
+    thanks.tabIndex = -1;
+    slotOf(element).replaceChildren(thanks);
+    return thanks;
+  }
+
+  function renderSurvey(surveyId, element, definition, text) {
+    const prefix = `wf-survey-${++uniqueIds}`;
+    const form = node("form", "wayfarer-survey");
+    form.noValidate = true; // the tracker says what is missing, in words, next to the button
+    form.setAttribute("aria-label", definition.title || definition.question || "Survey");
+    const valueOf = (name) => {
+      const checked = form.querySelector(`input[name="${name}"]:checked`);
+      return checked ? checked.value : null;
+    };
+    const isNps = definition.kind === "nps";
+    if (isNps) {
+      const scale = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+      form.append(radioGroup(`${prefix}-score`, definition.question, scale, [text.low, text.high]));
+      form.append(textArea(`${prefix}-comment`, text.comment));
+    } else {
+      if (definition.question) form.append(node("p", "wayfarer-survey-question", definition.question));
+      (definition.questions || []).forEach((question, index) => {
+        const name = `${prefix}-q${index}`;
+        if (question.type === "text") form.append(textArea(name, question.label));
+        else {
+          const choices = question.choices && question.choices.length ? question.choices : [1, 2, 3, 4, 5];
+          form.append(radioGroup(name, question.label, choices));
+        }
+      });
+    }
+    const error = node("p", "wayfarer-survey-error");
+    error.id = `${prefix}-error`;
+    error.setAttribute("role", "alert");
+    const button = node("button", "wayfarer-survey-send", text.send);
+    button.type = "submit";
+    button.setAttribute("aria-describedby", error.id);
+    form.append(error, button);
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const body = visitorBody({ answers: {}, comment: "" });
+      if (isNps) {
+        const score = valueOf(`${prefix}-score`);
+        if (score === null) return void (error.textContent = text.pick);
+        body.score = Number(score);
+        body.comment = form.elements[`${prefix}-comment`].value.trim();
+      } else {
+        (definition.questions || []).forEach((question, index) => {
+          const name = `${prefix}-q${index}`;
+          const value = question.type === "text" ? form.elements[name].value.trim() : valueOf(name);
+          if (value) body.answers[question.id] = question.type === "scale" && !isNaN(value) ? Number(value) : value;
+        });
+        if (!Object.keys(body.answers).length) return void (error.textContent = text.empty);
+      }
+      error.textContent = "";
+      button.disabled = true;
+      const path = `/v1/surveys/${encodeURIComponent(surveyId)}/answers`;
+      try {
+        await edgeCall("POST", path, body);
+        showThanks(element, definition.thanks || text.already).focus();
+        stateOf(element, "answered");
+        emit("survey", { survey: surveyId, status: "answered" });
+      } catch (failure) {
+        if (failure.status === 409) {
+          showThanks(element, text.already).focus();
+          stateOf(element, "answered");
+          emit("survey", { survey: surveyId, status: "already_answered" });
+          return;
+        }
+        button.disabled = false;
+        error.textContent = failure.status === 400 && failure.detail ? failure.detail : text.failed;
+      }
+    });
+    slotOf(element).replaceChildren(form);
+    stateOf(element, "open");
+  }
+
+  /** survey(surveyId, element or selector, text): shows the survey in the element, unless this
+   * visitor answered it already. A promise of the survey's definition. */
+  async function survey(surveyId, target, labels) {
+    const element = typeof target === "string" ? document.querySelector(target) : target;
+    if (!element || !surveyId) throw new Error("wayfarer.survey(surveyId, element) needs both");
+    const text = Object.assign({}, SURVEY_TEXT, isPlainObject(labels) ? labels : {});
+    try {
+      const path = `/v1/surveys/${encodeURIComponent(surveyId)}`;
+      const definition = await edgeCall("GET", path + visitorQuery({}));
+      if (definition.answered) {
+        showThanks(element, text.already);
+        stateOf(element, "answered");
+      } else renderSurvey(surveyId, element, definition, text);
+      return definition;
+    } catch (error) {
+      stateOf(element, "error", error);
+      throw error;
+    }
+  }
+
+  /** fill(root): fills the data-wayfarer-… elements under root (the page on load). */
+  function fill(root) {
+    const scope = root && root.querySelectorAll ? root : document;
+    const all = (selector) => Array.from(scope.querySelectorAll(selector));
+    all("[data-wayfarer-recommendations]").forEach(fillRecommendations);
+    all("form[data-wayfarer-search]").forEach(wireSearch);
+    all("[data-wayfarer-survey]").forEach((element) =>
+      survey(element.getAttribute("data-wayfarer-survey"), element).catch(() => {})
+    );
+    return fillPlacements(all("[data-wayfarer-placement]"));
+  }
 
   // --- Recording ----------------------------------------------------------------------------
 
@@ -785,6 +1198,13 @@
     /** Web push: push.prompt(options), push.unsubscribe(), push.supported(). Call it inside
      * ready(): before the tracker loads, `wayfarer.push` is the queue's own Array.push. */
     push,
+
+    // Onsite personalisation (docs/tracker.md): promises of Wayfarer's answers.
+    recommendations,
+    search,
+    placements,
+    survey,
+    fill,
   };
 
   // productViewed(product), productAdded(product)…: track() with the Segment E-commerce name.
@@ -826,4 +1246,7 @@
     flush();
   });
   if (outbox.load().length) schedule(0); // left over from an earlier page
+  // The page's data-wayfarer-… elements, once they are all there.
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => fill());
+  else fill();
 })();
