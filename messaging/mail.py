@@ -11,14 +11,16 @@ from __future__ import annotations
 import binascii
 import email.policy
 import functools
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
-from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from email.utils import format_datetime, formataddr, formatdate, make_msgid, parseaddr
 from html import escape, unescape
 from typing import Any
 from urllib.parse import urlsplit
@@ -145,9 +147,9 @@ class BulkEmail(EmailMultiAlternatives):
             items.append(("Reply-To", ", ".join(map(_address_header, self.reply_to))))
         lower = {name.lower() for name in headers}
         if "date" not in lower:
-            items.append(("Date", formatdate(localtime=settings.EMAIL_USE_LOCALTIME)))
+            items.append(("Date", _date()))
         if "message-id" not in lower:
-            items.append(("Message-ID", make_msgid(domain=_domain())))
+            items.append(("Message-ID", make_msgid(domain=_domain(self.from_email))))
         items += [
             (name, value)
             for name, value in headers.items()
@@ -224,8 +226,31 @@ def _text_part(subtype: str, content: str) -> MIMENonMultipart:
     return part
 
 
-def _domain() -> str:
-    return urlsplit(settings.SITE_URL).hostname or "wayfarer"
+def _date() -> str:
+    if settings.EMAIL_USE_LOCALTIME:
+        return formatdate(localtime=True)
+    # "+0000": the time is in UTC. formatdate's "-0000" says "zone unknown" (RFC 5322 §3.3),
+    # which spam filters hold against a message.
+    return format_datetime(datetime.now(UTC))
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _domain(from_email: str) -> str:
+    """The domain of Message-IDs: the sender's own, as mail clients do. Not an IP address (a
+    Message-ID at an address reads as spam), hence not a SITE_URL like http://127.0.0.1:8000."""
+    _local, at, domain = parseaddr(from_email)[1].rpartition("@")
+    domain = domain.strip().lower() if at else ""
+    if domain and not _is_ip(domain):
+        return domain
+    host = urlsplit(settings.SITE_URL).hostname or ""
+    return host if host and not _is_ip(host) else "wayfarer.invalid"
 
 
 def _with_preheader(html: str, preheader: str) -> str:
@@ -302,7 +327,7 @@ def email_build(
         sender = sender_identity_get(tenant=tenant)
     html = _INLINER.inline(_with_preheader(rendered.html, rendered.preheader))
     text = rendered.text
-    domain = _domain()
+    domain = _domain(sender.from_email)
     if delivery is None:
         subject = f"[Test] {rendered.subject}"
         headers = {"Message-ID": f"<test-{uuid.uuid4().hex}@{domain}>"}

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from audience.models import Contact
-from messaging import links
+from messaging import links, mail
 from messaging.mail import email_build
 from messaging.models import Channel, Delivery, Template
 from messaging.outbox import deliveries_send
@@ -111,8 +111,12 @@ def test_it_sends_from_the_tenant_to_the_contact_with_bulk_mail_headers(
     assert message["Reply-To"] == "care@acme.example"
     assert message["To"] == "ann@example.com"
     assert message["Subject"] == "Welcome, Ann"
-    assert message["Message-ID"] == f"<{delivery.public_id}@mail.wayfarer.example>"
+    # At the sender's domain, as mail clients do (issue 18: a Message-ID at SITE_URL's host was
+    # an IP address in the demo, which spam filters score).
+    assert message["Message-ID"] == f"<{delivery.public_id}@acme.example>"
     assert delivery.provider_id == message["Message-ID"]
+    # The time zone is known: UTC is "+0000"; "-0000" would say "unknown" (RFC 5322 §3.3).
+    assert message["Date"].endswith(" +0000")
     assert message["List-Unsubscribe"] == f"<{links.unsubscribe_url(delivery)}>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message.get_content_type() == "multipart/alternative"
@@ -213,6 +217,22 @@ def test_it_falls_back_to_the_site_sender_without_a_reply_to(
 
     assert message["From"] == "Wayfarer <noreply@wayfarer.example>"
     assert message["Reply-To"] is None
+
+
+def test_a_message_id_is_never_at_an_ip_address(
+    mail_sink: MailSink, world: Any, settings: Any
+) -> None:
+    # The demo is served at http://127.0.0.1:8000: a Message-ID at that IP is what SpamAssassin's
+    # FONT_INVIS_MSGID holds against a mail. The sender's domain is used instead…
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    settings.DEFAULT_FROM_EMAIL = "Demo <demo@shop.example>"
+    contact = Contact.objects.create(tenant=world.globex, email="gus@example.com")
+
+    message = send_one(mail_sink, decide(world.globex, contact, html="<p>Hi</p>"))
+
+    assert message["Message-ID"].endswith("@shop.example>")
+    # …and with no usable sender domain either, a reserved name rather than the IP.
+    assert mail._domain("noreply") == "wayfarer.invalid"
 
 
 def test_it_tells_an_esp_which_delivery_and_tenant(acme: Any, ann: Contact) -> None:
