@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from personalisation.recommendations import api
+
+urlpatterns: list[URLPattern] = [
+    path("recommendations/", api.RecommendationsAPI.as_view(), name="api_recommendations"),
+]

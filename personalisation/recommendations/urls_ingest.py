@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from personalisation.recommendations import edge_views
+
+urlpatterns: list[URLPattern] = [
+    path("recommendations", edge_views.recommendations_edge, name="recommendations_edge"),
+]

@@ -9,7 +9,7 @@ acme's catalog (sku: category, price, in stock at the end):
     Accessories: SOCKS 15, LACES 5 (out), BOTTLE 25
     Outerwear:   JACKET 150
 
-Other customers' orders: TRAIL with ROAD ×4, with RACER ×3, with SOCKS ×2; JACKET alone ×5.
+Other customers' orders: TRAIL with ROAD x4, with RACER x3, with SOCKS x2; JACKET alone x5.
 eve wished ROAD, BOOTS and RACER; all three went out of stock and came back (RACER went out
 again); she viewed ROAD, RACER, BOOTS, KIDS (KIDS last) and bought ROAD.
 globex sells the same skus (other names): nothing of it may show in acme's answers.
@@ -18,6 +18,7 @@ globex sells the same skus (other names): nothing of it may show in acme's answe
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -44,7 +45,9 @@ CATALOG = [
 ]
 
 
-def track(tenant: Tenant, user_id: str, event: str, **properties: Any) -> None:
+def track(
+    tenant: Tenant, user_id: str, event: str, at: datetime | None = None, **properties: Any
+) -> None:
     message = {
         "type": "track",
         "userId": user_id,
@@ -52,16 +55,26 @@ def track(tenant: Tenant, user_id: str, event: str, **properties: Any) -> None:
         "properties": properties,
         "messageId": str(uuid.uuid4()),
     }
+    if at is not None:
+        message["timestamp"] = at.isoformat()
     calls_record(tenant=tenant, calls=[parse_call(message)])
 
 
-def order(tenant: Tenant, user_id: str, *skus: str, price: float = 10) -> None:
+def order(
+    tenant: Tenant,
+    user_id: str,
+    *skus: str,
+    price: float = 10,
+    quantity: int = 1,
+    at: datetime | None = None,
+) -> None:
     track(
         tenant,
         user_id,
         "Order Completed",
+        at=at,
         order_id=str(uuid.uuid4()),
-        products=[{"sku": sku, "price": price, "quantity": 1} for sku in skus],
+        products=[{"sku": sku, "price": price, "quantity": quantity} for sku in skus],
     )
 
 
