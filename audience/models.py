@@ -452,7 +452,11 @@ class ContactImport(models.Model):
     updated_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list)  # [{"row": n, "message": "…"}], the first 1,000
+    # How dates in the file are written, chosen on the start page (audience.csv_io.DATE_FORMATS).
+    date_format = models.CharField(max_length=10, default="iso")
+    warning_count = models.PositiveIntegerField(default=0)  # cells left out, their rows kept
     created_at = models.DateTimeField(default=now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)  # the first slice: rows/s, time left
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
