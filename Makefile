@@ -83,6 +83,7 @@ format: install-dev
 
 bench: install-dev
 	@for b in bench/ingest.py bench/segments.py bench/send.py bench/engine.py bench/campaign.py bench/retention.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@echo "== bench/recs.py --small"; $(PY) bench/recs.py --small || exit 1
 
 clean:
 	rm -rf $(VENV) var/static

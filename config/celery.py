@@ -39,6 +39,8 @@ app.conf.task_routes = {
     "audience.tasks.lifecycle_stages_refresh_contacts": {"queue": "engine"},
     "audience.tasks.lifecycle_stages_refresh_team": {"queue": "default"},
     "audience.tasks.lifecycle_stages_refresh_all": {"queue": "default"},
+    "audience.tasks.recommendation_stats_refresh_all": {"queue": "default"},
+    "audience.tasks.recommendation_stats_refresh_team": {"queue": "default"},
     "audience.tasks.*": {"queue": "ingest"},
     "segments.tasks.*": {"queue": "engine"},
     "journeys.tasks.*": {"queue": "engine"},
@@ -98,6 +100,12 @@ app.conf.beat_schedule = {
     "audience.lifecycle-stages-daily": {
         "task": "audience.tasks.lifecycle_stages_refresh_all",
         "schedule": crontab(hour=2, minute=41),
+    },
+    # Recommendations' precomputed trending products and co-purchase counts
+    # (audience/recommendation_stats.py): one task per team, each replacing its rows.
+    "audience.recommendation-stats-hourly": {
+        "task": "audience.tasks.recommendation_stats_refresh_all",
+        "schedule": crontab(minute=23),
     },
     # Analytics rollups (analytics/tasks.py, snapshots.py, rebuild.py): each team's stage
     # snapshot of its local day;
