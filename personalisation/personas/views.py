@@ -67,6 +67,7 @@ def _context(
 def _page(request: TenantRequest, run: PersonaRun | None, **kwargs: Any) -> HttpResponse:
     ctx = _context(request, run, **kwargs)
     if request.htmx and request.htmx.target == "persona-run":
+        ctx["oob"] = True
         return render(request, "personalisation/personas/persona_list.html#run_panel", ctx)
     return render(request, "personalisation/personas/persona_list.html", ctx)
 
