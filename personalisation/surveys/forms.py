@@ -15,12 +15,15 @@ SLOTS = range(1, MAX_QUESTIONS + 1)
 
 
 class SurveyForm(forms.Form):
-    name = forms.CharField(max_length=120, help_text="Shown as the page's title.")
+    # Name and question are required by the service, which checks everything at once: a form
+    # that stopped at its own checks would show the questions' errors only on a second try.
+    name = forms.CharField(max_length=120, required=False, help_text="Shown as the page's title.")
     kind = forms.ChoiceField(
         choices=SurveyKind.choices, widget=forms.RadioSelect, initial=SurveyKind.NPS
     )
     question = forms.CharField(
         max_length=300,
+        required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="NPS: the 0-10 question, e.g. “How likely are you to recommend us to a "
         "friend?”. Short survey: a line of introduction.",

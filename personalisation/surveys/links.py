@@ -72,3 +72,9 @@ def survey_url(ref: SurveyRef) -> str:
     """The hosted page's absolute URL for this contact and send."""
     head, tail = _route(settings.ROOT_URLCONF)
     return f"{settings.SITE_URL}{head}{token_make(ref)}{tail}"
+
+
+def preview_url() -> str:
+    """What a link is in a preview, where there is no message to sign it for."""
+    head, tail = _route(settings.ROOT_URLCONF)
+    return f"{settings.SITE_URL}{head}preview{tail}"

@@ -26,6 +26,13 @@ from tenants.models import Tenant
 SCORES = range(11)
 
 
+def _preview_url() -> str:
+    # Editor previews and the sample contact: nothing to sign. An http(s) URL all the same, as
+    # push templates' URLs must be (messaging.rendering checks them on the sample); it opens
+    # the "link not valid" page.
+    return links.preview_url()
+
+
 def _links(url: str) -> dict[str, Any]:
     return {
         "url": url,
@@ -62,7 +69,7 @@ class SurveyLinks(Mapping[str, Any]):
         survey = self._team.keys[key]  # KeyError: Liquid's undefined
         contact, delivery = self._item.contact, self._item.delivery
         if contact is None or delivery is None:
-            found = _links("#")  # a preview: nothing to sign, the link goes nowhere
+            found = _links(_preview_url())  # a preview: nothing to sign
         else:
             ref = links.SurveyRef(
                 self._team.tenant.pk, survey, contact.public_id, delivery.public_id
@@ -80,12 +87,12 @@ class SurveyLinks(Mapping[str, Any]):
 
 class SampleSurveys(Mapping[str, Any]):
     """The editor's sample contact: any key is a survey (the sample reads no database), so a
-    template naming one validates; its links go nowhere."""
+    template naming one validates; its links lead nowhere useful."""
 
     def __getitem__(self, key: str) -> dict[str, Any]:
         if not isinstance(key, str):
             raise KeyError(key)
-        return _links("#")
+        return _links(_preview_url())
 
     def __iter__(self) -> Iterator[str]:
         return iter(())
