@@ -1,0 +1,294 @@
+"""Matching and ranking products for a query: PostgreSQL full-text search and pg_trgm where the
+database is PostgreSQL, a trigram matcher in Python over a LIKE-narrowed candidate set on SQLite.
+
+What matches (both databases): every word of the query, or of a synonym rewrite of it
+(text.variants), is found in the product's name or category as the word itself, the start of a
+word ("snea" → "sneakers"), or a word one typo away (trigram word similarity ≥ 0.6: "sneekers" →
+"sneakers"); or the query is the product's sku.
+
+How results are ordered: relevance (how well the text matched) times the contact's boost,
+    score = relevance * (1 + CATEGORY_WEIGHT * category affinity + PRICE_WEIGHT * price fit)
+            * (OUT_OF_STOCK_FACTOR if out of stock)
+where category affinity is 0..1 (1 for the contact's favourite category) and price fit is
+exp(-|ln(price / typical price)|): 1 at their typical price, ½ at twice or half of it
+(affinity.py). Equal matches are therefore ordered by the visitor's taste, and a strong
+category affinity can lift a typo-match above an exact match of a category they never buy.
+
+PostgreSQL: one statement. The WHERE is `tenant_id = … AND (tsvector @@ prefix tsquery OR query
+<% text OR sku = …)`, each arm served by an index of migrations/0002 (GIN over the tsvector,
+GIN trigram over the lower-cased text, the unique (tenant, sku)), combined as a BitmapOr; the
+score, the total (a window count) and the page are computed over the matches only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.db.models import Q
+
+from audience.models import Product
+from personalisation.search import lexicon, text
+from personalisation.search.affinity import NONE, Affinity
+from tenants.models import Tenant
+
+CATEGORY_WEIGHT = 1.0
+PRICE_WEIGHT = 0.3
+OUT_OF_STOCK_FACTOR = 0.5
+SYNONYM_FACTOR = 0.95  # a match through a synonym, just below the same match as typed
+SQLITE_CANDIDATES = 5_000  # rows the SQLite fallback reads and scores at most
+
+# The same expressions as the indexes of migrations/0002 (an index serves only its expression).
+SEARCH_VECTOR = "to_tsvector('simple'::regconfig, (p.name || ' ' || p.category))"
+
+
+@dataclass(frozen=True)
+class Hit:
+    sku: str
+    name: str
+    url: str
+    image_url: str
+    price: Decimal | None
+    currency: str
+    category: str
+    in_stock: bool
+    relevance: float
+    score: float
+
+    def as_json(self) -> dict[str, Any]:
+        """The product shape of every personalisation answer (ISSUE16's contract)."""
+        return {
+            "sku": self.sku,
+            "name": self.name,
+            "url": self.url,
+            "imageUrl": self.image_url,
+            "price": float(self.price) if self.price is not None else None,
+            "currency": self.currency,
+            "category": self.category,
+            "inStock": self.in_stock,
+        }
+
+
+@dataclass(frozen=True)
+class Matches:
+    total: int
+    hits: list[Hit]
+    corrected: str | None
+
+
+def search_products(
+    *,
+    tenant: Tenant,
+    query: str,
+    synonyms: Mapping[str, list[str]],
+    affinity: Affinity = NONE,
+    category: str = "",
+    limit: int = 10,
+    offset: int = 0,
+) -> Matches:
+    variants = text.variants(query, synonyms)
+    if not variants:
+        return Matches(total=0, hits=[], corrected=None)
+    if connection.vendor == "postgresql" and lexicon.lexicon_ensure(tenant=tenant):
+        total, hits = _postgresql(
+            tenant=tenant,
+            query=query.strip(),
+            variants=variants,
+            affinity=affinity,
+            category=category,
+            limit=limit,
+            offset=offset,
+        )
+    else:
+        total, hits = _fallback(
+            tenant=tenant,
+            query=query.strip(),
+            variants=variants,
+            affinity=affinity,
+            category=category,
+            limit=limit,
+            offset=offset,
+        )
+    corrected = text.correction(variants[0].split(), [f"{h.name} {h.category}" for h in hits])
+    return Matches(total=total, hits=hits, corrected=corrected)
+
+
+def _boost(affinity: Affinity, category: str, in_stock: bool, price: Decimal | None) -> float:
+    boost = 1 + CATEGORY_WEIGHT * affinity.categories.get(category, 0.0)
+    if affinity.price and price is not None and price > 0:
+        boost += PRICE_WEIGHT * math.exp(-abs(math.log(float(price) / affinity.price)))
+    return boost * (1.0 if in_stock else OUT_OF_STOCK_FACTOR)
+
+
+# A prefix is the btree range [word, word + the last code point) in the C collation.
+PREFIX_END = "\U0010ffff"
+
+# One row per (variant, word of it, term): a term is a range of index words — the word itself
+# and every word it starts (`lo`, `hi` = lo + PREFIX_END), or one correction (`hi` = lo + \x01)
+# — with what an exact hit and a hit on a longer word score. A product matches a variant when
+# each of the variant's words has a hit; its relevance is the mean of the words' best hits,
+# the best variant's (or 1 for the sku). Matching, scoring and counting read the covering index
+# of the postings only; the products of the page alone are read from audience_product.
+SEARCH_SQL = """
+WITH terms AS (
+    SELECT * FROM unnest(%(v)s::int[], %(i)s::int[], %(lo)s::text[], %(hi)s::text[],
+                         %(exact)s::float8[], %(longer)s::float8[], %(n)s::int[])
+        AS t(v, i, lo, hi, exact, longer, n)
+), word_hits AS (
+    SELECT t.v, t.i, po.product_id, max(t.n) AS n,
+           max(CASE WHEN po.word = t.lo THEN t.exact ELSE t.longer END) AS best,
+           max(po.category) AS category, max(po.price) AS price, bool_or(po.in_stock) AS in_stock
+    FROM terms t
+    JOIN search_searchposting po
+      ON po.tenant_id = %(tenant)s AND po.word >= t.lo COLLATE "C" AND po.word < t.hi COLLATE "C"
+    WHERE %(category)s = '' OR po.category = %(category)s
+    GROUP BY t.v, t.i, po.product_id
+), matched AS (
+    SELECT product_id, max(relevance) AS relevance, max(category) AS category,
+           max(price) AS price, bool_or(in_stock) AS in_stock
+    FROM (
+        SELECT product_id, sum(best) / max(n) AS relevance, max(category) AS category,
+               max(price) AS price, bool_or(in_stock) AS in_stock
+        FROM word_hits GROUP BY v, product_id HAVING count(*) = max(n)
+        UNION ALL
+        SELECT id, 1.0, category, price, in_stock FROM audience_product
+        WHERE tenant_id = %(tenant)s AND sku = %(sku)s
+          AND (%(category)s = '' OR category = %(category)s)
+    ) hits GROUP BY product_id
+), page AS (
+    SELECT m.product_id, m.relevance, s.score, count(*) OVER () AS total
+    FROM matched m
+    CROSS JOIN LATERAL (
+        SELECT m.relevance
+               * (1 + %(category_weight)s * COALESCE(
+                    (SELECT a.weight FROM unnest(%(names)s::text[], %(weights)s::float8[])
+                         AS a(category, weight) WHERE a.category = m.category), 0)
+                  + %(price_weight)s * CASE WHEN m.price > 0 AND %(price)s::float8 > 0
+                        THEN exp(-abs(ln(m.price::float8 / %(price)s::float8))) ELSE 0 END)
+               * CASE WHEN m.in_stock THEN 1.0 ELSE %(out_of_stock)s END AS score
+    ) s
+    ORDER BY s.score DESC, m.product_id
+    LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT p.sku, p.name, p.url, p.image_url, p.price, p.currency, p.category, p.in_stock,
+       page.relevance, page.score, page.total
+FROM page
+JOIN audience_product p ON p.tenant_id = %(tenant)s AND p.id = page.product_id
+ORDER BY page.score DESC, page.product_id
+"""
+
+
+def _postgresql(
+    *,
+    tenant: Tenant,
+    query: str,
+    variants: list[str],
+    affinity: Affinity,
+    category: str,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[Hit]]:
+    near = lexicon.corrections(tenant=tenant, query_words=[w for v in variants for w in v.split()])
+    terms: dict[str, list[Any]] = {k: [] for k in ("v", "i", "lo", "hi", "exact", "longer", "n")}
+
+    def term(v: int, i: int, n: int, lo: str, hi: str, exact: float, longer: float) -> None:
+        for key, value in zip(terms, (v, i, lo, hi, exact, longer, n), strict=True):
+            terms[key].append(value)
+
+    for v, variant in enumerate(variants):
+        factor = 1.0 if v == 0 else SYNONYM_FACTOR
+        variant_words = variant.split()
+        for i, word in enumerate(variant_words):
+            n = len(variant_words)
+            # A prefix from two letters on; one letter is a word of its own ("t" of "t-shirt").
+            end = PREFIX_END if len(word) >= 2 else "\x01"
+            term(v, i, n, word, word + end, factor * text.EXACT, factor * text.PREFIX)
+            for fix, similarity in near.get(word, []):
+                weight = factor * similarity * text.TYPO_FACTOR
+                term(v, i, n, fix, fix + "\x01", weight, weight)
+    params: dict[str, Any] = {
+        **terms,
+        "tenant": tenant.pk,
+        "sku": query,
+        "category": category,
+        "category_weight": CATEGORY_WEIGHT,
+        "names": list(affinity.categories),
+        "weights": list(affinity.categories.values()),
+        "price_weight": PRICE_WEIGHT,
+        "price": affinity.price or 0.0,
+        "out_of_stock": OUT_OF_STOCK_FACTOR,
+        "limit": limit,
+        "offset": offset,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(SEARCH_SQL, params)
+        rows = cursor.fetchall()
+        if not rows and offset:  # a page past the end: the window count came with no row
+            cursor.execute(SEARCH_SQL, {**params, "offset": 0, "limit": 1})
+            first = cursor.fetchall()
+            return (first[0][10] if first else 0), []
+    total = rows[0][10] if rows else 0
+    return total, [_hit(row[:8], float(row[8]), float(row[9])) for row in rows]
+
+
+def _hit(row: Sequence[Any], relevance: float, score: float) -> Hit:
+    sku, name, url, image_url, price, currency, category, in_stock = row
+    return Hit(
+        sku=sku,
+        name=name,
+        url=url,
+        image_url=image_url,
+        price=price,
+        currency=currency,
+        category=category,
+        in_stock=in_stock,
+        relevance=relevance,
+        score=score,
+    )
+
+
+def _fallback(
+    *,
+    tenant: Tenant,
+    query: str,
+    variants: list[str],
+    affinity: Affinity,
+    category: str,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[Hit]]:
+    """SQLite: candidates share a three-letter piece (the start or the end of a query word) with
+    the name or category, or are the sku, at most SQLITE_CANDIDATES of them; then matched and
+    scored in Python by the same rules (text.text_score)."""
+    pieces: set[str] = set()
+    for variant in variants:
+        for word in variant.split():
+            pieces.update({word[:3], word[-3:]})
+    narrowed = Q(sku=query)
+    for piece in pieces:
+        narrowed |= Q(name__icontains=piece) | Q(category__icontains=piece)
+    rows = Product.objects.filter(tenant=tenant).filter(narrowed)
+    if category:
+        rows = rows.filter(category=category)
+    fields = ("sku", "name", "url", "image_url", "price", "currency", "category", "in_stock")
+    candidates = list(rows.values_list(*fields)[:SQLITE_CANDIDATES])
+    # As on PostgreSQL, a word the catalog holds as typed is never read as a typo of another.
+    vocabulary = {w for row in candidates for w in text.words_all(f"{row[1]} {row[6]}")}
+    known = frozenset(w for v in variants for w in v.split() if w in vocabulary)
+    hits = []
+    for row in candidates:
+        product_text = f"{row[1]} {row[6]}"
+        relevance = 1.0 if row[0] == query else 0.0
+        for index, variant in enumerate(variants):
+            factor = 1.0 if index == 0 else SYNONYM_FACTOR
+            score = text.text_score(variant.split(), product_text, known=known)
+            relevance = max(relevance, factor * score)
+        if relevance > 0:
+            boost = _boost(affinity, row[6], row[7], row[4])
+            hits.append(_hit(row, relevance, relevance * boost))
+    hits.sort(key=lambda h: (-h.score, h.name, h.sku))
+    return len(hits), hits[offset : offset + limit]
