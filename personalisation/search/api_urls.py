@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from personalisation.search import api
+
+urlpatterns = [
+    path("search/", api.SearchAPI.as_view(), name="api_search"),
+    path("search/synonyms/", api.SynonymListAPI.as_view(), name="api_search_synonym_list"),
+    path(
+        "search/synonyms/<str:public_id>/",
+        api.SynonymDetailAPI.as_view(),
+        name="api_search_synonym_detail",
+    ),
+]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db.models import Max, Sum
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.timezone import now
 
@@ -22,7 +23,12 @@ def synonym_list(*, tenant: Tenant) -> list[Synonym]:
 
 
 def synonym_get(*, tenant: Tenant, public_id: uuid.UUID | str) -> Synonym:
-    return get_object_or_404(Synonym, tenant=tenant, public_id=public_id)
+    """The team's synonym, or 404 (another team's id and a malformed one alike)."""
+    try:
+        wanted = uuid.UUID(str(public_id))
+    except ValueError:
+        raise Http404("No such synonym.") from None
+    return get_object_or_404(Synonym, tenant=tenant, public_id=wanted)
 
 
 def synonyms_map(*, tenant: Tenant) -> dict[str, list[str]]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from personalisation.search import browser_views
+
+urlpatterns = [
+    path("search", browser_views.search, name="browser_search"),
+]
