@@ -14,15 +14,13 @@ from django.utils import timezone
 from analytics.metrics import BY_KEY
 from analytics.models import DailyMetric, StageSnapshot, StageTransitionDay
 from tenants.models import Tenant
+from tenants.selectors import team_zone
 
 ZERO = Decimal(0)
 
 
 def tenant_zone(tenant: Tenant) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(tenant.timezone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
+    return team_zone(tenant)
 
 
 def today(tenant: Tenant, *, now: datetime | None = None) -> date:

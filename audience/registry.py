@@ -46,3 +46,14 @@ def events_stored_register(hook: Callable[..., object]) -> None:
 def events_stored(*, tenant: object, rows: object, ids: list[int]) -> None:
     for hook in EVENTS_STORED:
         hook(tenant=tenant, rows=rows, ids=ids)
+
+
+# summarise(tenant=…, events=[Event…]) -> {event.pk: "one line"}: how the apps above audience
+# put their own events into words on a contact's timeline (messaging: a message's subject and
+# outcome). One call per page of events: set-based, a query or two at most.
+EVENT_SUMMARIES: list[Callable[..., dict[int, str]]] = []
+
+
+def event_summaries_register(summarise: Callable[..., dict[int, str]]) -> None:
+    if summarise not in EVENT_SUMMARIES:
+        EVENT_SUMMARIES.append(summarise)

@@ -7,7 +7,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audience import selectors, services
+from audience import selectors, services, timeline
 from audience.forms import ContactFilterForm, ContactForm
 from audience.models import Product
 from core.pagination import keyset_page
@@ -62,7 +62,11 @@ def contact_timeline(request: TenantRequest, tenant_slug: str, contact_id: str) 
     page = keyset_page(
         events, field="occurred_at", cursor=request.GET.get("after"), size=TIMELINE_PAGE
     )
-    return render(request, "audience/_timeline.html", {"contact": contact, "page": page})
+    lines = timeline.summaries(tenant=request.tenant, events=page.rows)
+    entries = [(e, lines.get(e.pk, ""), timeline.property_rows(e.properties)) for e in page.rows]
+    return render(
+        request, "audience/_timeline.html", {"contact": contact, "page": page, "entries": entries}
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -11,16 +11,19 @@ class MessagingConfig(AppConfig):
         # The channels register their senders; receivers connect to audience's, tenants' and
         # anymail's signals; "can receive <channel>" joins segments' condition kinds; the
         # dashboard's "Getting started" list gets the sender's step.
+        from audience.registry import event_summaries_register
         from messaging import (  # noqa: F401
             email_channel,
             push,
             receivers,
             segment_conditions,
+            timeline,
             webhooks,
         )
         from messaging.selectors import sender_identity_is_set
         from tenants.registry import SetupStep, setup_step_register
 
+        event_summaries_register(timeline.summaries)
         setup_step_register(
             SetupStep(
                 text="Set the sender of your messages in",

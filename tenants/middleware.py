@@ -14,10 +14,11 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from core import rls
 from tenants.models import Role
-from tenants.selectors import tenant_for_member
+from tenants.selectors import team_zone, tenant_for_member
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The team whose pages the user saw last: "/" takes them back to it.
@@ -29,7 +30,10 @@ class TenantMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()  # the team's zone, activated below, ends with its request
 
     def process_view(
         self,
@@ -50,6 +54,8 @@ class TenantMiddleware:
             raise PermissionDenied("Viewers can look but not change anything.")
         request.tenant = tenant  # type: ignore[attr-defined]
         request.membership = membership  # type: ignore[attr-defined]
+        # Every time a team's page shows is in the team's zone (Settings → time zone).
+        timezone.activate(team_zone(tenant))
         if request.session.get(LAST_TENANT_SESSION_KEY) != tenant.slug:  # a write only on a change
             request.session[LAST_TENANT_SESSION_KEY] = tenant.slug
         return None

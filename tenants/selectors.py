@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import re
 import time
+import zoneinfo
 from datetime import timedelta
 from functools import cache
 
@@ -148,3 +149,11 @@ def _api_key_find(*, prefix: str, kind: str, key_hash: str) -> ApiKey:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
     return key
+
+
+def team_zone(tenant: Tenant) -> zoneinfo.ZoneInfo:
+    """The team's time zone, UTC if unset or unknown to this machine's tz database."""
+    try:
+        return zoneinfo.ZoneInfo(tenant.timezone or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
