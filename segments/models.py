@@ -55,6 +55,8 @@ class SegmentMembership(models.Model):
     entered_at = models.DateTimeField(default=now)
 
     class Meta:
+        verbose_name = "segment member"
+        verbose_name_plural = "segment members"
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "segment", "contact"],

@@ -137,6 +137,9 @@ class Membership(models.Model):
     created_at = models.DateTimeField(default=now, editable=False)
 
     class Meta:
+        # "Team members", not "Memberships": the admin lists segments' members too.
+        verbose_name = "team member"
+        verbose_name_plural = "team members"
         ordering = ["created_at"]
         constraints = [
             models.UniqueConstraint(

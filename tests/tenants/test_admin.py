@@ -32,6 +32,13 @@ def test_it_shows_superusers_every_tenant(login, world) -> None:
     assert "Acme" in page.content.decode() and "Globex" in page.content.decode()
 
 
+def test_the_admin_tells_team_members_from_segment_members(login, world) -> None:
+    # Both were "Memberships" in the admin's index (issue 18 item 10).
+    page = login(UserFactory(is_staff=True, is_superuser=True)).get("/admin/").content.decode()
+    assert ">Team members<" in page and ">Segment members<" in page
+    assert ">Memberships<" not in page
+
+
 @pytest.mark.parametrize(
     ("path", "own", "other"),
     [
