@@ -175,7 +175,7 @@ def demo_survey_id(*, tenant: Tenant) -> str | None:
     except LookupError:
         return None
     newest = (
-        survey_model.objects.filter(tenant=tenant, kind="nps")
+        survey_model.objects.filter(tenant=tenant, kind="nps", active=True)
         .order_by("-pk")
         .values_list("public_id", flat=True)
         .first()

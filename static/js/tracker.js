@@ -329,22 +329,24 @@
 
   // Sends one batch and decides what happens next. Only one batch is in flight at a time, so
   // messages arrive in the order they were recorded; a flush asked for meanwhile joins it.
+  // `resendBeaconed` sends beaconed messages again at once rather than after BEACON_GRACE_MS
+  // (before a read that depends on them: Wayfarer drops the duplicates by messageId).
   let flushing = null;
-  function flush() {
+  function flush(resendBeaconed) {
     if (flushing === null) {
       const done = () => {
         flushing = null;
       };
-      flushing = flushOnce().then(done, done);
+      flushing = flushOnce(resendBeaconed === true).then(done, done);
     }
     return flushing;
   }
 
-  async function flushOnce() {
+  async function flushOnce(resendBeaconed) {
     if (inFlight.size) return; // the running flush carries on with what came meanwhile
     const now = Date.now();
     const entries = outbox.load();
-    const batch = nextBatch(entries, now, new Set());
+    const batch = nextBatch(entries, resendBeaconed ? Infinity : now, new Set());
     if (batch === null) {
       const retryAt = earliestBeaconRetry(entries);
       if (retryAt !== null) schedule(Math.max(0, retryAt - now));
@@ -718,14 +720,15 @@
     return body;
   }
 
-  // Sends what this page has queued for this team before a read that depends on it (placements
-  // follow the segments those events qualify for). Gives up at the deadline or on a failure.
+  // Sends what is queued for this team before a read that depends on it (placements follow the
+  // segments those events qualify for), the previous page's beacon included: it may still be on
+  // its way. Gives up at the deadline or on a failure.
   async function settle() {
     const deadline = Date.now() + SETTLE_MS;
     while (Date.now() < deadline && failures === 0) {
-      const mine = outbox.load().some((e) => e.key === writeKey && e.host === host && !e.beaconAt);
+      const mine = outbox.load().some((e) => e.key === writeKey && e.host === host);
       if (!mine && flushing === null) return;
-      await Promise.race([flush(), sleep(deadline - Date.now())]);
+      await Promise.race([flush(true), sleep(deadline - Date.now())]);
     }
   }
 
@@ -1008,7 +1011,7 @@
 
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const body = visitorBody({ answers: {}, comment: "" });
+      const body = visitorBody({ answers: {}, comment: "", context: context() });
       if (isNps) {
         const score = valueOf(`${prefix}-score`);
         if (score === null) return void (error.textContent = text.pick);
@@ -1173,7 +1176,7 @@
 
     /** Send what is queued now (the retry backoff still applies after a failure). */
     flush() {
-      return flush();
+      return flush(false);
     },
 
     /** ready(callback): run once the tracker has loaded (at once if it has). */
