@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from personalisation.placements import edge
+
+urlpatterns = [
+    path("placements", edge.placements_serve, name="placements_serve"),
+]
