@@ -261,13 +261,16 @@ def _fallback(
     limit: int,
     offset: int,
 ) -> tuple[int, list[Hit]]:
-    """SQLite: candidates share a three-letter piece (the start or the end of a query word) with
-    the name or category, or are the sku, at most SQLITE_CANDIDATES of them; then matched and
-    scored in Python by the same rules (text.text_score)."""
+    """SQLite: candidates hold the first two or the last two letters of a query word (the word
+    itself when too short to be a typo) in their name or category, or are the sku, at most
+    SQLITE_CANDIDATES of them; then matched and scored in Python by the same rules
+    (text.text_score)."""
     pieces: set[str] = set()
     for variant in variants:
         for word in variant.split():
-            pieces.update({word[:3], word[-3:]})
+            # One edit leaves the first two letters or the last two of a word as typed.
+            typo = len(word) >= text.TYPO_MIN_LENGTH
+            pieces.update({word[:2], word[-2:]} if typo else {word})
     narrowed = Q(sku=query)
     for piece in pieces:
         narrowed |= Q(name__icontains=piece) | Q(category__icontains=piece)
