@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.urls import reverse
 from django.utils.timezone import now
 
 from audience.services import demo_shop_seed
@@ -14,8 +15,14 @@ from campaigns.services import campaign_demo_seed
 from journeys.services import journey_demo_seed
 from messaging.models import Channel, Template
 from messaging.services import sender_identity_update, template_save
+from personalisation.placements.models import Placement
+from personalisation.placements.services import placement_create, variant_create
+from personalisation.search.models import Synonym
+from personalisation.search.services import synonyms_set
+from personalisation.surveys.models import Survey
+from personalisation.surveys.services import survey_create
 from segments.models import Segment
-from segments.services import segment_create_from_preset
+from segments.services import segment_create, segment_create_from_preset
 from tenants import services
 from tenants.models import Membership, Role, Tenant
 
@@ -52,6 +59,7 @@ def seed_demo() -> Tenant:
     demo_shop_seed(tenant=tenant)
     seed_segments(tenant=tenant)
     seed_templates(tenant=tenant)
+    seed_personalisation(tenant=tenant)
     # Two running journeys with people at several steps (journeys/demo.py).
     journey_demo_seed(tenant=tenant, actor=user)
     # A sent A/B test with a hold-out and its results, a weekly digest, a draft (campaigns/demo.py).
@@ -114,3 +122,122 @@ def seed_templates(*, tenant: Tenant) -> None:
     for fields in DEMO_TEMPLATES:
         if not Template.objects.filter(tenant=tenant, name=fields["name"]).exists():
             template_save(tenant=tenant, **fields)
+
+
+# --- Onsite personalisation (issue 16): what the demo shop's pages show -----------------------
+#
+# The home page's "home-banner" placement (audience/demo_shop.py) has a variant per browsed
+# category, each targeted by a segment "Browsed <category> in the last 30 days", and a default
+# for everyone else; the home page embeds the NPS survey; search knows a few synonyms.
+
+HOME_BANNER = "home-banner"
+# category → (variant title, body, link text). Ordered: a visitor who browsed several categories
+# sees the first one's variant.
+BANNER_VARIANTS: dict[str, tuple[str, str, str]] = {
+    "tents": (
+        "Sleep under the stars",
+        "You were looking at tents: the Trail Tent 2P pitches in three minutes and weighs 2 kg.",
+        "See the tents",
+    ),
+    "footwear": (
+        "Boots that know the way",
+        "Back for footwear? Our hiking boots and trail runners ship free this week.",
+        "See the footwear",
+    ),
+    "cooking": (
+        "Hot meals, high places",
+        "Stoves, pots and filters for the camp kitchen you were putting together.",
+        "See the cooking gear",
+    ),
+}
+DEFAULT_BANNER = (
+    "Gear for every trail",
+    "Tents, packs, boots and stoves, tested on the trail. Browse a category and come back: this"
+    " banner follows what you looked at.",
+    "Shop the bestsellers",
+)
+NPS_SURVEY = {
+    "name": "Shop NPS",
+    "kind": "nps",
+    "question": "How likely are you to recommend {shop} to a friend?",
+    "thanks": "Thank you! Your answer helps us pick the next gear we stock.",
+}
+# term → what else a shopper may mean by it (personalisation.search).
+SYNONYMS: dict[str, list[str]] = {
+    "sneakers": ["trail runner", "running shoes"],
+    "backpack": ["pack", "daypack"],
+    "sleeping bag": ["down bag", "synthetic bag"],
+    "burner": ["stove"],
+}
+
+
+def browsed_rules(category: str) -> dict[str, Any]:
+    """Viewed the category's list or one of its products in the last 30 days."""
+    where = [{"property": "category", "operator": "equals", "value": category}]
+    return {
+        "type": "group",
+        "match": "any",
+        "negate": False,
+        "children": [
+            {"type": "event", "event": name, "where": where, "window": {"last_days": 30}}
+            for name in ("Product List Viewed", "Product Viewed")
+        ],
+    }
+
+
+def browsed_segment(*, tenant: Tenant, category: str) -> Segment:
+    name = f"Browsed {category} in the last 30 days"
+    existing = Segment.objects.filter(tenant=tenant, name=name).first()
+    if existing is not None:
+        return existing
+    return segment_create(
+        tenant=tenant,
+        name=name,
+        rules=browsed_rules(category),
+        description=f"Looked at {category} in the shop lately (the demo's home banner follows it).",
+    )
+
+
+def seed_personalisation(*, tenant: Tenant) -> None:
+    """The home banner with its variants, the NPS survey and search synonyms; each part once."""
+    shop = reverse("demo_shop", args=[tenant.slug])
+    if not Placement.objects.filter(tenant=tenant, key=HOME_BANNER).exists():
+        placement = placement_create(
+            tenant=tenant,
+            key=HOME_BANNER,
+            name="Home banner",
+            description="The banner at the top of the shop's home page.",
+        )
+        for category, (title, body, link_text) in BANNER_VARIANTS.items():
+            variant_create(
+                tenant=tenant,
+                placement=placement,
+                name=f"Browsed {category}",
+                title=title,
+                body=body,
+                link_url=f"{shop}?category={category}",
+                link_text=link_text,
+                segment=browsed_segment(tenant=tenant, category=category),
+            )
+        title, body, link_text = DEFAULT_BANNER
+        variant_create(
+            tenant=tenant,
+            placement=placement,
+            name="Everyone else",
+            title=title,
+            body=body,
+            link_url=f"{shop}?page=home",
+            link_text=link_text,
+        )
+    if not Survey.objects.filter(tenant=tenant, kind="nps").exists():
+        survey_create(
+            tenant=tenant,
+            name=NPS_SURVEY["name"],
+            kind=NPS_SURVEY["kind"],
+            question=NPS_SURVEY["question"].format(shop=tenant.name),
+            thanks=NPS_SURVEY["thanks"],
+        )
+    for term, alternatives in SYNONYMS.items():
+        # Each term once: a marketer's later change to its alternatives is theirs to keep.
+        if not Synonym.objects.filter(tenant=tenant, term=term).exists():
+            synonyms_set(tenant=tenant, term=term, alternatives=alternatives)
