@@ -28,6 +28,10 @@ urlpatterns = [
     path("healthz", ops_views.healthz, name="healthz"),
     path("signup/", tenant_views.signup, name="signup"),
     path("signup/done/", tenant_views.signup_done, name="signup_done"),
+    # An invitation's link (tenants/services.py, member_invite): no sign-in needed.
+    path(
+        "invite/<slug:team>/<str:secret>/", tenant_views.invitation_accept, name="invitation_accept"
+    ),
     path("accounts/", include("accounts.urls")),
     # tenants.urls first: its "t/new/" must not be read as the dashboard of a team called "new".
     path("t/", include("tenants.urls")),

@@ -18,7 +18,7 @@ from django.http import Http404, HttpRequest
 from accounts.forms import UserChangeForm, UserCreationForm
 from accounts.models import User
 from tenants import services
-from tenants.models import ROLE_RANK, ApiKey, Membership, Role, Tenant
+from tenants.models import ROLE_RANK, ApiKey, Invitation, Membership, Role, Tenant
 
 
 def visible_tenants(request: HttpRequest) -> QuerySet[Tenant]:
@@ -311,3 +311,38 @@ class UserAdmin(OperatorScopedAdmin, DjangoUserAdmin):
             return qs
         # Staff see the people of their own tenants (and themselves).
         return qs.filter(memberships__tenant__in=visible_tenants(request)).distinct()
+
+
+@admin.register(Invitation)
+class InvitationAdmin(TenantScopedAdmin):
+    """Invitations are made and withdrawn in the team's Settings → Members (their link is emailed
+    once and never stored); operators see them here."""
+
+    list_display = (
+        "email",
+        "tenant",
+        "role",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "revoked_at",
+    )
+    list_filter = ("role",)
+    search_fields = ("email", "tenant__name")
+    readonly_fields = (
+        "tenant",
+        "email",
+        "role",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "revoked_at",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Invitation | None = None) -> bool:
+        return False

@@ -34,22 +34,52 @@ class SignUpForm(forms.Form):
         max_length=50,
         required=False,
         validators=[validate_tenant_slug],
-        help_text="Your workspace lives at /t/<URL name>/. Leave empty to derive it from the name.",
+        help_text=(
+            "Your workspace lives at /t/your-url-name/. Leave empty to derive it from the name."
+        ),
     )
     timezone = forms.ChoiceField(choices=timezone_choices, initial="UTC")
 
     def clean(self) -> dict[str, object]:
         super().clean()
-        data = self.cleaned_data
-        p1, p2 = data.get("password1"), data.get("password2")
-        if p1 and p2 and p1 != p2:
-            self.add_error("password2", "The two passwords differ.")
-        elif p1:
-            try:
-                password_validation.validate_password(p1)
-            except ValidationError as exc:
-                self.add_error("password1", exc)
-        return data
+        _check_password_pair(self)
+        return self.cleaned_data
+
+
+def _check_password_pair(form: forms.Form) -> None:
+    data = form.cleaned_data
+    p1, p2 = data.get("password1"), data.get("password2")
+    if p1 and p2 and p1 != p2:
+        form.add_error("password2", "The two passwords differ.")
+    elif p1:
+        try:
+            password_validation.validate_password(p1)
+        except ValidationError as exc:
+            form.add_error("password1", exc)
+
+
+class InvitationAcceptForm(forms.Form):
+    """A new account from an invitation: the address is the invitation's, so only a name and a
+    password are asked for."""
+
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict[str, object]:
+        super().clean()
+        _check_password_pair(self)
+        return self.cleaned_data
 
 
 class TenantCreateForm(forms.Form):
@@ -104,7 +134,9 @@ class RetentionForm(forms.Form):
 
 
 class MemberAddForm(forms.Form):
-    email = forms.EmailField(help_text="They need a Wayfarer account already.")
+    email = forms.EmailField(
+        help_text="Someone without a Wayfarer account gets an email invitation to join."
+    )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MARKETER)
 
 

@@ -54,7 +54,7 @@ class Tenant(models.Model):
         unique=True,
         validators=[validate_tenant_slug],
         error_messages={"unique": "A team with this URL name already exists."},
-        help_text="Appears in URLs: /t/<slug>/. Lower-case letters, digits and hyphens.",
+        help_text="Appears in URLs: /t/your-url-name/. Lower-case letters, digits and hyphens.",
     )
     timezone = models.CharField(
         max_length=64,
@@ -164,6 +164,58 @@ class Membership(models.Model):
     @property
     def can_manage(self) -> bool:
         return self.has_role(Role.ADMIN)
+
+
+INVITATION_DAYS = 7
+
+
+def invitation_secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _invitation_expiry() -> Any:
+    from datetime import timedelta
+
+    return now() + timedelta(days=INVITATION_DAYS)
+
+
+class Invitation(models.Model):
+    """An email invitation to join a team, for someone who has no Wayfarer account yet: its link
+    creates the account and the membership. Single use, expiring, revocable; only a hash of the
+    link's secret is kept (the link is the only copy)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MARKETER)
+    secret_hash = models.CharField(max_length=64)  # sha256 of the link's secret
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now, editable=False)
+    expires_at = models.DateTimeField(default=_invitation_expiry)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "public_id"], name="invitation_tenant_public_id_unique"
+            ),
+            # The link names its team and secret: /invite/<team slug>/<secret>/.
+            models.UniqueConstraint(
+                fields=["tenant", "secret_hash"], name="invitation_tenant_secret_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "email"], name="invitation_tenant_email_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.tenant} ({self.role})"
+
+    @property
+    def pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > now()
 
 
 class ApiKeyKind(models.TextChoices):

@@ -21,9 +21,11 @@ from tenants.models import (
     KEY_MARKERS,
     ApiKey,
     ApiKeyKind,
+    Invitation,
     Membership,
     Tenant,
     hash_api_key,
+    invitation_secret_hash,
     known_timezones,
 )
 
@@ -157,3 +159,34 @@ def team_zone(tenant: Tenant) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(tenant.timezone or "UTC")
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return zoneinfo.ZoneInfo("UTC")
+
+
+def invitation_list(*, tenant: Tenant) -> list[Invitation]:
+    """The team's pending invitations, newest first."""
+    found = Invitation.objects.filter(
+        tenant=tenant, accepted_at=None, revoked_at=None, expires_at__gt=timezone.now()
+    ).select_related("invited_by")
+    return list(found.order_by("-created_at"))
+
+
+def invitation_get(*, tenant: Tenant, public_id: object) -> Invitation:
+    found = Invitation.objects.filter(
+        tenant=tenant, public_id=uuid_or_404(public_id, what="invitation")
+    ).first()
+    if found is None:
+        raise Http404("No such invitation")
+    return found
+
+
+def invitation_for_link(*, team: str, secret: str) -> Invitation | None:
+    """The invitation a link names (pending or not), found at the edge before any tenant scope;
+    the connection is then scoped to its team (core/rls.py). None for an unknown link."""
+    with rls.edge_lookup():
+        invitation = (
+            Invitation.objects.select_related("tenant")
+            .filter(tenant__slug=team, secret_hash=invitation_secret_hash(secret))
+            .first()
+        )
+        if invitation is not None:
+            rls.tenant_set(invitation.tenant_id)
+    return invitation

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -19,10 +23,12 @@ from tenants.models import (
     KEY_PREFIX_LENGTH,
     ApiKey,
     ApiKeyKind,
+    Invitation,
     Membership,
     Role,
     Tenant,
     hash_api_key,
+    invitation_secret_hash,
 )
 from tenants.selectors import api_key_forget
 from tenants.signals import tenant_created
@@ -198,3 +204,91 @@ def api_key_revoke(*, tenant: Tenant, api_key: ApiKey) -> ApiKey:
     api_key.refresh_from_db(fields=["revoked_at"])
     api_key_forget(api_key=api_key)
     return api_key
+
+
+# --- Invitations ------------------------------------------------------------------------------
+
+
+def invitation_url(*, tenant: Tenant, secret: str) -> str:
+    return f"{settings.SITE_URL}{reverse('invitation_accept', args=[tenant.slug, secret])}"
+
+
+def member_invite(
+    *, tenant: Tenant, actor_membership: Membership, email: str, role: str
+) -> Membership | Invitation:
+    """Add a colleague by email address: someone with a Wayfarer account joins at once; anyone
+    else is emailed an invitation whose link creates their account and membership (single use,
+    expiring after INVITATION_DAYS). Inviting an address again replaces its pending invitation
+    (the old link stops working)."""
+    email = email.strip()
+    if get_user_model().objects.filter(email__iexact=email).exists():
+        return membership_add(
+            tenant=tenant, actor_membership=actor_membership, email=email, role=role
+        )
+    if role not in Role.values:
+        raise ValidationError({"role": f"“{role}” is not a role."})
+    _check_actor_may_grant(actor_membership, role)
+    secret = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        moment = timezone.now()
+        Invitation.objects.filter(
+            tenant=tenant, email__iexact=email, accepted_at=None, revoked_at=None
+        ).update(revoked_at=moment)
+        invitation = Invitation.objects.create(
+            tenant=tenant,
+            email=email.lower(),
+            role=role,
+            secret_hash=invitation_secret_hash(secret),
+            invited_by=actor_membership.user,
+        )
+        context = {
+            "tenant": tenant,
+            "role": invitation.get_role_display(),
+            "inviter": actor_membership.user.display_name,
+            "url": invitation_url(tenant=tenant, secret=secret),
+            "expires_at": invitation.expires_at,
+            "site_url": settings.SITE_URL,
+        }
+        subject = render_to_string("registration/invitation_subject.txt", context)
+        body = render_to_string("registration/invitation_email.txt", context)
+        # Sent inside the transaction: an invitation nobody was told about is not kept.
+        send_mail(" ".join(subject.split()), body, None, [invitation.email])
+    return invitation
+
+
+def invitation_revoke(*, tenant: Tenant, invitation: Invitation) -> Invitation:
+    if invitation.accepted_at is not None:
+        raise ValidationError("This invitation was accepted already; remove the member instead.")
+    if invitation.revoked_at is None:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(
+    *, invitation: Invitation, user: User | None = None, password: str = "", **names: str
+) -> Membership:
+    """Use a pending invitation once: for `user` (signed in with the invited address), or for a
+    new account with `password` (the link proved the address, so it counts as confirmed)."""
+    locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if not locked.pending:
+        raise ValidationError("This invitation has expired, was withdrawn or was used already.")
+    if user is None:
+        if get_user_model().objects.filter(email__iexact=locked.email).exists():
+            raise ValidationError("An account uses this address now: sign in to accept.")
+        user = get_user_model().objects.create_user(
+            email=locked.email,
+            password=password,
+            first_name=names.get("first_name", ""),
+            last_name=names.get("last_name", ""),
+            email_verified_at=timezone.now(),
+        )
+    elif user.email.lower() != locked.email.lower():
+        raise ValidationError(f"This invitation is for {locked.email}.")
+    locked.accepted_at = timezone.now()
+    locked.save(update_fields=["accepted_at"])
+    membership, _ = Membership.objects.get_or_create(
+        tenant=locked.tenant, user=user, defaults={"role": locked.role}
+    )
+    return membership

@@ -14,6 +14,11 @@ tenant_patterns = [
     path("settings/members/add/", views.member_add, name="member_add"),
     path("settings/members/<uuid:member_id>/role/", views.member_role, name="member_role"),
     path("settings/members/<uuid:member_id>/remove/", views.member_remove, name="member_remove"),
+    path(
+        "settings/members/invitations/<uuid:invitation_id>/revoke/",
+        views.invitation_revoke,
+        name="invitation_revoke",
+    ),
     path("settings/api-keys/", views.api_key_list, name="api_key_list"),
     path("settings/api-keys/new/", views.api_key_create, name="api_key_create"),
     path("settings/api-keys/<uuid:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),

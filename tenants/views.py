@@ -10,14 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from accounts.models import User
 from core import throttle
 from core.forms import add_service_errors
 from core.throttle import rate_limited
@@ -25,6 +29,7 @@ from tenants import selectors, services
 from tenants.decorators import HtmxRequest, TenantRequest, UserRequest, role_required
 from tenants.forms import (
     ApiKeyCreateForm,
+    InvitationAcceptForm,
     MemberAddForm,
     MemberRoleForm,
     RetentionForm,
@@ -33,10 +38,11 @@ from tenants.forms import (
     TenantSettingsForm,
 )
 from tenants.middleware import LAST_TENANT_SESSION_KEY
-from tenants.models import Role, Tenant, retention_months_default
+from tenants.models import Invitation, Role, Tenant, retention_months_default
 from tenants.registry import RETENTION_PREVIEWS
 
 SIGNUP_EMAIL_SESSION_KEY = "wayfarer.signup_email"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"  # the link proved who they are
 
 
 def _partial(request: HtmxRequest, template: str, partial: str) -> str:
@@ -211,6 +217,7 @@ def _members_page(request: TenantRequest, form: MemberAddForm | None = None) -> 
     ctx = {
         "tab": "members",
         "members": selectors.membership_list(tenant=request.tenant),
+        "invitations": selectors.invitation_list(tenant=request.tenant),
         "form": form or MemberAddForm(),
         "roles": Role.choices,
     }
@@ -231,7 +238,7 @@ def member_add(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     form = MemberAddForm(request.POST)
     if form.is_valid():
         try:
-            membership = services.membership_add(
+            added = services.member_invite(
                 tenant=request.tenant,
                 actor_membership=request.membership,
                 email=form.cleaned_data["email"],
@@ -240,9 +247,75 @@ def member_add(request: TenantRequest, tenant_slug: str) -> HttpResponse:
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            messages.success(request, f"{membership.user.email} joined as {membership.role}.")
+            if isinstance(added, Invitation):
+                messages.success(
+                    request,
+                    f"Invitation sent to {added.email}: its link creates their account and "
+                    f"makes them {added.get_role_display().lower()} here. It works once, until "
+                    f"{date_format(localtime(added.expires_at), 'j M Y')}.",
+                )
+            else:
+                messages.success(request, f"{added.user.email} joined as {added.role}.")
             return _after_member_change(request)
     return _members_page(request, form)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def invitation_revoke(request: TenantRequest, tenant_slug: str, invitation_id: str) -> HttpResponse:
+    invitation = selectors.invitation_get(tenant=request.tenant, public_id=invitation_id)
+    try:
+        services.invitation_revoke(tenant=request.tenant, invitation=invitation)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"The invitation to {invitation.email} was withdrawn.")
+    return _after_member_change(request)
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_accept(request: HttpRequest, team: str, secret: str) -> HttpResponse:
+    """The link in an invitation email: a new account (name and password), or, signed in with
+    the invited address, one button. Single use; an old, withdrawn or used link says so."""
+    invitation = selectors.invitation_for_link(team=team, secret=secret)
+    if invitation is None:
+        return render(request, "tenants/invitation_accept.html", {"state": "unknown"}, status=404)
+    ctx: dict[str, Any] = {"invitation": invitation, "team": invitation.tenant}
+    if not invitation.pending:
+        if invitation.accepted_at is not None:
+            ctx["state"] = "used"
+        else:
+            ctx["state"] = "withdrawn" if invitation.revoked_at is not None else "expired"
+        return render(request, "tenants/invitation_accept.html", ctx, status=410)
+    user = request.user if request.user.is_authenticated else None
+    has_account = user is None and User.objects.filter(email__iexact=invitation.email).exists()
+    form = InvitationAcceptForm(request.POST or None) if user is None else None
+    ctx.update(form=form, signed_in=user, has_account=has_account, state="open")
+    if user is not None and user.email.lower() != invitation.email.lower():
+        ctx["state"] = "other_user"
+    if request.method == "POST" and ctx["state"] == "open" and not has_account:
+        if form is None or form.is_valid():
+            data = form.cleaned_data if form is not None else {}
+            try:
+                membership = services.invitation_accept(
+                    invitation=invitation,
+                    user=user,
+                    password=data.get("password1", ""),
+                    first_name=data.get("first_name", ""),
+                    last_name=data.get("last_name", ""),
+                )
+            except ValidationError as exc:
+                if form is None:
+                    messages.error(request, " ".join(exc.messages))
+                    return redirect("invitation_accept", team=team, secret=secret)
+                add_service_errors(form, exc)
+            else:
+                if user is None:
+                    login(request, membership.user, backend=MODEL_BACKEND)
+                messages.success(request, f"Welcome to {membership.tenant.name}.")
+                return redirect("dashboard", tenant_slug=membership.tenant.slug)
+        return render(request, "tenants/invitation_accept.html", ctx, status=400)
+    return render(request, "tenants/invitation_accept.html", ctx)
 
 
 @require_POST

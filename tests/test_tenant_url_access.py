@@ -18,7 +18,7 @@ from campaigns.models import Campaign, CampaignSegment, Occurrence, Variant
 from journeys.models import Edge, Journey, JourneyVersion, Node
 from messaging.models import Delivery, SenderIdentity, SendingPolicy, Suppression, Template
 from segments.models import Segment
-from tenants.models import ApiKey, Membership
+from tenants.models import ApiKey, Invitation, Membership
 from tests.factories import api_key
 from webhooks.models import WebhookEndpoint, WebhookMessage
 
@@ -126,8 +126,14 @@ def ids_for(world, tenant) -> dict[str, str]:  # type: ignore[no-untyped-def]
         payload={"type": "message.sent", "data": {}},
         idempotency_key=f"probe-{WebhookMessage.objects.filter(tenant=tenant).count() + 1}",
     )
+    invitation = Invitation.objects.create(
+        tenant=tenant,
+        email=f"invited{Invitation.objects.filter(tenant=tenant).count()}@{tenant.slug}.example",
+        secret_hash=f"probe-{tenant.slug}-{Invitation.objects.count()}",
+    )
     return {
         "tenant_slug": tenant.slug,
+        "invitation_id": str(invitation.public_id),
         "member_id": str(member.public_id),
         "key_id": str(key.public_id),
         "contact_id": str(contact.public_id),
@@ -176,6 +182,7 @@ def snapshot() -> tuple:
             )
         ),
         sorted(WebhookMessage.objects.values_list("public_id", "status", "attempts")),
+        sorted(Invitation.objects.values_list("public_id", "email", "revoked_at")),
     )
 
 
