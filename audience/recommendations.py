@@ -543,21 +543,56 @@ _STRATEGY_FUNCTIONS = {
 }
 
 
+def _blend(
+    v: Visitor, found: dict[str, dict[Hashable, list[Product]]], limit: int
+) -> list[Product]:
+    """AUTO for one visitor: each strategy of AUTO_ORDER in turn fills the places left."""
+    picked: list[Product] = []
+    taken: set[str] = set()
+    for strategy in AUTO_ORDER:
+        if strategy == SIMILAR and not v.seeds:
+            continue  # similar to the page's product only
+        for p in found.get(strategy, {}).get(v.key, ()):
+            if len(picked) >= limit:
+                return picked
+            if p.sku not in taken:
+                picked.append(p)
+                taken.add(p.sku)
+    return picked
+
+
 def _auto(batch: _Batch, limit: int) -> dict[Hashable, list[Product]]:
+    """Each strategy is asked only for the visitors it still has places for."""
+    found: dict[str, dict[Hashable, list[Product]]] = {}
     result: dict[Hashable, list[Product]] = {v.key: [] for v in batch.visitors}
     for strategy in AUTO_ORDER:
-        short = [v for v in batch.visitors if len(result[v.key]) < limit]
+        short = [v for v in batch.visitors if len(_blend(v, found, limit)) < limit]
         if strategy == SIMILAR:
-            short = [v for v in short if v.seeds]  # similar to the page's product only
-        if not short:
-            continue
-        sub = _Batch(batch.tenant, short, batch.catalog)
-        sub.missing, sub.__dict__["bought"] = batch.missing, batch.bought
-        found = _STRATEGY_FUNCTIONS[strategy](sub, limit)
-        for v in short:
-            taken = {p.sku for p in result[v.key]}
-            result[v.key] += sub.pick(v, found[v.key], limit - len(result[v.key]), taken)
+            short = [v for v in short if v.seeds]
+        if short:
+            sub = _Batch(batch.tenant, short, batch.catalog)
+            sub.missing, sub.__dict__["bought"] = batch.missing, batch.bought
+            found[strategy] = _STRATEGY_FUNCTIONS[strategy](sub, limit)
+    for v in batch.visitors:
+        result[v.key] = _blend(v, found, limit)
     return result
+
+
+def recommend_strategies(
+    *,
+    tenant: Tenant,
+    visitors: Sequence[Visitor],
+    limit: int = 4,
+    known: dict[str, Product] | None = None,
+) -> dict[str, dict[Hashable, list[Product]]]:
+    """Every strategy and AUTO at once, {strategy: {visitor key: products}}, sharing what they
+    load (Liquid's `recommended`, when a template names it)."""
+    if not visitors or limit <= 0:
+        return {s: {v.key: [] for v in visitors} for s in (*STRATEGIES, AUTO)}
+    batch = _Batch(tenant, visitors, known)
+    found = {s: function(batch, limit) for s, function in _STRATEGY_FUNCTIONS.items()}
+    found[AUTO] = {v.key: _blend(v, found, limit) for v in visitors}
+    return found
 
 
 def recommend_strategy(

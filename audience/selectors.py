@@ -18,6 +18,7 @@ from audience.orders import ORDER_EVENT as ORDER_EVENT
 from audience.recommendations import contact_interests as contact_interests
 from audience.recommendations import order_lines as order_lines
 from audience.recommendations import recommend as recommend
+from audience.recommendations import recommend_strategies as recommend_strategies
 from audience.recommendations import recommend_strategy as recommend_strategy
 
 # The lifecycle stage event's name and the team's stage rules, for the apps above (analytics'

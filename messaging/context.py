@@ -1,5 +1,7 @@
 """What a message's Liquid can read: contact, event, cart, wishlist, recently
-viewed, recommendations, tenant, data, unsubscribe and preference links, now.
+viewed, recommendations (and `recommended.<strategy>`: the recommendations API's strategies,
+made only for a batch whose content names them), tenant, data, unsubscribe and preference
+links, now.
 
 Plain dicts, lists, strings and numbers only — never a model object — so a template can reach
 nothing but this data (messaging/rendering.py). `contexts_build()` runs in the sender's hot
@@ -19,13 +21,24 @@ from django.conf import settings
 from django.utils.timezone import now
 
 from audience.models import MAX_QUANTITY, Contact, Product
-from audience.selectors import contact_interests, recommend
+from audience.selectors import (
+    RECOMMENDATION_AUTO,
+    RECOMMENDATION_STRATEGIES,
+    RecommendationVisitor,
+    contact_interests,
+    order_lines,
+    recommend,
+    recommend_strategies,
+)
 from messaging import links, registry
 from messaging.models import Delivery, SenderIdentity
 from messaging.selectors import sender_identity_get
 from tenants.models import Tenant
 
 RECOMMENDATIONS = 4
+# `{{ recommended.<name> }}`: the recommendations API's strategies (audience/recommendations.py,
+# docs/personalisation/recommendations.md), RECOMMENDATIONS products each.
+RECOMMENDED_NAMES = (*RECOMMENDATION_STRATEGIES, RECOMMENDATION_AUTO)
 MAX_LISTED = 20  # wishlist and recently viewed items a template can list
 MAX_CART_ITEMS = 50
 DEFAULT_CURRENCY = "EUR"  # Product.currency's default
@@ -173,6 +186,56 @@ def _listed(skus: Any, products: dict[str, dict[str, Any]]) -> list[dict[str, An
     return [p for p in found if p is not None][:MAX_LISTED]
 
 
+def _event_seeds(event: dict[str, Any]) -> tuple[str, ...]:
+    """The products a message's event is about (a viewed or carted product, an order's lines):
+    what "similar" and "bought together" start from, and never recommend back."""
+    properties = event["properties"]
+    sku = properties.get("sku") or properties.get("product_id")
+    seeds = [str(sku)[:100]] if sku not in (None, "") and isinstance(sku, (str, int)) else []
+    seeds += [line_sku for line_sku, _q, _p in order_lines(properties)]
+    return tuple(dict.fromkeys(seeds))
+
+
+def _names_recommended(delivery: Delivery | None) -> bool:
+    """Whether a message's content may read `recommended` (a preview without a delivery may:
+    its template is not known here)."""
+    if delivery is None or not isinstance(delivery.content, dict):
+        return True
+    return any(isinstance(v, str) and "recommended" in v for v in delivery.content.values())
+
+
+def _recommended(
+    tenant: Tenant,
+    wanted: Sequence[_Wanted],
+    catalog: dict[str, Product],
+    shared: dict[int, dict[str, Any]],
+) -> dict[int, dict[str, list[dict[str, Any]]]]:
+    """`recommended` of each message: {strategy: [product, …]}. Made for the whole batch at once
+    (a fixed handful of queries) when one of its messages names it; empty lists otherwise, so
+    a batch whose template does not use it costs nothing (the sender's statement pins)."""
+    if not any(_names_recommended(w.delivery) for w in wanted):
+        return {w.key: {name: [] for name in RECOMMENDED_NAMES} for w in wanted}
+    visitors = [
+        RecommendationVisitor(
+            key=w.key, contact=w.contact, seeds=_event_seeds(_event_dict(w.event))
+        )
+        for w in wanted
+    ]
+    found = recommend_strategies(
+        tenant=tenant, visitors=visitors, limit=RECOMMENDATIONS, known=catalog
+    )
+
+    def product(p: Product) -> dict[str, Any]:
+        if p.pk not in shared:
+            shared[p.pk] = product_dict(p)
+        return shared[p.pk]
+
+    return {
+        w.key: {name: [product(p) for p in found[name][w.key]] for name in RECOMMENDED_NAMES}
+        for w in wanted
+    }
+
+
 def _build(tenant: Tenant, wanted: Sequence[_Wanted], *, stamp: str) -> dict[int, dict[str, Any]]:
     """Contexts for contacts of one tenant: one query for their products, four for their
     recommendations, one for the sender identity."""
@@ -189,6 +252,7 @@ def _build(tenant: Tenant, wanted: Sequence[_Wanted], *, stamp: str) -> dict[int
     products = {sku: product_dict(p) for sku, p in catalog.items()}
     shared: dict[int, dict[str, Any]] = {}  # recommended products, once per product
     tenant_data = tenant_dict(tenant, sender_identity_get(tenant=tenant))
+    by_strategy = _recommended(tenant, wanted, catalog, shared)
     contexts = {}
     for w in wanted:
         contact = w.contact
@@ -208,6 +272,7 @@ def _build(tenant: Tenant, wanted: Sequence[_Wanted], *, stamp: str) -> dict[int
             "wishlist": _listed(contact.wishlist, products),
             "recently_viewed": _listed(contact.recently_viewed, products),
             "recommendations": picks,
+            "recommended": by_strategy[w.key],
             "tenant": tenant_data,
             "data": w.data if isinstance(w.data, dict) else {},
             "unsubscribe_url": unsubscribe,
@@ -315,6 +380,14 @@ def sample_context(tenant: Tenant, *, sender: SenderIdentity | None = None) -> d
             "wishlist": [products[4], products[6]],
             "recently_viewed": [products[4], products[0], products[3]],
             "recommendations": products[3:7],
+            "recommended": {
+                "recently_viewed": [products[0], products[3]],
+                "similar": [products[4], products[0]],
+                "bought_together": [products[1], products[5]],
+                "trending": products[2:6],
+                "back_in_stock": [products[6]],
+                "auto": [products[6], products[1], products[4], products[2]],
+            },
             "tenant": tenant_dict(tenant, sender),
             "data": {"coupon": "WELCOME10", "discount": 10},
             "unsubscribe_url": "#",
