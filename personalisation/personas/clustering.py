@@ -46,6 +46,7 @@ RANDOM_STATE = 16
 K_CHOICES = range(3, 7)
 K_MAX = 8  # what a marketer may ask for
 FULL_KMEANS_MAX = 10_000
+CHOOSE_ON = 10_000  # rows the choice of k is made on
 SILHOUETTE_SAMPLE = 4_000
 TOP_CATEGORIES = 6
 BOUGHT_WEIGHT = 3
@@ -92,33 +93,35 @@ class Fit:
 
 def cluster(data: np.ndarray, *, k: int | None) -> Fit:
     """Labels for each row: with `k` clusters, or the k of K_CHOICES with the best silhouette.
-    Needs more distinct rows than clusters (the caller checks)."""
+    k is chosen on at most CHOOSE_ON rows (drawn with RANDOM_STATE); the chosen model is then
+    fitted on every row. Needs more distinct rows than clusters (the caller checks)."""
     n = len(data)
     distinct = len(np.unique(data, axis=0))
-    choices = [k] if k else [c for c in K_CHOICES if c < distinct]
-    if not choices:
-        choices = [max(2, min(distinct, 2))]
+    choices = [k] if k else [c for c in K_CHOICES if c < distinct] or [2]
     tried: dict[int, float] = {}
-    best: tuple[float, int, np.ndarray] | None = None
-    for c in choices:
-        labels = _model(c, n).fit_predict(data)
-        if len(set(labels.tolist())) < 2:
-            score = -1.0
-        else:
-            score = float(
-                silhouette_score(
-                    data,
-                    labels,
-                    sample_size=min(n, SILHOUETTE_SAMPLE),
-                    random_state=RANDOM_STATE,
-                )
-            )
-        tried[c] = round(score, 4)
-        if best is None or score > best[0]:
-            best = (score, c, labels)
-    assert best is not None
-    score, chosen, labels = best
-    return Fit(k=chosen, labels=labels, silhouette=round(score, 4), tried=tried)
+    if len(choices) > 1:
+        rows = data
+        if n > CHOOSE_ON:
+            pick = np.random.default_rng(RANDOM_STATE).choice(n, CHOOSE_ON, replace=False)
+            rows = data[np.sort(pick)]
+        for c in choices:
+            tried[c] = _silhouette(rows, _model(c, len(rows)).fit_predict(rows))
+        chosen = max(choices, key=lambda c: (tried[c], -c))
+    else:
+        chosen = choices[0]
+    labels = _model(chosen, n).fit_predict(data)
+    score = _silhouette(data, labels)
+    tried[chosen] = score
+    return Fit(k=chosen, labels=labels, silhouette=score, tried=tried)
+
+
+def _silhouette(data: np.ndarray, labels: np.ndarray) -> float:
+    if len(set(labels.tolist())) < 2:
+        return -1.0
+    score = silhouette_score(
+        data, labels, sample_size=min(len(data), SILHOUETTE_SAMPLE), random_state=RANDOM_STATE
+    )
+    return round(float(score), 4)
 
 
 # --- figures and words -------------------------------------------------------------------------
@@ -192,23 +195,22 @@ def describe(f: dict[str, Any], baseline: Baseline) -> str:
     )
     channel = [w for w, on in (("email-engaged", engaged), ("push-responsive", clicks_push)) if on]
     if f["buyers"] < 0.5:  # mostly never bought
+        lead = " ".join([", ".join(channel)] if channel else [])
         if f["never_seen"] >= 0.5 and f["views"] == 0:
             words = "contacts never seen on the site"
-            return ", ".join([*channel, words]) if channel else words
-        if f["views"] == 0:
-            base = (
-                "dormant contacts with no recent browsing"
-                if lapsed
-                else "visitors who never bought"
+        elif f["views"] == 0:
+            words = "contacts with no recent browsing who never bought"
+            if not lapsed:
+                words = "visitors who never bought"
+        else:
+            who = (
+                "new visitors"
+                if f["age_days"] <= 30
+                else ("lapsed visitors" if lapsed else "visitors")
             )
-            return ", ".join([*channel, base])
-        who = (
-            "new visitors" if f["age_days"] <= 30 else ("lapsed browsers" if lapsed else "visitors")
-        )
-        if category:
-            browsed = f"{who} who browse {f['top_category']} but never bought"
-            return ", ".join([*channel, browsed])
-        return ", ".join([*channel, f"{who} who browse but never bought"])
+            browsed = f" {f['top_category']}" if category else ""
+            words = f"{who} who browse{browsed} but never bought"
+        return f"{lead} {words}".strip()
     value = f["revenue_buyers"]
     adjectives = list(channel)
     if value >= baseline.revenue_high and baseline.revenue_high > 0:
@@ -360,13 +362,17 @@ class Approximation:
     spill: int  # other rows selected
 
 
+def rule_matrix(behaviours: Sequence[Behaviour], features: Sequence[RuleFeature]) -> np.ndarray:
+    """The figures the rules test, one row per contact (made once, shared by every persona)."""
+    return np.asarray([[f.value(b) for f in features] for b in behaviours], dtype=float)
+
+
 def approximate(
-    behaviours: Sequence[Behaviour], in_cluster: np.ndarray, categories: Sequence[str]
+    data: np.ndarray, in_cluster: np.ndarray, features: Sequence[RuleFeature]
 ) -> Approximation:
-    """A rule tree selecting mostly the cluster's contacts (see the module's docstring)."""
-    features = rule_features(categories)
-    data = np.asarray([[f.value(b) for f in features] for b in behaviours], dtype=float)
-    n = len(behaviours)
+    """A rule tree selecting mostly the cluster's contacts (see the module's docstring); `data`
+    is `rule_matrix` of the sample."""
+    n = len(data)
     tree = DecisionTreeClassifier(
         max_depth=TREE_DEPTH,
         min_samples_leaf=max(2, n // 200),

@@ -23,6 +23,9 @@ from tenants.models import Tenant
 
 MIN_CONTACTS = 50  # fewer, and "personas" would be a handful of individuals
 SAMPLE_MAX = 50_000  # contacts clustered at most; a bigger team is sampled
+# Read behaviour in one pass over the team's rows while the sample is at least this share of it
+# (features.behaviour_read's `scan`), by index probes per chunk of the sample beyond.
+SCAN_RATIO = 4
 STALE_AFTER = timedelta(hours=1)  # a run queued or running this long is taken as lost
 SEED = clustering.RANDOM_STATE
 
@@ -108,7 +111,9 @@ def _execute(tenant: Tenant, run: PersonaRun, began: float) -> PersonaRun:
             "again.",
             contacts_total=total,
         )
-    behaviours = features.behaviour_read(tenant=tenant, contact_ids=ids, now=now)
+    behaviours = features.behaviour_read(
+        tenant=tenant, contact_ids=ids, now=now, scan=total <= SCAN_RATIO * len(ids)
+    )
     categories = features.top_categories(behaviours, clustering.TOP_CATEGORIES)
     data = clustering.matrix(behaviours, categories)
     distinct = len(np.unique(data, axis=0))
@@ -126,13 +131,15 @@ def _execute(tenant: Tenant, run: PersonaRun, began: float) -> PersonaRun:
     fit = clustering.cluster(data, k=k)
     baseline = clustering.Baseline.of(behaviours)
     scale = total / len(behaviours)
+    rule_features = clustering.rule_features(categories)
+    rule_data = clustering.rule_matrix(behaviours, rule_features)
     clusters: list[dict[str, Any]] = []
     members: list[list[int]] = []
     for label in sorted(set(fit.labels.tolist())):
         in_cluster = fit.labels == label
         group = [b for b, inside in zip(behaviours, in_cluster, strict=True) if inside]
         figures = clustering.figures(group, categories)
-        approx = clustering.approximate(behaviours, in_cluster, categories)
+        approx = clustering.approximate(rule_data, in_cluster, rule_features)
         try:
             rules = segment_services.segment_rules_check(tenant=tenant, rules=approx.rules)
         except segment_services.SegmentError:

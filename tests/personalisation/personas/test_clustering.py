@@ -177,3 +177,32 @@ def test_it_runs_a_queued_run_once(world: Any, planted: Planted) -> None:
     finished = run.finished_at
     again = services.persona_run_execute(tenant=world.acme, run=run)
     assert again.status == PersonaRun.Status.DONE and again.finished_at == finished
+
+
+def test_it_reads_the_same_behaviour_by_probes_and_by_one_pass(
+    world: Any, planted: Planted
+) -> None:
+    groups = planted(world.acme, per_group=10)
+    ids = sorted(pk for group in groups.values() for pk in group)[::2]
+    now = timezone.now()
+    probed = features.behaviour_read(tenant=world.acme, contact_ids=ids, now=now, scan=False)
+    scanned = features.behaviour_read(tenant=world.acme, contact_ids=ids, now=now, scan=True)
+    assert probed == scanned and [b.contact_id for b in scanned] == ids
+
+
+def test_a_big_team_is_clustered_on_a_sample_and_sized_for_the_whole(
+    world: Any, planted: Planted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    groups = planted(world.acme)
+    monkeypatch.setattr(services, "SAMPLE_MAX", 60)
+
+    run = run_now(world.acme)
+
+    assert run.status == PersonaRun.Status.DONE
+    assert run.contacts_total == 120 and run.sample_size == 60
+    clustered = [pk for ids in run.members.values() for pk in ids]
+    assert len(clustered) == len(set(clustered)) == 60
+    assert sum(c["sample"] for c in run.clusters) == 60
+    assert sum(c["size"] for c in run.clusters) == pytest.approx(120, abs=run.k)
+    tents = persona_of(run, groups["tents"])
+    assert "buyers of tents" in tents["label"]

@@ -81,7 +81,12 @@ def test_a_running_run_polls_and_answers_htmx_with_its_panel(world: Any, login: 
     body = panel.content.decode()
     assert panel.status_code == 200 and "<html" not in body and 'id="persona-run"' in body
     assert "Finding personas…" in body
-    assert 'id="persona-run-button" hx-swap-oob="true" disabled' in body
+    assert "hx-swap-oob" not in body, "a viewer has no Find button to update"
+    # A marketer's panel brings the Find button's state along (disabled while it runs).
+    marketer = login(world.dave).get(
+        run_url(run), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="persona-run"
+    )
+    assert 'id="persona-run-button" hx-swap-oob="true" disabled' in marketer.content.decode()
 
 
 def test_a_viewer_reads_but_neither_runs_nor_saves(
