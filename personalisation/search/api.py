@@ -70,7 +70,9 @@ class SearchAPI(TenantAPIView):
             user_id=data["user_id"] or None,
             anonymous_id=data["anonymous_id"] or None,
         )
-        return Response(answer.as_json())
+        response = Response(answer.as_json())
+        response["Cache-Control"] = "no-store"  # ranked for this shopper
+        return response
 
 
 class SynonymListAPI(TenantAPIView):

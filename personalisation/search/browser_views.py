@@ -85,4 +85,6 @@ def _search(request: HttpRequest) -> HttpResponse:
         user_id=visitor["userId"],
         anonymous_id=visitor["anonymousId"],
     )
-    return JsonResponse(answer.as_json())
+    response = JsonResponse(answer.as_json())
+    response["Cache-Control"] = "no-store"  # ranked for this visitor
+    return response
