@@ -491,3 +491,132 @@ def test_the_shop_pages_fit_the_screen(
             page.screenshot(path=SCREENS / f"{name}-{width}.png", full_page=True)
             scroll = page.evaluate("document.documentElement.scrollWidth")
             assert scroll <= width, f"{name} is {scroll} px wide at {width}"
+
+
+@pytest.mark.e2e
+def test_the_functions_answer_promises_and_a_short_survey_posts_its_answers(
+    browser_page: Page, live_server: Any, acme_shop: Any, ingest_inline: None
+) -> None:
+    """What a shop that renders for itself calls: recommendations(), search(), placements() and
+    survey() on an element of its own."""
+    from personalisation.surveys.services import survey_create
+
+    short = survey_create(
+        tenant=acme_shop.acme,
+        name="After the trip",
+        kind="short",
+        question="Tell us about your last trip",
+        questions=[
+            {"type": "choice", "label": "Where did you go?", "choices": ["Hills", "Coast"]},
+            {"type": "scale", "label": "How was the gear?"},
+            {"type": "text", "label": "What was missing?"},
+        ],
+        thanks="Thanks, see you on the trail!",
+    )
+    page = browser_page
+    sign_in_and_open_shop(page, live_server)
+
+    answers = page.evaluate(
+        """async () => {
+          const w = window.wayfarer;
+          const recs = await w.recommendations({strategy: "similar", product: "TEN-01", limit: 2});
+          const found = await w.search("sneekers", {limit: 3});
+          const banners = await w.placements(["home-banner", "no-such-placement"]);
+          return {recs, found, banners};
+        }"""
+    )
+    assert answers["recs"]["strategy"] == "similar"
+    assert 1 <= len(answers["recs"]["products"]) <= 2
+    assert set(answers["recs"]["products"][0]) >= {"sku", "name", "url", "price", "inStock"}
+    assert answers["found"]["products"][0]["sku"] == "FOO-09"
+    assert answers["banners"]["no-such-placement"] is None
+    assert answers["banners"]["home-banner"]["title"] == "Gear for every trail"
+
+    page.evaluate(
+        """(id) => {
+          const box = document.createElement("div");
+          box.id = "trip-survey";
+          document.querySelector(".shop-main").prepend(box);
+          return window.wayfarer.survey(id, box).then(() => true);
+        }""",
+        str(short.public_id),
+    )
+    box = page.locator("#trip-survey")
+    expect(box.get_by_text("Tell us about your last trip")).to_be_visible()
+    box.get_by_role("button", name="Send").click()
+    expect(box.get_by_role("alert")).to_have_text("Answer at least one question.")
+    box.get_by_role("group", name="Where did you go?").get_by_role("radio", name="Coast").check()
+    box.get_by_role("group", name="How was the gear?").get_by_role("radio", name="4").check()
+    box.get_by_label("What was missing?").fill("A bigger pot")
+    box.get_by_role("button", name="Send").click()
+    expect(box.get_by_role("status")).to_have_text("Thanks, see you on the trail!")
+
+    answer = SurveyAnswer.objects.get(tenant=acme_shop.acme, survey=short)
+    assert answer.answers == {"q1": "Coast", "q2": 4, "q3": "A bigger pot"}
+    assert answer.score is None
+
+
+@pytest.mark.e2e
+def test_nothing_wayfarer_answers_becomes_markup_or_a_script_link(
+    browser_page: Page, live_server: Any, acme_shop: Any
+) -> None:
+    """The tracker's own guard, whatever a server answers: these answers are made up here, since
+    Wayfarer itself refuses such URLs when a marketer saves them."""
+    hostile = "<img src=x id=injected>"
+    page = browser_page
+    page.route(
+        "**/v1/placements?*",
+        lambda route: route.fulfill(
+            json={
+                "placements": {
+                    "home-banner": {
+                        "placement": "home-banner",
+                        "variant": "v1",
+                        "name": "Hostile",
+                        "title": hostile,
+                        "body": "<script>window.pwned = 1</script>",
+                        "imageUrl": "javascript:alert(1)",
+                        "linkUrl": "javascript:window.pwned=1",
+                        "linkText": "Click",
+                    }
+                }
+            }
+        ),
+    )
+    page.route(
+        "**/v1/recommendations?*",
+        lambda route: route.fulfill(
+            json={
+                "recommendationId": "r1",
+                "strategy": "auto",
+                "placement": "home",
+                "products": [
+                    {
+                        "sku": "X-1",
+                        "name": hostile,
+                        "url": "data:text/html,<script>alert(1)</script>",
+                        "imageUrl": "https://img.example/x.png",
+                        "price": 5,
+                        "currency": "EUR",
+                        "category": "x",
+                        "inStock": True,
+                    }
+                ],
+            }
+        ),
+    )
+    sign_in_and_open_shop(page, live_server)
+
+    banner = page.locator(BANNER)
+    expect(banner).to_have_attribute("data-wayfarer-state", "filled")
+    expect(banner.locator(".wayfarer-placement-title")).to_have_text(hostile)
+    expect(banner.locator("a")).to_have_count(0)  # a javascript: link is no link
+    expect(banner.locator("img")).to_have_count(0)
+    picks = page.locator('[data-wayfarer-recommendations="home"]')
+    expect(picks.locator(".wayfarer-product-name")).to_have_text(hostile)
+    # Product links go to the shop's own page (data-product-url), never to the data: URL.
+    expect(picks.locator("a")).to_have_attribute(
+        "href", f"{live_server.url}/t/acme/demo-shop/?product=X-1"
+    )
+    expect(page.locator("#injected")).to_have_count(0)
+    assert page.evaluate("window.pwned") is None
