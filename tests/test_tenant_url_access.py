@@ -17,6 +17,10 @@ from audience.models import Contact, ContactImport
 from campaigns.models import Campaign, CampaignSegment, Occurrence, Variant
 from journeys.models import Edge, Journey, JourneyVersion, Node
 from messaging.models import Delivery, SenderIdentity, SendingPolicy, Suppression, Template
+from personalisation.personas.models import PersonaRun
+from personalisation.placements.models import Placement, PlacementVariant
+from personalisation.search.models import Synonym
+from personalisation.surveys.models import Survey
 from segments.models import Segment
 from tenants.models import ApiKey, Invitation, Membership
 from tests.factories import api_key
@@ -126,6 +130,19 @@ def ids_for(world, tenant) -> dict[str, str]:  # type: ignore[no-untyped-def]
         payload={"type": "message.sent", "data": {}},
         idempotency_key=f"probe-{WebhookMessage.objects.filter(tenant=tenant).count() + 1}",
     )
+    # Personalisation (issue 16): a placement with a variant, a survey, a persona run, a synonym.
+    from personalisation.placements.services import placement_create, variant_create
+    from personalisation.search.services import synonyms_set
+    from personalisation.surveys.services import survey_create
+
+    n = Placement.objects.filter(tenant=tenant).count() + 1
+    placement = placement_create(tenant=tenant, key=f"probe-{n}", name=f"Probe {n}")
+    variant = variant_create(tenant=tenant, placement=placement, name="Default", title="Hello")
+    survey = survey_create(
+        tenant=tenant, name=f"Probe {n}", kind="nps", question="How likely are you to recommend us?"
+    )
+    run = PersonaRun.objects.create(tenant=tenant)
+    synonym = synonyms_set(tenant=tenant, term=f"probe{n}", alternatives=["thing"])
     invitation = Invitation.objects.create(
         tenant=tenant,
         email=f"invited{Invitation.objects.filter(tenant=tenant).count()}@{tenant.slug}.example",
@@ -134,6 +151,12 @@ def ids_for(world, tenant) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {
         "tenant_slug": tenant.slug,
         "invitation_id": str(invitation.public_id),
+        "placement_id": str(placement.public_id),
+        "variant_id": str(variant.public_id),
+        "survey_id": str(survey.public_id),
+        "run_id": str(run.public_id),
+        "index": "0",
+        "synonym_id": str(synonym.public_id),
         "member_id": str(member.public_id),
         "key_id": str(key.public_id),
         "contact_id": str(contact.public_id),
@@ -183,6 +206,11 @@ def snapshot() -> tuple:
         ),
         sorted(WebhookMessage.objects.values_list("public_id", "status", "attempts")),
         sorted(Invitation.objects.values_list("public_id", "email", "revoked_at")),
+        sorted(Placement.objects.values_list("public_id", "key", "name", "updated_at")),
+        sorted(PlacementVariant.objects.values_list("public_id", "title", "active", "position")),
+        sorted(Survey.objects.values_list("public_id", "name", "active", "updated_at")),
+        sorted(PersonaRun.objects.values_list("public_id", "status")),
+        sorted(Synonym.objects.values_list("public_id", "term", "updated_at")),
     )
 
 
