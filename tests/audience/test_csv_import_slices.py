@@ -26,6 +26,12 @@ def queued_import(tenant: Tenant, rows: int) -> ContactImport:
     )
 
 
+def slice_seconds(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """How long a slice's transaction may last, on either database."""
+    monkeypatch.setattr(csv_io, "WRITE_SLICE_SECONDS", seconds)
+    monkeypatch.setattr(csv_io, "WRITE_SLICE_SECONDS_POSTGRESQL", seconds)
+
+
 def slow_stores(monkeypatch: pytest.MonkeyPatch, *, seconds: float) -> list[list[str]]:
     """Make every row take `seconds` to store (a big import on a busy machine); returns the
     emails of each slice stored."""
@@ -44,7 +50,7 @@ def slow_stores(monkeypatch: pytest.MonkeyPatch, *, seconds: float) -> list[list
 def test_it_commits_an_import_in_short_transactions(
     world, monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
-    monkeypatch.setattr(csv_io, "WRITE_SLICE_SECONDS", 0.05)
+    slice_seconds(monkeypatch, 0.05)
     monkeypatch.setattr(csv_io, "FIRST_SLICE_ROWS", 4)
     slices = slow_stores(monkeypatch, seconds=0.03)
     job = queued_import(world.acme, rows=20)
@@ -63,7 +69,7 @@ def test_it_commits_an_import_in_short_transactions(
 
 def test_slices_grow_while_the_database_keeps_up(world, monkeypatch) -> None:
     monkeypatch.setattr(csv_io, "MAX_SLICE_ROWS", 1000)
-    monkeypatch.setattr(csv_io, "WRITE_SLICE_SECONDS", 60.0)  # any machine keeps up
+    slice_seconds(monkeypatch, 60.0)  # any machine keeps up
     slices = slow_stores(monkeypatch, seconds=0)
     job = csv_io.import_run(tenant=world.acme, job=queued_import(world.acme, rows=3000))
 
@@ -77,7 +83,7 @@ def test_slices_grow_while_the_database_keeps_up(world, monkeypatch) -> None:
 def test_it_resumes_an_interrupted_import_without_losing_or_repeating_rows(
     world, monkeypatch
 ) -> None:
-    monkeypatch.setattr(csv_io, "WRITE_SLICE_SECONDS", 0.0)  # one row per transaction
+    slice_seconds(monkeypatch, 0.0)  # one row per transaction
     monkeypatch.setattr(csv_io, "FIRST_SLICE_ROWS", 1)
     slices = slow_stores(monkeypatch, seconds=0)
     job = queued_import(world.acme, rows=6)
@@ -111,7 +117,7 @@ def test_it_resumes_an_interrupted_import_without_losing_or_repeating_rows(
 def test_it_gives_the_worker_back_between_slices_and_continues(
     world, monkeypatch, eager_tasks
 ) -> None:
-    monkeypatch.setattr(csv_io, "WRITE_SLICE_SECONDS", 0.0)
+    slice_seconds(monkeypatch, 0.0)
     monkeypatch.setattr(csv_io, "FIRST_SLICE_ROWS", 1)
     monkeypatch.setattr(tasks, "DRAIN_SECONDS", 0.0)  # every task run imports one slice
     runs: list[int] = []
