@@ -93,8 +93,9 @@ def placement_figures(
             name__in=[VIEWED, CLICKED],
             occurred_at__gte=now() - timedelta(days=days),
         )
+        # A key transform's `__in` (not KT's: SQLite would parse the keys as JSON).
+        .filter(properties__placement__in=[p.key for p in placements])
         .annotate(placement_key=KT("properties__placement"), variant=KT("properties__variant"))
-        .filter(placement_key__in=[p.key for p in placements])
         .values("name", "placement_key", "variant")
         .annotate(n=Count("id"))
         .order_by()
