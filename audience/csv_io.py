@@ -205,24 +205,6 @@ def date_format_detect(values: Iterable[str]) -> str:
     return max(DATE_FORMATS, key=lambda fmt: fits[fmt])  # max keeps the first of equals
 
 
-# --- per-import options -------------------------------------------------------------------------
-# Kept under a key of `mapping` that no column can have (headers are stripped, so none starts
-# with a space) until ContactImport has fields of its own for them (requested).
-OPTIONS_KEY = " import"
-
-
-def options(job: ContactImport) -> dict[str, Any]:
-    """{"date_format", "started_at" (ISO text or None), "warnings" (cells left out)}."""
-    stored = job.mapping.get(OPTIONS_KEY)
-    kept = stored if isinstance(stored, dict) else {}
-    return {"date_format": "iso", "started_at": None, "warnings": 0, **kept}
-
-
-def column_mapping(job: ContactImport) -> dict[str, str]:
-    """What each column of the file becomes (the mapping without the import's options)."""
-    return {c: t for c, t in job.mapping.items() if c != OPTIONS_KEY}
-
-
 def import_create(
     *, tenant: Tenant, filename: str, data: bytes, actor: Any, date_format: str = AUTO
 ) -> ContactImport:
@@ -265,7 +247,8 @@ def import_create(
         filename=filename[:255],
         content=content,
         columns=header,
-        mapping={**mapping, OPTIONS_KEY: {"date_format": chosen, "detected": date_format == AUTO}},
+        mapping=mapping,
+        date_format=chosen,
         total_rows=total,
     )
 
@@ -312,14 +295,13 @@ def import_confirm(
         )
     if "user_id" not in chosen and "email" not in chosen:
         raise ValidationError("Map a column to User id or Email: that is how rows find contacts.")
-    kept = options(job)
-    stored_options = {
-        "date_format": date_format or kept["date_format"],
-        "detected": kept.get("detected", False) and date_format in (None, kept["date_format"]),
-    }
     updated = ContactImport.objects.filter(
         tenant=tenant, pk=job.pk, status=ContactImport.Status.MAPPING
-    ).update(mapping={**mapping, OPTIONS_KEY: stored_options}, status=ContactImport.Status.QUEUED)
+    ).update(
+        mapping=mapping,
+        date_format=date_format or job.date_format,
+        status=ContactImport.Status.QUEUED,
+    )
     if not updated:
         raise ValidationError("This import has already started.")
     job.refresh_from_db()
@@ -623,11 +605,12 @@ def import_run(
         next(numbered, None)
     deadline = None if seconds is None else time.monotonic() + seconds
     size = FIRST_SLICE_ROWS
-    mapping, columns = column_mapping(job), list(job.columns)
-    date_format = options(job)["date_format"]
+    mapping, columns = dict(job.mapping), list(job.columns)
+    date_format = job.date_format if job.date_format in DATE_FORMATS else "iso"
     source = f"import:{job.filename}"[:100]
-    if options(job)["started_at"] is None:
-        _options_update(job, started_at=now().isoformat())
+    if job.started_at is None:
+        job.started_at = now()
+        ContactImport.objects.filter(pk=job.pk, started_at=None).update(started_at=job.started_at)
     while True:
         batch = list(itertools.islice(numbered, size))
         if not batch:
@@ -659,13 +642,6 @@ def import_run(
     )
     job.refresh_from_db()
     return job
-
-
-def _options_update(job: ContactImport, **changes: Any) -> None:
-    """Write changed options (read again first: the job's mapping may be stale)."""
-    job.refresh_from_db(fields=["mapping"])
-    job.mapping = {**job.mapping, OPTIONS_KEY: {**options(job), **changes}}
-    ContactImport.objects.filter(pk=job.pk).update(mapping=job.mapping)
 
 
 def _import_slice(
@@ -724,21 +700,13 @@ def _import_slice(
             created_count=F("created_count") + stored.created,
             updated_count=F("updated_count") + stored.updated,
             failed_count=F("failed_count") + failed,
+            warning_count=F("warning_count") + warnings,
         )
-        if report or warnings:
-            job.refresh_from_db(fields=["errors", "mapping"])
+        if report:
+            job.refresh_from_db(fields=["errors"])
             room = MAX_REPORTED_ERRORS - len(job.errors)
-            changes: dict[str, Any] = {}
-            if room > 0 and report:
-                changes["errors"] = job.errors + report[:room]
-            if warnings:
-                total = options(job)["warnings"] + warnings
-                changes["mapping"] = {
-                    **job.mapping,
-                    OPTIONS_KEY: {**options(job), "warnings": total},
-                }
-            if changes:
-                ContactImport.objects.filter(pk=job.pk).update(**changes)
+            if room > 0:
+                ContactImport.objects.filter(pk=job.pk).update(errors=job.errors + report[:room])
 
 
 ROW_NOT_IMPORTED = "row not imported"
@@ -774,8 +742,7 @@ class Progress:
 
 def progress(job: ContactImport, *, at: datetime | None = None) -> Progress:
     at = at or now()
-    kept = options(job)
-    started = datetime.fromisoformat(kept["started_at"]) if kept["started_at"] else None
+    started = job.started_at
     rate = left = took = ""
     if started is not None:
         end = job.finished_at if job.is_finished and job.finished_at else at
@@ -794,7 +761,7 @@ def progress(job: ContactImport, *, at: datetime | None = None) -> Progress:
         created=f"{job.created_count:,}",
         updated=f"{job.updated_count:,}",
         failed=f"{job.failed_count:,}",
-        warnings=f"{kept['warnings']:,}",
+        warnings=f"{job.warning_count:,}",
         rate=rate,
         left=left,
         took=took,

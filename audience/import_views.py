@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -64,9 +65,12 @@ def contact_import_start(request: TenantRequest, tenant_slug: str) -> HttpRespon
             except csv_io.CsvRejected as exc:
                 error = str(exc)
             else:
-                return redirect(
-                    "contact_import_detail", tenant_slug=tenant_slug, import_id=job.public_id
+                location = reverse(
+                    "contact_import_detail",
+                    kwargs={"tenant_slug": tenant_slug, "import_id": job.public_id},
                 )
+                detected = "?dates=detected" if date_format == csv_io.AUTO else ""
+                return redirect(location + detected)
     recent = ContactImport.objects.filter(tenant=request.tenant).defer("content")[:10]
     return render(
         request,
@@ -86,7 +90,7 @@ def contact_import_start(request: TenantRequest, tenant_slug: str) -> HttpRespon
 def contact_import_detail(request: TenantRequest, tenant_slug: str, import_id: str) -> HttpResponse:
     job = _job(request, import_id)
     error = None
-    date_format = csv_io.options(job)["date_format"]
+    date_format = job.date_format
     if request.method == "POST":
         mapping = {c: request.POST.get(f"map-{i}", "") for i, c in enumerate(job.columns)}
         chosen = request.POST.get("date_format")  # absent: the one chosen at upload
@@ -99,7 +103,7 @@ def contact_import_detail(request: TenantRequest, tenant_slug: str, import_id: s
         except ValidationError as exc:
             error = " ".join(exc.messages)
             # Show the person's choices again, not the guesses.
-            job.mapping = {**mapping, csv_io.OPTIONS_KEY: csv_io.options(job)}
+            job.mapping = mapping
             date_format = chosen if chosen in csv_io.DATE_FORMATS else date_format
         else:
             # No "Importing…" message: the progress card says what is happening, and a message
@@ -116,7 +120,8 @@ def contact_import_detail(request: TenantRequest, tenant_slug: str, import_id: s
         "preview": csv_io.preview(job) if job.status == ContactImport.Status.MAPPING else [],
         "date_formats": _date_formats(),
         "date_format": date_format,
-        "date_format_detected": csv_io.options(job).get("detected", False),
+        # The start page's "work it out from the file" (dates=detected in the address).
+        "date_format_detected": request.GET.get("dates") == "detected",
         "progress": csv_io.progress(job),
         "not_imported": not_imported[:10],
         "left_out": left_out[:10],

@@ -30,7 +30,7 @@ def upload(client, text: str, date_format: str | None = None, name: str = "peopl
 
 
 def confirm(client, location: str, job: ContactImport, **extra: str):  # type: ignore[no-untyped-def]
-    mapping = csv_io.column_mapping(job)
+    mapping = job.mapping
     return client.post(
         location, {**{f"map-{i}": mapping[c] for i, c in enumerate(job.columns)}, **extra}
     )
@@ -65,7 +65,7 @@ def test_the_date_format_chosen_on_the_start_page_reads_the_birthdays(
 ) -> None:
     text = f"Email,Birthday\nann@example.com,{cell}\nbob@example.com,03/04/1990\n"
     job = run_import(login(world.dave), text, django_capture_on_commit_callbacks, date_format)
-    assert csv_io.options(job)["date_format"] == date_format
+    assert job.date_format == date_format
     assert birthday("ann@example.com") == (1985, 12, 31)
     # 03/04/1990 is the 3rd of April or the 4th of March, as the import was told.
     expected = {"dmy": (1990, 4, 3), "mdy": (1990, 3, 4)}.get(date_format, (None, None, None))
@@ -90,7 +90,7 @@ def test_a_birthday_in_another_format_keeps_its_row_and_the_stored_birthday(
         5,
         17,
     )
-    assert (job.updated_count, job.failed_count, csv_io.options(job)["warnings"]) == (1, 0, 1)
+    assert (job.updated_count, job.failed_count, job.warning_count) == (1, 0, 1)
     assert job.errors == [
         {
             "row": 2,
@@ -123,10 +123,12 @@ def test_the_format_is_worked_out_from_the_file_and_shown_on_the_mapping_page(
     client = login(world.dave)
     location = upload(client, text)["Location"]  # the start page's default: work it out
     job = ContactImport.objects.get()
-    assert csv_io.options(job)["date_format"] == detected
+    assert job.date_format == detected
     page = client.get(location).content.decode()
     assert f'<option value="{detected}" selected>' in page
     assert "Worked out from the file" in page
+    chosen = upload(client, text, "dmy")["Location"]
+    assert "Worked out from the file" not in client.get(chosen).content.decode()
 
 
 def test_the_mapping_page_can_change_the_date_format_and_refuses_an_unknown_one(
@@ -170,7 +172,7 @@ def test_every_bad_cell_loses_only_itself(
         "Phone",
     ]
     assert {e["outcome"] for e in job.errors} == {"cell left out"}
-    assert (job.created_count, job.failed_count, csv_io.options(job)["warnings"]) == (1, 0, 5)
+    assert (job.created_count, job.failed_count, job.warning_count) == (1, 0, 5)
 
 
 def test_re_importing_the_same_file_updates_instead_of_duplicating(
@@ -292,7 +294,8 @@ def progress_at_a_fixed_time(login, world) -> None:  # type: ignore[no-untyped-d
         filename="big.csv",
         content="email\n",
         columns=["email"],
-        mapping={"email": "email", csv_io.OPTIONS_KEY: {"started_at": started.isoformat()}},
+        mapping={"email": "email"},
+        started_at=started,
         total_rows=12_000,
         processed_rows=2_000,
         created_count=1_990,
