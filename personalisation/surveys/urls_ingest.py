@@ -7,6 +7,6 @@ from django.urls import path
 from personalisation.surveys import ingest_views
 
 urlpatterns = [
-    path("surveys/<str:survey_id>", ingest_views.survey_read, name="v1_survey"),
-    path("surveys/<str:survey_id>/answers", ingest_views.survey_answer, name="v1_survey_answers"),
+    path("surveys/<str:survey_id>", ingest_views.survey_read, name="survey_read"),
+    path("surveys/<str:survey_id>/answers", ingest_views.survey_answer, name="survey_answer"),
 ]
