@@ -9,7 +9,8 @@ from typing import Any
 
 from django.contrib.postgres.indexes import OpClass
 from django.db import models
-from django.db.models.functions import Upper
+from django.db.models import F
+from django.db.models.functions import Cast, Upper
 from django.utils.timezone import now
 
 from tenants.models import Tenant
@@ -357,6 +358,15 @@ class Product(models.Model):
     category = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=now, editable=False)
     updated_at = models.DateTimeField(default=now)
+    # The price in cents as a bigint, kept by the database. Row-level security lets PostgreSQL
+    # use only leakproof operators in an index condition (tenants/rls.py): numeric comparisons
+    # are not, bigint ones are, so "similar" reads a category's nearest prices on this column
+    # as an index range (docs/personalisation/recommendations.md).
+    price_cents = models.GeneratedField(
+        expression=Cast(F("price") * 100, models.BigIntegerField()),
+        output_field=models.BigIntegerField(),
+        db_persist=True,
+    )
 
     class Meta:
         constraints = [
@@ -366,10 +376,10 @@ class Product(models.Model):
             ),
         ]
         indexes = [
-            # A category's products (recommendations' candidates), and those of a price band
-            # within it ("similar": category = … AND price BETWEEN …) as one range scan.
+            # A category's products (recommendations' candidates), and its nearest prices
+            # ("similar": category = … AND price_cents >= … ORDER BY price_cents) as one range.
             models.Index(
-                fields=["tenant", "category", "price"], name="product_tenant_cat_price_idx"
+                fields=["tenant", "category", "price_cents"], name="product_tenant_cat_cents_idx"
             )
         ]
 

@@ -213,7 +213,9 @@ AUTO_ORDER = (BACK_IN_STOCK, BOUGHT_TOGETHER, SIMILAR, TRENDING)
 
 BACK_IN_STOCK_EVENT = "Product Back in Stock"  # audience/catalog.py records it per wisher
 BACK_IN_STOCK_DAYS = 30
-SIMILAR_CANDIDATES = 100  # read per category (in the price band first)
+SIMILAR_CANDIDATES = 100  # read per category (in the price band first) for a batch
+NEAREST_SEEDS = 1  # one product (a page's, the API's): its nearest prices by index
+NEAREST_MARGIN = 20  # read beyond `limit` on each side, for what the exclusions remove
 PRICE_BAND = Decimal("1.5")  # "similar": from price / 1.5 to price * 1.5
 FAVOURITE_CATEGORIES = 3
 ORDERS_READ_PER_VISITOR = 200  # every order of nearly every customer: never recommended again
@@ -322,15 +324,27 @@ def _similarity(seed: Product, p: Product) -> tuple[int, float]:
     return (0 if in_band else 1, abs(math.log(float(ratio))))
 
 
+def _nearest(tenant: Tenant, seed: Product, n: int) -> list[Product]:
+    """The seed's category's in-stock products nearest in price: up to `n` at or above its
+    price and `n` below, each an ordered index range (tenant, category, price_cents); the
+    newest of the category when the seed has no price."""
+    same = Product.objects.filter(tenant=tenant, category=seed.category, in_stock=True)
+    if seed.price_cents is None:
+        return list(same.order_by("-created_at", "-pk")[: 2 * n])
+    above = same.filter(price_cents__gte=seed.price_cents).order_by("price_cents", "pk")[:n]
+    below = same.filter(price_cents__lt=seed.price_cents).order_by("-price_cents", "-pk")[:n]
+    return [*above, *below]
+
+
 def _category_candidates(
-    tenant: Tenant, bands: dict[str, tuple[Decimal, Decimal] | None], *, banded: bool
+    tenant: Tenant, bands: dict[str, tuple[int, int] | None], *, banded: bool
 ) -> dict[str, list[Product]]:
     """Up to SIMILAR_CANDIDATES in-stock products of each category, the newest first: within
-    its price band (`banded`, where the category has one), else any."""
+    its price band in cents (`banded`, where the category has one), else any."""
     where = Q()
     for category, band in bands.items():
         if banded and band is not None:
-            where |= Q(category=category, price__gte=band[0], price__lte=band[1])
+            where |= Q(category=category, price_cents__gte=band[0], price_cents__lte=band[1])
         else:
             where |= Q(category=category)
     ranked = (
@@ -369,11 +383,24 @@ def _similar(batch: _Batch, limit: int) -> dict[Hashable, list[Product]]:
     result: dict[Hashable, list[Product]] = {v.key: [] for v in batch.visitors}
     if not seeds:
         return result
-    bands: dict[str, tuple[Decimal, Decimal] | None] = {}
+    distinct = {seed.sku: seed for seed in seeds.values()}
+    if len(distinct) <= NEAREST_SEEDS:  # a page's product: two short index ranges each
+        pools = {
+            sku: _nearest(batch.tenant, seed, limit + NEAREST_MARGIN)
+            for sku, seed in distinct.items()
+        }
+        for v in batch.visitors:
+            if v.key in seeds:
+                seed = seeds[v.key]
+                ranked_ = sorted(pools[seed.sku], key=lambda p: (*_similarity(seed, p), p.sku))
+                result[v.key] = batch.pick(v, ranked_, limit, {seed.sku})
+        return result
+    # A batch of many products (a send): one query for every band, one for short categories.
+    bands: dict[str, tuple[int, int] | None] = {}
     for seed in seeds.values():
         band = None
         if seed.price is not None and seed.price > 0:
-            band = (seed.price / PRICE_BAND, seed.price * PRICE_BAND)
+            band = (int(seed.price * 100 / PRICE_BAND), int(seed.price * 100 * PRICE_BAND) + 1)
         if seed.category in bands:
             old = bands[seed.category]
             band = (

@@ -119,7 +119,10 @@ def test_a_batch_pays_for_strategies_only_when_its_template_names_them(shop: Ten
     assert cost(plain[:1]) == cost(plain)
     assert contexts_build(plain)[plain[0].pk]["recommended"] == {n: [] for n in RECOMMENDED_NAMES}
     # With it: a fixed number of queries more, whatever the batch's size.
-    assert cost(named[:1]) == cost(named) > cost(plain)
+    # ("similar" reads one product's nearest prices, or many products' bands and, for those
+    # short of four, their categories: one query more at most.)
+    assert cost(named[:1]) <= cost(named) <= cost(named[:1]) + 1
+    assert cost(named) > cost(plain)
     assert cost(named) - cost(plain) <= 12
 
 
