@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+import re
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.csp import CSP
 from django.views import defaults
@@ -11,6 +13,7 @@ from django.views.decorators.http import require_GET
 from core.api_errors import api_error
 from core.edge import edge_error, with_cors
 from ops.selectors import health_report
+from tenants.selectors import tenant_for_member
 
 
 @require_GET
@@ -45,7 +48,31 @@ def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     answer = _json_error(request, 404, "not_found", "Not found.")
-    return answer or render(request, "404.html", status=404)
+    if answer is not None:
+        return answer
+    _keep_the_team(request)
+    return render(request, "404.html", status=404)
+
+
+_TEAM_PATH = re.compile(r"^/t/([-a-zA-Z0-9_]+)/")
+
+
+def _keep_the_team(request: HttpRequest) -> None:
+    """A wrong address inside a team's pages (no view matched, so the tenant middleware never
+    ran) still shows that team's sidebar and switcher, for a member: the 404 page keeps the
+    team instead of dropping the user out of it."""
+    match = _TEAM_PATH.match(request.path)
+    user = getattr(request, "user", None)
+    if getattr(request, "tenant", None) is not None or not match or not user:
+        return
+    if not user.is_authenticated:
+        return
+    try:
+        tenant, membership = tenant_for_member(user=user, slug=match.group(1))
+    except Http404:
+        return  # not a member: nothing of the team is shown, as for any other 404
+    request.tenant = tenant  # type: ignore[attr-defined]
+    request.membership = membership  # type: ignore[attr-defined]
 
 
 # The page is self-contained (its one <style> block cannot carry a nonce: no context) and runs

@@ -39,3 +39,18 @@ def test_it_apologises_for_a_crash_even_without_collected_static_files(
     # Self-contained: nothing else to fetch, so it looks right whatever is broken.
     assert "<style>" in page
     assert "<link" not in page and "/static/" not in page
+
+
+def test_a_missing_page_inside_a_team_keeps_the_team(login, world) -> None:
+    # Issue 18 item 8: the in-app 404 lost the team (sidebar, switcher, the way back).
+    page = login(world.bob).get("/t/acme/no-such-page/")
+    assert page.status_code == 404
+    html = page.content.decode()
+    assert "Page not found" in html
+    assert 'aria-label="Main"' in html  # the team's sidebar
+    assert "Back to Acme's dashboard" in html and 'href="/t/acme/"' in html
+
+
+def test_a_missing_page_of_another_team_shows_nothing_of_it(login, world) -> None:
+    html = login(world.bob).get("/t/globex/no-such-page/").content.decode()
+    assert "Globex" not in html and 'aria-label="Main"' not in html
