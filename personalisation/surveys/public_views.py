@@ -12,6 +12,7 @@ message; a second answer gets the friendly "already answered" page with 409.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core import signing
@@ -60,7 +61,7 @@ def _resolve(token: str) -> tuple[Survey, Delivery] | None:
 
 
 def _score_from(value: str | None) -> int | None:
-    if value is not None and value.isdigit() and 0 <= int(value) <= 10:
+    if value is not None and re.fullmatch(r"[0-9]{1,2}", value) and int(value) <= 10:
         return int(value)
     return None
 

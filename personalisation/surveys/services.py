@@ -21,6 +21,7 @@ from django.utils.timezone import now
 
 from audience.models import MAX_ID_LENGTH, Contact
 from audience.services import Fact, events_record, visitor_events_accept
+from core.storable import text_problem
 from personalisation.surveys.models import (
     MAX_CHOICES,
     MAX_QUESTIONS,
@@ -41,6 +42,7 @@ MAX_COMMENT = 2000
 MAX_TEXT_ANSWER = 1000
 MAX_LABEL = 200
 MAX_CHOICE = 100
+DIGITS = re.compile(r"[0-9]{1,3}")  # a number typed in a form ("²".isdigit() is true)
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 
 
@@ -74,6 +76,9 @@ def _text(value: Any, field: str, *, limit: int, required: bool = True) -> str:
         value = ""
     if not isinstance(value, str):
         raise ValidationError({field: ["Enter text."]})
+    problem = text_problem(value)  # a NUL or a lone surrogate: no database stores them
+    if problem:
+        raise ValidationError({field: [f"Text that {problem} cannot be stored."]})
     value = value.strip()
     if required and not value:
         raise ValidationError({field: ["This field is required."]})
@@ -273,7 +278,7 @@ def survey_delete(*, tenant: Tenant, survey: Survey) -> None:
 
 def _score(value: Any) -> int:
     # A whole number from 0 to 10; "9" from a form counts, 9.5 and true do not.
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and DIGITS.fullmatch(value.strip()):
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
         raise ValidationError({"score": ["Choose a score from 0 to 10."]})
@@ -325,7 +330,7 @@ def answer_clean(
                 errors[field] = [f"Choose one of: {', '.join(question['choices'])}."]
                 continue
         elif question["type"] == QuestionType.SCALE:
-            if isinstance(value, str) and value.strip().isdigit():
+            if isinstance(value, str) and DIGITS.fullmatch(value.strip()):
                 value = int(value.strip())
             if (
                 isinstance(value, bool)
@@ -445,6 +450,9 @@ def visitor_id_clean(value: Any, field: str) -> str | None:
         raise ValidationError({field: [f"{field} must be a string."]})
     if len(value) > MAX_ID_LENGTH:
         raise ValidationError({field: [f"{field} is longer than {MAX_ID_LENGTH} characters."]})
+    problem = text_problem(value)
+    if problem:
+        raise ValidationError({field: [f"{field}: {problem}"]})
     return value.strip() or None
 
 

@@ -179,3 +179,15 @@ def test_the_link_is_signed_differently_from_messaging_s_links(
     delivery = delivery_factory()
     with pytest.raises(signing.BadSignature):
         links.token_read(message_links.unsubscribe_url(delivery).rstrip("/").split("/")[-1])
+
+
+def test_text_no_database_stores_and_odd_digits_are_refused_not_crashed_on(
+    client: Any, nps: Any, delivery_factory: Any
+) -> None:
+    url = page_url(nps, delivery_factory())
+    assert client.get(url + "?score=²").status_code == 200
+    for body in ({"score": "²"}, {"score": "9", "comment": "nul \x00 here"}):
+        response = client.post(url, body)
+        assert response.status_code == 400, body
+    assert "cannot be stored" in response.content.decode()
+    assert not SurveyAnswer.objects.exists()

@@ -160,3 +160,10 @@ def test_preflights_allow_any_origin(client: Any, nps: Any) -> None:
     assert response["Access-Control-Allow-Origin"] == "*"
     assert "POST" in response["Access-Control-Allow-Methods"]
     assert "GET" in client.options(f"/v1/surveys/{nps.public_id}")["Access-Control-Allow-Methods"]
+
+
+def test_a_visitor_id_no_database_stores_is_refused(client: Any, nps: Any, keys: Any) -> None:
+    response = get(client, nps, keys["acme"], anonymousId="a\x00b")
+    assert response.status_code == 400 and response.json()["field"] == "anonymousId"
+    response = post(client, nps, keys["acme"], {"anonymousId": "a", "score": 9, "comment": "\x00"})
+    assert response.status_code == 400  # the body's own check (core/body.py) or the service's
