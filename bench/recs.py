@@ -143,6 +143,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--explain-top", type=int, default=2, help="statements per probe")
     parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="also: every SQL statement of one request per probe, with its time",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also: cProfile of each probe's requests (where the server time goes, top functions)",
+    )
+    parser.add_argument(
+        "--no-precompute",
+        action="store_true",
+        help="with --reuse: do not run the precomputing tasks again (the kept database has them)",
+    )
+    parser.add_argument(
         "--reuse",
         action="store_true",
         help="measure the database kept by an earlier run (--keep): migrate it, skip the load",
@@ -157,6 +172,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--keep", action="store_true", help="keep the bench database and temporary files"
     )
     args = parser.parse_args(argv)
+    args.profile_top = 30
     if args.small:
         args.contacts, args.products, args.events = SMALL_CONTACTS, SMALL_PRODUCTS, SMALL_EVENTS
         args.rounds, args.per_round, args.warmup = 3, 10, 2
@@ -690,11 +706,12 @@ def back_in_stock_events(database: BenchDatabase) -> int:
 # --- what the product precomputes, and the marketer's set-up -------------------------------------
 
 # What the personalisation apps precompute periodically (module, function): run once after the
-# load for each team, as the beat would, each timed. A function that takes `tenant` is called per
-# team, one without arguments once. A missing one is skipped (the report lists what ran).
+# load for each team, as the beat would, each timed. A function that takes `tenant` (or
+# `tenant_id`) is called per team, one without arguments once. A missing one is skipped (the
+# report lists what ran).
 PRECOMPUTE = [
     ("audience.recommendation_stats", "recommendation_stats_refresh"),  # trending, pairs
-    ("personalisation.search.tasks", "search_stats_refresh"),
+    ("personalisation.search.tasks", "search_index_refresh"),  # the catalog's word index
 ]
 
 
@@ -713,15 +730,27 @@ def precompute(tenants: list[Any]) -> list[str]:
         began = time.perf_counter()
         log(f"precompute: {module_name}.{name}")
         try:
-            if "tenant" in inspect.signature(fn).parameters:
+            parameters = inspect.signature(fn).parameters
+            if "tenant" in parameters:
                 for tenant in tenants:
                     fn(tenant=tenant)
+            elif "tenant_id" in parameters:
+                for tenant in tenants:
+                    fn(tenant_id=tenant.pk)
             else:
                 fn()
         except Exception as exc:  # the app mid-change: say so, measure what there is
             done.append(f"{module_name}.{name} FAILED: {exc.__class__.__name__}: {exc}"[:200])
             continue
         done.append(f"{module_name}.{name} {time.perf_counter() - began:.1f} s")
+    # What autovacuum would do soon after (it is off on some servers, this one included): the
+    # planner must know the tables just filled, or it plans for empty ones.
+    from django.db import connection
+
+    began = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    done.append(f"ANALYZE {time.perf_counter() - began:.1f} s")
     return done
 
 
@@ -905,6 +934,7 @@ class Visitors:
     products: list[str]  # skus of popular products in stock
     bought: list[str]  # skus that appear in orders with others
     exact_names: list[str]
+    sneakers: list[str]  # skus of the first category's products in stock
 
 
 def visitors_sample(tenant_id: int, n: int, seed: int) -> Visitors:
@@ -956,6 +986,11 @@ def visitors_sample(tenant_id: int, n: int, seed: int) -> Visitors:
         " AND category = %s ORDER BY random() LIMIT %s",
         [tenant_id, CATEGORIES[0][0], 50],
     )
+    sneakers = rows(
+        "SELECT sku FROM audience_product WHERE tenant_id = %s AND in_stock AND category = %s"
+        " LIMIT %s",
+        [tenant_id, CATEGORIES[0][0], 10],
+    )
     strangers = [
         {"anonymousId": str(uuid.UUID(int=rng.getrandbits(128), version=4))} for _ in range(n)
     ]
@@ -967,6 +1002,7 @@ def visitors_sample(tenant_id: int, n: int, seed: int) -> Visitors:
         products=products,
         bought=bought,
         exact_names=names,
+        sneakers=sneakers,
     )
 
 
@@ -977,6 +1013,9 @@ class Probe:
     params: list[dict[str, str]]
     expect: str = "products"  # "products": answers should have some; "none": should have none
     baseline: bool = False
+    # Untimed, before each request: what the visitor's page did a moment before (tracked events
+    # into the ingestion inbox, which the endpoint may have to record first).
+    before: Callable[[dict[str, str]], None] | None = None
     ms: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     answered: int = 0  # answers with products (or a variant)
@@ -986,9 +1025,32 @@ class Probe:
     error: str = ""
     example: str = ""
     missing: bool = False  # the endpoint answered 404 Not found in the warm-up
+    profile: str = ""
+    statements: list[tuple[float, str]] = field(default_factory=list)  # one request's
+    cpu: list[float] = field(default_factory=list)  # this process's CPU per request, ms
+    backend_cpu: float = 0.0  # its PostgreSQL backend's, seconds, over the timed requests
 
 
-def probes_make(v: Visitors) -> list[Probe]:
+def page_view(tenant: Any, sku: str) -> Callable[[dict[str, str]], None]:
+    """A Product Viewed of `sku` by the visitor, accepted into the ingestion inbox as the
+    tracker's call would be, not recorded yet (the worker is moments behind)."""
+    from audience.services import visitor_events_accept
+
+    properties = {"sku": sku, "product_id": sku.lower(), "category": CATEGORIES[0][0]}
+
+    def view(params: dict[str, str]) -> None:
+        visitor_events_accept(
+            tenant=tenant,
+            user_id=params.get("userId"),
+            anonymous_id=params.get("anonymousId"),
+            events=[("Product Viewed", properties)],
+            source="bench",
+        )
+
+    return view
+
+
+def probes_make(v: Visitors, tenant: Any) -> list[Probe]:
     def with_(params: list[dict[str, str]], **extra: str) -> list[dict[str, str]]:
         return [{**p, **extra} for p in params] or [extra]
 
@@ -1043,6 +1105,12 @@ def probes_make(v: Visitors) -> list[Probe]:
             with_(v.history, keys=",".join(PLACEMENTS)),
         ),
         Probe(
+            "placements right after a page view",
+            "/v1/placements",
+            with_(v.history, keys=",".join(PLACEMENTS)),
+            before=page_view(tenant, v.sneakers[0] if v.sneakers else "SNE-100000"),
+        ),
+        Probe(
             "placements (buyer)",
             "/v1/placements",
             with_(v.buyers, keys=",".join(PLACEMENTS)),
@@ -1089,14 +1157,19 @@ def measure_probes(args: argparse.Namespace, tenant: Any, probes: list[Probe]) -
 
     def one(probe: Probe, timed: bool) -> None:
         params = next(cycles[id(probe)])
+        if probe.before is not None:
+            probe.before(params)
+        cpu = time.process_time()
         began = time.perf_counter()
         response = client.get(probe.path, params)
         ms = 1000 * (time.perf_counter() - began)
+        cpu = 1000 * (time.process_time() - cpu)
         if not timed:
             if response.status_code == 404 and b'"not_found"' in response.content:
                 probe.missing = True  # the URL resolver has no such endpoint (yet)
             return
         probe.ms.append(ms)
+        probe.cpu.append(cpu)
         probe.statuses[response.status_code] += 1
         if response.status_code == 200 and answered(probe, response.content):
             probe.answered += 1
@@ -1107,23 +1180,64 @@ def measure_probes(args: argparse.Namespace, tenant: Any, probes: list[Probe]) -
         if not probe.example and response.status_code == 200:
             probe.example = response.content[:300].decode(errors="replace")
 
+    def drain() -> None:
+        """The ingest worker's turn (untimed): the served answers' events and the page views
+        the requests put in the inbox are recorded, as a running worker does moments later,
+        so the inbox holds only what the next requests add."""
+        from audience.inbox import inbox_drain
+
+        inbox_drain()
+
     for probe in probes:
         log(f"warm-up: {probe.label}")
         for _ in range(args.warmup):
             one(probe, timed=False)
+        drain()
     live = [p for p in probes if not p.missing]
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     for r in range(args.rounds):
         log(f"round {r + 1} of {args.rounds}")
         for probe in live:
+            before = analytics_bench.backend_cpu(backend)
             for _ in range(args.per_round):
                 one(probe, timed=True)
+            probe.backend_cpu += analytics_bench.backend_cpu(backend) - before
+            drain()
+    if args.profile:
+        import cProfile
+        import io
+        import pstats
+
+        for probe in live:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(args.per_round):
+                one(probe, timed=False)
+            profiler.disable()
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            # The product's own functions and the ORM's, not the test Client's frames.
+            stats.sort_stats("cumulative").print_stats(
+                r"(audience|personalisation|messaging|core|tenants)/|models/(query|base)\.py"
+                r"|psycopg/connection",
+                args.profile_top,
+            )
+            probe.profile = out.getvalue()
     for probe in live:
+        params = next(cycles[id(probe)])
+        if probe.before is not None:
+            probe.before(params)
         with CaptureQueriesContext(connection) as captured:
-            client.get(probe.path, next(cycles[id(probe)]))
+            client.get(probe.path, params)
+        drain()
         probe.queries = len(captured.captured_queries)
         times = [(1000 * float(q["time"]), q["sql"]) for q in captured.captured_queries]
         probe.sql_ms = sum(t for t, _ in times)
         probe.slowest = sorted(times, reverse=True)[: args.explain_top]
+        probe.statements = times
         reset_queries()
 
 
@@ -1182,6 +1296,7 @@ def print_report(
     for line in conditions_lines(args.load_at_start, args.python_speed, "slower figures"):
         print(line)
     print(f"  team:       {sizes}")
+    print(f"  database:   {args.rls}")
     if data:
         print(f"  loaded:     {', '.join(f'{t} {n:,}' for t, n in data.rows.items())}")
         print(f"  load time:  {', '.join(f'{k} {v:.0f} s' for k, v in data.seconds.items())}")
@@ -1206,7 +1321,7 @@ def print_report(
     for p in probes:
         if not p.ms:
             why = "NOT MEASURED" + (": no such endpoint yet" if p.missing else "")
-            rows.append((p.label, "-", "-", "-", "-", "-", "-", why))
+            rows.append((p.label, "-", "-", "-", "-", "-", "-", "-", why))
             continue
         median, p95, p99 = statistics.median(p.ms), percentile(p.ms, 95), percentile(p.ms, 99)
         ok = p.statuses.get(200, 0)
@@ -1231,6 +1346,7 @@ def print_report(
                 f"{p99:.1f}",
                 f"{median / base_median:.1f}x" if base_median and not p.baseline else "",
                 f"{p95 / base_p95:.1f}x" if base_p95 and not p.baseline else "",
+                f"{statistics.mean(p.cpu):.1f} + {1000 * p.backend_cpu / len(p.ms):.1f}",
                 f"{p.queries} ({p.sql_ms:.0f} ms)",
                 f"{share} {status}".strip(),
             )
@@ -1243,10 +1359,16 @@ def print_report(
             "p99 ms",
             "median/base",
             "p95/base",
+            "CPU ms: Django + PG",
             "SQL (time)",
             "answers with products, p95 <= 50 ms",
         ),
         rows,
+    )
+    print(
+        "  CPU ms: this process's CPU time per request (mean) + its PostgreSQL backend's (mean,"
+        " from /proc in clock ticks): the work a request costs, which a busy machine does not"
+        " inflate as it does wall time"
     )
     errors = [p for p in probes if p.error and not p.missing]
     for p in errors:
@@ -1257,6 +1379,23 @@ def print_report(
             f"  worst p95 of {len(measured)} probes: {worst:.1f} ms (target <= {TARGET_MS:.0f} ms):"
             f" {verdict(worst <= TARGET_MS)}"
         )
+    if args.statements:
+        for p in probes:
+            if p.statements:
+                print()
+                print(f"  SQL of one request of {p.label}:")
+                for ms, sql_text in p.statements:
+                    print(f"    {ms:6.1f} ms  {' '.join(sql_text.split())[:150]}")
+    if args.profile:
+        for p in probes:
+            if p.profile:
+                print()
+                print(f"  cProfile, {args.per_round} requests of {p.label} (cumulative):")
+                lines = p.profile.splitlines()
+                start = next((k for k, x in enumerate(lines) if "ncalls" in x), 0)
+                for line in lines[start:]:
+                    if line.strip():
+                        print(f"    {line[:160]}")
     if args.explain:
         seen: set[str] = set()
         for p in probes:
@@ -1299,12 +1438,25 @@ def measure(args: argparse.Namespace) -> int:
     else:
         log(f"{back_in_stock_events(args.database):,} {BACK_IN_STOCK} events added")
     tenant = Tenant.objects.get(slug=SLUG)
-    setup += precompute(list(Tenant.objects.filter(slug__startswith="bench-").order_by("pk")))
+    if not (args.reuse and args.no_precompute):
+        setup += precompute(list(Tenant.objects.filter(slug__startswith="bench-").order_by("pk")))
     if not args.reuse or not _placements_exist(tenant):
         setup += setup_marketing(tenant)
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # the segment's members, as autovacuum would soon
     machine = machine_description(args.database.server_version())
+    from core.rls import role_bypasses_rls
+
+    args.rls = (
+        "row-level security BYPASSED (the URL's role is a superuser or BYPASSRLS: the product's"
+        " own role, e.g. postgres://wayfarer@…, measures its policies too)"
+        if role_bypasses_rls()
+        else "row-level security applied (the URL's role is an ordinary one, as the product's)"
+    )
     visitors = visitors_sample(tenant.pk, 200, args.seed)
-    probes = probes_make(visitors)
+    probes = probes_make(visitors, tenant)
     wanted = [w.strip() for w in args.probes.split(",") if w.strip()]
     if wanted:
         probes = [p for p in probes if p.baseline or any(w in p.label for w in wanted)]
