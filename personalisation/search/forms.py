@@ -17,7 +17,7 @@ CATEGORY_MAX = 200
 
 class SearchParamsForm(forms.Form):
     q = forms.CharField(
-        label="Search",
+        label="Search for",
         max_length=QUERY_MAX,
         strip=True,
         error_messages={"required": "Type what to search for."},
