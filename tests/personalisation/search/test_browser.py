@@ -59,7 +59,9 @@ def sign_in(page: Page, live_server: Any) -> None:
     expect(page).to_have_url(f"{live_server.url}{PAGE}")
 
 
-def test_the_search_page_empty_full_and_with_errors(page: Page, live_server: Any, shop: Any) -> None:
+def test_the_search_page_empty_full_and_with_errors(
+    page: Page, live_server: Any, shop: Any
+) -> None:
     problems = watch(page)
     sign_in(page, live_server)
     for label, width in WIDTHS.items():
