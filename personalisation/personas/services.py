@@ -57,7 +57,9 @@ def persona_run_request(*, tenant: Tenant, user: User | None, k: int | None = No
             tenant=tenant, status__in=[PersonaRun.Status.QUEUED, PersonaRun.Status.RUNNING]
         )
         if list(busy.values_list("pk", flat=True)):
-            raise ValidationError("A run is in progress already: wait for it to finish.")
+            raise ValidationError(
+                "A run is in progress already: wait for it to finish.", code="busy"
+            )
         run = PersonaRun.objects.create(tenant=tenant, requested_by=user, requested_k=k)
         transaction.on_commit(lambda: persona_run_task.delay(tenant.pk, str(run.public_id)))
     return run
