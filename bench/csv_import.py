@@ -212,7 +212,7 @@ class SliceClock:
         return rates
 
 
-def import_file(tenant: Any, text: str, name: str) -> tuple[float, Any, SliceClock]:
+def import_file(tenant: Any, text: str, name: str) -> tuple[float, float, Any, SliceClock]:
     from audience import csv_io
     from audience.models import ContactImport
     from audience.tasks import DRAIN_SECONDS
@@ -223,13 +223,13 @@ def import_file(tenant: Any, text: str, name: str) -> tuple[float, Any, SliceClo
     job = csv_io.import_confirm(tenant=tenant, job=job, mapping=MAPPING)
     clock = SliceClock()
     with clock.watching():
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         # As the task drives it: runs of DRAIN_SECONDS, each resuming after the rows done.
         while job.status != ContactImport.Status.DONE:
             ContactImport.objects.filter(pk=job.pk).update(status=ContactImport.Status.RUNNING)
             job = csv_io.import_run(tenant=tenant, job=job, seconds=DRAIN_SECONDS)
-        seconds = time.perf_counter() - began
-    return seconds, job, clock
+        seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+    return seconds, cpu, job, clock
 
 
 def baseline(vendor: str, tenant_id: int, people: list[dict[str, str]], target: str) -> float:
@@ -341,15 +341,13 @@ def measure(args: argparse.Namespace, vendor: str, target_db: str) -> int:
     log(f"file of {args.rows:,} rows ({len(text) / 1e6:.1f} MB), {len(known):,} people known")
 
     log("import")
-    first_seconds, job, clock = import_file(tenant, text, "bench.csv")
+    first_seconds, first_cpu, job, clock = import_file(tenant, text, "bench.csv")
     log(f"import: {first_seconds:.1f} s")
     log("re-import of the same file")
-    again_seconds, again, _ = import_file(tenant, text, "bench-again.csv")
+    again_seconds, _, again, _ = import_file(tenant, text, "bench-again.csv")
     log(f"re-import: {again_seconds:.1f} s")
     log("baseline")
     base_seconds = baseline(vendor, other.pk, people, target_db)
-
-    from audience import csv_io
 
     contacts = Contact.objects.filter(tenant=tenant).count()
     identities = Identity.objects.filter(tenant=tenant).count()
@@ -361,8 +359,7 @@ def measure(args: argparse.Namespace, vendor: str, target_db: str) -> int:
         "known people updated, not duplicated": job.updated_count == len(known),
         "re-import updates every row": again.updated_count == args.rows
         and again.created_count == 0,
-        "unreadable birthdays left out with a warning": csv_io.options(job)["warnings"]
-        == bad_dates,
+        "unreadable birthdays left out with a warning": job.warning_count == bad_dates,
     }
     rate, again_rate = args.rows / first_seconds, args.rows / again_seconds
     base_rate = args.rows / base_seconds
@@ -395,6 +392,12 @@ def measure(args: argparse.Namespace, vendor: str, target_db: str) -> int:
     lines = [
         ("import rows/s", f"{rate:,.0f}", f">= {target:,}", verdict(rate >= target)),
         ("  time for the file", f"{first_seconds:,.1f} s", "", ""),
+        (
+            "  rows per CPU second of the importing process",
+            f"{args.rows / first_cpu:,.0f}",
+            "",
+            "",
+        ),
         (
             "  slowest tenth / median tenth",
             f"{slowest:,.0f} / {typical:,.0f} rows/s",
