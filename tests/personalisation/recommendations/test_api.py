@@ -229,3 +229,54 @@ def test_the_schema_documents_the_rest_endpoint(client: Any, world: Any) -> None
     ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     output = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert {"recommendationId", "strategy", "placement", "products"} <= set(output["properties"])
+
+
+def test_a_click_sent_to_track_and_the_order_after_it_show_in_the_report(
+    client: Any, shop: Tenant, keys: dict[str, str]
+) -> None:
+    """The whole loop through the real doors: served by /v1/recommendations, clicked and bought
+    through /v1/track (as the tracker sends them), recorded by the ingest worker's drain."""
+    import json
+
+    from personalisation.recommendations.selectors import recommendation_report
+
+    answer = edge(
+        client, keys["acme-write"], anonymousId="anon-9", strategy="trending", placement="home"
+    ).json()
+    first = answer["products"][0]
+
+    def send(event: str, properties: dict[str, Any]) -> None:
+        body = {"anonymousId": "anon-9", "event": event, "properties": properties}
+        response = client.post(
+            "/v1/track",
+            data=json.dumps(body),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=basic(keys["acme-write"]),
+        )
+        assert response.status_code == 200
+
+    send(
+        "Recommendation Clicked",
+        {
+            "recommendation_id": answer["recommendationId"],
+            "placement": "home",
+            "strategy": "trending",
+            "sku": first["sku"],
+            "position": 1,
+        },
+    )
+    send(
+        "Order Completed",
+        {"order_id": "o-9", "products": [{"sku": first["sku"], "price": 100, "quantity": 1}]},
+    )
+    inbox_drain()
+
+    [row] = recommendation_report(tenant=shop, days=7).rows
+    assert (row.placement, row.strategy, row.served, row.clicks, row.orders) == (
+        "home",
+        "trending",
+        1,
+        1,
+        1,
+    )
+    assert row.revenue == 100
