@@ -3,7 +3,8 @@ and click-through rate over 30 days; a placement's variants in priority order wi
 each; forms to create and edit placements and variants, move variants up or down and
 deactivate them.
 
-Every member reads; marketers and above build (viewers get 403 on every form and action). Forms
+Every member reads (viewers see the forms read-only); marketers and above build: a viewer's
+POST is a 403. Forms
 work without JavaScript; htmx refreshes the variant preview as the marketer types.
 """
 
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -94,11 +96,24 @@ def placement_detail(request: TenantRequest, tenant_slug: str, placement_id: str
     )
 
 
+def _refuse_viewers(request: TenantRequest) -> None:
+    if request.method == "POST" and not request.membership.can_edit:
+        raise PermissionDenied("This needs the marketer role or higher.")
+
+
+def _read_only_for_viewers(request: TenantRequest, form: forms.Form) -> None:
+    if not request.membership.can_edit:
+        for field in form.fields.values():
+            field.disabled = True
+
+
 def _placement_form(request: TenantRequest, placement: Placement | None) -> HttpResponse:
     initial = None
     if placement is not None:
         initial = {f: getattr(placement, f) for f in ("key", "name", "description")}
+    _refuse_viewers(request)
     form = PlacementForm(request.POST or None, initial=initial)
+    _read_only_for_viewers(request, form)
     if request.method == "POST" and form.is_valid():
         try:
             if placement is None:
@@ -122,13 +137,11 @@ def _placement_form(request: TenantRequest, placement: Placement | None) -> Http
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(Role.MARKETER)
 def placement_create(request: TenantRequest, tenant_slug: str) -> HttpResponse:
     return _placement_form(request, None)
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(Role.MARKETER)
 def placement_edit(request: TenantRequest, tenant_slug: str, placement_id: str) -> HttpResponse:
     placement = selectors.placement_get(tenant=request.tenant, public_id=placement_id)
     return _placement_form(request, placement)
@@ -154,7 +167,9 @@ def _variant_form(
         }
         initial["lifecycle_stage"] = variant.lifecycle_stage
         initial["segment"] = variant.segment.public_id if variant.segment else None
+    _refuse_viewers(request)
     form = VariantForm(request.POST or None, initial=initial, tenant=request.tenant)
+    _read_only_for_viewers(request, form)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         try:
@@ -190,14 +205,12 @@ def _preview_values(form: VariantForm, variant: PlacementVariant | None) -> dict
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(Role.MARKETER)
 def variant_create(request: TenantRequest, tenant_slug: str, placement_id: str) -> HttpResponse:
     placement = selectors.placement_get(tenant=request.tenant, public_id=placement_id)
     return _variant_form(request, placement, None)
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(Role.MARKETER)
 def variant_edit(
     request: TenantRequest, tenant_slug: str, placement_id: str, variant_id: str
 ) -> HttpResponse:

@@ -184,14 +184,16 @@ def test_it_lets_a_viewer_read_but_not_build(login, world, banner) -> None:
     assert "Add variant" not in detail and "Deactivate" not in detail
     assert "New placement" not in client.get(url(world)).content.decode()
     pid, vid = banner.placement.public_id, banner.outdoor.public_id
+    for path in ("new/", f"{pid}/edit/", f"{pid}/variants/new/", f"{pid}/variants/{vid}/edit/"):
+        form = client.get(url(world, path)).content.decode()  # read-only
+        assert "Only marketers of the team can change placements." in form
+        assert 'type="submit" class="primary"' not in form and "disabled" in form
     for method, path, data in [
-        ("get", "new/", None),
         ("post", "new/", {"key": "x", "name": "x"}),
-        ("get", f"{pid}/edit/", None),
         ("post", f"{pid}/edit/", {"key": "x", "name": "x"}),
-        ("get", f"{pid}/variants/new/", None),
+        ("post", f"{pid}/variants/new/", {"name": "x", "title": "x"}),
         ("post", f"{pid}/variants/preview/", {"title": "x"}),
-        ("get", f"{pid}/variants/{vid}/edit/", None),
+        ("post", f"{pid}/variants/{vid}/edit/", {"name": "x", "title": "x"}),
         ("post", f"{pid}/variants/{vid}/move/", {"direction": "up"}),
         ("post", f"{pid}/variants/{vid}/toggle/", None),
     ]:
