@@ -93,6 +93,8 @@ analytics_bench = _bench_module("bench_analytics", "analytics.py")  # bench_data
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/wayfarer_bench_recs"
+# --small's own, so that `make bench` never drops a full-size database kept with --keep.
+SMALL_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/wayfarer_bench_recs_small"
 SMALL_CONTACTS, SMALL_PRODUCTS, SMALL_EVENTS = 20_000, 5_000, 150_000
 TARGET_MS = 50.0
 DAYS = 182  # the events span half a year up to now; contacts arrived over a year
@@ -164,8 +166,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--database-url",
-        default=DEFAULT_DATABASE_URL,
-        help="the bench database; it is DROPPED and recreated (host must be 127.0.0.1)",
+        default=None,
+        help="the bench database; it is DROPPED and recreated (host must be 127.0.0.1); default"
+        f" {DEFAULT_DATABASE_URL}, with --small {SMALL_DATABASE_URL}. A role that is not a"
+        " superuser (the product's own, e.g. postgres://wayfarer@…) measures with row-level"
+        " security applied",
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed of the generated data")
     parser.add_argument(
@@ -182,6 +187,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--rounds and --per-round must be positive")
     if not 0 <= args.noise_scale <= 1:
         parser.error("--noise-scale is a share between 0 and 1")
+    if args.database_url is None:
+        args.database_url = SMALL_DATABASE_URL if args.small else DEFAULT_DATABASE_URL
     try:
         args.database = BenchDatabase(args.database_url)
     except BenchError as exc:
