@@ -6,31 +6,23 @@
 `surveys.<key>.url` is the hosted page for this contact and this message (signed, no login);
 `scores` are the 0-10 one-click links of an NPS row (the page opens with that score chosen).
 
-Lazy on purpose: the sender builds a context for every message of a batch, and most templates
-name no survey. `surveys` is a read-only mapping that loads the team's open surveys (one query,
-shared by the whole batch) and signs a link only when a template asks for it, so a batch whose
-template names no survey costs nothing (the sender's statement pins hold). Liquid reads it by
-`[key]` only, as it reads the plain dicts around it.
+Plain dicts, as the rest of the context (messaging/context.py). Made for a send batch only when
+one of its messages names `surveys` (one query for the team's open surveys, one signature per
+survey and message); a batch whose template names no survey gets an empty `surveys` and costs
+nothing (the sender's statement pins hold).
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator, Mapping
 from typing import Any
 
+from messaging.models import Delivery
 from messaging.registry import ContextItem
 from personalisation.surveys import links, selectors
 from tenants.models import Tenant
 
 SCORES = range(11)
-
-
-def _preview_url() -> str:
-    # Editor previews and the sample contact: nothing to sign. An http(s) URL all the same, as
-    # push templates' URLs must be (messaging.rendering checks them on the sample); it opens
-    # the "link not valid" page.
-    return links.preview_url()
+NAME = "surveys"
 
 
 def _links(url: str) -> dict[str, Any]:
@@ -40,70 +32,53 @@ def _links(url: str) -> dict[str, Any]:
     }
 
 
-class _TeamSurveys:
-    """The team's open surveys by key, loaded on first use (once per batch)."""
-
-    def __init__(self, tenant: Tenant) -> None:
-        self.tenant = tenant
-        self._keys: dict[str, uuid.UUID] | None = None
-
-    @property
-    def keys(self) -> dict[str, uuid.UUID]:
-        if self._keys is None:
-            self._keys = dict(selectors.surveys_for_links(tenant=self.tenant))
-        return self._keys
-
-
-class SurveyLinks(Mapping[str, Any]):
-    """One message's `surveys`: {key: {"url", "scores"}} of the team's open surveys."""
-
-    def __init__(self, team: _TeamSurveys, item: ContextItem) -> None:
-        self._team = team
-        self._item = item
-        self._made: dict[str, dict[str, Any]] = {}
-
-    def __getitem__(self, key: str) -> dict[str, Any]:
-        found = self._made.get(key)
-        if found is not None:
-            return found
-        survey = self._team.keys[key]  # KeyError: Liquid's undefined
-        contact, delivery = self._item.contact, self._item.delivery
-        if contact is None or delivery is None:
-            found = _links(_preview_url())  # a preview: nothing to sign
-        else:
-            ref = links.SurveyRef(
-                self._team.tenant.pk, survey, contact.public_id, delivery.public_id
-            )
-            found = _links(links.survey_url(ref))
-        self._made[key] = found
-        return found
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._team.keys)
-
-    def __len__(self) -> int:
-        return len(self._team.keys)
+def _names_surveys(delivery: Delivery | None) -> bool:
+    """Whether a message's content may read `surveys` (a preview without a delivery may: its
+    template is not known here). Push actions are a list of dicts: their URLs count too."""
+    if delivery is None or not isinstance(delivery.content, dict):
+        return True
+    for value in delivery.content.values():
+        if isinstance(value, str) and NAME in value:
+            return True
+        if isinstance(value, list) and any(NAME in str(item) for item in value):
+            return True
+    return False
 
 
-class SampleSurveys(Mapping[str, Any]):
-    """The editor's sample contact: any key is a survey (the sample reads no database), so a
-    template naming one validates; its links lead nowhere useful."""
+class SampleSurveys(dict[str, Any]):
+    """The editor's sample contact: any key is a survey, so a template naming one validates
+    whatever the team's surveys are (the sample reads no database). A dict still: Liquid reads
+    it by `[key]` only, as the plain dicts around it; iterating it gives nothing."""
 
-    def __getitem__(self, key: str) -> dict[str, Any]:
-        if not isinstance(key, str):
-            raise KeyError(key)
-        return _links(_preview_url())
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
+    def __missing__(self, key: str) -> dict[str, Any]:
+        return _links(links.preview_url())
 
 
 def context_extend(*, tenant: Tenant, items: list[ContextItem]) -> dict[int, dict[str, Any]]:
-    team = _TeamSurveys(tenant)
-    return {
-        item.key: {"surveys": SampleSurveys() if item.contact is None else SurveyLinks(team, item)}
-        for item in items
-    }
+    if not any(item.contact is not None and _names_surveys(item.delivery) for item in items):
+        return {item.key: {NAME: SampleSurveys() if item.contact is None else {}} for item in items}
+    surveys = selectors.surveys_for_links(tenant=tenant)
+    preview = _links(links.preview_url())
+    found: dict[int, dict[str, Any]] = {}
+    for item in items:
+        contact, delivery = item.contact, item.delivery
+        if contact is None:
+            found[item.key] = {NAME: SampleSurveys()}
+        elif delivery is None:  # a preview: nothing to sign
+            found[item.key] = {NAME: {key: preview for key, _ in surveys}}
+        elif not _names_surveys(delivery):
+            found[item.key] = {NAME: {}}
+        else:
+            found[item.key] = {
+                NAME: {
+                    key: _links(
+                        links.survey_url(
+                            links.SurveyRef(
+                                tenant.pk, public_id, contact.public_id, delivery.public_id
+                            )
+                        )
+                    )
+                    for key, public_id in surveys
+                }
+            }
+    return found

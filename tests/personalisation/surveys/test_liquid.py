@@ -85,11 +85,31 @@ def test_a_batch_whose_template_names_no_survey_reads_nothing_for_surveys(
     world: Any, nps: Any, delivery_factory: Any
 ) -> None:
     batch = [delivery_factory() for _ in range(3)]
+    plain = Template.objects.create(
+        tenant=world.acme, name="No survey", channel=Channel.EMAIL, subject="Hi", html="<p>Hi</p>"
+    )
+    for d in batch:
+        d.content = plain.snapshot()
     with CaptureQueriesContext(connection) as queries:
         contexts = contexts_build(batch)
     assert not [q for q in queries.captured_queries if "surveys_survey" in q["sql"]]
+    assert all(contexts[d.pk]["surveys"] == {} for d in batch)
+    for d in batch:
+        d.content = d.template.snapshot()  # names surveys.customer_nps
     with CaptureQueriesContext(connection) as queries:
-        for d in batch:
-            contexts[d.pk]["surveys"]["customer_nps"]["url"]
-    # Asked for: one query for the whole batch.
+        contexts = contexts_build(batch)
+    # Named: one query for the whole batch, a link per message.
     assert len([q for q in queries.captured_queries if "surveys_survey" in q["sql"]]) == 1
+    assert len({contexts[d.pk]["surveys"]["customer_nps"]["url"] for d in batch}) == 3
+
+
+def test_a_preview_without_a_message_links_to_a_placeholder(world: Any, nps: Any) -> None:
+    from audience.models import Contact
+    from messaging.context import context_for_contact, sample_context
+
+    ann = Contact.objects.create(tenant=world.acme, email="ann@example.com")
+    preview = context_for_contact(tenant=world.acme, contact=ann)["surveys"]
+    assert preview["customer_nps"]["url"] == links.preview_url()
+    assert sample_context(world.acme)["surveys"]["any_key"]["scores"][10]["url"].endswith(
+        "/s/preview/?score=10"
+    )
