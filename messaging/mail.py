@@ -51,8 +51,10 @@ _BODY_START = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 # Shown by inbox previews after the subject, hidden in the message itself; the padding keeps
 # the body's first words from trailing the preheader in the preview.
+# Hidden by display, size and opacity, not by a tiny font: spam filters read a 0-1px font as
+# invisible text meant to fool them (SpamAssassin's __FONT_INVIS).
 _PREHEADER = (
-    '<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;'
+    '<div style="display:none;max-height:0;max-width:0;'
     'opacity:0;overflow:hidden;mso-hide:all">{}' + "&zwnj;&nbsp;" * 30 + "</div>"
 )
 _PIXEL = (

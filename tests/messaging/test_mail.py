@@ -142,6 +142,8 @@ def test_it_puts_the_preheader_first_and_hidden(
     assert body.startswith('<div style="display:none;')
     assert "Your first order ships free" in body[: body.index("</div>")]
     assert "Your first order ships free" not in text
+    # Not hidden by a tiny font, which spam filters read as invisible text meant to fool them.
+    assert "font-size" not in body[: body.index(">")]
 
 
 def test_it_tracks_web_links_with_signed_redirects(
