@@ -42,6 +42,8 @@ app.conf.task_routes = {
     "audience.tasks.recommendation_stats_refresh_all": {"queue": "default"},
     "audience.tasks.recommendation_stats_refresh_team": {"queue": "default"},
     "audience.tasks.*": {"queue": "ingest"},
+    # A persona run reads a team's behaviour for seconds to a minute: maintenance-like work.
+    "personalisation.personas.tasks.*": {"queue": "default"},
     "segments.tasks.*": {"queue": "engine"},
     "journeys.tasks.*": {"queue": "engine"},
     "campaigns.tasks.*": {"queue": "engine"},
