@@ -75,7 +75,7 @@ class SearchAPI(TenantAPIView):
         return response
 
 
-class SynonymListAPI(TenantAPIView):
+class SearchSynonymListAPI(TenantAPIView):
     @extend_schema(
         summary="The team's search synonyms", responses=SynonymOutputSerializer(many=True)
     )
@@ -99,7 +99,7 @@ class SynonymListAPI(TenantAPIView):
         return Response(SynonymOutputSerializer(synonym).data, status=status.HTTP_201_CREATED)
 
 
-class SynonymDetailAPI(TenantAPIView):
+class SearchSynonymDetailAPI(TenantAPIView):
     @extend_schema(
         summary="A search synonym", parameters=[SYNONYM_ID], responses=SynonymOutputSerializer
     )

@@ -8,10 +8,10 @@ from personalisation.search import api
 
 urlpatterns = [
     path("search/", api.SearchAPI.as_view(), name="api_search"),
-    path("search/synonyms/", api.SynonymListAPI.as_view(), name="api_search_synonym_list"),
+    path("search/synonyms/", api.SearchSynonymListAPI.as_view(), name="api_search_synonym_list"),
     path(
         "search/synonyms/<str:public_id>/",
-        api.SynonymDetailAPI.as_view(),
+        api.SearchSynonymDetailAPI.as_view(),
         name="api_search_synonym_detail",
     ),
 ]

@@ -48,7 +48,7 @@ def _throttled(view: Callable[[HttpRequest], HttpResponse]) -> Callable[..., Htt
 @csrf_exempt
 @require_http_methods(["GET", "OPTIONS"])
 @_throttled
-def search(request: HttpRequest) -> HttpResponse:
+def browser_search(request: HttpRequest) -> HttpResponse:
     if request.method == "OPTIONS":
         return with_cors(HttpResponse(status=204), methods="GET")
     return with_cors(_search(request), methods="GET")

@@ -7,5 +7,5 @@ from django.urls import path
 from personalisation.search import browser_views
 
 urlpatterns = [
-    path("search", browser_views.search, name="browser_search"),
+    path("search", browser_views.browser_search, name="browser_search"),
 ]
