@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from audience.models import MAX_ID_LENGTH, Contact
 from audience.selectors import contact_for_visitor, contact_get
+from audience.services import visitor_settle
 from core.openapi import API_ERROR
 from personalisation.recommendations import services
 from tenants.api import TenantAPIView
@@ -93,6 +94,7 @@ class RecommendationsAPI(TenantAPIView):
             contact = contact_get(tenant=self.tenant, public_id=q["contact"])
             user_id = anonymous_id = None  # recorded on the contact itself
         else:
+            visitor_settle(tenant=self.tenant, user_id=user_id, anonymous_id=anonymous_id)
             contact = contact_for_visitor(
                 tenant=self.tenant, user_id=user_id, anonymous_id=anonymous_id
             )

@@ -2,8 +2,9 @@
 /v1 error shape and the tracking rate per write key, as /v1/track and /v1/push/*).
 
 Query: `anonymousId` and/or `userId` (one is required: the answer is recorded as their
-`Recommendation Served` event), `strategy` (auto by default), `placement`, `product` (a sku;
-required by `similar`), `limit` (1-24, 4 by default).
+`Recommendation Served` event; their calls still in the ingestion inbox are recorded first),
+`strategy` (auto by default), `placement`, `product` (a sku; required by `similar`), `limit`
+(1-24, 4 by default).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_http_methods
 
 from audience.models import MAX_ID_LENGTH
 from audience.selectors import contact_for_visitor
+from audience.services import visitor_settle
 from core import throttle
 from core.body import BadRequest
 from core.edge import edge_bad_request, edge_throttled, edge_unauthorized, with_cors
@@ -104,6 +106,9 @@ def _recommendations(request: HttpRequest) -> HttpResponse:
         strategy, placement, limit, product = recommendation_query(request)
     except BadRequest as exc:
         return edge_bad_request(exc)
+    # Read-your-writes: the page view or order the tracker sent a moment ago counts already
+    # (what was just bought is never recommended back).
+    visitor_settle(tenant=tenant, user_id=user_id, anonymous_id=anonymous_id)
     contact = contact_for_visitor(tenant=tenant, user_id=user_id, anonymous_id=anonymous_id)
     served = services.recommendation_serve(
         tenant=tenant,

@@ -280,3 +280,27 @@ def test_a_click_sent_to_track_and_the_order_after_it_show_in_the_report(
         1,
     )
     assert row.revenue == 100
+
+
+def test_what_was_bought_a_moment_ago_is_not_recommended_back(
+    client: Any, shop: Tenant, keys: dict[str, str]
+) -> None:
+    """The order is still in the ingestion inbox (no worker ran) when the next page asks."""
+    import json
+
+    body = {
+        "userId": "eve",
+        "event": "Order Completed",
+        "properties": {"order_id": "o-1", "products": [{"sku": "KIDS", "price": 90}]},
+    }
+    accepted = client.post(
+        "/v1/track",
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=basic(keys["acme-write"]),
+    )
+    assert accepted.status_code == 200
+
+    response = edge(client, keys["acme-write"], userId="eve", strategy="recently_viewed")
+
+    assert [p["sku"] for p in response.json()["products"]] == ["BOOTS"]  # KIDS was bought
