@@ -767,7 +767,7 @@ PLACEMENTS = ["home-banner", "cart-upsell"]
 def setup_marketing(tenant: Any) -> list[str]:
     """A home banner with variants by segment and by lifecycle stage and a default, a cart
     upsell with a default only, and a synonym: through the product's services, whichever
-    exist yet."""
+    exist yet. Returns what it did, for the report."""
     notes: list[str] = []
     try:
         from personalisation.placements.services import placement_create, variant_create
@@ -838,16 +838,25 @@ def setup_marketing(tenant: Any) -> list[str]:
             notes.append("placements: home-banner (segment, stage, default), cart-upsell")
         except Exception as exc:
             notes.append(f"placements: {exc.__class__.__name__}: {exc}"[:200])
-    try:
-        from personalisation.search.services import synonyms_set
-
-        synonyms_set(tenant=tenant, term="sneakers", alternatives=["trainers", "kicks"])
-        notes.append("synonym: sneakers = trainers, kicks")
-    except ImportError:
-        notes.append("synonyms: not there yet")
-    except Exception as exc:
-        notes.append(f"synonyms: {exc.__class__.__name__}: {exc}"[:200])
+    notes.append(synonyms_setup(tenant))
     return notes
+
+
+def synonyms_setup(tenant: Any) -> str:
+    """What shoppers type for what the catalog calls sneakers (a synonym rewrites its term into
+    each alternative: one way)."""
+    try:
+        from personalisation.search.models import Synonym
+        from personalisation.search.services import synonyms_set
+    except ImportError:
+        return "synonyms: not there yet"
+    if Synonym.objects.filter(tenant=tenant, term="trainers").exists():
+        return "synonym: trainers → sneakers (kept)"
+    try:
+        synonyms_set(tenant=tenant, term="trainers", alternatives=["sneakers"])
+    except Exception as exc:
+        return f"synonyms: {exc.__class__.__name__}: {exc}"[:200]
+    return "synonym: trainers → sneakers"
 
 
 # --- the data ------------------------------------------------------------------------------------
@@ -1023,6 +1032,9 @@ class Probe:
     # Untimed, before each request: what the visitor's page did a moment before (tracked events
     # into the ingestion inbox, which the endpoint may have to record first).
     before: Callable[[dict[str, str]], None] | None = None
+    # What a right answer has (its first product, for search), checked on every timed answer.
+    check: Callable[[dict[str, str], dict[str, Any]], bool] | None = None
+    right: int = 0
     ms: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     answered: int = 0  # answers with products (or a variant)
@@ -1055,6 +1067,23 @@ def page_view(tenant: Any, sku: str) -> Callable[[dict[str, str]], None]:
         )
 
     return view
+
+
+def _first(answer: dict[str, Any]) -> dict[str, Any]:
+    products = answer.get("products") or [{}]
+    return products[0] if isinstance(products[0], dict) else {}
+
+
+def named(params: dict[str, str], answer: dict[str, Any]) -> bool:
+    """The exact name's product comes first."""
+    return str(_first(answer).get("name", "")).lower() == params["q"].lower()
+
+
+def in_category(category: str) -> Callable[[dict[str, str], dict[str, Any]], bool]:
+    def check(params: dict[str, str], answer: dict[str, Any]) -> bool:
+        return _first(answer).get("category") == category
+
+    return check
 
 
 def probes_make(v: Visitors, tenant: Any) -> list[Probe]:
@@ -1095,10 +1124,30 @@ def probes_make(v: Visitors, tenant: Any) -> list[Probe]:
         ),
         Probe("recs trending (visitor with history)", recs, with_(v.history, strategy="trending")),
         Probe("recs back_in_stock (wishlist)", recs, with_(v.wishers, strategy="back_in_stock")),
-        Probe("search exact name", search, [{"q": n} for n in v.exact_names] or [{"q": name}]),
-        Probe("search prefix 'snea'", search, with_(v.strangers, q="snea")),
-        Probe(f"search typo '{typo}'", search, with_(v.strangers, q=typo)),
-        Probe("search synonym 'trainers'", search, with_(v.strangers, q="trainers")),
+        Probe(
+            "search exact name",
+            search,
+            [{"q": n} for n in v.exact_names] or [{"q": name}],
+            check=named,
+        ),
+        Probe(
+            "search prefix 'snea'",
+            search,
+            with_(v.strangers, q="snea"),
+            check=in_category(CATEGORIES[0][0]),
+        ),
+        Probe(
+            f"search typo '{typo}'",
+            search,
+            with_(v.strangers, q=typo),
+            check=in_category(CATEGORIES[0][0]),
+        ),
+        Probe(
+            "search synonym 'trainers'",
+            search,
+            with_(v.strangers, q="trainers"),
+            check=in_category(CATEGORIES[0][0]),
+        ),
         Probe("search personalised 'jacket' (history)", search, with_(v.history, q="jacket")),
         Probe(
             "search zero results",
@@ -1180,6 +1229,8 @@ def measure_probes(args: argparse.Namespace, tenant: Any, probes: list[Probe]) -
         probe.statuses[response.status_code] += 1
         if response.status_code == 200 and answered(probe, response.content):
             probe.answered += 1
+            if probe.check is not None and probe.check(params, json.loads(response.content)):
+                probe.right += 1
         if response.status_code != 200 and not probe.error:
             probe.error = f"HTTP {response.status_code}: {response.content[:160]!r}"
             if failures:
@@ -1334,6 +1385,8 @@ def print_report(
         ok = p.statuses.get(200, 0)
         if p.expect == "products":
             share = f"{100 * p.answered / max(1, ok):.0f}%"
+            if p.check is not None:
+                share += f" ({100 * p.right / max(1, ok):.0f}% right)"
         elif p.expect == "none":
             share = f"{100 * (ok - p.answered) / max(1, ok):.0f}% empty"
         else:
@@ -1371,6 +1424,10 @@ def print_report(
             "answers with products, p95 <= 50 ms",
         ),
         rows,
+    )
+    print(
+        "  right: the first product is the one named (exact name), or of the category the word"
+        " names (prefix, typo, synonym)"
     )
     print(
         "  CPU ms: this process's CPU time per request (mean) + its PostgreSQL backend's (mean,"
@@ -1453,6 +1510,8 @@ def measure(args: argparse.Namespace) -> int:
 
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")  # the segment's members, as autovacuum would soon
+    else:
+        setup.append(synonyms_setup(tenant))
     machine = machine_description(args.database.server_version())
     from core.rls import role_bypasses_rls
 
