@@ -25,14 +25,20 @@ One run, on its own database (nothing touches the development data):
 2. Measures, through Django's whole stack in this process (the test Client: middleware, the
    write key's authentication, the view, the JSON; no network, no web server: server time),
    each of: GET /v1/recommendations for every strategy, GET /v1/search (an exact name, a
-   prefix, a typo, a personalised query, no results), GET /v1/placements, and a baseline from
-   the same door: GET /v1/push/key (the write key's authentication, one read, a JSON answer).
-   Requests are made by visitors sampled from the data (anonymous ids of contacts with a
-   history, buyers by user id, contacts with a wishlist, unknown visitors). The probes are
-   interleaved in rounds, so the machine's noise falls on all of them alike; each gets median,
-   p95 and p99, SQL statements per request, how many answers had products, and its p95 as a
-   ratio of the baseline's p95. Target: p95 <= 50 ms. `--explain` prints EXPLAIN (ANALYZE,
-   BUFFERS) of each probe's slowest SELECT statements.
+   prefix, a typo, a synonym, a personalised query, no results), GET /v1/placements (nothing
+   pending; right after a page view, i.e. with the visitor's Product Viewed waiting in the
+   ingestion inbox), and a baseline from the same door: GET /v1/push/key (the write key's
+   authentication, one read, a JSON answer). Requests are made by visitors sampled from the
+   data (anonymous ids of contacts with a history, buyers by user id, contacts told a wishlist
+   product is back, unknown visitors). The probes are interleaved in rounds, so the machine's
+   noise falls on all of them alike, and the inbox is drained between them (untimed), as a
+   running worker would. Each gets median, p95 and p99 and their ratios to the baseline, the
+   CPU per request of this process and of its PostgreSQL backend (what a busy machine does not
+   inflate), SQL statements of one request, how many answers had products (and, for search, how
+   many had the right product first). Target: p95 <= 50 ms. `--explain` prints EXPLAIN
+   (ANALYZE, BUFFERS) of each probe's slowest SELECT statements, `--statements` every
+   statement of one request, `--profile` a cProfile per probe. As a superuser (the default
+   URL) row-level security is bypassed; the app's own role measures its policies too.
 
 Exit status: 0 when the measurement completed, whether or not the target was met; 1 when it could
 not run; 2 for bad arguments.
