@@ -695,18 +695,21 @@ def _import_slice(
                 report.append(_entry(done.line, column, message, CELL_LEFT_OUT))
         report.sort(key=lambda e: e["row"])
         contacts_changed_announce(tenant=tenant, contact_ids=stored.contact_ids)  # once a slice
+        # One UPDATE a slice: on SQLite it rewrites the whole row, the uploaded file included.
+        # The report grows in memory: one run at a time imports a job (contact_import_run claims
+        # it), and a run loads the job, its report with it, when it starts.
+        room = MAX_REPORTED_ERRORS - len(job.errors)
+        errors = job.errors + report[:room] if report and room > 0 else None
         ContactImport.objects.filter(pk=job.pk).update(
             processed_rows=F("processed_rows") + len(batch),
             created_count=F("created_count") + stored.created,
             updated_count=F("updated_count") + stored.updated,
             failed_count=F("failed_count") + failed,
             warning_count=F("warning_count") + warnings,
+            **({"errors": errors} if errors is not None else {}),
         )
-        if report:
-            job.refresh_from_db(fields=["errors"])
-            room = MAX_REPORTED_ERRORS - len(job.errors)
-            if room > 0:
-                ContactImport.objects.filter(pk=job.pk).update(errors=job.errors + report[:room])
+        if errors is not None:
+            job.errors = errors
 
 
 ROW_NOT_IMPORTED = "row not imported"
