@@ -162,6 +162,8 @@ def test_the_marketer_pages_render_cleanly(
     from personalisation.surveys.models import Survey
 
     survey = Survey.objects.get(tenant=world.acme)
+    expect(page.locator("#no-answers")).to_be_visible()
+    shoot(page, "results-empty-desktop")
     for n, score in enumerate((10, 9, 9, 8, 7, 6, 3, 10, 0)):
         delivery = delivery_factory(channel="push" if n % 3 == 0 else "email")
         client.post(
