@@ -220,6 +220,7 @@ PRICE_BAND = Decimal("1.5")  # "similar": from price / 1.5 to price * 1.5
 FAVOURITE_CATEGORIES = 3
 ORDERS_READ_PER_VISITOR = 200  # every order of nearly every customer: never recommended again
 SEEDS_READ = 20  # a contact's interests that "bought together" starts from
+TRENDING_MARGIN = 20  # trending ranks read beyond `limit`, for what the exclusions remove
 
 
 @dataclass(frozen=True)
@@ -508,7 +509,7 @@ def _trending(batch: _Batch, limit: int) -> dict[Hashable, list[Product]]:
     favourites = {v.key: _favourite_categories(batch, v) for v in batch.visitors}
     categories = set().union(*favourites.values()) if favourites else set()
     rows = (
-        TrendingProduct.objects.filter(tenant=batch.tenant)
+        TrendingProduct.objects.filter(tenant=batch.tenant, rank__lte=limit + TRENDING_MARGIN)
         .filter(Q(overall=True) | Q(overall=False, category__in=categories))
         .order_by("rank")
         .values_list("overall", "category", "sku")
