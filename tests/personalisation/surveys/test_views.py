@@ -155,3 +155,26 @@ def test_another_team_s_surveys_are_not_found(login: Any, world: Any, nps: Any) 
     assert client.post(f"{base('globex')}{nps.public_id}/delete/").status_code == 404
     assert client.get(f"{base()}{nps.public_id}/").status_code in (403, 404)  # not a member
     assert Survey.objects.filter(pk=nps.pk).exists()
+
+
+def test_the_results_and_the_list_cost_the_same_queries_however_many_answers(
+    login: Any, world: Any, nps: Any, client: Any, delivery_factory: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    viewer = login(world.bob)
+
+    def cost(path: str) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert viewer.get(path).status_code == 200
+        return len(queries.captured_queries)
+
+    pages = (base(), f"{base()}{nps.public_id}/?days=all")
+    for n in range(2):
+        client.post(page_url(nps, delivery_factory()), {"score": n, "comment": f"c{n}"})
+    [cost(p) for p in pages]  # the session's first request pays for itself
+    few = [cost(p) for p in pages]
+    for _ in range(8):
+        client.post(page_url(nps, delivery_factory(channel="push")), {"score": 10, "comment": "x"})
+    assert [cost(p) for p in pages] == few
