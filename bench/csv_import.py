@@ -188,10 +188,11 @@ class SliceClock:
 
         real = csv_io._import_slice
 
-        def timed(**kwargs: Any) -> None:
-            real(**kwargs)
+        def timed(**kwargs: Any) -> float:
+            took = real(**kwargs)
             rows = (self.marks[-1][1] if self.marks else 0) + len(kwargs["batch"])
             self.marks.append((time.perf_counter() - self.started, rows))
+            return took
 
         csv_io._import_slice = timed  # type: ignore[assignment]
         self.started = time.perf_counter()
