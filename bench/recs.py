@@ -1108,6 +1108,12 @@ def probes_make(v: Visitors, tenant: Any) -> list[Probe]:
         Probe("recs auto (visitor with history)", recs, [{**p, **limit} for p in v.history]),
         Probe("recs auto (unknown visitor)", recs, [{**p, **limit} for p in v.strangers]),
         Probe(
+            "recs auto right after a page view",
+            recs,
+            [{**p, **limit} for p in v.history],
+            before=page_view(tenant, v.sneakers[0] if v.sneakers else "SNE-100000"),
+        ),
+        Probe(
             "recs recently_viewed",
             recs,
             with_(v.history, strategy="recently_viewed", limit="8"),
