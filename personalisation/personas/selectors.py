@@ -11,9 +11,15 @@ from tenants.models import Tenant
 
 
 def run_get(*, tenant: Tenant, public_id: object) -> PersonaRun:
-    found = PersonaRun.objects.filter(
-        tenant=tenant, public_id=uuid_or_404(public_id, what="persona run")
-    ).first()
+    """The team's run, or 404. Its `members` (up to 50,000 ids) are read only when used (saving
+    a persona), not on every poll of the page."""
+    found = (
+        PersonaRun.objects.filter(
+            tenant=tenant, public_id=uuid_or_404(public_id, what="persona run")
+        )
+        .defer("members")
+        .first()
+    )
     if found is None:
         raise Http404("No such persona run")
     return found
