@@ -11,12 +11,11 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audience.models import Contact
+from audience.selectors import contact_find
 from core.forms import add_service_errors
 from personalisation.search import selectors, services
 from personalisation.search.forms import SynonymForm, TryItForm
@@ -44,10 +43,11 @@ def _try_it(request: TenantRequest) -> dict[str, Any]:
         return {"try_form": form, "answer": None}
     contact = None
     if who := form.cleaned_data["contact"]:
-        contact = (
-            Contact.objects.filter(tenant=request.tenant)
-            .filter(Q(email__iexact=who) | Q(user_id=who))
-            .first()
+        # An email address or a user id, each by its index (audience's look-up).
+        contact = contact_find(
+            tenant=request.tenant,
+            email=who if "@" in who else "",
+            user_id="" if "@" in who else who,
         )
         if contact is None:
             form.add_error("contact", "No contact with this email or user id.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from audience.inbox import inbox_drain
@@ -14,6 +15,10 @@ from personalisation.search.models import SearchQueryDay
 from tests.factories import api_key, basic
 
 pytestmark = pytest.mark.django_db
+
+# The visitor, their orders, their products, the synonyms, [PostgreSQL: the index's mark, the
+# typo keys,] the search, the day's tally. (The inbox's insert goes through its own cursor.)
+QUERIES = 8 if connection.vendor == "postgresql" else 6
 
 
 @pytest.fixture
@@ -106,3 +111,12 @@ def test_a_search_is_recorded_on_the_visitor_and_counted(
         (shop.acme.pk, "umbrella"): (1, 1, 0),
         (shop.globex.pk, "umbrella"): (1, 1, 0),
     }
+
+
+def test_a_search_costs_the_same_few_queries_whatever_the_visitors_history(
+    client: Client, shop: Any, keys: dict[str, str], django_assert_num_queries: Any
+) -> None:
+    get(client, keys["acme-write"], q="warm", anonymousId="w")  # the key cache, the index
+    for user_id in ("casual-cat", "runner"):
+        with django_assert_num_queries(QUERIES):
+            get(client, keys["acme-write"], q="sneekers", userId=user_id)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from audience.models import Contact
 from personalisation.search.models import SearchQueryDay, Synonym
 from personalisation.search.services import search_run, synonyms_set
 
@@ -49,6 +50,9 @@ def test_the_try_it_box_ranks_for_a_contact_and_is_not_counted(login: Any, shop:
     assert "read as <q>sneakers</q>" in html
     assert "favourite categories Casual" in html
     assert not SearchQueryDay.objects.exists()
+    Contact.objects.filter(tenant=shop.acme, user_id="runner").update(email="run@example.com")
+    page = login(shop.dave).get(PAGE, {"q": "sneakers", "contact": "Run@Example.com "})
+    assert page.context["answer"].hits[0].sku == "SNK-RUN"
 
 
 def test_the_try_it_box_shows_its_errors_and_keeps_the_input(login: Any, shop: Any) -> None:
