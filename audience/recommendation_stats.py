@@ -68,7 +68,8 @@ def _trending_scores(tenant: Tenant, since: datetime) -> Counter[str]:
 
 
 def _trending_rows(tenant: Tenant, scores: Counter[str], stamp: datetime) -> list[TrendingProduct]:
-    top = scores.most_common(TRENDING_SKUS_READ)
+    # Ties by sku, so that a refresh of the same facts ranks the same way.
+    top = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:TRENDING_SKUS_READ]
     categories = dict(
         Product.objects.filter(tenant=tenant, sku__in=[sku for sku, _ in top]).values_list(
             "sku", "category"

@@ -135,3 +135,40 @@ def test_a_batch_costs_the_same_queries_whatever_its_size(shop: Tenant) -> None:
 def test_it_refuses_an_unknown_strategy(shop: Tenant) -> None:
     with pytest.raises(ValueError):
         recommend_strategy(tenant=shop, strategy="psychic", visitors=[Visitor(key=1, contact=None)])
+
+
+def test_the_hourly_task_refreshes_every_team_and_is_safe_to_run_twice(
+    world: Any, eager_tasks: None
+) -> None:
+    from audience.models import ProductPair, TrendingProduct
+    from audience.tasks import recommendation_stats_refresh_all
+
+    from .conftest import catalog, order
+
+    for tenant in (world.acme, world.globex):
+        catalog(tenant)
+        order(tenant, "a", "TRAIL", "SOCKS")
+    order(world.globex, "b", "JACKET")
+
+    def rows() -> set[tuple[int, bool, str, int, str]]:
+        return set(
+            TrendingProduct.objects.values_list("tenant_id", "overall", "category", "rank", "sku")
+        )
+
+    recommendation_stats_refresh_all()
+    first = rows()
+    recommendation_stats_refresh_all()
+
+    assert rows() == first
+
+    def overall(tenant: Tenant) -> set[str]:
+        return {r[4] for r in first if r[0] == tenant.pk and r[1]}
+
+    assert overall(world.acme) == {"TRAIL", "SOCKS"}
+    assert overall(world.globex) == {"TRAIL", "SOCKS", "JACKET"}
+    pairs = set(ProductPair.objects.values_list("tenant_id", "sku", "other_sku", "orders"))
+    assert pairs == {
+        (t.pk, a, b, 1)
+        for t in (world.acme, world.globex)
+        for a, b in (("TRAIL", "SOCKS"), ("SOCKS", "TRAIL"))
+    }
