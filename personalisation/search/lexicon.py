@@ -19,6 +19,7 @@ three indexes per row). Hence builds of more than INLINE_PRODUCTS products run i
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -129,7 +130,26 @@ def lexicon_refresh(*, tenant: Tenant, wait: bool = True, full: bool = False) ->
             "   ELSE search_searchlexiconstate.rebuilt_at END",
             [tenant.pk, newest, full or until is None],
         )
+        big = full or until is None or _changed(cursor, tenant, since) > INLINE_PRODUCTS
+        if big:
+            # Fresh statistics for the next search's plan: without them the planner still sees
+            # the empty table and joins every posting of the team (measured: 6.6 s at 646k).
+            cursor.execute("ANALYZE search_searchposting, search_searchwordkey")
+    if big and not connection.in_atomic_block:
+        # And the visibility map, for index-only scans without heap fetches (VACUUM cannot
+        # run in a transaction: the task's call gets it, a test's or a caller's atomic not).
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM (ANALYZE) search_searchposting")
     return True
+
+
+def _changed(cursor: Any, tenant: Tenant, since: object) -> int:
+    cursor.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM audience_product WHERE tenant_id = %s"
+        " AND updated_at > %s LIMIT %s) changed",
+        [tenant.pk, since, INLINE_PRODUCTS + 1],
+    )
+    return int(cursor.fetchone()[0])
 
 
 def corrections(*, tenant: Tenant, query_words: list[str]) -> dict[str, list[tuple[str, float]]]:
