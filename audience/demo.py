@@ -8,6 +8,7 @@ import random
 import uuid
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.utils.timezone import now
 
@@ -141,6 +142,17 @@ def _send(tenant: Tenant, raw: list[dict[str, object]]) -> int:
     return result.stored
 
 
+def _companions(product: Any, liked: list[Any], key: str) -> list[Any]:
+    """Half the orders hold one or two more products of the same kind (a tent with a sleeping
+    bag): what "frequently bought together" learns from. Drawn from a generator of their own so
+    that the rest of the shop's history stays what it was."""
+    draw = random.Random(key)
+    others = [p for p in liked if p.pk != product.pk]
+    if not others or draw.random() < 0.5:
+        return []
+    return draw.sample(others, min(len(others), draw.randrange(1, 3)))
+
+
 def _history(rng: random.Random, n: int, catalog: list[Product], start) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
     anonymous_id = str(uuid.UUID(int=rng.getrandbits(128)))
     known = rng.random() < 0.7
@@ -205,14 +217,15 @@ def _history(rng: random.Random, n: int, catalog: list[Product], start) -> list[
                     properties={"value": float(product.price or 0)},
                 )
                 if rng.random() < 0.7:
+                    basket = [product, *_companions(product, liked, f"{n}-{len(out)}")]
                     add(
                         "track",
                         event="Order Completed",
                         properties={
                             "order_id": f"o-{n}-{len(out)}",
-                            "total": float(product.price or 0),
+                            "total": float(sum(p.price or 0 for p in basket)),
                             "currency": "EUR",
-                            "products": [product_props(product)],
+                            "products": [product_props(p) for p in basket],
                         },
                     )
     # Some buyers say what they think: a review, or an answer to the NPS survey (advocacy,

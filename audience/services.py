@@ -520,8 +520,14 @@ def demo_shop_seed(*, tenant: Tenant) -> int:
     """The demo shop (`make run`): its catalog and shoppers with histories, once per tenant.
     Returns the events stored (0 when the tenant has contacts already)."""
     from audience.demo import seed_shop  # the demo records through this module
+    from audience.recommendation_stats import recommendation_stats_refresh
 
-    return seed_shop(tenant=tenant)
+    stored = seed_shop(tenant=tenant)
+    if stored:
+        # Trending products and co-purchase counts now, not at the next hourly run: the demo
+        # shop's "Picked for you" and "Often bought together" are the first thing shown.
+        recommendation_stats_refresh(tenant=tenant)
+    return stored
 
 
 def visitor_events_accept(

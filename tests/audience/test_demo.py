@@ -28,3 +28,15 @@ def test_it_seeds_a_believable_shop_once(world, django_assert_max_num_queries) -
     assert {"Product Viewed", "Product Added", "Order Completed", "Products Searched"} <= names
     with django_assert_max_num_queries(1):
         assert seed_shop(tenant=world.acme) == 0  # already there: nothing again
+
+
+def test_the_demo_shop_recommends_trending_and_bought_together_at_once(world) -> None:
+    # Not only after the hourly task's first run: the demo shop's home and product pages show
+    # "Picked for you" and "Often bought together" on a fresh `make run`.
+    from audience.models import ProductPair, TrendingProduct
+    from audience.services import demo_shop_seed
+
+    assert demo_shop_seed(tenant=world.acme) > 0
+    assert TrendingProduct.objects.filter(tenant=world.acme).exists()
+    assert ProductPair.objects.filter(tenant=world.acme).exists()
+    assert not TrendingProduct.objects.filter(tenant=world.globex).exists()
