@@ -83,6 +83,12 @@ class SegmentRefSerializer(serializers.Serializer):
 class VariantOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     segment = serializers.SerializerMethodField()
+    lifecycle_stage = serializers.ChoiceField(
+        choices=LifecycleStage.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="The stage it targets; empty: any stage.",
+    )
     is_default = serializers.SerializerMethodField(
         help_text="No target: served when no targeted variant matches (the first active one)."
     )
