@@ -22,7 +22,6 @@ import zlib
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.apps import apps
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -30,7 +29,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
-from audience import selectors
+from audience import registry, selectors
 from audience.demo import seed_catalog
 from audience.models import Product
 from tenants.decorators import TenantRequest
@@ -166,21 +165,13 @@ def shop_categories(*, tenant: Tenant) -> list[str]:
 
 
 def demo_survey_id(*, tenant: Tenant) -> str | None:
-    """The public id of the team's newest NPS survey, which the home page embeds; None without.
-
-    Surveys live in personalisation, a layer above audience, so the model is found by its label
-    rather than imported: the demo page reads it, nothing in audience depends on it."""
-    try:
-        survey_model = apps.get_model("surveys", "Survey")
-    except LookupError:
-        return None
-    newest = (
-        survey_model.objects.filter(tenant=tenant, kind="nps", active=True)
-        .order_by("-pk")
-        .values_list("public_id", flat=True)
-        .first()
-    )
-    return str(newest) if newest else None
+    """The public id of the survey the home page embeds (the team's newest active NPS survey,
+    registered by personalisation's surveys: audience.registry); None without."""
+    for find in registry.DEMO_SURVEY_FINDERS:
+        found = find(tenant=tenant)
+        if found:
+            return found
+    return None
 
 
 def _remember_key(request: HttpRequest, tenant: Tenant, raw_key: str) -> None:

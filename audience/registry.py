@@ -57,3 +57,13 @@ EVENT_SUMMARIES: list[Callable[..., dict[int, str]]] = []
 def event_summaries_register(summarise: Callable[..., dict[int, str]]) -> None:
     if summarise not in EVENT_SUMMARIES:
         EVENT_SUMMARIES.append(summarise)
+
+
+# find(tenant=…) -> str | None: the public id of the survey the demo shop's home page embeds
+# (personalisation's surveys register theirs; without one the page shows none).
+DEMO_SURVEY_FINDERS: list[Callable[..., str | None]] = []
+
+
+def demo_survey_finder_register(find: Callable[..., str | None]) -> None:
+    if find not in DEMO_SURVEY_FINDERS:
+        DEMO_SURVEY_FINDERS.append(find)

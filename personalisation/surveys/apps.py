@@ -9,8 +9,12 @@ class SurveysConfig(AppConfig):
     verbose_name = "Surveys"
 
     def ready(self) -> None:
+        from audience.registry import demo_survey_finder_register
         from messaging.registry import context_extender_register
         from personalisation.surveys.liquid import context_extend
+        from personalisation.surveys.selectors import demo_survey_id
 
         # {{ surveys.<key>.url }} in messages (personalisation/surveys/liquid.py).
         context_extender_register(context_extend)
+        # The demo shop's home page embeds the newest NPS survey.
+        demo_survey_finder_register(demo_survey_id)

@@ -24,6 +24,7 @@ from personalisation.surveys.models import (
     QuestionType,
     Survey,
     SurveyAnswer,
+    SurveyKind,
 )
 from tenants.models import Tenant
 
@@ -234,3 +235,14 @@ def week_label(monday: date) -> str:
 
 def local_date(when: datetime, tenant: Tenant) -> date:
     return when.astimezone(_zone(tenant)).date()
+
+
+def demo_survey_id(*, tenant: Tenant) -> str | None:
+    """The team's newest active NPS survey, which the demo shop's home page embeds."""
+    newest = (
+        Survey.objects.filter(tenant=tenant, kind=SurveyKind.NPS, active=True)
+        .order_by("-created_at", "-pk")
+        .values_list("public_id", flat=True)
+        .first()
+    )
+    return str(newest) if newest else None
