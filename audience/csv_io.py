@@ -615,7 +615,7 @@ def import_run(
         batch = list(itertools.islice(numbered, size))
         if not batch:
             break
-        took = _import_slice(
+        took, fixed = _import_slice(
             tenant=tenant,
             job=job,
             batch=batch,
@@ -630,7 +630,12 @@ def import_run(
             if connection.vendor == "postgresql"
             else WRITE_SLICE_SECONDS
         )
-        fit = int(len(batch) * budget / max(took, 1e-3))
+        # The progress update costs the same for any slice (on SQLite it rewrites the import's
+        # row, the uploaded file with it): the rows get the rest of the budget, and at least as
+        # long as that update takes, so that it never costs more than the rows themselves.
+        # A budget of 0 means one row per transaction.
+        rows_budget = max(budget - fixed, fixed) if budget > 0 else 0.0
+        fit = int(len(batch) * rows_budget / max(took - fixed, 1e-3))
         size = max(1, min(MAX_SLICE_ROWS, 4 * len(batch), fit))
         if deadline is not None and time.monotonic() > deadline:
             job.refresh_from_db()
@@ -650,9 +655,9 @@ def _import_slice(
     batch: list[tuple[int, list[str]]],
     source: str,
     parse: Callable[..., ParsedRow],
-) -> float:
+) -> tuple[float, float]:
     """Import one slice of rows in one transaction, with the progress it makes; returns how long
-    the transaction took until its commit."""
+    the transaction took until its commit, and how long of that its progress update took."""
     parsed: list[ParsedRow] = []
     report: list[dict[str, Any]] = []
     failed = 0
@@ -701,6 +706,7 @@ def _import_slice(
         # it), and a run loads the job, its report with it, when it starts.
         room = MAX_REPORTED_ERRORS - len(job.errors)
         errors = job.errors + report[:room] if report and room > 0 else None
+        updating = time.monotonic()
         ContactImport.objects.filter(pk=job.pk).update(
             processed_rows=F("processed_rows") + len(batch),
             created_count=F("created_count") + stored.created,
@@ -711,8 +717,8 @@ def _import_slice(
         )
         if errors is not None:
             job.errors = errors
-        took = time.monotonic() - began
-    return took
+        ended = time.monotonic()
+    return ended - began, ended - updating
 
 
 ROW_NOT_IMPORTED = "row not imported"

@@ -188,7 +188,7 @@ class SliceClock:
 
         real = csv_io._import_slice
 
-        def timed(**kwargs: Any) -> float:
+        def timed(**kwargs: Any) -> tuple[float, float]:
             took = real(**kwargs)
             rows = (self.marks[-1][1] if self.marks else 0) + len(kwargs["batch"])
             self.marks.append((time.perf_counter() - self.started, rows))
