@@ -13,6 +13,7 @@ urlpatterns = [
     path("segments/builder/", views.segment_builder, name="segment_builder"),
     path("segments/presets/", views.segment_presets, name="segment_presets"),
     path("segments/<uuid:segment_id>/", views.segment_detail, name="segment_detail"),
+    path("segments/<uuid:segment_id>/members.csv", views.segment_export, name="segment_export"),
     path("segments/<uuid:segment_id>/edit/", views.segment_edit, name="segment_edit"),
     path(
         "segments/<uuid:segment_id>/builder/",
