@@ -27,6 +27,7 @@ from core import throttle
 from core.bad_request import BadRequest
 from core.edge import edge_bad_request, edge_throttled, edge_unauthorized, with_cors
 from personalisation.placements.models import KEY_RE, PlacementVariant
+from personalisation.placements.selectors import active_variants
 from personalisation.placements.services import placements_decide
 from tenants.authentication import write_key_from_request
 from tenants.selectors import ApiKeyError
@@ -108,11 +109,14 @@ def _serve(request: HttpRequest) -> HttpResponse:
         user_id = _visitor_id(request, "userId")
     except BadRequest as exc:
         return edge_bad_request(exc)
+    variants = active_variants(tenant=tenant, keys=keys)
     contact = None
-    if user_id or anonymous_id:
+    # Who the visitor is matters only when a variant targets someone: a placement of defaults
+    # alone costs no settle, no contact and no membership refresh.
+    if (user_id or anonymous_id) and any(v.targeted for v in variants):
         visitor_settle(tenant=tenant, user_id=user_id, anonymous_id=anonymous_id)
         contact = contact_for_visitor(tenant=tenant, user_id=user_id, anonymous_id=anonymous_id)
-    chosen = placements_decide(tenant=tenant, keys=keys, contact=contact)
+    chosen = placements_decide(tenant=tenant, keys=keys, contact=contact, variants=variants)
     response = JsonResponse(
         {
             "placements": {

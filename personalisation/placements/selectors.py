@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -55,6 +56,16 @@ def variant_get(*, tenant: Tenant, placement: Placement, public_id: object) -> P
     if found is None:
         raise Http404("No such variant")
     return found
+
+
+def active_variants(*, tenant: Tenant, keys: Sequence[str]) -> list[PlacementVariant]:
+    """The active variants of the placements named by `keys`, in priority order per placement:
+    what a visitor may be served."""
+    return list(
+        PlacementVariant.objects.filter(tenant=tenant, placement__key__in=keys, active=True)
+        .select_related("placement")
+        .order_by("placement_id", "position", "id")
+    )
 
 
 def segment_users(*, tenant: Tenant, segment: Segment) -> list[str]:

@@ -17,6 +17,7 @@ from django.utils.timezone import now
 
 from audience.models import Contact
 from personalisation.placements.models import Placement, PlacementVariant
+from personalisation.placements.selectors import active_variants
 from segments.models import Segment, SegmentMembership
 from segments.services import segment_memberships_refresh_contacts
 from tenants.models import Tenant
@@ -202,10 +203,16 @@ def variant_delete(*, tenant: Tenant, variant: PlacementVariant) -> None:
 
 
 def placements_decide(
-    *, tenant: Tenant, keys: Sequence[str], contact: Contact | None
+    *,
+    tenant: Tenant,
+    keys: Sequence[str],
+    contact: Contact | None,
+    variants: Sequence[PlacementVariant] | None = None,
 ) -> dict[str, PlacementVariant | None]:
     """The variant each placement of `keys` shows this contact (None: an anonymous visitor not
-    recorded yet), or None for an unknown key or a placement with nothing to serve.
+    recorded yet), or None for an unknown key or a placement with nothing to serve. `variants`:
+    the placements' active variants, when the caller has read them already
+    (selectors.active_variants).
 
     The segments the placements' active variants target are read from their materialised
     membership, brought up to date for this contact first (segments' own per-contact refresh,
@@ -214,11 +221,8 @@ def placements_decide(
     tenant's segments for one contact when nothing changes (docs/personalisation/placements.md
     has the figures)."""
     answer: dict[str, PlacementVariant | None] = dict.fromkeys(keys)
-    variants = list(
-        PlacementVariant.objects.filter(tenant=tenant, placement__key__in=keys, active=True)
-        .select_related("placement")
-        .order_by("placement_id", "position", "id")
-    )
+    if variants is None:
+        variants = active_variants(tenant=tenant, keys=keys)
     segment_ids = {v.segment_id for v in variants if v.segment_id is not None}
     member_of: set[int] = set()
     if contact is not None and segment_ids:

@@ -193,3 +193,16 @@ def test_it_costs_a_bounded_number_of_queries(serve, batch, banner, django_asser
     with django_assert_max_num_queries(10):
         assert shown(serve("home-banner", anonymousId="a")) == {"home-banner": "Outdoor"}
     assert time.perf_counter() - started < 1
+
+
+def test_it_settles_nobody_for_placements_that_target_no_one(
+    serve, batch, banner, world, django_assert_max_num_queries
+) -> None:
+    from personalisation.placements.services import placement_create, variant_create
+
+    upsell = placement_create(tenant=world.acme, key="cart-upsell", name="Cart upsell")
+    variant_create(tenant=world.acme, placement=upsell, name="Socks", title="Add socks")
+    batch([viewed("v1", "outdoor", anonymousId="a")])
+    with django_assert_max_num_queries(4):  # key, variants (+ the connection's tenant scope)
+        assert shown(serve("cart-upsell", anonymousId="a")) == {"cart-upsell": "Socks"}
+    assert InboxBatch.objects.count() == 1  # left to the worker: it could change nothing here
