@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from audience import demo_shop, import_views, stage_views, views
+from audience import demo_shop, import_views, product_views, stage_views, views
 
 urlpatterns = [
     path("contacts/", views.contact_list, name="contact_list"),
@@ -24,6 +24,8 @@ urlpatterns = [
     path("contacts/<uuid:contact_id>/timeline/", views.contact_timeline, name="contact_timeline"),
     path("contacts/<uuid:contact_id>/edit/", views.contact_edit, name="contact_edit"),
     path("contacts/<uuid:contact_id>/erase/", views.contact_erase, name="contact_erase"),
+    path("products/", product_views.product_list, name="product_list"),
+    path("products/<uuid:product_id>/", product_views.product_detail, name="product_detail"),
     path("demo-shop/", demo_shop.demo_shop, name="demo_shop"),
     path("settings/lifecycle/", stage_views.lifecycle_settings, name="lifecycle_settings"),
 ]
