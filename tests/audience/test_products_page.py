@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 from html import unescape
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -209,3 +210,71 @@ def test_other_teams_product_is_not_found(world: Any, login: Any, catalog: Any) 
     assert login(world.charlie).get(detail(catalog["mug"])).status_code == 404
     assert client.get("/t/acme/products/00000000-0000-0000-0000-000000000000/").status_code == 404
     assert login(world.alice).get(detail(catalog["mug"])).status_code == 200
+
+
+# --- in a real browser: both pages at 1366 px and on a 390 px phone ---------------------------
+
+NOTES_SHOTS = Path("/work/wt/_notes/shots")
+WIDTHS = {"desktop": (1366, 900), "phone": (390, 844)}
+
+
+def shoot(page: Any, name: str, shots: Path) -> None:
+    """Screenshots at both widths; nothing wider than a phone's screen."""
+    for label, (width, height) in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": height})
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= width, f"{name} at {width}px is {wide}px wide"
+        page.screenshot(path=str(shots / f"products-{name}-{label}.png"), full_page=True)
+    page.set_viewport_size({"width": 1366, "height": 900})
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_products_pages_in_a_browser(
+    browser: Any, live_server: Any, world: Any, catalog: Any, history: None, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.browser import live_context
+    from tests.factories import PASSWORD
+
+    shots = NOTES_SHOTS if NOTES_SHOTS.is_dir() else tmp_path
+    product(
+        world.acme,
+        "LONG-SKU-WITH-NO-BREAKS-0123456789",
+        "A product with a rather long name that has to wrap on a phone screen",
+        category="Garden furniture and outdoor living",
+        price=Decimal("1234567.89"),
+        url="https://shop.example.com/products/a-very-long-address-without-any-breaks-at-all-0123456789",
+    )
+    with live_context(browser, live_server.url, timeout_ms=60_000) as context:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto("/accounts/login/")
+        page.get_by_label("Email").fill("bob@example.com")  # a viewer reads the catalog
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_load_state()
+        page.goto("/t/acme/products/")
+        expect(page.get_by_role("heading", name="Products")).to_be_visible()
+        expect(page.get_by_text("1,234,567.89 EUR")).to_be_visible()
+        shoot(page, "list", shots)
+        page.get_by_label("Search").fill("kitchen")  # htmx swaps the results as one types
+        expect(page.get_by_role("link", name="Trail Shoe")).to_have_count(0)
+        expect(page.get_by_role("link", name="Red Kettle")).to_be_visible()
+        page.get_by_label("Stock").select_option("in")
+        expect(page.get_by_role("link", name="Red Kettle")).to_have_count(0)
+        shoot(page, "list-filtered", shots)
+        page.get_by_label("Search").fill("no such thing")
+        expect(page.get_by_text("No products match")).to_be_visible()
+        shoot(page, "list-empty", shots)
+        page.goto(f"/t/acme/products/{catalog['mug'].public_id}/")
+        expect(page.get_by_role("heading", name="Blue Mug")).to_be_visible()
+        expect(page.get_by_text("5,469.00 EUR")).to_be_visible()
+        shoot(page, "detail", shots)
+        long = Product.objects.get(tenant=world.acme, sku__startswith="LONG")
+        page.goto(f"/t/acme/products/{long.public_id}/")
+        shoot(page, "detail-long", shots)
+        assert errors == [], f"console errors: {errors}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -107,3 +108,43 @@ def test_another_teams_segment_is_not_found(world: Any, login: Any, vip: Segment
     assert login(world.charlie).get(export_url(vip)).status_code == 404
     missing = "/t/acme/segments/00000000-0000-0000-0000-000000000000/members.csv"
     assert client.get(missing).status_code == 404
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_the_export_button_in_a_browser(
+    browser: Any, live_server: Any, world: Any, vip: Segment, tmp_path: Path
+) -> None:
+    """A marketer downloads the file from the segment's page; the page fits a phone."""
+    from playwright.sync_api import expect
+
+    from tests.browser import live_context
+    from tests.factories import PASSWORD
+
+    shots = Path("/work/wt/_notes/shots")
+    shots = shots if shots.is_dir() else tmp_path
+    with live_context(browser, live_server.url, timeout_ms=60_000) as context:
+        page = context.new_page()
+        page.goto("/accounts/login/")
+        page.get_by_label("Email").fill("dave@example.com")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_load_state()
+        page.goto(f"/t/acme/segments/{vip.public_id}/")
+        button = page.get_by_role("link", name="Export members as CSV")
+        expect(button).to_be_visible()
+        for label, (width, height) in {"desktop": (1366, 900), "phone": (390, 844)}.items():
+            page.set_viewport_size({"width": width, "height": height})
+            wide = page.evaluate("document.documentElement.scrollWidth")
+            assert wide <= width, f"segment page at {width}px is {wide}px wide"
+            page.screenshot(path=str(shots / f"segment-export-{label}.png"), full_page=True)
+        with page.expect_download() as download:
+            button.click()
+        path = download.value.path()
+        assert download.value.suggested_filename == "acme-vip-members.csv"
+        got = list(csv.DictReader(io.StringIO(Path(path).read_text())))
+        assert sorted(r["email"] for r in got) == [
+            "a.vip@example.com",
+            "b.vip@example.com",
+            "evil.vip@example.com",
+        ]
