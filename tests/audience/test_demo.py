@@ -40,3 +40,30 @@ def test_the_demo_shop_recommends_trending_and_bought_together_at_once(world) ->
     assert TrendingProduct.objects.filter(tenant=world.acme).exists()
     assert ProductPair.objects.filter(tenant=world.acme).exists()
     assert not TrendingProduct.objects.filter(tenant=world.globex).exists()
+
+
+def test_the_shop_seed_dates_every_shopper_in_the_past(world) -> None:
+    # Issue 18 item 2 (tests/audience/test_demo_time.py checks the whole `seed_demo`).
+    from datetime import timedelta
+
+    from django.db.models import Max, Min
+    from django.utils.timezone import now
+
+    started = now()
+    seed_shop(tenant=world.acme, contacts=120)
+    shop = Event.objects.filter(tenant=world.acme).exclude(name=STAGE_CHANGED)
+    span = shop.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
+    assert started - timedelta(days=181) <= span["first"] < span["last"] <= started
+    for contact in Contact.objects.filter(tenant=world.acme):
+        own = shop.filter(contact=contact).order_by("occurred_at")
+        times = list(own.values_list("occurred_at", flat=True))
+        # First seen at the first event, last seen at the last one: both before the seeding.
+        assert contact.created_at == times[0]
+        assert contact.last_seen_at == times[-1] <= started
+    # Shoppers lately and long ago; the moves of stage recorded at the seeding, not after it.
+    last_seen = Contact.objects.filter(tenant=world.acme).values_list("last_seen_at", flat=True)
+    assert any(started - at < timedelta(days=1) for at in last_seen)
+    assert any(started - at > timedelta(days=60) for at in last_seen)
+    moved = Event.objects.filter(tenant=world.acme, name=STAGE_CHANGED)
+    assert moved.aggregate(last=Max("occurred_at"))["last"] <= now()
+    assert not Event.objects.filter(tenant=world.globex).exists()
