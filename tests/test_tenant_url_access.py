@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from audience.models import Contact, ContactImport
+from audience.models import Contact, ContactImport, Product
 from campaigns.models import Campaign, CampaignSegment, Occurrence, Variant
 from journeys.models import Edge, Journey, JourneyVersion, Node
 from messaging.models import Delivery, SenderIdentity, SendingPolicy, Suppression, Template
@@ -142,6 +142,7 @@ def ids_for(world, tenant) -> dict[str, str]:  # type: ignore[no-untyped-def]
         tenant=tenant, name=f"Probe {n}", kind="nps", question="How likely are you to recommend us?"
     )
     run = PersonaRun.objects.create(tenant=tenant)
+    product = Product.objects.create(tenant=tenant, sku=f"probe-{n}", name=f"Probe {n}")
     synonym = synonyms_set(tenant=tenant, term=f"probe{n}", alternatives=["thing"])
     invitation = Invitation.objects.create(
         tenant=tenant,
@@ -157,6 +158,7 @@ def ids_for(world, tenant) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "run_id": str(run.public_id),
         "index": "0",
         "synonym_id": str(synonym.public_id),
+        "product_id": str(product.public_id),
         "member_id": str(member.public_id),
         "key_id": str(key.public_id),
         "contact_id": str(contact.public_id),
@@ -268,7 +270,7 @@ def test_it_lets_a_viewer_change_nothing(login, world, route) -> None:
 
 
 # Reads that are more than looking: a bulk export of personal data needs a marketer.
-MARKETER_READS = {"contact_export"}
+MARKETER_READS = {"contact_export", "segment_export"}
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
