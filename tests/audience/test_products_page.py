@@ -195,6 +195,30 @@ def test_detail_sums_the_order_ledger(world: Any, login: Any, catalog: Any, hist
     assert "bea@example.com 3 1,000.00 EUR 3,000.00 EUR" in text(rows[1])
 
 
+def test_detail_never_reads_the_events_table(
+    world: Any, login: Any, catalog: Any, history: None
+) -> None:
+    """The events table is partitioned and huge: the page reads the order ledger, the contacts'
+    carts and wishlists, and a fixed number of queries whatever the history."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = login(world.dave)
+    client.get(detail(catalog["mug"]))  # warm the session and membership caches
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(detail(catalog["mug"])).status_code == 200
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert not [q for q in sql if re.search(r'"audience_event"', q)]
+    assert any('"audience_order"' in q for q in sql)
+    count = len(sql)
+    order(world.acme, "o9", "dan", 1, ("MUG-1", 1, "5"))
+    track(world.acme, "c9", "dan", "Product Added", 1, sku="MUG-1")
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(detail(catalog["mug"])).content.decode()
+    assert len(queries.captured_queries) == count
+    assert sales_row(html, 30)[1:3] == ["2", "3"]
+
+
 def test_detail_of_a_product_nobody_bought(
     world: Any, login: Any, catalog: Any, history: None
 ) -> None:
