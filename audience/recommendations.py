@@ -79,10 +79,16 @@ def _recent_orders(tenant: Tenant) -> list[list[str]]:
 def _bought(
     tenant: Tenant, contact_ids: Sequence[int], *, per_contact: int = ORDERS_PER_CONTACT
 ) -> dict[int, set[str]]:
+    # The latest `per_contact` orders of each contact (not of the batch as a whole: one big
+    # buyer's many orders must not use up the read and hide what the others bought).
     rows = (
         Order.objects.filter(tenant=tenant, contact_id__in=contact_ids)
-        .order_by("-occurred_at")
-        .values_list("contact_id", "properties__products")[: per_contact * len(contact_ids)]
+        .annotate(
+            nth=Window(RowNumber(), partition_by=F("contact_id"), order_by=F("occurred_at").desc())
+        )
+        .filter(nth__lte=per_contact)
+        .order_by()
+        .values_list("contact_id", "properties__products")
     )
     bought: dict[int, set[str]] = {}
     for contact_id, products in rows:

@@ -14,7 +14,7 @@ from audience.recommendation_stats import recommendation_stats_refresh
 from audience.recommendations import AUTO, STRATEGIES, Visitor, recommend_strategy
 from tenants.models import Tenant
 
-from .conftest import contact, track
+from .conftest import contact, order, track
 
 PURCHASED = "ROAD"  # eve bought it
 OUT_OF_STOCK = ("RACER", "LACES")
@@ -172,3 +172,25 @@ def test_the_hourly_task_refreshes_every_team_and_is_safe_to_run_twice(
         for t in (world.acme, world.globex)
         for a, b in (("TRAIL", "SOCKS"), ("SOCKS", "TRAIL"))
     }
+
+
+def test_a_big_buyer_in_the_same_batch_never_hides_what_another_bought(
+    shop: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A send batch (Liquid) asks for many contacts at once. The orders read to know what each
+    # bought are counted per contact: a wholesale customer's many recent orders must not use up
+    # the read and let eve's ROAD (bought earlier) be recommended back to her.
+    import audience.recommendations as recommendations
+
+    monkeypatch.setattr(recommendations, "ORDERS_READ_PER_VISITOR", 2)
+    for _ in range(5):
+        order(shop, "wholesale", "SOCKS", "BOTTLE")
+    track(shop, "eve", "Product Viewed", sku="TRAIL")  # ROAD sells with TRAIL: a candidate
+    visitors = [
+        Visitor(key="eve", contact=contact(shop, "eve"), seeds=("TRAIL",)),
+        Visitor(key="big", contact=contact(shop, "wholesale"), seeds=("TRAIL",)),
+    ]
+    for strategy in [*STRATEGIES, AUTO]:
+        found = recommend_strategy(tenant=shop, strategy=strategy, visitors=visitors, limit=10)
+        assert PURCHASED not in [p.sku for p in found["eve"]], strategy
+        assert not {"SOCKS", "BOTTLE"} & {p.sku for p in found["big"]}, strategy
