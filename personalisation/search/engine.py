@@ -190,6 +190,57 @@ ORDER BY page.score DESC, page.product_id
 """
 
 
+# Every variant is one word (most queries: "snea", "sneekers", "jacket", a one-word synonym):
+# a product's relevance is then its best term's weight (the synonym factor is in the weights),
+# so one aggregation per product does; the sku's product scores 1.0 (= text.EXACT, the highest
+# relevance) and replaces its word match. The general SEARCH_SQL aggregates twice more and
+# scores each match through a subquery: measured 2x the PostgreSQL time for "snea" (11k
+# matching postings at 100k products). The affinity weights are a hash join here.
+SINGLE_WORD_SQL = """
+WITH terms AS (
+    SELECT * FROM unnest(%(lo)s::text[], %(hi)s::text[], %(exact)s::float8[], %(longer)s::float8[])
+        AS t(lo, hi, exact, longer)
+), sku AS (
+    SELECT id, category, price, in_stock FROM audience_product
+    WHERE tenant_id = %(tenant)s AND sku = %(sku)s
+      AND (%(category)s = '' OR category = %(category)s)
+), matched AS MATERIALIZED (
+    SELECT po.product_id, max(CASE WHEN po.word = t.lo THEN t.exact ELSE t.longer END) AS relevance,
+           max(po.category) AS category, max(po.price) AS price, bool_or(po.in_stock) AS in_stock
+    FROM terms t
+    -- OFFSET 0: one index range per term (see SEARCH_SQL).
+    CROSS JOIN LATERAL (
+        SELECT p.product_id, p.word, p.category, p.price, p.in_stock
+        FROM search_searchposting p
+        WHERE p.tenant_id = %(tenant)s AND p.word >= t.lo COLLATE "C" AND p.word < t.hi COLLATE "C"
+          AND (%(category)s = '' OR p.category = %(category)s)
+        OFFSET 0
+    ) po
+    WHERE po.product_id <> ALL (SELECT id FROM sku)
+    GROUP BY po.product_id
+    UNION ALL
+    SELECT id, 1.0, category, price, in_stock FROM sku
+), affinity AS (
+    SELECT * FROM unnest(%(names)s::text[], %(weights)s::float8[]) AS a(category, weight)
+), page AS (
+    SELECT m.product_id, m.relevance,
+           m.relevance
+           * (1 + %(category_weight)s * COALESCE(a.weight, 0)
+              + %(price_weight)s * CASE WHEN m.price > 0 AND %(price)s::float8 > 0
+                    THEN exp(-abs(ln(m.price::float8 / %(price)s::float8))) ELSE 0 END)
+           * CASE WHEN m.in_stock THEN 1.0 ELSE %(out_of_stock)s END AS score
+    FROM matched m LEFT JOIN affinity a ON a.category = m.category
+    ORDER BY score DESC, m.product_id
+    LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT p.sku, p.name, p.url, p.image_url, p.price, p.currency, p.category, p.in_stock,
+       page.relevance, page.score, (SELECT count(*) FROM matched) AS total
+FROM page
+JOIN audience_product p ON p.tenant_id = %(tenant)s AND p.id = page.product_id
+ORDER BY page.score DESC, page.product_id
+"""
+
+
 def _postgresql(
     *,
     tenant: Tenant,
@@ -232,11 +283,13 @@ def _postgresql(
         "limit": limit,
         "offset": offset,
     }
+    single_word = all(len(variant.split()) == 1 for variant in variants)
+    sql = SINGLE_WORD_SQL if single_word else SEARCH_SQL
     with connection.cursor() as cursor:
-        cursor.execute(SEARCH_SQL, params)
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
-        if not rows and offset:  # a page past the end: the window count came with no row
-            cursor.execute(SEARCH_SQL, {**params, "offset": 0, "limit": 1})
+        if not rows and offset:  # a page past the end: the count came with no row
+            cursor.execute(sql, {**params, "offset": 0, "limit": 1})
             first = cursor.fetchall()
             return (first[0][10] if first else 0), []
     total = rows[0][10] if rows else 0
