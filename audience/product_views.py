@@ -141,7 +141,7 @@ def product_activity(*, tenant: Tenant, product: Product, at: datetime | None = 
                 window.revenue[currency] = window.revenue.get(currency, Decimal(0)) + revenue
         if len(latest) < LATEST_ORDERS:
             latest.append((order, units, lines[0][1]))
-    contacts = Contact.objects.in_bulk([o.contact_id for o, _, _ in latest])
+    contacts = Contact.objects.filter(tenant=tenant).in_bulk([o.contact_id for o, _, _ in latest])
     in_cart, in_wishlist = _interest_counts(tenant, product.sku)
     return Activity(
         sales=windows,
