@@ -144,7 +144,8 @@ def search_run(
         affinity=affinity,
     )
     if record:
-        _query_count(tenant=tenant, query=query, total=found.total)
+        if offset == 0:  # the next pages of one search are not more searches
+            _query_count(tenant=tenant, query=query, total=found.total)
         _event_record(
             tenant=tenant,
             answer=answer,

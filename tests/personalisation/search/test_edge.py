@@ -114,6 +114,19 @@ def test_a_search_is_recorded_on_the_visitor_and_counted(
     }
 
 
+def test_the_next_pages_of_a_search_are_not_counted_as_more_searches(
+    client: Client, shop: Any, keys: dict[str, str]
+) -> None:
+    first = get(client, keys["acme-write"], q="sneekers", limit=2, anonymousId="pager").json()
+    assert first["total"] > 2
+    get(client, keys["acme-write"], q="sneekers", limit=2, offset=2, anonymousId="pager")
+
+    row = SearchQueryDay.objects.get(tenant=shop.acme, query="sneekers")
+    assert row.searches == 1  # the insights page's "top queries" counts what people searched
+    inbox_drain()  # each page is still an event: its searchId is what Product Clicked names
+    assert Event.objects.filter(tenant=shop.acme, name="Products Searched").count() == 2
+
+
 def test_a_search_costs_the_same_few_queries_whatever_the_visitors_history(
     client: Client, shop: Any, keys: dict[str, str]
 ) -> None:
