@@ -377,7 +377,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"ConsentEnum": "audience.models.Consent"},
+    "ENUM_NAME_OVERRIDES": {
+        "ConsentEnum": "audience.models.Consent",
+        # Two "channel" choice sets: a message's (email, push) and a survey answer's (+ web).
+        "ChannelEnum": "messaging.models.Channel",
+        "SurveyAnswerChannelEnum": "personalisation.surveys.models.AnswerChannel",
+    },
     # The schema and its docs are public; the endpoints they describe are not.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
