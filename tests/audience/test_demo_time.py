@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -37,7 +38,7 @@ PLANNED = {
 }
 
 
-def _dated_fields() -> list[tuple[type[models.Model], models.Field, str]]:  # type: ignore[type-arg]
+def _dated_fields() -> list[tuple[type[models.Model], models.DateField, str]]:
     """(model, date or datetime field, the model's foreign key to its tenant) for every tenant
     table."""
     found = []
@@ -65,9 +66,7 @@ def _future(tenant: Tenant, moment: datetime) -> dict[tuple[str, str], int]:
     out = {}
     for model, field, tenant_fk in _dated_fields():
         limit = moment if isinstance(field, models.DateTimeField) else day
-        rows = model._base_manager.filter(  # type: ignore[attr-defined]
-            **{tenant_fk: tenant, f"{field.name}__gt": limit}
-        ).count()
+        rows = model._base_manager.filter(**{tenant_fk: tenant, f"{field.name}__gt": limit}).count()
         if rows:
             out[(model._meta.label, field.name)] = rows
     return out
@@ -83,7 +82,7 @@ def _timeline(client, contact: Contact) -> list[tuple[str, str]]:  # type: ignor
     )
 
 
-def test_seeded_demo_data_lies_in_the_past_and_a_real_event_is_the_newest(client) -> None:
+def test_seeded_demo_data_lies_in_the_past_and_a_real_event_is_the_newest(client: Any) -> None:
     started = now()
     tenant = seed_demo()
     seeded = now()
