@@ -11,6 +11,7 @@ class SurveysConfig(AppConfig):
     def ready(self) -> None:
         from audience.registry import demo_survey_finder_register
         from messaging.registry import context_extender_register
+        from personalisation.surveys import receivers  # noqa: F401  (connects them)
         from personalisation.surveys.liquid import context_extend
         from personalisation.surveys.selectors import demo_survey_id
 

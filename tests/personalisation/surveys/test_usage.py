@@ -117,3 +117,45 @@ def test_short_survey_answers_are_not_nps_responses(
     assert client.post(url, {"q1": "Friend", "q2": "5"}).status_code == 200
     body = api("get", "analytics/metrics/?metrics=nps_responses").json()
     assert body["metrics"][0]["total"] == "0.00"
+
+
+def test_an_answer_follows_the_visitor_into_the_customer_they_turn_out_to_be(world) -> None:  # type: ignore[no-untyped-def]
+    # A visitor answers the embedded NPS, then signs in: their anonymous contact is merged into
+    # the customer's, and the answer must not be deleted with it.
+    from audience.models import Contact
+    from audience.segment_spec import parse_call
+    from audience.services import calls_record
+    from personalisation.surveys.models import SurveyAnswer
+    from personalisation.surveys.services import survey_create
+
+    survey = survey_create(tenant=world.acme, name="Shop NPS", kind="nps", question="Likely?")
+    calls_record(
+        tenant=world.acme,
+        calls=[parse_call({"type": "identify", "userId": "ann", "messageId": "c1"})],
+    )
+    calls_record(
+        tenant=world.acme,
+        calls=[parse_call({"type": "page", "anonymousId": "anon-1", "messageId": "p1"})],
+    )
+    visitor = Contact.objects.get(tenant=world.acme, identities__value="anon-1")
+    SurveyAnswer.objects.create(
+        tenant=world.acme,
+        survey=survey,
+        contact=visitor,
+        respondent="anon-1",
+        send="web",
+        channel="web",
+        score=9,
+    )
+    calls_record(
+        tenant=world.acme,
+        calls=[
+            parse_call(
+                {"type": "identify", "userId": "ann", "anonymousId": "anon-1", "messageId": "c2"}
+            )
+        ],
+    )
+    ann = Contact.objects.get(tenant=world.acme, user_id="ann")
+    assert not Contact.objects.filter(pk=visitor.pk).exists()  # merged away
+    answer = SurveyAnswer.objects.get(survey=survey)
+    assert answer.contact_id == ann.pk and answer.score == 9
