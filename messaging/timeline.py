@@ -28,7 +28,11 @@ WHAT = {
 
 
 def _title(content: dict[str, Any], fallback: str) -> str:
-    title = content.get("subject") or content.get("title") or content.get("name") or fallback
+    """The subject (push: title) as written, unless it is Liquid ("Hello {{ contact… }}" reads
+    worse than the template's name); then the template's name."""
+    title = content.get("subject") or content.get("title") or ""
+    if not title or "{{" in title or "{%" in title:
+        title = content.get("name") or fallback
     return f"“{' '.join(str(title).split())}”" if title else "a message"
 
 

@@ -42,5 +42,7 @@ def test_the_profile_timeline_shows_a_sent_and_a_skipped_message_with_the_reason
 
     assert "Email Sent" in page
     assert "Message Skipped" in page
-    assert "email · Welcome · unsubscribed" in page
+    # The template's name: its subject is Liquid ("Hello {{ contact.first_name … }}").
+    assert "Email “Welcome” sent" in page
+    assert "Email “Welcome” not sent (unsubscribed)" in page
     assert len(mail_sink.messages()) == 1
