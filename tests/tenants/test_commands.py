@@ -58,8 +58,9 @@ def test_it_seeds_the_demo_again_and_again(client) -> None:
     run("seed_demo")
     assert Tenant.objects.filter(slug="demo").count() == 1
     demo_segments = Segment.objects.filter(tenant__slug="demo")
-    # The three ready-made segments and the campaigns' audience, seeded once, not again.
-    assert demo_segments.count() == 4
+    # The three ready-made segments, the campaigns' audience and the home banner's three
+    # "Browsed <category>" segments (issue 16), seeded once, not again.
+    assert demo_segments.count() == 7
     assert demo_segments.filter(member_count__gt=0).exists()  # computed against the demo shop
     # The sign-in page, as a person would (the login lockout needs the request).
     client.post("/accounts/login/", {"username": DEMO_EMAIL, "password": DEMO_PASSWORD})
