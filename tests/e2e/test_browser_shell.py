@@ -188,7 +188,7 @@ def test_it_adds_a_colleague_and_changes_their_role_in_place(
     mark_document(page)
     page.get_by_label("Email", exact=True).fill("erin@example.com")
     page.get_by_label("Role", exact=True).select_option("marketer")
-    page.get_by_role("button", name="Add member").click()
+    page.get_by_role("button", name="Add or invite").click()
 
     expect(panel).to_contain_text("erin@example.com joined as marketer")
     role = page.get_by_label("Role of erin@example.com")
@@ -205,21 +205,21 @@ def test_it_adds_a_colleague_and_changes_their_role_in_place(
     assert_only_live_server(requested_urls, live_server)
 
 
-def test_it_explains_why_an_unknown_email_cannot_be_added(
+def test_an_unknown_email_is_invited_in_place(
     page: Page, live_server: Any, requested_urls: list[str], northwind: Tenant
 ) -> None:
+    # Issue 18 item 5: no more "ask them to sign up first"; they get an invitation, listed as
+    # pending in the same page (htmx), and no membership until they accept it.
     open_members_page(page, live_server)
 
     mark_document(page)
     page.get_by_label("Email", exact=True).fill("nobody@example.com")
-    page.get_by_role("button", name="Add member").click()
+    page.get_by_role("button", name="Add or invite").click()
 
-    error = page.locator("#members-panel").get_by_text(
-        "No Wayfarer account uses nobody@example.com"
-    )
-    expect(error).to_be_visible()
+    panel = page.locator("#members-panel")
+    expect(panel).to_contain_text("Invitation sent to nobody@example.com")
+    expect(panel.locator("tr", has_text="nobody@example.com")).to_contain_text("pending")
     assert_same_document(page)
-    expect(page.get_by_label("Email", exact=True)).to_have_value("nobody@example.com")
     assert Membership.objects.filter(tenant=northwind).count() == 1
     assert_only_live_server(requested_urls, live_server)
 
